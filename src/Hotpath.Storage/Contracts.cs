@@ -1,0 +1,81 @@
+namespace Hotpath.Storage;
+
+/// <summary>One key=value label of a profile. Keys may repeat.</summary>
+public readonly record struct ProfileLabel(string Key, string Value);
+
+/// <summary>What the store knows of a profile besides its bytes.</summary>
+/// <param name="CreatedAtUnixNanos">Creation time in nanoseconds since the Unix epoch, UTC, at full precision.</param>
+/// <param name="Size">Length of the stored body in bytes.</param>
+public sealed record ProfileMeta(
+    string Id,
+    string Service,
+    ProfileType Type,
+    string InstanceId,
+    IReadOnlyList<ProfileLabel> Labels,
+    long CreatedAtUnixNanos,
+    long Size);
+
+/// <summary>A profile to store: its metadata before the store gives it an id.</summary>
+public sealed record NewProfile(
+    string Service,
+    ProfileType Type,
+    string InstanceId,
+    IReadOnlyList<ProfileLabel> Labels,
+    long CreatedAtUnixNanos);
+
+/// <summary>
+/// A find: one service, an inclusive time window, optionally a type and a label subset.
+/// <paramref name="Limit"/> keeps the newest N matches when positive; results are always oldest first.
+/// </summary>
+public sealed record ProfileQuery(
+    string Service,
+    ProfileType? Type,
+    long FromUnixNanos,
+    long ToUnixNanos,
+    IReadOnlyList<ProfileLabel> Labels,
+    int Limit = 0);
+
+/// <summary>Stores profiles. A completed write is durable: it survives a crash of the process.</summary>
+public interface IProfileWriter
+{
+    /// <summary>Stores the bytes exactly as given and returns the metadata with its new id.</summary>
+    /// <exception cref="StorageUnavailableException">The backend cannot take the write now.</exception>
+    Task<ProfileMeta> WriteAsync(NewProfile profile, byte[] body, CancellationToken cancellationToken);
+}
+
+/// <summary>Finds and reads stored profiles.</summary>
+public interface IProfileReader
+{
+    /// <summary>Matches of the query, oldest first; empty when nothing matches.</summary>
+    Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Metadata of those of the ids that exist, in the order asked; unknown ids are left out.</summary>
+    Task<IReadOnlyList<ProfileMeta>> GetAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken);
+
+    /// <summary>The stored bytes of each id, in the order asked, read lazily so that a caller holds one at a time.</summary>
+    IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken);
+
+    /// <summary>Every service with at least one stored profile, sorted ordinally.</summary>
+    Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Deletes what is past retention.</summary>
+public interface IRetention
+{
+    /// <summary>Deletes every profile created before the cutoff; returns how many were deleted.</summary>
+    Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken);
+}
+
+/// <summary>How much space a store takes, for the store-size metric.</summary>
+public interface IStorageSize
+{
+    long SizeBytes { get; }
+}
+
+/// <summary>A storage backend cannot serve now (down, unreachable, out of space).</summary>
+public sealed class StorageUnavailableException(string backend, string message, Exception? inner = null)
+    : Exception(message, inner)
+{
+    /// <summary>The backend's name (e.g. "sqlite"), never its credentials.</summary>
+    public string Backend { get; } = backend;
+}

@@ -1,0 +1,32 @@
+namespace Hotpath.Storage;
+
+/// <summary>The profile types of the profefe API, stored as these numbers.</summary>
+public enum ProfileType
+{
+    Cpu = 1,
+    Heap = 2,
+    Block = 3,
+    Mutex = 4,
+    Goroutine = 5,
+    Threadcreate = 6,
+    Other = 7,
+    Trace = 8,
+}
+
+public static class ProfileTypes
+{
+    private static readonly string[] Names = ["", "cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "other", "trace"];
+
+    public static IReadOnlyList<ProfileType> All { get; } = Enum.GetValues<ProfileType>();
+
+    /// <summary>The API's name of the type: lower case, as profefe spells it.</summary>
+    public static string ToWire(this ProfileType type) => Names[(int)type];
+
+    /// <summary>Parses exactly the lower-case names; anything else (including "CPU") is unknown.</summary>
+    public static bool TryParse(string? value, out ProfileType type)
+    {
+        var index = value is null ? -1 : Array.IndexOf(Names, value, 1);
+        type = index > 0 ? (ProfileType)index : default;
+        return index > 0;
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.Data.Sqlite;
+
+namespace Hotpath.Storage.Sqlite;
+
+/// <summary>Builds the SQL of a find: driven by the label index when there is a label filter, else by the time index.</summary>
+internal static class FindSql
+{
+    public const string MetaColumns = "p.id, p.service, p.type, p.instance_id, p.labels, p.created_at, p.size";
+
+    private static readonly string AllTypes = string.Join(", ", ProfileTypes.All.Select(t => (int)t));
+
+    public static string Build(ProfileQuery query, SqliteParameterCollection parameters)
+    {
+        parameters.AddWithValue("$service", query.Service);
+        parameters.AddWithValue("$from", query.FromUnixNanos);
+        parameters.AddWithValue("$to", query.ToUnixNanos);
+        // Without a type, list every type so that the (service, type, created_at) index still serves the range.
+        var type = query.Type is { } t ? ((int)t).ToString(System.Globalization.CultureInfo.InvariantCulture) : AllTypes;
+        var order = query.Limit > 0 ? "DESC" : "ASC";
+        var limit = query.Limit > 0 ? $" LIMIT {query.Limit}" : "";
+
+        if (query.Labels.Count == 0)
+        {
+            return $"""
+                SELECT {MetaColumns} FROM profiles p
+                WHERE p.service = $service AND p.type IN ({type}) AND p.created_at BETWEEN $from AND $to
+                ORDER BY p.created_at {order}, p.seq {order}{limit}
+                """;
+        }
+
+        parameters.AddWithValue("$k0", query.Labels[0].Key);
+        parameters.AddWithValue("$v0", query.Labels[0].Value);
+        var more = new System.Text.StringBuilder();
+        for (var i = 1; i < query.Labels.Count; i++)
+        {
+            parameters.AddWithValue($"$k{i}", query.Labels[i].Key);
+            parameters.AddWithValue($"$v{i}", query.Labels[i].Value);
+            more.Append($" AND EXISTS (SELECT 1 FROM profile_labels l{i} WHERE l{i}.service = $service AND l{i}.key = $k{i} AND l{i}.value = $v{i} AND l{i}.created_at = l.created_at AND l{i}.seq = l.seq)");
+        }
+
+        // CROSS JOIN keeps SQLite from reordering: the label range scan drives, profiles are looked up by seq.
+        return $"""
+            SELECT {MetaColumns} FROM profile_labels l CROSS JOIN profiles p ON p.seq = l.seq
+            WHERE l.service = $service AND l.key = $k0 AND l.value = $v0 AND l.created_at BETWEEN $from AND $to
+              AND p.type IN ({type}){more}
+            ORDER BY l.created_at {order}, l.seq {order}{limit}
+            """;
+    }
+}

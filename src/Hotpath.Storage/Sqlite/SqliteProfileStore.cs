@@ -1,0 +1,371 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace Hotpath.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite database in WAL mode. Metadata and label index rows are kept apart from
+/// the bodies so that finds read small pages only. Writes from concurrent requests are queued and committed
+/// together, one transaction and one sync per batch (group commit); each write completes once its batch is
+/// on disk.
+/// </summary>
+public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader, IRetention, IStorageSize, IAsyncDisposable
+{
+    private const string Backend = "sqlite";
+    private const int RetentionBatch = 500;
+    private const int IdChunk = 256;
+
+    private readonly SqliteStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly string _connectionString;
+    private readonly Channel<PendingWrite> _queue;
+    private readonly SqliteConnection _writer;
+    private readonly BatchWriter _batch;
+    private readonly Task _writeLoop;
+
+    public SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger)
+    {
+        _options = options;
+        _logger = logger;
+        Directory.CreateDirectory(options.DataDirectory);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = options.DatabasePath,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+
+        _writer = Open();
+        Schema.Create(_writer);
+        // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
+        Execute(_writer, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=4096;");
+        _batch = new BatchWriter(_writer);
+
+        _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(options.MaxPendingWrites)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _writeLoop = Task.Run(WriteLoopAsync);
+    }
+
+    public long SizeBytes => FileSize(_options.DatabasePath) + FileSize(_options.DatabasePath + "-wal");
+
+    public async Task<ProfileMeta> WriteAsync(NewProfile profile, byte[] body, CancellationToken cancellationToken)
+    {
+        var meta = new ProfileMeta(ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
+            profile.Labels, profile.CreatedAtUnixNanos, body.Length);
+        var pending = new PendingWrite(meta, body);
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException e)
+        {
+            throw new StorageUnavailableException(Backend, "the embedded store is shutting down", e);
+        }
+
+        // Not cancellable from here on: the write is in a batch and will be committed or fail as a whole.
+        await pending.Done.Task.ConfigureAwait(false);
+        return meta;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<PendingWrite>(_options.MaxBatchSize);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (batch.Count < _options.MaxBatchSize && reader.TryRead(out var next))
+                batch.Add(next);
+
+            try
+            {
+                _batch.Commit(batch);
+                foreach (var write in batch)
+                    write.Done.TrySetResult();
+                Log.BatchCommitted(_logger, batch.Count);
+            }
+            catch (Exception e)
+            {
+                Log.BatchFailed(_logger, batch.Count, e);
+                var failure = new StorageUnavailableException(Backend, "the embedded store could not commit the write", e);
+                foreach (var write in batch)
+                    write.Done.TrySetException(failure);
+            }
+
+            batch.Clear();
+        }
+    }
+
+    public async Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = FindSql.Build(query, command.Parameters);
+
+        var found = new List<ProfileMeta>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            found.Add(ReadMeta(reader));
+
+        if (query.Limit > 0)
+            found.Reverse(); // the newest N were read newest first
+        return found;
+    }
+
+    public async Task<IReadOnlyList<ProfileMeta>> GetAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        var byId = new Dictionary<string, ProfileMeta>(ids.Count, StringComparer.Ordinal);
+        await using var connection = Open();
+        foreach (var chunk in ids.Chunk(IdChunk))
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT {FindSql.MetaColumns} FROM profiles p WHERE p.id IN (SELECT value FROM json_each($ids))";
+            command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(chunk, StorageJson.Default.StringArray));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var meta = ReadMeta(reader);
+                byId[meta.Id] = meta;
+            }
+        }
+
+        var result = new List<ProfileMeta>(byId.Count);
+        foreach (var id in ids)
+        {
+            if (byId.TryGetValue(id, out var meta))
+                result.Add(meta);
+        }
+
+        return result;
+    }
+
+    public async IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        var bodies = new Dictionary<string, byte[]>(IdChunk, StringComparer.Ordinal);
+        foreach (var chunk in ids.Chunk(IdChunk))
+        {
+            bodies.Clear();
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = "SELECT p.id, b.data FROM profiles p JOIN bodies b ON b.seq = p.seq WHERE p.id IN (SELECT value FROM json_each($ids))";
+                command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(chunk, StorageJson.Default.StringArray));
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    bodies[reader.GetString(0)] = reader.GetFieldValue<byte[]>(1);
+            }
+
+            foreach (var id in chunk)
+            {
+                if (bodies.TryGetValue(id, out var body))
+                    yield return body;
+            }
+        }
+    }
+
+    public async Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT service FROM services ORDER BY service";
+        var services = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            services.Add(reader.GetString(0));
+        return services;
+    }
+
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        var deleted = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // Small transactions, so that the writer never waits long for the lock.
+            var batch = DeleteBatch(connection, cutoffUnixNanos);
+            deleted += batch;
+            if (batch < RetentionBatch)
+                break;
+        }
+
+        if (deleted > 0)
+            Execute(connection, "DELETE FROM services WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.service = services.service)");
+        return deleted;
+    }
+
+    private static int DeleteBatch(SqliteConnection connection, long cutoff)
+    {
+        using var tx = connection.BeginTransaction();
+        var expired = new List<(long Seq, string Service, long CreatedAt, string Labels)>();
+        using (var select = connection.CreateCommand())
+        {
+            select.CommandText = "SELECT seq, service, created_at, labels FROM profiles WHERE created_at < $cutoff LIMIT $n";
+            select.Parameters.AddWithValue("$cutoff", cutoff);
+            select.Parameters.AddWithValue("$n", RetentionBatch);
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+                expired.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3)));
+        }
+
+        using var deleteProfile = connection.CreateCommand();
+        deleteProfile.CommandText = "DELETE FROM profiles WHERE seq = $seq; DELETE FROM bodies WHERE seq = $seq;";
+        var seqParameter = deleteProfile.Parameters.Add("$seq", SqliteType.Integer);
+        using var deleteLabel = connection.CreateCommand();
+        deleteLabel.CommandText = "DELETE FROM profile_labels WHERE service = $s AND key = $k AND value = $v AND created_at = $t AND seq = $seq";
+        var s = deleteLabel.Parameters.Add("$s", SqliteType.Text);
+        var k = deleteLabel.Parameters.Add("$k", SqliteType.Text);
+        var v = deleteLabel.Parameters.Add("$v", SqliteType.Text);
+        var t = deleteLabel.Parameters.Add("$t", SqliteType.Integer);
+        var labelSeq = deleteLabel.Parameters.Add("$seq", SqliteType.Integer);
+
+        foreach (var row in expired)
+        {
+            seqParameter.Value = row.Seq;
+            deleteProfile.ExecuteNonQuery();
+            foreach (var label in LabelCodec.Decode(row.Labels))
+            {
+                (s.Value, k.Value, v.Value, t.Value, labelSeq.Value) = (row.Service, label.Key, label.Value, row.CreatedAt, row.Seq);
+                deleteLabel.ExecuteNonQuery();
+            }
+        }
+
+        tx.Commit();
+        return expired.Count;
+    }
+
+    private static ProfileMeta ReadMeta(SqliteDataReader r) => new(
+        Id: r.GetString(0),
+        Service: r.GetString(1),
+        Type: (ProfileType)r.GetInt32(2),
+        InstanceId: r.GetString(3),
+        Labels: LabelCodec.Decode(r.GetString(4)),
+        CreatedAtUnixNanos: r.GetInt64(5),
+        Size: r.GetInt64(6));
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    internal static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static long FileSize(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+
+    /// <summary>Stops taking writes, commits what is queued, and closes the database.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writeLoop.ConfigureAwait(false);
+        _batch.Dispose();
+        Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);");
+        await _writer.DisposeAsync().ConfigureAwait(false);
+        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+    }
+
+    private sealed class PendingWrite(ProfileMeta meta, byte[] body)
+    {
+        public ProfileMeta Meta { get; } = meta;
+        public byte[] Body { get; } = body;
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>The prepared inserts of the write loop, on the single writer connection.</summary>
+    private sealed class BatchWriter : IDisposable
+    {
+        private readonly SqliteConnection _connection;
+        private readonly SqliteCommand _profile;
+        private readonly SqliteCommand _body;
+        private readonly SqliteCommand _label;
+        private readonly SqliteCommand _service;
+        private long _nextSeq;
+
+        public BatchWriter(SqliteConnection connection)
+        {
+            _connection = connection;
+            _profile = Prepare("INSERT INTO profiles(seq, id, service, type, created_at, instance_id, labels, size) VALUES ($seq, $id, $service, $type, $created_at, $instance_id, $labels, $size)",
+                "$seq", "$id", "$service", "$type", "$created_at", "$instance_id", "$labels", "$size");
+            _body = Prepare("INSERT INTO bodies(seq, data) VALUES ($seq, $data)", "$seq", "$data");
+            _label = Prepare("INSERT OR IGNORE INTO profile_labels(service, key, value, created_at, seq) VALUES ($service, $key, $value, $created_at, $seq)",
+                "$service", "$key", "$value", "$created_at", "$seq");
+            _service = Prepare("INSERT OR IGNORE INTO services(service) VALUES ($service)", "$service");
+            using var max = connection.CreateCommand();
+            max.CommandText = "SELECT coalesce(max(seq), 0) FROM profiles";
+            _nextSeq = (long)max.ExecuteScalar()! + 1;
+        }
+
+        private SqliteCommand Prepare(string sql, params string[] names)
+        {
+            var command = _connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var name in names)
+                command.Parameters.Add(new SqliteParameter { ParameterName = name });
+            return command;
+        }
+
+        public void Commit(List<PendingWrite> batch)
+        {
+            var firstSeq = _nextSeq;
+            using var tx = _connection.BeginTransaction();
+            try
+            {
+                foreach (var write in batch)
+                {
+                    var meta = write.Meta;
+                    var seq = _nextSeq++;
+                    Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size);
+                    Run(_body, tx, seq, write.Body);
+                    foreach (var label in meta.Labels)
+                        Run(_label, tx, meta.Service, label.Key, label.Value, meta.CreatedAtUnixNanos, seq);
+                    // Every time, not cached: retention may have removed the service since.
+                    Run(_service, tx, meta.Service);
+                }
+
+                tx.Commit();
+            }
+            catch
+            {
+                _nextSeq = firstSeq;
+                throw;
+            }
+        }
+
+        private static void Run(SqliteCommand command, SqliteTransaction tx, params object[] values)
+        {
+            command.Transaction = tx;
+            for (var i = 0; i < values.Length; i++)
+                command.Parameters[i].Value = values[i];
+            command.ExecuteNonQuery();
+        }
+
+        public void Dispose()
+        {
+            _profile.Dispose();
+            _body.Dispose();
+            _label.Dispose();
+            _service.Dispose();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, Level = LogLevel.Trace, Message = "Committed {Count} profiles in one transaction")]
+        public static partial void BatchCommitted(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Could not commit a batch of {Count} profiles")]
+        public static partial void BatchFailed(ILogger logger, int count, Exception exception);
+    }
+}

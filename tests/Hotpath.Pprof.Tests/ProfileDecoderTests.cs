@@ -1,0 +1,161 @@
+using Google.Protobuf;
+using Hotpath.Pprof.Proto;
+using Hotpath.Testing;
+
+namespace Hotpath.Pprof.Tests;
+
+public sealed class ProfileDecoderTests
+{
+    private readonly ProfileDecoder _decoder = new();
+
+    public static TheoryData<string> CorpusWithTotals => [.. TestData.Totals.Keys];
+
+    [Theory]
+    [MemberData(nameof(CorpusWithTotals))]
+    public void Every_real_go_profile_decodes_with_the_totals_its_readme_gives(string file)
+    {
+        var profile = _decoder.Decode(TestData.Bytes(file));
+
+        Assert.Equal(TestData.Totals[file], profile.Totals());
+        Assert.NotEqual(0, profile.TimeNanos);
+    }
+
+    [Fact]
+    public void A_plain_protobuf_profile_decodes_like_its_gzipped_twin()
+    {
+        var plain = _decoder.Decode(TestData.Bytes("not_gzip.pb"));
+        var gzipped = _decoder.Decode(TestData.Bytes("cpu_2.pb.gz"));
+
+        Assert.False(ProfileDecoder.IsGzip(TestData.Bytes("not_gzip.pb")));
+        Assert.Equal(gzipped, plain);
+    }
+
+    [Theory]
+    [InlineData("garbage.bin")]
+    [InlineData("truncated.pb.gz")]
+    [InlineData("trace.out")]
+    public void Bytes_that_are_not_a_profile_are_malformed(string file)
+    {
+        Assert.Throws<MalformedProfileException>(() => _decoder.Decode(TestData.Bytes(file)));
+    }
+
+    [Fact]
+    public void An_empty_body_is_malformed()
+    {
+        var e = Assert.Throws<MalformedProfileException>(() => _decoder.Decode(ReadOnlyMemory<byte>.Empty));
+        Assert.Contains("empty", e.Message);
+    }
+
+    [Fact]
+    public void A_well_formed_profile_without_samples_is_refused_for_having_no_samples()
+    {
+        var e = Assert.Throws<MalformedProfileException>(() => _decoder.Decode(TestData.Bytes("cpu_empty.pb.gz")));
+        Assert.Contains("no samples", e.Message);
+    }
+
+    [Fact]
+    public void A_gzip_bomb_stops_at_the_decompressed_cap()
+    {
+        var small = new ProfileDecoder(maxDecompressedBytes: 1024 * 1024);
+
+        var e = Assert.ThrowsAny<Exception>(() => small.Decode(TestData.Bytes("gzip_bomb.gz")));
+
+        // 2 GiB of zeros is either cut at the cap or refused as soon as a zero tag is parsed.
+        Assert.True(e is ProfileTooLargeException or MalformedProfileException, e.GetType().Name);
+    }
+
+    [Fact]
+    public void A_real_profile_larger_than_the_cap_is_too_large()
+    {
+        var tiny = new ProfileDecoder(maxDecompressedBytes: 1000);
+
+        var e = Assert.Throws<ProfileTooLargeException>(() => tiny.Decode(TestData.Bytes("cpu_1.pb.gz")));
+        Assert.Equal(1000, e.LimitBytes);
+        Assert.Throws<ProfileTooLargeException>(() => tiny.Decode(TestData.Bytes("not_gzip.pb")));
+    }
+
+    [Fact]
+    public void A_sample_pointing_at_a_missing_location_is_malformed()
+    {
+        var p = Valid();
+        p.Sample[0].LocationId.Add(99);
+
+        AssertMalformed(p, "unknown location 99");
+    }
+
+    [Fact]
+    public void A_location_pointing_at_a_missing_function_is_malformed()
+    {
+        var p = Valid();
+        p.Location[0].Line.Add(new Line { FunctionId = 42 });
+
+        AssertMalformed(p, "unknown function 42");
+    }
+
+    [Fact]
+    public void A_location_pointing_at_a_missing_mapping_is_malformed()
+    {
+        var p = Valid();
+        p.Location[0].MappingId = 7;
+
+        AssertMalformed(p, "unknown mapping 7");
+    }
+
+    [Fact]
+    public void A_string_index_out_of_range_is_malformed()
+    {
+        var p = Valid();
+        p.Function[0].Name = 1000;
+
+        AssertMalformed(p, "out of range");
+    }
+
+    [Fact]
+    public void A_sample_with_the_wrong_number_of_values_is_malformed()
+    {
+        var p = Valid();
+        p.Sample[0].Value.Add(5);
+
+        AssertMalformed(p, "2 values for 1 sample types");
+    }
+
+    [Fact]
+    public void A_string_table_not_starting_with_the_empty_string_is_malformed()
+    {
+        var p = Valid();
+        p.StringTable[0] = "x";
+
+        AssertMalformed(p, "string_table[0]");
+    }
+
+    [Fact]
+    public void Repeated_ids_are_malformed()
+    {
+        var p = Valid();
+        p.Function.Add(new Function { Id = 1 });
+
+        AssertMalformed(p, "function id 1");
+    }
+
+    [Fact]
+    public void A_hand_built_valid_profile_decodes()
+    {
+        Assert.Equal([7L], _decoder.Decode(Valid().ToByteArray()).Totals());
+    }
+
+    private void AssertMalformed(Profile p, string reason)
+    {
+        var e = Assert.Throws<MalformedProfileException>(() => _decoder.Decode(ProfileEncoder.ToGzipBytes(p)));
+        Assert.Contains(reason, e.Message);
+    }
+
+    internal static Profile Valid()
+    {
+        var p = new Profile { StringTable = { "", "samples", "count", "main" } };
+        p.SampleType.Add(new Proto.ValueType { Type = 1, Unit = 2 });
+        p.Function.Add(new Function { Id = 1, Name = 3 });
+        p.Location.Add(new Location { Id = 1, Line = { new Line { FunctionId = 1, Line_ = 10 } } });
+        p.Sample.Add(new Sample { LocationId = { 1 }, Value = { 7 } });
+        return p;
+    }
+}
