@@ -26,6 +26,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     private readonly SqliteConnection _writer;
     private readonly BatchWriter _batch;
     private readonly Task _writeLoop;
+    private int _disposed;
 
     public SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger)
     {
@@ -268,6 +269,9 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     /// <summary>Stops taking writes, commits what is queued, and closes the database.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Several service registrations may share this instance; only the first dispose does the work.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         _queue.Writer.TryComplete();
         await _writeLoop.ConfigureAwait(false);
         _batch.Dispose();

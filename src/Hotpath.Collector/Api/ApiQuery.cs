@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text;
+using Hotpath.Storage;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>Reads the profefe query parameters, with profefe's rules and error texts.</summary>
+public static class ApiQuery
+{
+    /// <summary>The API's own time layout, Go's "2006-01-02T15:04:05", read as UTC.</summary>
+    public const string TimeLayout = "yyyy-MM-dd'T'HH:mm:ss";
+
+    private const string GoTimeLayout = "2006-01-02T15:04:05";
+
+    public static string RequiredString(IQueryCollection query, string name)
+    {
+        var value = query[name].ToString();
+        return value.Length > 0 ? value : throw ApiException.BadRequest($"missing \"{name}\"");
+    }
+
+    /// <summary>Find and merge selection: service, from, to (checked in that order), type, labels, limit.</summary>
+    public static ProfileQuery Find(IQueryCollection query)
+    {
+        var service = RequiredString(query, "service");
+        var fromText = RequiredString(query, "from");
+        var toText = RequiredString(query, "to");
+        var from = ParseTimestamp(fromText, "from");
+        var to = ParseTimestamp(toText, "to");
+        if (from > to)
+            throw ApiException.BadRequest($"\"from\" {fromText} is after \"to\" {toText}");
+
+        // An unknown type in a query is no filter at all, as in profefe.
+        ProfileType? type = ProfileTypes.TryParse(query["type"], out var t) ? t : null;
+        return new ProfileQuery(service, type, from, to, Labels(query), Limit(query));
+    }
+
+    public static int Limit(IQueryCollection query)
+    {
+        var text = query["limit"].ToString();
+        if (text.Length == 0)
+            return 0;
+        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var limit))
+            throw ApiException.BadRequest($"bad \"limit\" \"{text}\": strconv.Atoi: parsing \"{text}\": invalid syntax");
+        return Math.Max(limit, 0);
+    }
+
+    /// <summary>
+    /// labels=k1=v1,k2=v2: split on ',', then on the first '='; trimmed, then query-unescaped once more
+    /// (the profefe agent escapes twice). Empty keys are dropped, duplicates kept, sorted by key.
+    /// </summary>
+    public static IReadOnlyList<ProfileLabel> Labels(IQueryCollection query)
+    {
+        var text = query["labels"].ToString();
+        if (text.Length == 0)
+            return [];
+
+        var labels = new List<ProfileLabel>();
+        foreach (var piece in text.Split(','))
+        {
+            var eq = piece.IndexOf('=', StringComparison.Ordinal);
+            var key = (eq < 0 ? piece : piece[..eq]).Trim();
+            var value = eq < 0 ? "" : piece[(eq + 1)..].Trim();
+            if (key.Length == 0)
+                continue;
+            if (!TryQueryUnescape(key, out key, out var badKey))
+                throw ApiException.BadRequest($"bad \"labels\" \"{text}\": invalid URL escape \"{badKey}\"");
+            if (!TryQueryUnescape(value, out value, out var badValue))
+                throw ApiException.BadRequest($"bad \"labels\" \"{text}\": invalid URL escape \"{badValue}\"");
+            labels.Add(new ProfileLabel(key, value));
+        }
+
+        // Stable: duplicate keys keep their order.
+        return [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)];
+    }
+
+    /// <summary>created_at, or null when absent.</summary>
+    public static long? CreatedAt(IQueryCollection query)
+    {
+        var text = query["created_at"].ToString();
+        if (text.Length == 0)
+            return null;
+        return TryParseTime(text, out var nanos)
+            ? nanos
+            : throw ApiException.BadRequest($"bad \"created_at\" \"{text}\": time in unsupported format \"{text}\"");
+    }
+
+    private static long ParseTimestamp(string text, string name) =>
+        TryParseTime(text, out var nanos)
+            ? nanos
+            : throw ApiException.BadRequest(
+                $"bad \"{name}\" timestamp \"{text}\": parsing time \"{text}\" as \"{GoTimeLayout}\": cannot parse, and not RFC 3339 either");
+
+    /// <summary>The API layout (UTC) or RFC 3339 with Z or an offset; Unix nanoseconds, UTC.</summary>
+    public static bool TryParseTime(string text, out long unixNanos)
+    {
+        unixNanos = 0;
+        DateTimeOffset parsed;
+        if (DateTime.TryParseExact(text, TimeLayout, CultureInfo.InvariantCulture,
+                DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var plain))
+        {
+            parsed = new DateTimeOffset(plain, TimeSpan.Zero);
+        }
+        else if (!DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK"], CultureInfo.InvariantCulture,
+                     DateTimeStyles.None, out parsed) || !HasZone(text))
+        {
+            return false;
+        }
+
+        unixNanos = (parsed.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+        return true;
+    }
+
+    private static bool HasZone(string text) =>
+        text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-' && text[^3] == ':');
+
+    /// <summary>Go's url.QueryUnescape: '+' is a space, %XX a byte, anything else after '%' an error.</summary>
+    internal static bool TryQueryUnescape(string s, out string result, out string badEscape)
+    {
+        badEscape = "";
+        if (!s.Contains('%', StringComparison.Ordinal) && !s.Contains('+', StringComparison.Ordinal))
+        {
+            result = s;
+            return true;
+        }
+
+        var bytes = new List<byte>(s.Length);
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '%')
+            {
+                if (i + 2 >= s.Length || !Uri.IsHexDigit(s[i + 1]) || !Uri.IsHexDigit(s[i + 2]))
+                {
+                    badEscape = s.Substring(i, Math.Min(3, s.Length - i));
+                    result = "";
+                    return false;
+                }
+
+                bytes.Add((byte)Convert.ToInt32(s.Substring(i + 1, 2), 16));
+                i += 2;
+            }
+            else if (c == '+')
+            {
+                bytes.Add((byte)' ');
+            }
+            else
+            {
+                // A lone surrogate becomes U+FFFD, as any UTF-8 encoder does.
+                Rune.DecodeFromUtf16(s.AsSpan(i), out var rune, out var consumed);
+                i += consumed - 1;
+                var n = rune.EncodeToUtf8(utf8);
+                for (var j = 0; j < n; j++)
+                    bytes.Add(utf8[j]);
+            }
+        }
+
+        result = Encoding.UTF8.GetString(bytes.ToArray());
+        return true;
+    }
+}

@@ -1,0 +1,93 @@
+using System.Globalization;
+using System.Text.Json;
+using Hotpath.Storage;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>The profefe envelope: {"code":N,"body":…} on success, {"code":N,"error":"…"} on failure, always application/json.</summary>
+public static class ApiResults
+{
+    public static IResult Ok(Action<Utf8JsonWriter> writeBody) => new EnvelopeResult(StatusCodes.Status200OK, writeBody, null);
+
+    public static IResult Error(int status, string message) => new EnvelopeResult(status, null, message);
+
+    public static Task WriteErrorAsync(HttpContext context, int status, string message) =>
+        Error(status, message).ExecuteAsync(context);
+
+    /// <summary>Bytes as a download: the stored profile, or a merge.</summary>
+    public static IResult Download(ReadOnlyMemory<byte> bytes, string fileName) => new DownloadResult(bytes, fileName);
+
+    public static void WriteMeta(Utf8JsonWriter json, ProfileMeta meta)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", meta.Id);
+        json.WriteString("type", meta.Type.ToWire());
+        json.WriteString("service", meta.Service);
+        if (meta.InstanceId.Length > 0)
+            json.WriteString("instance_id", meta.InstanceId);
+        if (meta.Labels.Count > 0)
+        {
+            json.WriteStartArray("labels");
+            foreach (var label in meta.Labels)
+            {
+                json.WriteStartObject();
+                json.WriteString("key", label.Key);
+                json.WriteString("value", label.Value);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }
+
+        json.WriteString("created_at", FormatCreatedAt(meta.CreatedAtUnixNanos));
+        json.WriteEndObject();
+    }
+
+    /// <summary>RFC 3339 in UTC, truncated (not rounded) to whole seconds.</summary>
+    public static string FormatCreatedAt(long unixNanos)
+    {
+        var seconds = Math.DivRem(unixNanos, 1_000_000_000L, out var rest);
+        if (rest < 0)
+            seconds--; // floor, so that times before 1970 truncate downwards too
+        return DateTimeOffset.FromUnixTimeSeconds(seconds).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    }
+
+    private sealed class EnvelopeResult(int status, Action<Utf8JsonWriter>? writeBody, string? error) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            response.StatusCode = status;
+            response.ContentType = "application/json";
+            await using (var json = new Utf8JsonWriter(response.BodyWriter))
+            {
+                json.WriteStartObject();
+                json.WriteNumber("code", status);
+                if (writeBody is not null)
+                {
+                    json.WritePropertyName("body");
+                    writeBody(json);
+                }
+
+                if (error is not null)
+                    json.WriteString("error", error);
+                json.WriteEndObject();
+            }
+
+            await response.BodyWriter.FlushAsync(httpContext.RequestAborted);
+        }
+    }
+
+    private sealed class DownloadResult(ReadOnlyMemory<byte> bytes, string fileName) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "application/octet-stream";
+            response.ContentLength = bytes.Length;
+            response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}\"";
+            await response.Body.WriteAsync(bytes, httpContext.RequestAborted);
+        }
+    }
+}

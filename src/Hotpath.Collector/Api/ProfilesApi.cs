@@ -1,0 +1,190 @@
+using System.Buffers;
+using Hotpath.Collector.Hosting;
+using Hotpath.Collector.Merging;
+using Hotpath.Pprof;
+using Hotpath.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>POST, find, merge and get of /api/0/profiles: HTTP in, storage and pprof calls, HTTP out.</summary>
+public static class ProfilesApi
+{
+    public static IEndpointRouteBuilder MapProfilesApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/0/profiles", WriteAsync);
+        app.MapGet("/api/0/profiles", FindAsync);
+        app.MapGet("/api/0/profiles/merge", MergeQueryAsync);
+        app.MapGet("/api/0/profiles/{ids}", GetAsync);
+        return app;
+    }
+
+    private static async Task<IResult> WriteAsync(
+        HttpContext context, IProfileWriter writer, ProfileDecoder decoder, CollectorMetrics metrics,
+        IOptions<CollectorOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var query = context.Request.Query;
+        var service = ApiQuery.RequiredString(query, "service");
+        if (!ProfileTypes.TryParse(query["type"], out var type))
+            throw ApiException.BadRequest("unknown profile type");
+        var labels = ApiQuery.Labels(query);
+        var createdAtParameter = ApiQuery.CreatedAt(query);
+        var instanceId = query["instance_id"].ToString();
+
+        var body = await ReadBodyAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+        metrics.BytesReceived.Inc(body.Length);
+
+        var createdAt = createdAtParameter ?? UnixNanos(time.GetUtcNow());
+        if (type != ProfileType.Trace)
+        {
+            // Traces are stored as received; everything else must be a valid pprof profile.
+            try
+            {
+                var profile = decoder.Decode(body);
+                if (profile.TimeNanos != 0)
+                    createdAt = profile.TimeNanos;
+            }
+            catch (MalformedProfileException e)
+            {
+                Log.ProfileRejected(loggers.CreateLogger(typeof(ProfilesApi)), service, e.Message);
+                throw new ApiException(StatusCodes.Status400BadRequest, $"malformed profile ({e.Message})");
+            }
+            catch (ProfileTooLargeException e)
+            {
+                Log.ProfileRejected(loggers.CreateLogger(typeof(ProfilesApi)), service, e.Message);
+                throw new ApiException(StatusCodes.Status413RequestEntityTooLarge,
+                    $"profile too large: it inflates past the decompressed size limit of {e.LimitBytes} bytes (Collector:MaxDecompressedSize)");
+            }
+        }
+
+        var meta = await writer.WriteAsync(new NewProfile(service, type, instanceId, labels, createdAt), body, cancellationToken);
+        metrics.ProfilesWritten.WithLabels(type.ToWire()).Inc();
+        return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
+    }
+
+    private static async Task<IResult> FindAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
+    {
+        var found = await reader.FindAsync(ApiQuery.Find(context.Request.Query), cancellationToken);
+        if (found.Count == 0)
+            throw ApiException.NothingFound();
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartArray();
+            foreach (var meta in found)
+                ApiResults.WriteMeta(json, meta);
+            json.WriteEndArray();
+        });
+    }
+
+    private static async Task<IResult> MergeQueryAsync(
+        HttpContext context, IProfileReader reader, ProfileMergeService merger, CollectorMetrics metrics,
+        IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+    {
+        var query = ApiQuery.Find(context.Request.Query);
+        var typeText = context.Request.Query["type"].ToString();
+        if (typeText == ProfileType.Trace.ToWire())
+            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of trace type");
+        if (query.Type is not { } type)
+            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type");
+
+        // Ask for one more than allowed, to tell "exactly the limit" from "too many".
+        var max = options.Value.MaxProfilesPerMerge;
+        var limit = query.Limit > 0 ? Math.Min(query.Limit, max + 1) : max + 1;
+        var found = await reader.FindAsync(query with { Limit = limit }, cancellationToken);
+        if (found.Count == 0)
+            throw ApiException.NothingFound();
+        if (found.Count > max)
+        {
+            throw ApiException.BadRequest(
+                $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
+        }
+
+        return await MergeAsync(found, type, merger, metrics, cancellationToken);
+    }
+
+    private static async Task<IResult> GetAsync(
+        string ids, IProfileReader reader, ProfileMergeService merger, CollectorMetrics metrics, CancellationToken cancellationToken)
+    {
+        var parts = ids.Split('+');
+        if (Array.Exists(parts, p => p.Length == 0))
+            throw ApiException.BadRequest($"empty id in \"{ids}\": ids are joined by single '+' signs");
+
+        if (parts.Length == 1)
+        {
+            if (!ProfileId.IsWellFormed(parts[0]))
+                throw ApiException.NothingFound();
+            await foreach (var body in reader.OpenAsync(parts, cancellationToken))
+                return ApiResults.Download(body, parts[0]);
+            throw ApiException.NothingFound();
+        }
+
+        foreach (var id in parts)
+        {
+            if (!ProfileId.IsWellFormed(id))
+                throw ApiException.NothingFound($"no profile with id \"{id}\"");
+        }
+
+        var metas = await reader.GetAsync(parts, cancellationToken);
+        var known = metas.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+        var unknown = Array.Find(parts, id => !known.Contains(id));
+        if (unknown is not null)
+            throw ApiException.NothingFound($"no profile with id \"{unknown}\"");
+
+        var types = metas.Select(m => m.Type).Distinct().ToList();
+        if (types.Count > 1)
+            throw ApiException.BadRequest($"can't merge profiles of different types ({string.Join(", ", types.Select(t => t.ToWire()))})");
+        if (types[0] == ProfileType.Trace)
+            throw ApiException.BadRequest("can't merge profiles of trace type");
+
+        return await MergeAsync(metas, types[0], merger, metrics, cancellationToken);
+    }
+
+    private static async Task<IResult> MergeAsync(
+        IReadOnlyList<ProfileMeta> profiles, ProfileType type, ProfileMergeService merger, CollectorMetrics metrics,
+        CancellationToken cancellationToken)
+    {
+        var started = TimeProvider.System.GetTimestamp();
+        Pprof.Proto.Profile merged;
+        try
+        {
+            merged = await merger.MergeAsync([.. profiles.Select(p => p.Id)], cancellationToken);
+        }
+        catch (IncompatibleProfilesException e)
+        {
+            throw ApiException.BadRequest("profiles cannot be merged: " + e.Message);
+        }
+
+        var buffer = new MemoryStream();
+        ProfileEncoder.WriteGzip(merged, buffer);
+        metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
+        metrics.MergedProfiles.Observe(profiles.Count);
+        return ApiResults.Download(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), type.ToWire());
+    }
+
+    /// <summary>Reads the whole body; Kestrel's MaxRequestBodySize bounds it (a larger one fails with 413).</summary>
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBodySize, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBodySize)
+            throw BodyTooLarge(maxBodySize);
+        if (request.ContentLength is { } length)
+        {
+            var body = new byte[length];
+            await request.Body.ReadExactlyAsync(body, cancellationToken);
+            return body;
+        }
+
+        var writer = new ArrayBufferWriter<byte>(64 * 1024);
+        while (true)
+        {
+            var read = await request.Body.ReadAsync(writer.GetMemory(64 * 1024), cancellationToken);
+            if (read == 0)
+                return writer.WrittenSpan.ToArray();
+            writer.Advance(read);
+        }
+    }
+
+    internal static ApiException BodyTooLarge(long maxBodySize) => new(StatusCodes.Status413RequestEntityTooLarge,
+        $"request body too large: the limit is {maxBodySize} bytes (Collector:MaxBodySize)");
+
+    private static long UnixNanos(DateTimeOffset time) => (time.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+}

@@ -1,0 +1,92 @@
+using System.Security.Cryptography;
+using System.Text;
+using Hotpath.Collector.Api;
+using Hotpath.Storage;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace Hotpath.Collector.Hosting;
+
+/// <summary>
+/// The one place where failures become profefe error envelopes, bearer tokens are checked, and requests
+/// are counted. Endpoints just throw <see cref="ApiException"/>.
+/// </summary>
+public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics, IOptions<AuthOptions> auth,
+    IOptions<CollectorOptions> collector, ILogger<ApiMiddleware> logger)
+{
+    private readonly byte[]? _writeToken = TokenBytes(auth.Value.WriteToken);
+    private readonly byte[]? _readToken = TokenBytes(auth.Value.ReadToken);
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            if (Authorized(context))
+                await next(context);
+            else
+                await ReplyAsync(context, StatusCodes.Status401Unauthorized, "unauthorized: missing or wrong bearer token");
+        }
+        catch (ApiException e)
+        {
+            await ReplyAsync(context, e.Status, e.Message);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413RequestEntityTooLarge)
+        {
+            await ReplyAsync(context, e.StatusCode, ProfilesApi.BodyTooLarge(collector.Value.MaxBodySize).Message);
+        }
+        catch (BadHttpRequestException e)
+        {
+            await ReplyAsync(context, e.StatusCode, "bad request: " + e.Message);
+        }
+        catch (StorageUnavailableException e)
+        {
+            Log.StorageUnavailable(logger, e.Backend, context.Request.Method, context.Request.Path, e);
+            await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nobody is left to answer.
+        }
+        catch (Exception e)
+        {
+            Log.RequestFailed(logger, context.Request.Method, context.Request.Path, e);
+            await ReplyAsync(context, StatusCodes.Status500InternalServerError, "internal server error");
+        }
+        finally
+        {
+            var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+            metrics.Requests.WithLabels(route, context.Request.Method, context.Response.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
+        }
+    }
+
+    private bool Authorized(HttpContext context)
+    {
+        if (!context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+            return true;
+        var required = HttpMethods.IsPost(context.Request.Method) ? _writeToken : _readToken;
+        if (required is null)
+            return true;
+
+        var header = context.Request.Headers.Authorization.ToString();
+        const string Scheme = "Bearer ";
+        if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+            return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), required);
+    }
+
+    private static async Task ReplyAsync(HttpContext context, int status, string message)
+    {
+        if (context.Response.HasStarted)
+        {
+            context.Abort(); // a half-sent download cannot become an error envelope
+            return;
+        }
+
+        context.Response.Clear();
+        if (status == StatusCodes.Status401Unauthorized)
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        await ApiResults.WriteErrorAsync(context, status, message);
+    }
+
+    private static byte[]? TokenBytes(string? token) => string.IsNullOrEmpty(token) ? null : Encoding.UTF8.GetBytes(token);
+}

@@ -1,0 +1,73 @@
+using Hotpath.Collector.Api;
+using Hotpath.Collector.Merging;
+using Hotpath.Pprof;
+using Hotpath.Storage;
+using Hotpath.Storage.Sqlite;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Hotpath.Collector.Hosting;
+
+/// <summary>The composition root: configuration, services and the HTTP pipeline of the collector.</summary>
+public static class CollectorApp
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ProfefeFlags.Translate(args),
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddEnvironmentVariables("HOTPATH_");
+        builder.Configuration.AddCommandLine(ProfefeFlags.Translate(args));
+        builder.Logging.AddSimpleConsole();
+
+        var services = builder.Services;
+        services.AddOptions<CollectorOptions>().Bind(builder.Configuration.GetSection(CollectorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section));
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddSingleton(sp => new SqliteProfileStore(
+            new SqliteStoreOptions { DataDirectory = sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory },
+            sp.GetRequiredService<ILogger<SqliteProfileStore>>()));
+        services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<SqliteProfileStore>());
+        services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<SqliteProfileStore>());
+        services.AddSingleton<IRetention>(sp => sp.GetRequiredService<SqliteProfileStore>());
+        services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<SqliteProfileStore>());
+
+        services.AddSingleton(sp => new ProfileDecoder(sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxDecompressedSize));
+        services.AddSingleton<ProfileMergeService>();
+        services.AddSingleton<CollectorMetrics>();
+        services.AddHostedService<RetentionService>();
+
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var options = context.Configuration.GetSection(CollectorOptions.Section).Get<CollectorOptions>() ?? new CollectorOptions();
+            kestrel.Limits.MaxRequestBodySize = options.MaxBodySize;
+            kestrel.AddServerHeader = false;
+            ListenAddress.Apply(kestrel, options.Address);
+        });
+
+        var app = builder.Build();
+        app.UseMiddleware<ApiMiddleware>();
+        app.MapProfilesApi();
+        app.MapServicesApi();
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<CollectorMetrics>().Registry);
+
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
+            Log.Started(app.Logger, ServicesApi.BuildInfo.Read().Version, string.Join(", ", ListeningOn(app)), storage.Type,
+                Path.GetFullPath(storage.DataDirectory), storage.Retention);
+        });
+        return app;
+    }
+
+    /// <summary>The addresses Kestrel actually bound (port 0 resolved), once started.</summary>
+    public static IReadOnlyList<string> ListeningOn(WebApplication app) =>
+        [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+}

@@ -1,0 +1,37 @@
+using Hotpath.Storage;
+using Prometheus;
+
+namespace Hotpath.Collector.Hosting;
+
+/// <summary>The collector's Prometheus metrics, in a registry of its own so that two collectors in one process stay apart.</summary>
+public sealed class CollectorMetrics
+{
+    public CollectorMetrics(IStorageSize storage)
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(Registry);
+        Requests = factory.CreateCounter("hotpath_http_requests_total", "HTTP requests by route, method and status code.",
+            new CounterConfiguration { LabelNames = ["route", "method", "code"] });
+        ProfilesWritten = factory.CreateCounter("hotpath_profiles_written_total", "Profiles stored, by type.",
+            new CounterConfiguration { LabelNames = ["type"] });
+        BytesReceived = factory.CreateCounter("hotpath_received_bytes_total", "Bytes of profile bodies received.");
+        MergeDuration = factory.CreateHistogram("hotpath_merge_duration_seconds", "Time to read, decode and merge profiles for one merge request.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
+        MergedProfiles = factory.CreateHistogram("hotpath_merge_profiles", "Profiles read by one merge request.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 9) });
+        var storeSize = factory.CreateGauge("hotpath_store_size_bytes", "Bytes the store takes on disk.");
+        Registry.AddBeforeCollectCallback(() => storeSize.Set(storage.SizeBytes));
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Counter Requests { get; }
+
+    public Counter ProfilesWritten { get; }
+
+    public Counter BytesReceived { get; }
+
+    public Histogram MergeDuration { get; }
+
+    public Histogram MergedProfiles { get; }
+}

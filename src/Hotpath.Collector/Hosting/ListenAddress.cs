@@ -1,0 +1,26 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Hotpath.Collector.Hosting;
+
+/// <summary>profefe's address form: ":10100" (every interface), "127.0.0.1:10100", "[::1]:10100", "localhost:10100".</summary>
+public static class ListenAddress
+{
+    public static void Apply(KestrelServerOptions kestrel, string address)
+    {
+        var colon = address.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+            throw new InvalidOperationException($"Collector:Address \"{address}\" must look like \":10100\" or \"127.0.0.1:10100\"");
+
+        var host = address[..colon].Trim('[', ']');
+        if (host.Length == 0)
+            kestrel.ListenAnyIP(port);
+        else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+            kestrel.ListenLocalhost(port);
+        else if (IPAddress.TryParse(host, out var ip))
+            kestrel.Listen(ip, port);
+        else
+            throw new InvalidOperationException($"Collector:Address host \"{host}\" is not an IP address or localhost");
+    }
+}

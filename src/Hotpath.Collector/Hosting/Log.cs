@@ -1,0 +1,23 @@
+namespace Hotpath.Collector.Hosting;
+
+/// <summary>The collector's log messages, source-generated.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Hotpath collector {Version} listening on {Address}, storage {Storage} in {DataDirectory}, retention {Retention}")]
+    public static partial void Started(ILogger logger, string version, string address, string storage, string dataDirectory, TimeSpan retention);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Rejected profile for {Service}: {Reason}")]
+    public static partial void ProfileRejected(ILogger logger, string service, string reason);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Error, Message = "Request {Method} {Path} failed")]
+    public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Storage backend {Backend} unavailable for {Method} {Path}")]
+    public static partial void StorageUnavailable(ILogger logger, string backend, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Retention deleted {Count} profiles created before {Cutoff:o}")]
+    public static partial void RetentionDeleted(ILogger logger, int count, DateTimeOffset cutoff);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Retention run failed")]
+    public static partial void RetentionFailed(ILogger logger, Exception exception);
+}

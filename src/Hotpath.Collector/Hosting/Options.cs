@@ -1,0 +1,61 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Hotpath.Collector.Hosting;
+
+/// <summary>The HTTP side of the collector.</summary>
+public sealed class CollectorOptions
+{
+    public const string Section = "Collector";
+
+    /// <summary>Where to listen: "host:port", ":port" for every interface (profefe's -addr form).</summary>
+    [Required]
+    [RegularExpression(@"^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$", ErrorMessage = "Address must look like \":10100\" or \"127.0.0.1:10100\"")]
+    public string Address { get; set; } = ":10100";
+
+    /// <summary>Largest request body accepted, in bytes (compressed, as sent).</summary>
+    [Range(1024, 1L << 32)]
+    public long MaxBodySize { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Largest size a profile may inflate to, in bytes: the guard against gzip bombs.</summary>
+    [Range(1024, 1L << 34)]
+    public long MaxDecompressedSize { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Most profiles one merge may read; past it the merge is refused with a 400 that says so.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxProfilesPerMerge { get; set; } = 10_000;
+}
+
+/// <summary>Where profiles are kept and for how long.</summary>
+public sealed class StorageOptions
+{
+    public const string Section = "Storage";
+
+    /// <summary>The storage engine: "sqlite", the embedded store.</summary>
+    [Required]
+    [RegularExpression("^sqlite$", ErrorMessage = "Storage:Type must be \"sqlite\"")]
+    public string Type { get; set; } = "sqlite";
+
+    /// <summary>Folder of the embedded store.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>Profiles older than this are deleted; zero keeps them forever.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often the retention job runs.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>Optional bearer tokens. Empty means open, as profefe is.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    /// <summary>Required on POST requests when set.</summary>
+    public string? WriteToken { get; set; }
+
+    /// <summary>Required on GET requests of the API when set.</summary>
+    public string? ReadToken { get; set; }
+}

@@ -1,0 +1,3 @@
+using Hotpath.Collector.Hosting;
+
+await CollectorApp.Build(args).RunAsync();
