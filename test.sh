@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs every Hotpath test on a fresh machine: installs what is missing, restores, builds with warnings as
+# errors, runs every test project, then runs the profefe API conformance harness (../shared/conformance)
+# against a collector it starts. Ends with "Tests: N passed, M failed"; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+OUT="$ROOT/.test"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+}
+trap cleanup EXIT
+
+step() { echo "== $*"; }
+
+apt_updated=0
+need_deb() { # need_deb COMMAND PACKAGE: install PACKAGE from Debian when COMMAND is missing
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
+  step "installing $2"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+wait_http() { # wait_http URL SECONDS
+  for _ in $(seq 1 $(( $2 * 10 ))); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+need_deb python3 python3
+need_deb curl curl
+
+step "restore and build (Release; warnings are errors via Directory.Build.props)"
+if ! dotnet restore Hotpath.slnx --verbosity quiet || ! dotnet build Hotpath.slnx -c Release --no-restore --verbosity quiet -clp:ErrorsOnly; then
+  echo "build failed"
+  echo "Tests: 0 passed, 1 failed"
+  exit 1
+fi
+
+passed=0
+failed=0
+
+step "dotnet test"
+dotnet test Hotpath.slnx -c Release --no-build --logger "trx" --results-directory "$OUT/trx" --verbosity quiet
+for project in tests/*.Tests; do
+  name=$(basename "$project")
+  trx=$(grep -l "$name.dll" "$OUT"/trx/*.trx 2>/dev/null | head -n 1)
+  if [ -z "$trx" ]; then
+    echo "   $name: no results (the test host crashed?)"
+    failed=$((failed + 1))
+    continue
+  fi
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  echo "   $name: $p passed, $((f + e)) failed"
+  passed=$((passed + p))
+  failed=$((failed + f + e))
+done
+
+step "profefe API conformance against a fresh collector"
+port=$(free_port)
+data="$OUT/conformance-data"
+dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll \
+  --Collector:Address="127.0.0.1:$port" --Storage:DataDirectory="$data" >"$OUT/conformance-collector.log" 2>&1 &
+PIDS+=($!)
+if wait_http "http://127.0.0.1:$port/healthz" 30; then
+  python3 ../shared/conformance/conformance.py --base "http://127.0.0.1:$port" | tee "$OUT/conformance.txt"
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/conformance.txt" | tail -n 1)
+  if [ -n "$summary" ]; then
+    passed=$((passed + $(cut -d' ' -f1 <<<"$summary")))
+    failed=$((failed + $(cut -d' ' -f3 <<<"$summary")))
+  else
+    failed=$((failed + 1))
+  fi
+else
+  echo "   the collector did not start; see $OUT/conformance-collector.log"
+  failed=$((failed + 1))
+fi
+
+echo "Tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
