@@ -13,7 +13,15 @@ public sealed record ProfileMeta(
     string InstanceId,
     IReadOnlyList<ProfileLabel> Labels,
     long CreatedAtUnixNanos,
-    long Size);
+    long Size)
+{
+    /// <summary>Equal when every field is, labels compared element by element.</summary>
+    public bool Equals(ProfileMeta? other) =>
+        other is not null && Id == other.Id && Service == other.Service && Type == other.Type && InstanceId == other.InstanceId
+        && CreatedAtUnixNanos == other.CreatedAtUnixNanos && Size == other.Size && Labels.SequenceEqual(other.Labels);
+
+    public override int GetHashCode() => HashCode.Combine(Id, CreatedAtUnixNanos);
+}
 
 /// <summary>A profile to store: its metadata before the store gives it an id.</summary>
 public sealed record NewProfile(

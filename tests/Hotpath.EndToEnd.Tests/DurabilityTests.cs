@@ -1,0 +1,101 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using Hotpath.Testing;
+
+namespace Hotpath.EndToEnd.Tests;
+
+/// <summary>An acknowledged profile is never lost: not to SIGKILL, not to a graceful shutdown mid-stream.</summary>
+public sealed class DurabilityTests : IDisposable
+{
+    private const int Clients = 8;
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "hotpath-durability-" + Guid.NewGuid().ToString("N"));
+    private readonly byte[][] _bodies = [.. TestData.CpuProfiles.Select(TestData.Bytes), TestData.Bytes("heap_1.pb.gz"), TestData.Bytes("not_gzip.pb")];
+
+    [Fact]
+    public async Task Every_profile_acknowledged_before_a_sigkill_reads_back_byte_for_byte_after_restart()
+    {
+        var acknowledged = new ConcurrentBag<(string Id, int Body)>();
+        using (var collector = await CollectorProcess.StartAsync(_data))
+        {
+            using var stop = new CancellationTokenSource();
+            var clients = Enumerable.Range(0, Clients).Select(c => PostUntilStoppedAsync(collector.BaseAddress, c, acknowledged, stop.Token)).ToArray();
+
+            // Kill once a good number is acknowledged, while every client still has requests in flight.
+            while (acknowledged.Count < 300)
+                await Task.Delay(20);
+            collector.Kill();
+            await stop.CancelAsync();
+            await Task.WhenAll(clients);
+        }
+
+        await AssertAllReadableAsync(acknowledged);
+    }
+
+    [Fact]
+    public async Task A_graceful_shutdown_mid_stream_finishes_in_flight_writes_and_exits_cleanly()
+    {
+        var acknowledged = new ConcurrentBag<(string Id, int Body)>();
+        using (var collector = await CollectorProcess.StartAsync(_data))
+        {
+            using var stop = new CancellationTokenSource();
+            var clients = Enumerable.Range(0, Clients).Select(c => PostUntilStoppedAsync(collector.BaseAddress, c, acknowledged, stop.Token)).ToArray();
+            while (acknowledged.Count < 100)
+                await Task.Delay(20);
+
+            await collector.TerminateAsync(TimeSpan.FromSeconds(30));
+            await stop.CancelAsync();
+            await Task.WhenAll(clients);
+            Assert.Equal(0, collector.ExitCode);
+        }
+
+        await AssertAllReadableAsync(acknowledged);
+    }
+
+    private async Task PostUntilStoppedAsync(Uri baseAddress, int client, ConcurrentBag<(string, int)> acknowledged, CancellationToken stop)
+    {
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        for (var n = 0; !stop.IsCancellationRequested; n++)
+        {
+            var body = (client + n) % _bodies.Length;
+            var type = body == 3 ? "heap" : "cpu";
+            try
+            {
+                using var response = await http.PostAsync($"/api/0/profiles?service=durable&type={type}&labels=client%3D{client},n%3D{n}",
+                    new ByteArrayContent(_bodies[body]), stop);
+                if (response.StatusCode != HttpStatusCode.OK)
+                    continue;
+                using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(stop));
+                acknowledged.Add((json.RootElement.GetProperty("body").GetProperty("id").GetString()!, body));
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+            {
+                // The collector is gone or going: only acknowledged profiles count.
+                if (!stop.IsCancellationRequested)
+                    await Task.Delay(10, CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task AssertAllReadableAsync(ConcurrentBag<(string Id, int Body)> acknowledged)
+    {
+        Assert.NotEmpty(acknowledged);
+        using var restarted = await CollectorProcess.StartAsync(_data);
+        using var http = new HttpClient { BaseAddress = restarted.BaseAddress };
+        var lost = new List<string>();
+        foreach (var (id, body) in acknowledged)
+        {
+            using var response = await http.GetAsync("/api/0/profiles/" + id);
+            if (response.StatusCode != HttpStatusCode.OK || !(await response.Content.ReadAsByteArrayAsync()).AsSpan().SequenceEqual(_bodies[body]))
+                lost.Add(id);
+        }
+
+        Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged profiles lost or changed: {string.Join(", ", lost.Take(10))}");
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data))
+            Directory.Delete(_data, recursive: true);
+    }
+}

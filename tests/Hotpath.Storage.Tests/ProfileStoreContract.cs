@@ -1,0 +1,148 @@
+using Hotpath.Testing;
+
+namespace Hotpath.Storage.Tests;
+
+/// <summary>
+/// What every storage engine must do, whatever it is built on. Each engine's test class derives from this
+/// and says how to open a store (and reopen the same one, to prove durability).
+/// </summary>
+public abstract class ProfileStoreContract
+{
+    protected static readonly long T0 = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds() * 1_000_000;
+    protected const long Second = 1_000_000_000;
+
+    /// <summary>A store over empty, fresh storage.</summary>
+    protected abstract Task<IStoreUnderTest> CreateAsync();
+
+    public interface IStoreUnderTest : IAsyncDisposable
+    {
+        IProfileWriter Writer { get; }
+        IProfileReader Reader { get; }
+        IRetention Retention { get; }
+
+        /// <summary>Closes the store and opens it again on the same storage.</summary>
+        Task ReopenAsync();
+    }
+
+    protected static NewProfile Profile(string service, ProfileType type, long createdAt, params (string Key, string Value)[] labels) =>
+        new(service, type, "instance-1", [.. labels.Select(l => new ProfileLabel(l.Key, l.Value))], createdAt);
+
+    private static ProfileQuery Query(string service, long from, long to, ProfileType? type = null, int limit = 0, params (string Key, string Value)[] labels) =>
+        new(service, type, from, to, [.. labels.Select(l => new ProfileLabel(l.Key, l.Value))], limit);
+
+    [Fact]
+    public async Task A_written_profile_is_found_and_read_back_byte_for_byte()
+    {
+        await using var store = await CreateAsync();
+        var body = TestData.Bytes("cpu_1.pb.gz");
+
+        var meta = await store.Writer.WriteAsync(Profile("api", ProfileType.Cpu, T0, ("region", "eu")), body, default);
+
+        var found = await store.Reader.FindAsync(Query("api", T0, T0), default);
+        var read = await store.Reader.OpenAsync([meta.Id], default).ToListAsync();
+        Assert.Equal(meta, Assert.Single(found));
+        Assert.Equal(body.Length, meta.Size);
+        Assert.Equal("instance-1", meta.InstanceId);
+        Assert.Equal(body, Assert.Single(read));
+    }
+
+    [Fact]
+    public async Task Profiles_survive_closing_and_reopening_the_store()
+    {
+        await using var store = await CreateAsync();
+        var body = TestData.Bytes("heap_1.pb.gz");
+        var meta = await store.Writer.WriteAsync(Profile("api", ProfileType.Heap, T0, ("k", "v")), body, default);
+
+        await store.ReopenAsync();
+
+        Assert.Equal(meta, Assert.Single(await store.Reader.GetAsync([meta.Id], default)));
+        Assert.Equal(body, Assert.Single(await store.Reader.OpenAsync([meta.Id], default).ToListAsync()));
+        Assert.Equal(["api"], await store.Reader.ListServicesAsync(default));
+    }
+
+    [Fact]
+    public async Task Find_filters_by_service_type_window_and_label_subset_oldest_first()
+    {
+        await using var store = await CreateAsync();
+        var body = TestData.Bytes("cpu_1.pb.gz");
+        var c = await store.Writer.WriteAsync(Profile("api", ProfileType.Cpu, T0 + 3 * Second, ("dc", "fra"), ("host", "a")), body, default);
+        var a = await store.Writer.WriteAsync(Profile("api", ProfileType.Cpu, T0 + 1 * Second, ("dc", "fra"), ("host", "a")), body, default);
+        var b = await store.Writer.WriteAsync(Profile("api", ProfileType.Heap, T0 + 2 * Second, ("dc", "fra")), body, default);
+        await store.Writer.WriteAsync(Profile("web", ProfileType.Cpu, T0 + 2 * Second, ("dc", "fra")), body, default);
+        await store.Writer.WriteAsync(Profile("api", ProfileType.Cpu, T0 + 9 * Second, ("dc", "fra")), body, default);
+
+        async Task<List<string>> Ids(ProfileQuery q) => [.. (await store.Reader.FindAsync(q, default)).Select(m => m.Id)];
+
+        Assert.Equal([a.Id, b.Id, c.Id], await Ids(Query("api", T0, T0 + 5 * Second)));
+        Assert.Equal([a.Id, c.Id], await Ids(Query("api", T0, T0 + 5 * Second, ProfileType.Cpu)));
+        Assert.Equal([a.Id, b.Id, c.Id], await Ids(Query("api", T0, T0 + 5 * Second, labels: [("dc", "fra")])));
+        Assert.Equal([a.Id, c.Id], await Ids(Query("api", T0, T0 + 5 * Second, labels: [("host", "a"), ("dc", "fra")])));
+        Assert.Equal([c.Id], await Ids(Query("api", T0, T0 + 5 * Second, limit: 1, labels: [("host", "a")])));
+        Assert.Equal([b.Id, c.Id], await Ids(Query("api", T0, T0 + 5 * Second, limit: 2)));
+        Assert.Equal([b.Id], await Ids(Query("api", T0 + 2 * Second, T0 + 2 * Second)));
+        Assert.Empty(await Ids(Query("api", T0, T0 + 5 * Second, labels: [("dc", "nyc")])));
+        Assert.Empty(await Ids(Query("nobody", T0, T0 + 5 * Second)));
+    }
+
+    [Fact]
+    public async Task Get_and_open_keep_the_order_asked_and_leave_out_unknown_ids()
+    {
+        await using var store = await CreateAsync();
+        var one = await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0), TestData.Bytes("cpu_1.pb.gz"), default);
+        var two = await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0), TestData.Bytes("cpu_2.pb.gz"), default);
+
+        var metas = await store.Reader.GetAsync([two.Id, "0000000000000000", one.Id], default);
+        var bodies = await store.Reader.OpenAsync([two.Id, one.Id, two.Id], default).ToListAsync();
+
+        Assert.Equal([two.Id, one.Id], metas.Select(m => m.Id));
+        Assert.Equal([TestData.Bytes("cpu_2.pb.gz"), TestData.Bytes("cpu_1.pb.gz"), TestData.Bytes("cpu_2.pb.gz")], bodies);
+    }
+
+    [Fact]
+    public async Task Concurrent_writes_all_complete_and_are_all_readable()
+    {
+        await using var store = await CreateAsync();
+        var body = TestData.Bytes("cpu_1.pb.gz");
+
+        var writes = Enumerable.Range(0, 200).Select(i => Task.Run(() =>
+            store.Writer.WriteAsync(Profile("busy", ProfileType.Cpu, T0 + i, ("n", i.ToString(System.Globalization.CultureInfo.InvariantCulture))), body, default)));
+        var metas = await Task.WhenAll(writes);
+
+        var found = await store.Reader.FindAsync(Query("busy", T0, T0 + 1000), default);
+        Assert.Equal(200, metas.Select(m => m.Id).Distinct().Count());
+        Assert.Equal(metas.OrderBy(m => m.CreatedAtUnixNanos).Select(m => m.Id), found.Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task Services_are_listed_sorted_and_once_each()
+    {
+        await using var store = await CreateAsync();
+        Assert.Empty(await store.Reader.ListServicesAsync(default));
+        foreach (var service in new[] { "b", "a", "b", "C" })
+            await store.Writer.WriteAsync(Profile(service, ProfileType.Trace, T0), [1, 2, 3], default);
+
+        Assert.Equal(["C", "a", "b"], await store.Reader.ListServicesAsync(default));
+    }
+
+    [Fact]
+    public async Task Retention_deletes_what_is_older_than_the_cutoff_and_nothing_else()
+    {
+        await using var store = await CreateAsync();
+        var body = TestData.Bytes("cpu_1.pb.gz");
+        var old = await store.Writer.WriteAsync(Profile("old-only", ProfileType.Cpu, T0 - 10 * Second, ("k", "v")), body, default);
+        await store.Writer.WriteAsync(Profile("mixed", ProfileType.Cpu, T0 - 5 * Second, ("k", "v")), body, default);
+        var kept = await store.Writer.WriteAsync(Profile("mixed", ProfileType.Cpu, T0, ("k", "v")), body, default);
+
+        var deleted = await store.Retention.DeleteOlderThanAsync(T0, default);
+
+        Assert.Equal(2, deleted);
+        Assert.Empty(await store.Reader.GetAsync([old.Id], default));
+        Assert.Empty(await store.Reader.OpenAsync([old.Id], default).ToListAsync());
+        Assert.Equal([kept.Id], (await store.Reader.FindAsync(Query("mixed", 0, long.MaxValue, labels: [("k", "v")]), default)).Select(m => m.Id));
+        Assert.Equal(["mixed"], await store.Reader.ListServicesAsync(default));
+
+        // A service whose profiles all expired comes back when it writes again.
+        await store.Writer.WriteAsync(Profile("old-only", ProfileType.Cpu, T0), body, default);
+        Assert.Equal(["mixed", "old-only"], await store.Reader.ListServicesAsync(default));
+    }
+}
