@@ -1,42 +1,44 @@
 namespace Hotpath.Pprof;
 
 /// <summary>
-/// Finds an input's function, mapping or location by id. Go writes ids as 1..N in order, so the id is
-/// almost always the position; a dictionary is built only for the rare profile where it is not.
+/// Finds a function, mapping or location of one profile by id, and proves ids unique and non-zero. Go writes
+/// ids as 1..N in order, so the id is almost always the position; a dictionary is built only when it is not.
 /// </summary>
-internal sealed class IdIndex<T>(Func<T, ulong> idOf) where T : class
+internal sealed class IdIndex
 {
-    private IList<T> _items = [];
-    private Dictionary<ulong, T>? _byId;
+    private readonly Dictionary<ulong, int> _byId = [];
+    private int _count;
+    private bool _dense;
 
-    public void Reset(IList<T> items)
+    public void Build(int count, Func<int, ulong> idAt, string what)
     {
-        _items = items;
-        _byId = null;
-        for (var i = 0; i < items.Count; i++)
+        _count = count;
+        _dense = true;
+        _byId.Clear();
+        for (var i = 0; i < count; i++)
         {
-            if (idOf(items[i]) != (ulong)i + 1)
+            if (idAt(i) != (ulong)i + 1)
             {
-                _byId = new Dictionary<ulong, T>(items.Count);
-                foreach (var item in items)
-                    _byId[idOf(item)] = item;
-                return;
+                _dense = false;
+                break;
             }
+        }
+
+        if (_dense)
+            return;
+        for (var i = 0; i < count; i++)
+        {
+            var id = idAt(i);
+            if (id == 0 || !_byId.TryAdd(id, i))
+                throw new MalformedProfileException($"{what} id {id} is zero or repeated");
         }
     }
 
-    public T Get(ulong id)
+    /// <summary>The position of the id, or -1.</summary>
+    public int IndexOf(ulong id)
     {
-        if (_byId is null)
-        {
-            if (id - 1 < (ulong)_items.Count)
-                return _items[(int)(id - 1)];
-        }
-        else if (_byId.TryGetValue(id, out var item))
-        {
-            return item;
-        }
-
-        throw new MalformedProfileException($"unknown id {id}");
+        if (_dense)
+            return id - 1 < (ulong)_count ? (int)(id - 1) : -1;
+        return _byId.TryGetValue(id, out var index) ? index : -1;
     }
 }

@@ -4,17 +4,24 @@ using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Pprof;
 
+/// <summary>What ingest needs to know of a valid profile.</summary>
+public readonly record struct ProfileSummary(long TimeNanos, int Samples, int SampleTypes);
+
 /// <summary>
-/// Turns received bytes (gzipped or plain protobuf) into a validated <see cref="Profile"/>. Gzip input is
-/// parsed as it inflates, and inflating stops at a cap, so a gzip bomb costs milliseconds and no buffer of
-/// its inflated size.
+/// Turns received bytes (gzipped or plain protobuf) into a validated profile, with a cap on the decompressed
+/// size. Hot paths use <see cref="Load"/> into a reused <see cref="RawProfile"/> or <see cref="Inspect"/>;
+/// <see cref="Decode"/> gives the generated model for tools and tests.
 /// </summary>
 public sealed class ProfileDecoder
 {
     /// <summary>The default cap on the decompressed size: 256 MiB.</summary>
     public const long DefaultMaxDecompressedBytes = 256L * 1024 * 1024;
 
-    private static readonly MessageParser<Profile> Parser = new(() => new Profile());
+    // A buffer this large is not kept for the next profile: one huge input must not pin memory for good.
+    private const int RetainedBufferLimit = 8 * 1024 * 1024;
+
+    [ThreadStatic]
+    private static RawProfile? t_scratch;
 
     public ProfileDecoder(long maxDecompressedBytes = DefaultMaxDecompressedBytes)
     {
@@ -27,75 +34,107 @@ public sealed class ProfileDecoder
     /// <summary>True when the bytes start with the gzip magic number.</summary>
     public static bool IsGzip(ReadOnlySpan<byte> data) => data.Length >= 2 && data[0] == 0x1f && data[1] == 0x8b;
 
-    /// <summary>Decodes and validates.</summary>
+    /// <summary>Validates the profile and returns its summary, allocating nothing per sample.</summary>
     /// <exception cref="MalformedProfileException">Not a valid profile; the message says why.</exception>
     /// <exception cref="ProfileTooLargeException">It inflates past <see cref="MaxDecompressedBytes"/>.</exception>
-    public Profile Decode(ReadOnlyMemory<byte> data)
+    public ProfileSummary Inspect(ReadOnlyMemory<byte> data)
     {
+        var raw = t_scratch ??= new RawProfile();
+        try
+        {
+            Load(data, raw);
+            return new ProfileSummary(raw.TimeNanos, raw.SampleCount, raw.SampleTypeCount);
+        }
+        finally
+        {
+            Release(raw);
+        }
+    }
+
+    /// <summary>Decodes and validates into <paramref name="target"/>, reusing its arrays.</summary>
+    public void Load(ReadOnlyMemory<byte> data, RawProfile target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
         if (data.IsEmpty)
             throw new MalformedProfileException("empty body");
 
-        Profile profile;
+        var buffer = target.Buffer.Length > 0 ? target.Buffer : new byte[64 * 1024];
+        int length;
+        if (IsGzip(data.Span))
+        {
+            (buffer, length) = Inflate(data, buffer);
+        }
+        else
+        {
+            if (data.Length > MaxDecompressedBytes)
+                throw new ProfileTooLargeException(MaxDecompressedBytes);
+            if (buffer.Length < data.Length)
+                buffer = new byte[data.Length];
+            data.Span.CopyTo(buffer);
+            length = data.Length;
+        }
+
+        target.Load(buffer, length);
+    }
+
+    /// <summary>Decodes and validates into the generated model.</summary>
+    public Profile Decode(ReadOnlyMemory<byte> data)
+    {
+        var raw = new RawProfile();
+        Load(data, raw);
         try
         {
-            if (IsGzip(data.Span))
-            {
-                using var gzip = new GZipStream(new ReadOnlyMemoryStream(data), CompressionMode.Decompress);
-                using var capped = new CappedStream(gzip, MaxDecompressedBytes);
-                profile = Parser.ParseFrom(capped);
-            }
-            else
-            {
-                if (data.Length > MaxDecompressedBytes)
-                    throw new ProfileTooLargeException(MaxDecompressedBytes);
-                profile = Parser.ParseFrom(data.Span);
-            }
+            return Profile.Parser.ParseFrom(raw.Buffer.AsSpan(0, raw.DecodedLength));
         }
         catch (InvalidProtocolBufferException e)
         {
+            // The wire format passed our reader but not Google.Protobuf's stricter one (e.g. invalid UTF-8).
             throw new MalformedProfileException("not a protobuf profile: " + e.Message, e);
+        }
+    }
+
+    /// <summary>Drops a buffer too large to keep; the next load allocates afresh.</summary>
+    public static void Release(RawProfile raw)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        raw.ReleaseBuffer(RetainedBufferLimit);
+    }
+
+    /// <summary>Inflates into the buffer, growing it by doubling, never past the cap.</summary>
+    private (byte[] Buffer, int Length) Inflate(ReadOnlyMemory<byte> data, byte[] buffer)
+    {
+        var cap = (int)Math.Min(MaxDecompressedBytes, Array.MaxLength - 1);
+        var length = 0;
+        try
+        {
+            using var gzip = new GZipStream(new ReadOnlyMemoryStream(data), CompressionMode.Decompress);
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length > cap)
+                        throw new ProfileTooLargeException(MaxDecompressedBytes);
+                    Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, cap + 1L));
+                }
+
+                var read = gzip.Read(buffer, length, buffer.Length - length);
+                if (read == 0)
+                    return (buffer, length);
+                if (length == 0 && buffer[0] < 8)
+                {
+                    // A protobuf message starts with a key of field number >= 1; zeros (a gzip bomb's usual
+                    // payload) are refused here, before inflating any further.
+                    throw new MalformedProfileException("not a protobuf profile: invalid field number 0 at byte 0");
+                }
+
+                length += read;
+                if (length > cap)
+                    throw new ProfileTooLargeException(MaxDecompressedBytes);
+            }
         }
         catch (InvalidDataException e)
         {
             throw new MalformedProfileException("bad gzip stream: " + e.Message, e);
-        }
-
-        ProfileValidator.Validate(profile);
-        return profile;
-    }
-
-    /// <summary>Passes reads through and throws once more than the cap has come out.</summary>
-    private sealed class CappedStream(Stream inner, long cap) : Stream
-    {
-        private long _total;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _total; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer);
-            _total += n;
-            if (_total > cap)
-                throw new ProfileTooLargeException(cap);
-            return n;
-        }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-                inner.Dispose();
-            base.Dispose(disposing);
         }
     }
 

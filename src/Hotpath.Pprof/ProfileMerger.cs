@@ -1,3 +1,5 @@
+using System.Text;
+using Google.Protobuf;
 using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Pprof;
@@ -5,16 +7,17 @@ namespace Hotpath.Pprof;
 /// <summary>
 /// Folds profiles into one with the semantics of Go's <c>profile.Merge</c>: functions, mappings and
 /// locations are de-duplicated by content and renumbered in first-seen order, samples with the same
-/// locations and labels are summed, all-zero samples are dropped. Each input can be dropped as soon as
-/// <see cref="Add"/> returns, so memory grows with the distinct content, not with the number of inputs.
+/// locations and labels are summed, all-zero samples are dropped. Each input can be dropped (or its
+/// <see cref="RawProfile"/> reused) as soon as <see cref="Add(RawProfile)"/> returns, so memory grows with the
+/// distinct content, not with the number of inputs.
 /// </summary>
 public sealed class ProfileMerger
 {
     // Go rounds mapping sizes up to 4 KiB so that minor differences between processes still match.
     private const ulong MappingSizeRounding = 0x1000;
 
-    private readonly List<string> _strings = [""];
-    private readonly Dictionary<string, long> _stringIndex = new(StringComparer.Ordinal) { [""] = 0 };
+    private readonly List<byte[]> _strings = [[]];
+    private readonly Dictionary<byte[], long> _stringIndex = new(ByteSequenceComparer.Instance) { [[]] = 0 };
 
     private readonly List<Function> _functions = [];
     private readonly Dictionary<FunctionKey, ulong> _functionByKey = [];
@@ -26,64 +29,71 @@ public sealed class ProfileMerger
     private readonly List<ulong[]> _sampleKeys = [];
     private readonly List<long[]> _sampleValues = [];
 
-    // Per-input maps from the input's ids to merged ones; cleared for every input.
-    private readonly Dictionary<ulong, ulong> _inputFunctions = [];
-    private readonly Dictionary<ulong, (int Index, ulong Offset)> _inputMappings = [];
-    private readonly Dictionary<ulong, ulong> _inputLocations = [];
-    private readonly IdIndex<Location> _locationsById = new(static l => l.Id);
-    private readonly IdIndex<Mapping> _mappingsById = new(static m => m.Id);
-    private readonly IdIndex<Function> _functionsById = new(static f => f.Id);
+    // Per input: its positions mapped to merged ids (0 = not mapped yet), and its string indexes (-1 = not yet).
+    private ulong[] _inputFunctions = [];
+    private (int Index, ulong Offset)[] _inputMappings = [];
+    private ulong[] _inputLocations = [];
     private long[] _inputStrings = [];
-    private Profile? _input;
+    private RawProfile _input = null!;
     private ulong[] _scratch = new ulong[64];
+    private RawProfile? _converted;
 
     // Header, from the first input; checked against every later one.
-    private (string Type, string Unit)[]? _sampleTypes;
-    private (string Type, string Unit) _periodType;
+    private (long Type, long Unit)[]? _sampleTypes;
+    private (long Type, long Unit) _periodType;
     private long _timeNanos;
     private long _durationNanos;
     private long _period;
-    private readonly List<string> _comments = [];
-    private readonly HashSet<string> _seenComments = new(StringComparer.Ordinal);
-    private string _dropFrames = "";
-    private string _keepFrames = "";
-    private string _defaultSampleType = "";
-    private string _docUrl = "";
+    private readonly List<long> _comments = [];
+    private long _dropFrames;
+    private long _keepFrames;
+    private long _defaultSampleType;
+    private long _docUrl;
 
     /// <summary>How many profiles were added.</summary>
     public int Count { get; private set; }
 
-    /// <summary>Adds one profile; it must have passed <see cref="ProfileValidator"/>.</summary>
-    /// <exception cref="IncompatibleProfilesException">Its sample types or period type differ from the first profile's.</exception>
+    /// <summary>Adds a profile of the generated model (tools and tests; the hot path adds <see cref="RawProfile"/>s).</summary>
     public void Add(Profile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        AddHeader(profile);
+        _converted ??= new RawProfile();
+        new ProfileDecoder().Load(profile.ToByteArray(), _converted);
+        Add(_converted);
+    }
+
+    /// <summary>Adds one validated profile.</summary>
+    /// <exception cref="IncompatibleProfilesException">Its sample types or period type differ from the first profile's.</exception>
+    public void Add(RawProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
         BeginInput(profile);
+        AddHeader(profile);
 
         var lookup = _sampleByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
-        foreach (var sample in profile.Sample)
+        foreach (ref readonly var sample in profile.Samples.AsSpan())
         {
-            if (IsZero(sample.Value))
+            var values = profile.SampleValues.Slice(sample.ValueStart, sample.ValueCount);
+            if (IsZero(values))
                 continue;
 
-            var key = SampleKey(sample);
+            var key = SampleKey(profile, sample);
             if (lookup.TryGetValue(key, out var index))
             {
                 var sums = _sampleValues[index];
                 for (var i = 0; i < sums.Length; i++)
-                    sums[i] += sample.Value[i];
+                    sums[i] += values[i];
             }
             else
             {
                 var stored = key.ToArray();
                 _sampleByKey.Add(stored, _sampleKeys.Count);
                 _sampleKeys.Add(stored);
-                _sampleValues.Add([.. sample.Value]);
+                _sampleValues.Add(values.ToArray());
             }
         }
 
-        _input = null;
+        _input = null!;
         Count++;
     }
 
@@ -98,16 +108,15 @@ public sealed class ProfileMerger
             TimeNanos = _timeNanos,
             DurationNanos = _durationNanos,
             Period = _period,
-            PeriodType = new Proto.ValueType { Type = Intern(_periodType.Type), Unit = Intern(_periodType.Unit) },
-            DropFrames = Intern(_dropFrames),
-            KeepFrames = Intern(_keepFrames),
-            DefaultSampleType = Intern(_defaultSampleType),
-            DocUrl = Intern(_docUrl),
+            PeriodType = new Proto.ValueType { Type = _periodType.Type, Unit = _periodType.Unit },
+            DropFrames = _dropFrames,
+            KeepFrames = _keepFrames,
+            DefaultSampleType = _defaultSampleType,
+            DocUrl = _docUrl,
         };
         foreach (var (type, unit) in _sampleTypes)
-            result.SampleType.Add(new Proto.ValueType { Type = Intern(type), Unit = Intern(unit) });
-        foreach (var comment in _comments)
-            result.Comment.Add(Intern(comment));
+            result.SampleType.Add(new Proto.ValueType { Type = type, Unit = unit });
+        result.Comment.AddRange(_comments);
 
         result.Sample.Capacity = _sampleKeys.Count;
         for (var i = 0; i < _sampleKeys.Count; i++)
@@ -121,7 +130,9 @@ public sealed class ProfileMerger
         result.Mapping.AddRange(_mappings);
         result.Location.AddRange(_locations);
         result.Function.AddRange(_functions);
-        result.StringTable.AddRange(_strings);
+        result.StringTable.Capacity = _strings.Count;
+        foreach (var s in _strings)
+            result.StringTable.Add(Encoding.UTF8.GetString(s));
         return result;
     }
 
@@ -146,86 +157,87 @@ public sealed class ProfileMerger
         return sample;
     }
 
-    private void AddHeader(Profile p)
+    private void BeginInput(RawProfile p)
     {
-        var types = new (string, string)[p.SampleType.Count];
+        _input = p;
+        _inputFunctions = Reset(_inputFunctions, p.Functions.Count, 0UL);
+        _inputMappings = Reset(_inputMappings, p.Mappings.Count, (-1, 0UL));
+        _inputLocations = Reset(_inputLocations, p.Locations.Count, 0UL);
+        _inputStrings = Reset(_inputStrings, p.Strings.Count, -1L);
+
+        // The first mapping is the main binary; map it first so that it stays first.
+        if (_mappings.Count == 0 && p.Mappings.Count > 0)
+            MapMapping(0);
+
+        static T[] Reset<T>(T[] array, int count, T empty)
+        {
+            if (array.Length < count)
+                array = new T[Math.Max(count, array.Length * 2)];
+            array.AsSpan(0, count).Fill(empty);
+            return array;
+        }
+    }
+
+    private void AddHeader(RawProfile p)
+    {
+        var types = new (long, long)[p.SampleTypes.Count];
         for (var i = 0; i < types.Length; i++)
-            types[i] = (p.StringTable[(int)p.SampleType[i].Type], p.StringTable[(int)p.SampleType[i].Unit]);
-        var period = p.PeriodType is { } pt ? (p.StringTable[(int)pt.Type], p.StringTable[(int)pt.Unit]) : ("", "");
+            types[i] = (MapString(p.SampleTypes[i].Type), MapString(p.SampleTypes[i].Unit));
+        var period = (MapString(p.PeriodType.Type), MapString(p.PeriodType.Unit));
 
         if (_sampleTypes is null)
         {
             _sampleTypes = types;
             _periodType = period;
-            _dropFrames = p.StringTable[(int)p.DropFrames];
-            _keepFrames = p.StringTable[(int)p.KeepFrames];
+            _dropFrames = MapString(p.DropFrames);
+            _keepFrames = MapString(p.KeepFrames);
         }
         else
         {
             if (period != _periodType)
-                throw new IncompatibleProfilesException(
-                    $"incompatible period types {Describe([_periodType])} and {Describe([period])}");
+                throw new IncompatibleProfilesException($"incompatible period types {Describe([_periodType])} and {Describe([period])}");
             if (!types.AsSpan().SequenceEqual(_sampleTypes))
-                throw new IncompatibleProfilesException(
-                    $"incompatible sample types {Describe(_sampleTypes)} and {Describe(types)}");
+                throw new IncompatibleProfilesException($"incompatible sample types {Describe(_sampleTypes)} and {Describe(types)}");
         }
 
         if (p.TimeNanos != 0 && (_timeNanos == 0 || p.TimeNanos < _timeNanos))
             _timeNanos = p.TimeNanos;
         _durationNanos += p.DurationNanos;
         _period = Math.Max(_period, p.Period);
-        foreach (var c in p.Comment)
+        foreach (var c in p.Comments.AsSpan())
         {
-            var comment = p.StringTable[(int)c];
-            if (_seenComments.Add(comment))
+            var comment = MapString(c);
+            if (!_comments.Contains(comment))
                 _comments.Add(comment);
         }
 
-        if (_defaultSampleType.Length == 0)
-            _defaultSampleType = p.StringTable[(int)p.DefaultSampleType];
-        if (_docUrl.Length == 0)
-            _docUrl = p.StringTable[(int)p.DocUrl];
+        if (_defaultSampleType == 0)
+            _defaultSampleType = MapString(p.DefaultSampleType);
+        if (_docUrl == 0)
+            _docUrl = MapString(p.DocUrl);
     }
 
-    private static string Describe((string Type, string Unit)[] types) =>
-        "[" + string.Join(" ", types.Select(t => t.Type + "/" + t.Unit)) + "]";
-
-    private void BeginInput(Profile p)
-    {
-        _input = p;
-        _inputFunctions.Clear();
-        _inputMappings.Clear();
-        _inputLocations.Clear();
-        _locationsById.Reset(p.Location);
-        _mappingsById.Reset(p.Mapping);
-        _functionsById.Reset(p.Function);
-        if (_inputStrings.Length < p.StringTable.Count)
-            _inputStrings = new long[Math.Max(p.StringTable.Count, _inputStrings.Length * 2)];
-        _inputStrings.AsSpan(0, p.StringTable.Count).Fill(-1);
-
-        // The first mapping is the main binary; map it first so that it stays first.
-        if (_mappings.Count == 0 && p.Mapping.Count > 0)
-            MapMapping(p.Mapping[0]);
-    }
+    private string Describe((long Type, long Unit)[] types) =>
+        "[" + string.Join(" ", types.Select(t => Encoding.UTF8.GetString(_strings[(int)t.Type]) + "/" + Encoding.UTF8.GetString(_strings[(int)t.Unit]))) + "]";
 
     /// <summary>
     /// The sample's identity: [location count, merged location ids…, then (key, str, num, unit) per label],
     /// labels in a canonical order so that the same label set always gives the same key.
     /// </summary>
-    private ReadOnlySpan<ulong> SampleKey(Sample sample)
+    private ReadOnlySpan<ulong> SampleKey(RawProfile p, in RawSample sample)
     {
-        var length = 1 + sample.LocationId.Count + 4 * sample.Label.Count;
+        var length = 1 + sample.LocationCount + 4 * sample.LabelCount;
         if (_scratch.Length < length)
             _scratch = new ulong[Math.Max(length, _scratch.Length * 2)];
         var key = _scratch.AsSpan(0, length);
 
-        key[0] = (ulong)sample.LocationId.Count;
+        key[0] = (ulong)sample.LocationCount;
         var at = 1;
-        foreach (var id in sample.LocationId)
-            key[at++] = MapLocation(id);
+        foreach (var id in p.SampleLocations.Slice(sample.LocationStart, sample.LocationCount))
+            key[at++] = MapLocation(p.LocationIndex.IndexOf(id));
 
         var labelsStart = at;
-        foreach (var label in sample.Label)
+        foreach (ref readonly var label in p.Labels.Slice(sample.LabelStart, sample.LabelCount))
         {
             key[at] = (ulong)MapString(label.Key);
             key[at + 1] = (ulong)MapString(label.Str);
@@ -264,28 +276,29 @@ public sealed class ProfileMerger
         }
     }
 
-    private ulong MapLocation(ulong inputId)
+    private ulong MapLocation(int position)
     {
-        if (_inputLocations.TryGetValue(inputId, out var merged))
+        var merged = _inputLocations[position];
+        if (merged != 0)
             return merged;
 
-        var src = _locationsById.Get(inputId);
-        var srcMapping = src.MappingId == 0 ? null : _mappingsById.Get(src.MappingId);
-        var (mappingIndex, offset) = srcMapping is null ? (-1, 0UL) : MapMapping(srcMapping);
+        ref readonly var src = ref _input.Locations[position];
+        var mappingPosition = src.MappingId == 0 ? -1 : _input.MappingIndex.IndexOf(src.MappingId);
+        var (mappingIndex, offset) = mappingPosition < 0 ? (-1, 0UL) : MapMapping(mappingPosition);
         var mapping = mappingIndex >= 0 ? _mappings[mappingIndex] : null;
 
-        var length = 3 + 3 * src.Line.Count;
+        var lines = _input.Lines.Slice(src.LineStart, src.LineCount);
+        var length = 3 + 3 * lines.Length;
         Span<ulong> key = length <= 96 ? stackalloc ulong[length] : new ulong[length];
         key[0] = mapping?.Id ?? 0;
         // Addresses relative to the mapping start, so that the same code in two processes matches.
-        key[1] = srcMapping is null ? src.Address : src.Address - srcMapping.MemoryStart;
+        key[1] = mappingPosition < 0 ? src.Address : src.Address - _input.Mappings[mappingPosition].MemoryStart;
         key[2] = src.IsFolded ? 1UL : 0UL;
-        for (var i = 0; i < src.Line.Count; i++)
+        for (var i = 0; i < lines.Length; i++)
         {
-            var line = src.Line[i];
-            key[3 + 3 * i] = line.FunctionId == 0 ? 0 : MapFunction(line.FunctionId);
-            key[4 + 3 * i] = (ulong)line.Line_;
-            key[5 + 3 * i] = (ulong)line.Column;
+            key[3 + 3 * i] = lines[i].FunctionId == 0 ? 0 : MapFunction(_input.FunctionIndex.IndexOf(lines[i].FunctionId));
+            key[4 + 3 * i] = (ulong)lines[i].Line;
+            key[5 + 3 * i] = (ulong)lines[i].Column;
         }
 
         var lookup = _locationByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
@@ -299,21 +312,22 @@ public sealed class ProfileMerger
                 Address = src.Address + offset,
                 IsFolded = src.IsFolded,
             };
-            for (var i = 0; i < src.Line.Count; i++)
-                location.Line.Add(new Line { FunctionId = key[3 + 3 * i], Line_ = src.Line[i].Line_, Column = src.Line[i].Column });
+            for (var i = 0; i < lines.Length; i++)
+                location.Line.Add(new Line { FunctionId = key[3 + 3 * i], Line_ = lines[i].Line, Column = lines[i].Column });
             _locations.Add(location);
             lookup.TryAdd(key, merged);
         }
 
-        _inputLocations[inputId] = merged;
+        _inputLocations[position] = merged;
         return merged;
     }
 
-    private (int Index, ulong Offset) MapMapping(Mapping src)
+    private (int Index, ulong Offset) MapMapping(int position)
     {
-        if (_inputMappings.TryGetValue(src.Id, out var known))
-            return known;
+        if (_inputMappings[position].Index >= 0)
+            return _inputMappings[position];
 
+        ref readonly var src = ref _input.Mappings[position];
         var size = src.MemoryLimit - src.MemoryStart;
         size = size + MappingSizeRounding - 1;
         size -= size % MappingSizeRounding;
@@ -346,16 +360,17 @@ public sealed class ProfileMerger
             result = (index, 0UL);
         }
 
-        _inputMappings[src.Id] = result;
+        _inputMappings[position] = result;
         return result;
     }
 
-    private ulong MapFunction(ulong inputId)
+    private ulong MapFunction(int position)
     {
-        if (_inputFunctions.TryGetValue(inputId, out var merged))
+        var merged = _inputFunctions[position];
+        if (merged != 0)
             return merged;
 
-        var src = _functionsById.Get(inputId);
+        ref readonly var src = ref _input.Functions[position];
         var key = new FunctionKey(MapString(src.Name), MapString(src.SystemName), MapString(src.Filename), src.StartLine);
         if (!_functionByKey.TryGetValue(key, out merged))
         {
@@ -371,35 +386,35 @@ public sealed class ProfileMerger
             _functionByKey.Add(key, merged);
         }
 
-        _inputFunctions[inputId] = merged;
+        _inputFunctions[position] = merged;
         return merged;
     }
 
     private long MapString(long inputIndex)
     {
         var merged = _inputStrings[inputIndex];
-        if (merged < 0)
-            _inputStrings[inputIndex] = merged = Intern(_input!.StringTable[(int)inputIndex]);
+        if (merged >= 0)
+            return merged;
+
+        var lookup = _stringIndex.GetAlternateLookup<ReadOnlySpan<byte>>();
+        var text = _input.String(inputIndex);
+        if (!lookup.TryGetValue(text, out merged))
+        {
+            merged = _strings.Count;
+            var stored = text.ToArray();
+            _strings.Add(stored);
+            _stringIndex.Add(stored, merged);
+        }
+
+        _inputStrings[inputIndex] = merged;
         return merged;
     }
 
-    private long Intern(string s)
+    private static bool IsZero(ReadOnlySpan<long> values)
     {
-        if (!_stringIndex.TryGetValue(s, out var index))
+        foreach (var v in values)
         {
-            index = _strings.Count;
-            _strings.Add(s);
-            _stringIndex.Add(s, index);
-        }
-
-        return index;
-    }
-
-    private static bool IsZero(IList<long> values)
-    {
-        for (var i = 0; i < values.Count; i++)
-        {
-            if (values[i] != 0)
+            if (v != 0)
                 return false;
         }
 

@@ -40,7 +40,7 @@ public static class ProfilesApi
             // Traces are stored as received; everything else must be a valid pprof profile.
             try
             {
-                var profile = decoder.Decode(body);
+                var profile = decoder.Inspect(body);
                 if (profile.TimeNanos != 0)
                     createdAt = profile.TimeNanos;
             }

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Hotpath.Benchmarks.PprofBenchmarks).Assembly).Run(args);

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Globalization;
+using Google.Protobuf;
+using Hotpath.Pprof;
+
+// Drives a running collector over HTTP and prints what it measured. Only ever targets the URL given
+// (a collector on this machine); every loop is bounded by a count or a duration.
+//   ingest URL FILE CONCURRENCY SECONDS        profiles/s and latency percentiles of POSTs
+//   seed   URL FILE COUNT                      COUNT profiles over the 24 h before now, 4 services x 2 types, labels
+//   find   URL QUERIES                         p50/p99 of a 1 h window + label, and of 24 h + label + limit=100
+//   merge  URL PID RUNS                        latency of a merge of 1,000 CPU profiles, and the collector's peak RSS growth
+var invariant = CultureInfo.InvariantCulture;
+var command = args.Length > 0 ? args[0] : "";
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromMinutes(5) };
+
+switch (command)
+{
+    case "ingest":
+        await Ingest(new Uri(args[1]), File.ReadAllBytes(args[2]), int.Parse(args[3], invariant), TimeSpan.FromSeconds(int.Parse(args[4], invariant)));
+        break;
+    case "seed":
+        await Seed(new Uri(args[1]), args[2], int.Parse(args[3], invariant));
+        break;
+    case "find":
+        await Find(new Uri(args[1]), int.Parse(args[2], invariant));
+        break;
+    case "merge":
+        await Merge(new Uri(args[1]), int.Parse(args[2], invariant), int.Parse(args[3], invariant));
+        break;
+    default:
+        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS");
+        return 2;
+}
+
+return 0;
+
+async Task Ingest(Uri url, byte[] body, int concurrency, TimeSpan duration)
+{
+    var latencies = new List<double>[concurrency];
+    var failures = 0;
+    var stopwatch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
+    {
+        var mine = latencies[c] = [];
+        for (var n = 0; stopwatch.Elapsed < duration; n++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=load&type=cpu&instance_id=c{c}&labels=client%3Dc{c}"), new ByteArrayContent(body));
+            await response.Content.ReadAsByteArrayAsync();
+            if (response.IsSuccessStatusCode)
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            else
+                Interlocked.Increment(ref failures);
+        }
+    }));
+    var elapsed = stopwatch.Elapsed.TotalSeconds;
+    var all = latencies.SelectMany(l => l).Order().ToArray();
+    Console.WriteLine(string.Create(invariant, $"ingest: {all.Length} profiles of {body.Length} bytes in {elapsed:F1} s with {concurrency} connections = {all.Length / elapsed:F0}/s; " +
+        $"p50 {Percentile(all, 0.50):F1} ms, p99 {Percentile(all, 0.99):F1} ms; {failures} failed"));
+}
+
+async Task Seed(Uri url, string file, int count)
+{
+    // Distinct bodies per upload (the time differs), spread evenly over the last 24 h.
+    var template = new ProfileDecoder().Decode(File.ReadAllBytes(file));
+    var now = DateTimeOffset.UtcNow;
+    var next = -1;
+    var stopwatch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < count)
+        {
+            var profile = template.Clone();
+            var created = now.AddDays(-1).AddTicks(TimeSpan.TicksPerDay / count * i);
+            profile.TimeNanos = (created.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+            var service = "svc-" + (i % 4);
+            var type = i / 4 % 2 == 0 ? "cpu" : "heap"; // the type is not checked against the content
+            var labels = $"region%3D{(i % 3 == 0 ? "eu" : "us")},version%3D1.{i % 5},instance%3Dhost-{i % 50}";
+            using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service={service}&type={type}&labels={labels}"),
+                new ByteArrayContent(ProfileEncoder.ToGzipBytes(profile)));
+            response.EnsureSuccessStatusCode();
+        }
+    }));
+    Console.WriteLine(string.Create(invariant, $"seed: {count} profiles in {stopwatch.Elapsed.TotalSeconds:F1} s"));
+}
+
+async Task Find(Uri url, int queries)
+{
+    var now = DateTimeOffset.UtcNow;
+    var random = new Random(42);
+    string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
+
+    async Task<(double[] Latencies, double Matches)> Run(Func<string> query)
+    {
+        var latencies = new double[queries];
+        long matches = 0;
+        for (var i = -20; i < queries; i++) // 20 warm-up queries
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var response = await http.GetAsync(new Uri(url, query()));
+            var text = await response.Content.ReadAsStringAsync();
+            if (i >= 0)
+            {
+                latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                matches += text.Split("\"id\"").Length - 1;
+            }
+        }
+
+        Array.Sort(latencies);
+        return (latencies, matches / (double)queries);
+    }
+
+    var hour = await Run(() =>
+    {
+        var from = now.AddHours(-23).AddMinutes(random.Next(0, 22 * 60));
+        return $"/api/0/profiles?service=svc-{random.Next(4)}&type=cpu&from={Format(from)}&to={Format(from.AddHours(1))}&labels=version%3D1.{random.Next(5)}";
+    });
+    Console.WriteLine(string.Create(invariant, $"find 1 h + label: p50 {Percentile(hour.Latencies, 0.5):F2} ms, p99 {Percentile(hour.Latencies, 0.99):F2} ms, {hour.Matches:F0} matches on average"));
+
+    var day = await Run(() =>
+        $"/api/0/profiles?service=svc-{random.Next(4)}&type=cpu&from={Format(now.AddDays(-1))}&to={Format(now)}&labels=region%3Deu&limit=100");
+    Console.WriteLine(string.Create(invariant, $"find 24 h + label + limit=100: p50 {Percentile(day.Latencies, 0.5):F2} ms, p99 {Percentile(day.Latencies, 0.99):F2} ms, {day.Matches:F0} matches on average"));
+}
+
+async Task Merge(Uri url, int pid, int runs)
+{
+    var now = DateTimeOffset.UtcNow;
+    string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
+    // svc-0 cpu over the day holds ~1/8 of the seeded profiles; limit=1000 takes the newest 1,000 of them.
+    var query = $"/api/0/profiles/merge?service=svc-0&type=cpu&from={Format(now.AddDays(-2))}&to={Format(now)}&limit=1000";
+    var latencies = new List<double>();
+    long peakGrowth = 0;
+    for (var i = -2; i < runs; i++)
+    {
+        var before = Rss(pid, "VmRSS");
+        await File.WriteAllTextAsync($"/proc/{pid}/clear_refs", "5"); // resets the peak RSS (VmHWM)
+        var started = Stopwatch.GetTimestamp();
+        var bytes = await http.GetByteArrayAsync(new Uri(url, query));
+        var took = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        if (i < 0)
+            continue; // warm-up
+        latencies.Add(took);
+        peakGrowth = Math.Max(peakGrowth, Rss(pid, "VmHWM") - before);
+        if (i == 0)
+        {
+            var merged = new ProfileDecoder().Decode(bytes);
+            Console.WriteLine(string.Create(invariant, $"merge output: {bytes.Length} bytes, {merged.Sample.Count} samples, totals {string.Join("/", merged.Totals())}"));
+        }
+    }
+
+    var sorted = latencies.Order().ToArray();
+    Console.WriteLine(string.Create(invariant, $"merge of 1,000 CPU profiles: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms over {runs} runs; peak RSS growth {peakGrowth / 1024.0 / 1024.0:F1} MiB"));
+}
+
+static long Rss(int pid, string field)
+{
+    foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+    {
+        if (line.StartsWith(field + ":", StringComparison.Ordinal))
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    return 0;
+}
+
+static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
