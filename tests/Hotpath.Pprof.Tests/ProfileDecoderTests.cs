@@ -138,6 +138,34 @@ public sealed class ProfileDecoderTests
     }
 
     [Fact]
+    public void Corrupted_profiles_fail_as_malformed_and_never_with_another_exception()
+    {
+        var original = TestData.Bytes("not_gzip.pb");
+        var random = new Random(1234);
+        var raw = new RawProfile();
+        var malformed = 0;
+        for (var i = 0; i < 3000; i++)
+        {
+            var corrupt = (byte[])original.Clone();
+            for (var flips = random.Next(1, 4); flips > 0; flips--)
+                corrupt[random.Next(corrupt.Length)] = (byte)random.Next(256);
+            var cut = random.Next(4) == 0 ? random.Next(corrupt.Length) + 1 : corrupt.Length;
+
+            try
+            {
+                _decoder.Load(corrupt.AsMemory(0, cut), raw);
+                new ProfileMerger().Add(raw); // whatever validation let through must merge without a lookup failing
+            }
+            catch (MalformedProfileException)
+            {
+                malformed++;
+            }
+        }
+
+        Assert.InRange(malformed, 100, 3000);
+    }
+
+    [Fact]
     public void A_hand_built_valid_profile_decodes()
     {
         Assert.Equal([7L], _decoder.Decode(Valid().ToByteArray()).Totals());
