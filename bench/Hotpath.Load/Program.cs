@@ -5,7 +5,7 @@ using Hotpath.Pprof;
 
 // Drives a running collector over HTTP and prints what it measured. Only ever targets the URL given
 // (a collector on this machine); every loop is bounded by a count or a duration.
-//   ingest URL FILE CONCURRENCY SECONDS        profiles/s and latency percentiles of POSTs
+//   ingest URL FILE CONCURRENCY SECONDS [TYPE] profiles/s and latency percentiles of POSTs (TYPE=trace skips parsing)
 //   seed   URL FILE COUNT                      COUNT profiles over the 24 h before now, 4 services x 2 types, labels
 //   find   URL QUERIES                         p50/p99 of a 1 h window + label, and of 24 h + label + limit=100
 //   merge  URL PID RUNS                        latency of a merge of 1,000 CPU profiles, and the collector's peak RSS growth
@@ -16,7 +16,8 @@ using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer
 switch (command)
 {
     case "ingest":
-        await Ingest(new Uri(args[1]), File.ReadAllBytes(args[2]), int.Parse(args[3], invariant), TimeSpan.FromSeconds(int.Parse(args[4], invariant)));
+        await Ingest(new Uri(args[1]), File.ReadAllBytes(args[2]), int.Parse(args[3], invariant), TimeSpan.FromSeconds(int.Parse(args[4], invariant)),
+            args.Length > 5 ? args[5] : "cpu");
         break;
     case "seed":
         await Seed(new Uri(args[1]), args[2], int.Parse(args[3], invariant));
@@ -34,7 +35,7 @@ switch (command)
 
 return 0;
 
-async Task Ingest(Uri url, byte[] body, int concurrency, TimeSpan duration)
+async Task Ingest(Uri url, byte[] body, int concurrency, TimeSpan duration, string type)
 {
     var latencies = new List<double>[concurrency];
     var failures = 0;
@@ -45,7 +46,7 @@ async Task Ingest(Uri url, byte[] body, int concurrency, TimeSpan duration)
         for (var n = 0; stopwatch.Elapsed < duration; n++)
         {
             var started = Stopwatch.GetTimestamp();
-            using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=load&type=cpu&instance_id=c{c}&labels=client%3Dc{c}"), new ByteArrayContent(body));
+            using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=load&type={type}&instance_id=c{c}&labels=client%3Dc{c}"), new ByteArrayContent(body));
             await response.Content.ReadAsByteArrayAsync();
             if (response.IsSuccessStatusCode)
                 mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);

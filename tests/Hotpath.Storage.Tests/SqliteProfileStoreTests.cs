@@ -13,7 +13,11 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     {
         public SqliteUnderTest()
         {
-            Options = new SqliteStoreOptions { DataDirectory = Path.Combine(Path.GetTempPath(), "hotpath-store-" + Guid.NewGuid().ToString("N")) };
+            Options = new SqliteStoreOptions
+            {
+                DataDirectory = Path.Combine(Path.GetTempPath(), "hotpath-store-" + Guid.NewGuid().ToString("N")),
+                MaxSegmentBytes = 256 * 1024, // small, so that tests cross segment boundaries
+            };
             Store = Open(Options);
         }
 
@@ -60,15 +64,69 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         for (var i = 0; i < 150; i++)
             await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i), body, default);
         await store.ReopenAsync(); // checkpoints the WAL into the database file
-        var full = new FileInfo(store.Options.DatabasePath).Length;
+        var full = store.Store.SizeBytes;
 
         Assert.Equal(150, await store.Store.DeleteOlderThanAsync(T0 + 1000, default));
         for (var i = 0; i < 150; i++)
             await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 2000 + i), body, default);
         await store.ReopenAsync();
 
-        // Without reuse the file would have doubled.
-        Assert.InRange(new FileInfo(store.Options.DatabasePath).Length, full * 9 / 10, full * 11 / 10);
+        // Without reuse the store would have doubled; one segment of slack is allowed.
+        Assert.InRange(store.Store.SizeBytes, full * 8 / 10, full + store.Options.MaxSegmentBytes);
+        Assert.Equal(150, (await store.Store.FindAsync(new ProfileQuery("s", null, 0, long.MaxValue, []), default)).Count);
+    }
+
+    [Fact]
+    public async Task Bodies_take_their_own_size_on_disk_and_metadata_little_more()
+    {
+        await using var store = new SqliteUnderTest();
+        var body = TestData.Bytes("cpu_2.pb.gz");
+        for (var i = 0; i < 200; i++)
+            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i, ("region", "eu"), ("version", "1.4")), body, default);
+        await store.ReopenAsync();
+
+        var segments = Directory.EnumerateFiles(store.Options.BodiesDirectory).Sum(f => new FileInfo(f).Length);
+
+        Assert.Equal(200L * body.Length, segments);
+    }
+
+    [Fact]
+    public async Task Bytes_of_a_batch_that_never_committed_are_cut_off_at_the_next_start()
+    {
+        var store = new SqliteUnderTest();
+        var meta = await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0), TestData.Bytes("cpu_1.pb.gz"), default);
+        await store.Store.DisposeAsync();
+        // What a crash between syncing the bodies and committing the rows leaves behind.
+        var active = Directory.EnumerateFiles(store.Options.BodiesDirectory).Order().Last();
+        await File.AppendAllTextAsync(active, "half a batch");
+        await File.WriteAllTextAsync(Path.Combine(store.Options.BodiesDirectory, "000099.seg"), "a rolled segment");
+
+        await store.ReopenAsync();
+        var written = await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0), TestData.Bytes("cpu_2.pb.gz"), default);
+
+        Assert.Equal(TestData.Bytes("cpu_1.pb.gz").Length + TestData.Bytes("cpu_2.pb.gz").Length, new FileInfo(active).Length);
+        Assert.False(File.Exists(Path.Combine(store.Options.BodiesDirectory, "000099.seg")));
+        Assert.Equal([TestData.Bytes("cpu_1.pb.gz"), TestData.Bytes("cpu_2.pb.gz")], await store.Store.OpenAsync([meta.Id, written.Id], default).ToListAsync());
+        await store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_data_directory_of_another_format_is_refused()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "hotpath-store-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(directory, "hotpath.db")};Pooling=false"))
+        {
+            connection.Open();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "CREATE TABLE profiles(x); PRAGMA user_version = 99;";
+            command.ExecuteNonQuery();
+        }
+
+        var e = Assert.Throws<InvalidOperationException>(() => Open(new SqliteStoreOptions { DataDirectory = directory }));
+
+        Assert.Contains("format 99", e.Message);
+        Directory.Delete(directory, recursive: true);
     }
 
     [Fact]

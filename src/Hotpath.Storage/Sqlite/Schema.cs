@@ -15,7 +15,9 @@ internal static class Schema
             created_at INTEGER NOT NULL,
             instance_id TEXT NOT NULL,
             labels TEXT NOT NULL,
-            size INTEGER NOT NULL);
+            size INTEGER NOT NULL,
+            segment INTEGER NOT NULL,
+            body_offset INTEGER NOT NULL);
         CREATE INDEX IF NOT EXISTS profiles_by_service_type_time ON profiles(service, type, created_at);
         CREATE INDEX IF NOT EXISTS profiles_by_time ON profiles(created_at);
         -- One row per label, ordered so that a label filter is a range scan over exactly its matches.
@@ -26,10 +28,29 @@ internal static class Schema
             created_at INTEGER NOT NULL,
             seq INTEGER NOT NULL,
             PRIMARY KEY(service, key, value, created_at, seq)) WITHOUT ROWID;
-        -- Bodies apart from the metadata, so that index and metadata pages stay small.
-        CREATE TABLE IF NOT EXISTS bodies(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+        -- Bodies live in segment files (BodyLog); this counts the profiles in each and where its committed bytes end.
+        CREATE TABLE IF NOT EXISTS segments(id INTEGER PRIMARY KEY, live INTEGER NOT NULL, end_offset INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS services(service TEXT PRIMARY KEY) WITHOUT ROWID;
         """;
 
-    public static void Create(SqliteConnection connection) => SqliteProfileStore.Execute(connection, Sql);
+    /// <summary>The on-disk format; a store written in another one is refused rather than misread.</summary>
+    public const int Version = 1;
+
+    public static void Create(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version; SELECT count(*) FROM sqlite_schema WHERE type = 'table';";
+        using (var reader = command.ExecuteReader())
+        {
+            reader.Read();
+            var version = reader.GetInt32(0);
+            reader.NextResult();
+            reader.Read();
+            var tables = reader.GetInt64(0);
+            if (tables > 0 && version != Version)
+                throw new InvalidOperationException($"{connection.DataSource} holds a store of format {version}, not {Version}; use another data directory");
+        }
+
+        SqliteProfileStore.Execute(connection, Sql + $"PRAGMA user_version = {Version};");
+    }
 }

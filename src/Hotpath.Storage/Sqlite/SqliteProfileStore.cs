@@ -25,6 +25,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     private readonly Channel<PendingWrite> _queue;
     private readonly SqliteConnection _writer;
     private readonly BatchWriter _batch;
+    private readonly BodyLog _log;
     private readonly Task _writeLoop;
     private int _disposed;
 
@@ -43,8 +44,9 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         _writer = Open();
         Schema.Create(_writer);
         // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
-        Execute(_writer, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=4096;");
-        _batch = new BatchWriter(_writer);
+        Execute(_writer, "PRAGMA synchronous=FULL;");
+        _log = OpenBodyLog(_writer, options);
+        _batch = new BatchWriter(_writer, _log);
 
         _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(options.MaxPendingWrites)
         {
@@ -54,7 +56,23 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         _writeLoop = Task.Run(WriteLoopAsync);
     }
 
-    public long SizeBytes => FileSize(_options.DatabasePath) + FileSize(_options.DatabasePath + "-wal");
+    public long SizeBytes => FileSize(_options.DatabasePath) + FileSize(_options.DatabasePath + "-wal") + _log.SizeBytes;
+
+    private static BodyLog OpenBodyLog(SqliteConnection connection, SqliteStoreOptions options)
+    {
+        long segment = 1, end = 0;
+        var live = new HashSet<long>();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, end_offset FROM segments ORDER BY id";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            (segment, end) = (reader.GetInt64(0), reader.GetInt64(1));
+            live.Add(segment);
+        }
+
+        return new BodyLog(options.BodiesDirectory, options.MaxSegmentBytes, segment, end, live);
+    }
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, byte[] body, CancellationToken cancellationToken)
     {
@@ -149,24 +167,33 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     public async IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = Open();
-        var bodies = new Dictionary<string, byte[]>(IdChunk, StringComparer.Ordinal);
-        foreach (var chunk in ids.Chunk(IdChunk))
+        var places = new Dictionary<string, (long Segment, long Offset, int Length)>(IdChunk, StringComparer.Ordinal);
+        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
+        try
         {
-            bodies.Clear();
-            await using (var command = connection.CreateCommand())
+            foreach (var chunk in ids.Chunk(IdChunk))
             {
-                command.CommandText = "SELECT p.id, b.data FROM profiles p JOIN bodies b ON b.seq = p.seq WHERE p.id IN (SELECT value FROM json_each($ids))";
-                command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(chunk, StorageJson.Default.StringArray));
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    bodies[reader.GetString(0)] = reader.GetFieldValue<byte[]>(1);
-            }
+                places.Clear();
+                await using (var command = connection.CreateCommand())
+                {
+                    command.CommandText = "SELECT p.id, p.segment, p.body_offset, p.size FROM profiles p WHERE p.id IN (SELECT value FROM json_each($ids))";
+                    command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(chunk, StorageJson.Default.StringArray));
+                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        places[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3));
+                }
 
-            foreach (var id in chunk)
-            {
-                if (bodies.TryGetValue(id, out var body))
-                    yield return body;
+                foreach (var id in chunk)
+                {
+                    if (places.TryGetValue(id, out var place))
+                        yield return _log.Read(place.Segment, place.Offset, place.Length, handles);
+                }
             }
+        }
+        finally
+        {
+            foreach (var handle in handles.Values)
+                handle.Dispose();
         }
     }
 
@@ -197,27 +224,55 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         }
 
         if (deleted > 0)
+        {
             Execute(connection, "DELETE FROM services WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.service = services.service)");
+            DeleteEmptySegments(connection);
+        }
+
         return deleted;
+    }
+
+    private void DeleteEmptySegments(SqliteConnection connection)
+    {
+        var empty = new List<long>();
+        using (var select = connection.CreateCommand())
+        {
+            select.CommandText = "SELECT id FROM segments WHERE live <= 0 AND id <> $active";
+            select.Parameters.AddWithValue("$active", _log.ActiveSegment);
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+                empty.Add(reader.GetInt64(0));
+        }
+
+        foreach (var segment in empty)
+        {
+            // Row first: a crash between the two leaves a file that the next start deletes.
+            using var delete = connection.CreateCommand();
+            delete.CommandText = "DELETE FROM segments WHERE id = $id AND live <= 0";
+            delete.Parameters.AddWithValue("$id", segment);
+            delete.ExecuteNonQuery();
+            _log.Delete(segment);
+        }
     }
 
     private static int DeleteBatch(SqliteConnection connection, long cutoff)
     {
         using var tx = connection.BeginTransaction();
-        var expired = new List<(long Seq, string Service, long CreatedAt, string Labels)>();
+        var expired = new List<(long Seq, string Service, long CreatedAt, string Labels, long Segment)>();
         using (var select = connection.CreateCommand())
         {
-            select.CommandText = "SELECT seq, service, created_at, labels FROM profiles WHERE created_at < $cutoff LIMIT $n";
+            select.CommandText = "SELECT seq, service, created_at, labels, segment FROM profiles WHERE created_at < $cutoff LIMIT $n";
             select.Parameters.AddWithValue("$cutoff", cutoff);
             select.Parameters.AddWithValue("$n", RetentionBatch);
             using var reader = select.ExecuteReader();
             while (reader.Read())
-                expired.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3)));
+                expired.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4)));
         }
 
         using var deleteProfile = connection.CreateCommand();
-        deleteProfile.CommandText = "DELETE FROM profiles WHERE seq = $seq; DELETE FROM bodies WHERE seq = $seq;";
+        deleteProfile.CommandText = "DELETE FROM profiles WHERE seq = $seq; UPDATE segments SET live = live - 1 WHERE id = $segment;";
         var seqParameter = deleteProfile.Parameters.Add("$seq", SqliteType.Integer);
+        var segmentParameter = deleteProfile.Parameters.Add("$segment", SqliteType.Integer);
         using var deleteLabel = connection.CreateCommand();
         deleteLabel.CommandText = "DELETE FROM profile_labels WHERE service = $s AND key = $k AND value = $v AND created_at = $t AND seq = $seq";
         var s = deleteLabel.Parameters.Add("$s", SqliteType.Text);
@@ -229,6 +284,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         foreach (var row in expired)
         {
             seqParameter.Value = row.Seq;
+            segmentParameter.Value = row.Segment;
             deleteProfile.ExecuteNonQuery();
             foreach (var label in LabelCodec.Decode(row.Labels))
             {
@@ -275,6 +331,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         _queue.Writer.TryComplete();
         await _writeLoop.ConfigureAwait(false);
         _batch.Dispose();
+        _log.Dispose();
         Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);");
         await _writer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
@@ -292,17 +349,20 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     {
         private readonly SqliteConnection _connection;
         private readonly SqliteCommand _profile;
-        private readonly SqliteCommand _body;
+        private readonly SqliteCommand _segment;
+        private readonly BodyLog _log;
         private readonly SqliteCommand _label;
         private readonly SqliteCommand _service;
         private long _nextSeq;
 
-        public BatchWriter(SqliteConnection connection)
+        public BatchWriter(SqliteConnection connection, BodyLog log)
         {
             _connection = connection;
-            _profile = Prepare("INSERT INTO profiles(seq, id, service, type, created_at, instance_id, labels, size) VALUES ($seq, $id, $service, $type, $created_at, $instance_id, $labels, $size)",
-                "$seq", "$id", "$service", "$type", "$created_at", "$instance_id", "$labels", "$size");
-            _body = Prepare("INSERT INTO bodies(seq, data) VALUES ($seq, $data)", "$seq", "$data");
+            _log = log;
+            _profile = Prepare("INSERT INTO profiles(seq, id, service, type, created_at, instance_id, labels, size, segment, body_offset) VALUES ($seq, $id, $service, $type, $created_at, $instance_id, $labels, $size, $segment, $offset)",
+                "$seq", "$id", "$service", "$type", "$created_at", "$instance_id", "$labels", "$size", "$segment", "$offset");
+            _segment = Prepare("INSERT INTO segments(id, live, end_offset) VALUES ($id, $count, $end) ON CONFLICT(id) DO UPDATE SET live = live + excluded.live, end_offset = excluded.end_offset",
+                "$id", "$count", "$end");
             _label = Prepare("INSERT OR IGNORE INTO profile_labels(service, key, value, created_at, seq) VALUES ($service, $key, $value, $created_at, $seq)",
                 "$service", "$key", "$value", "$created_at", "$seq");
             _service = Prepare("INSERT OR IGNORE INTO services(service) VALUES ($service)", "$service");
@@ -323,26 +383,43 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         public void Commit(List<PendingWrite> batch)
         {
             var firstSeq = _nextSeq;
-            using var tx = _connection.BeginTransaction();
+            var (firstSegment, firstEnd) = (_log.ActiveSegment, _log.ActiveEnd);
             try
             {
-                foreach (var write in batch)
+                // Bodies first, synced; then the rows that point at them, in one synced transaction.
+                var placements = new (long Segment, long Offset)[batch.Count];
+                _log.Append(batch.ConvertAll(w => w.Body), placements);
+
+                using var tx = _connection.BeginTransaction();
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    var meta = write.Meta;
+                    var meta = batch[i].Meta;
                     var seq = _nextSeq++;
-                    Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size);
-                    Run(_body, tx, seq, write.Body);
+                    Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size,
+                        placements[i].Segment, placements[i].Offset);
                     foreach (var label in meta.Labels)
                         Run(_label, tx, meta.Service, label.Key, label.Value, meta.CreatedAtUnixNanos, seq);
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
                 }
 
+                // Per segment touched: how many profiles it gained, and where its committed bytes now end.
+                var segments = new SortedDictionary<long, (int Count, long End)>();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var (segment, offset) = placements[i];
+                    segments.TryGetValue(segment, out var seen);
+                    segments[segment] = (seen.Count + 1, Math.Max(seen.End, offset + batch[i].Body.Length));
+                }
+
+                foreach (var (segment, (count, end)) in segments)
+                    Run(_segment, tx, segment, count, end);
                 tx.Commit();
             }
             catch
             {
                 _nextSeq = firstSeq;
+                _log.Rewind(firstSegment, firstEnd);
                 throw;
             }
         }
@@ -358,7 +435,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         public void Dispose()
         {
             _profile.Dispose();
-            _body.Dispose();
+            _segment.Dispose();
             _label.Dispose();
             _service.Dispose();
         }

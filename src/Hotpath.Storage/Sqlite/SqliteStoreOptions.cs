@@ -17,5 +17,11 @@ public sealed class SqliteStoreOptions
     [Range(1, 100_000)]
     public int MaxPendingWrites { get; set; } = 4096;
 
+    /// <summary>Size at which a body segment file is closed and the next begun; retention frees space a segment at a time.</summary>
+    [Range(1024, 1L << 40)]
+    public long MaxSegmentBytes { get; set; } = 64L * 1024 * 1024;
+
     public string DatabasePath => Path.Combine(DataDirectory, "hotpath.db");
+
+    public string BodiesDirectory => Path.Combine(DataDirectory, "bodies");
 }
