@@ -46,9 +46,12 @@ public sealed record ProfileQuery(
 /// <summary>Stores profiles. A completed write is durable: it survives a crash of the process.</summary>
 public interface IProfileWriter
 {
-    /// <summary>Stores the bytes exactly as given and returns the metadata with its new id.</summary>
+    /// <summary>
+    /// Stores the bytes exactly as given and returns the metadata with its new id. The caller may reuse the
+    /// body's memory once the returned task completes.
+    /// </summary>
     /// <exception cref="StorageUnavailableException">The backend cannot take the write now.</exception>
-    Task<ProfileMeta> WriteAsync(NewProfile profile, byte[] body, CancellationToken cancellationToken);
+    Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
 }
 
 /// <summary>Finds and reads stored profiles.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Hotpath.Collector.Hosting;
 using Hotpath.Collector.Merging;
 using Hotpath.Pprof;
@@ -31,7 +30,8 @@ public static class ProfilesApi
         var createdAtParameter = ApiQuery.CreatedAt(query);
         var instanceId = query["instance_id"].ToString();
 
-        var body = await ReadBodyAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+        using var received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+        var body = received.Memory;
         metrics.BytesReceived.Inc(body.Length);
 
         var createdAt = createdAtParameter ?? UnixNanos(time.GetUtcNow());
@@ -159,28 +159,6 @@ public static class ProfilesApi
         metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
         metrics.MergedProfiles.Observe(profiles.Count);
         return ApiResults.Download(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), type.ToWire());
-    }
-
-    /// <summary>Reads the whole body; Kestrel's MaxRequestBodySize bounds it (a larger one fails with 413).</summary>
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBodySize, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > maxBodySize)
-            throw BodyTooLarge(maxBodySize);
-        if (request.ContentLength is { } length)
-        {
-            var body = new byte[length];
-            await request.Body.ReadExactlyAsync(body, cancellationToken);
-            return body;
-        }
-
-        var writer = new ArrayBufferWriter<byte>(64 * 1024);
-        while (true)
-        {
-            var read = await request.Body.ReadAsync(writer.GetMemory(64 * 1024), cancellationToken);
-            if (read == 0)
-                return writer.WrittenSpan.ToArray();
-            writer.Advance(read);
-        }
     }
 
     internal static ApiException BodyTooLarge(long maxBodySize) => new(StatusCodes.Status413RequestEntityTooLarge,

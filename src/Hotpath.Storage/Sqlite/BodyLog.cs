@@ -42,14 +42,14 @@ internal sealed class BodyLog : IDisposable
     public long ActiveEnd => _length;
 
     /// <summary>Appends the bodies, syncs them to disk, and says where each one went.</summary>
-    public void Append(IReadOnlyList<byte[]> bodies, Span<(long Segment, long Offset)> placements)
+    public void Append(IReadOnlyList<ReadOnlyMemory<byte>> bodies, Span<(long Segment, long Offset)> placements)
     {
         var synced = new List<SafeFileHandle>(1);
         for (var i = 0; i < bodies.Count; i++)
         {
             if (_length > 0 && _length + bodies[i].Length > _maxSegmentBytes)
                 Roll(synced);
-            RandomAccess.Write(_active, bodies[i], _length);
+            RandomAccess.Write(_active, bodies[i].Span, _length);
             placements[i] = (_activeId, _length);
             _length += bodies[i].Length;
         }

@@ -44,7 +44,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         _writer = Open();
         Schema.Create(_writer);
         // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
-        Execute(_writer, "PRAGMA synchronous=FULL;");
+        Execute(_writer, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
         _log = OpenBodyLog(_writer, options);
         _batch = new BatchWriter(_writer, _log);
 
@@ -74,7 +74,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         return new BodyLog(options.BodiesDirectory, options.MaxSegmentBytes, segment, end, live);
     }
 
-    public async Task<ProfileMeta> WriteAsync(NewProfile profile, byte[] body, CancellationToken cancellationToken)
+    public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var meta = new ProfileMeta(ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
             profile.Labels, profile.CreatedAtUnixNanos, body.Length);
@@ -337,10 +337,10 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
     }
 
-    private sealed class PendingWrite(ProfileMeta meta, byte[] body)
+    private sealed class PendingWrite(ProfileMeta meta, ReadOnlyMemory<byte> body)
     {
         public ProfileMeta Meta { get; } = meta;
-        public byte[] Body { get; } = body;
+        public ReadOnlyMemory<byte> Body { get; } = body;
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
