@@ -119,7 +119,7 @@ public abstract class ProfileStoreContract
         await using var store = await CreateAsync();
         Assert.Empty(await store.Reader.ListServicesAsync(default));
         foreach (var service in new[] { "b", "a", "b", "C" })
-            await store.Writer.WriteAsync(Profile(service, ProfileType.Trace, T0), [1, 2, 3], default);
+            await store.Writer.WriteAsync(Profile(service, ProfileType.Trace, T0), new byte[] { 1, 2, 3 }, default);
 
         Assert.Equal(["C", "a", "b"], await store.Reader.ListServicesAsync(default));
     }

@@ -133,7 +133,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     public async Task Labels_with_commas_equals_quotes_and_unicode_round_trip()
     {
         await using var store = new SqliteUnderTest();
-        var meta = await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0, ("path", "/a,b=c \"d\""), ("city", "zürich"), ("empty", "")), [1], default);
+        var meta = await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0, ("path", "/a,b=c \"d\""), ("city", "zürich"), ("empty", "")), new byte[] { 1 }, default);
 
         var found = Assert.Single(await store.Store.FindAsync(new ProfileQuery("s", null, T0, T0, [new ProfileLabel("path", "/a,b=c \"d\"")]), default));
 
@@ -146,6 +146,6 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         var store = new SqliteUnderTest();
         await store.DisposeAsync();
 
-        await Assert.ThrowsAsync<StorageUnavailableException>(() => store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0), [1], default));
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0), new byte[] { 1 }, default));
     }
 }
