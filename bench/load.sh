@@ -10,6 +10,7 @@ DATA=$(mktemp -d /tmp/hotpath-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 URL="http://127.0.0.1:$PORT"
 CPU=../shared/testdata/pprof/cpu_2.pb.gz
+command -v wrk >/dev/null || { apt-get update -qq >/dev/null; apt-get install -y -qq wrk >/dev/null; }
 
 for project in src/Hotpath.Collector bench/Hotpath.Load; do dotnet build -c Release "$project" --verbosity quiet -clp:ErrorsOnly >/dev/null; done
 LOAD="dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll"
@@ -26,8 +27,10 @@ start_collector() {
 trap 'kill $COLLECTOR 2>/dev/null || true; rm -rf "$DATA" "$DATA.log"' EXIT
 
 start_collector
-$LOAD ingest "$URL" "$CPU" 16 5 >/dev/null   # warm-up
-$LOAD ingest "$URL" "$CPU" 16 20
+# wrk (C, 2 threads) drives ingest so that the load generator takes little of the 2 cores.
+export PROFILE="$PWD/$CPU" TYPE=cpu
+wrk -t2 -c16 -d10s -s bench/ingest.lua "$URL" >/dev/null   # warm-up: JIT tiering
+wrk -t2 -c16 -d20s -s bench/ingest.lua "$URL" | tail -n 1
 kill $COLLECTOR; wait $COLLECTOR 2>/dev/null || true
 rm -rf "$DATA"; mkdir -p "$DATA"
 
@@ -39,6 +42,6 @@ $LOAD merge "$URL" "$COLLECTOR" 10
 kill $COLLECTOR; wait $COLLECTOR 2>/dev/null || true   # graceful stop checkpoints the WAL
 if command -v sqlite3 >/dev/null; then
   read -r bodies profiles < <(sqlite3 -separator ' ' "$DATA/hotpath.db" 'SELECT sum(size), count(*) FROM profiles')
-  disk=$(du -cb "$DATA"/hotpath.db* | tail -n 1 | cut -f1)
+  disk=$(du -cb "$DATA"/hotpath.db* "$DATA"/bodies/*.seg | tail -n 1 | cut -f1)
   python3 -c "print(f'disk: {$disk} bytes for {$profiles} profiles of {$bodies} body bytes = {$disk/$bodies:.3f}x the bodies, {$disk/$profiles:.0f} bytes per profile')"
 fi

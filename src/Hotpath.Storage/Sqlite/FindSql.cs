@@ -35,14 +35,13 @@ internal static class FindSql
         {
             parameters.AddWithValue($"$k{i}", query.Labels[i].Key);
             parameters.AddWithValue($"$v{i}", query.Labels[i].Value);
-            more.Append($" AND EXISTS (SELECT 1 FROM profile_labels l{i} WHERE l{i}.service = $service AND l{i}.key = $k{i} AND l{i}.value = $v{i} AND l{i}.created_at = l.created_at AND l{i}.seq = l.seq)");
+            more.Append($" AND EXISTS (SELECT 1 FROM profile_labels l{i} WHERE l{i}.service = $service AND l{i}.key = $k{i} AND l{i}.value = $v{i} AND l{i}.type = l.type AND l{i}.created_at = l.created_at AND l{i}.seq = l.seq)");
         }
 
         // CROSS JOIN keeps SQLite from reordering: the label range scan drives, profiles are looked up by seq.
         return $"""
             SELECT {MetaColumns} FROM profile_labels l CROSS JOIN profiles p ON p.seq = l.seq
-            WHERE l.service = $service AND l.key = $k0 AND l.value = $v0 AND l.created_at BETWEEN $from AND $to
-              AND p.type IN ({type}){more}
+            WHERE l.service = $service AND l.key = $k0 AND l.value = $v0 AND l.type IN ({type}) AND l.created_at BETWEEN $from AND $to{more}
             ORDER BY l.created_at {order}, l.seq {order}{limit}
             """;
     }

@@ -1,51 +1,52 @@
-using System.Buffers;
+using System.Globalization;
 using System.Text;
-using System.Text.Json;
 
 namespace Hotpath.Storage.Sqlite;
 
-/// <summary>Labels as a compact JSON array of [key, value] pairs, for the metadata row.</summary>
+/// <summary>
+/// Labels in the metadata row as length-prefixed text, "6:region2:eu7:version3:1.4": any character may
+/// appear in a key or value, and reading back needs no parser beyond counting.
+/// </summary>
 internal static class LabelCodec
 {
     public static string Encode(IReadOnlyList<ProfileLabel> labels)
     {
         if (labels.Count == 0)
             return "";
-        var buffer = new ArrayBufferWriter<byte>(64);
-        using (var json = new Utf8JsonWriter(buffer))
+        var text = new StringBuilder();
+        foreach (var label in labels)
         {
-            json.WriteStartArray();
-            foreach (var label in labels)
-            {
-                json.WriteStartArray();
-                json.WriteStringValue(label.Key);
-                json.WriteStringValue(label.Value);
-                json.WriteEndArray();
-            }
-
-            json.WriteEndArray();
+            Append(text, label.Key);
+            Append(text, label.Value);
         }
 
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        return text.ToString();
+
+        static void Append(StringBuilder text, string s) =>
+            text.Append(s.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(s);
     }
 
     public static IReadOnlyList<ProfileLabel> Decode(string text)
     {
         if (text.Length == 0)
             return [];
-        var labels = new List<ProfileLabel>();
-        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(text));
-        reader.Read(); // outer [
-        while (reader.Read() && reader.TokenType == JsonTokenType.StartArray)
+        var labels = new List<ProfileLabel>(4);
+        var at = 0;
+        while (at < text.Length)
         {
-            reader.Read();
-            var key = reader.GetString()!;
-            reader.Read();
-            var value = reader.GetString()!;
-            reader.Read(); // inner ]
+            var key = Next(text, ref at);
+            var value = Next(text, ref at);
             labels.Add(new ProfileLabel(key, value));
         }
 
         return labels;
+
+        static string Next(string text, ref int at)
+        {
+            var colon = text.IndexOf(':', at);
+            var length = int.Parse(text.AsSpan(at, colon - at), NumberStyles.None, CultureInfo.InvariantCulture);
+            at = colon + 1 + length;
+            return text.Substring(colon + 1, length);
+        }
     }
 }

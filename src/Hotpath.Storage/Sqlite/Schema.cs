@@ -25,9 +25,10 @@ internal static class Schema
             service TEXT NOT NULL,
             key TEXT NOT NULL,
             value TEXT NOT NULL,
+            type INTEGER NOT NULL,
             created_at INTEGER NOT NULL,
             seq INTEGER NOT NULL,
-            PRIMARY KEY(service, key, value, created_at, seq)) WITHOUT ROWID;
+            PRIMARY KEY(service, key, value, type, created_at, seq)) WITHOUT ROWID;
         -- Bodies live in segment files (BodyLog); this counts the profiles in each and where its committed bytes end.
         CREATE TABLE IF NOT EXISTS segments(id INTEGER PRIMARY KEY, live INTEGER NOT NULL, end_offset INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS services(service TEXT PRIMARY KEY) WITHOUT ROWID;

@@ -258,15 +258,15 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     private static int DeleteBatch(SqliteConnection connection, long cutoff)
     {
         using var tx = connection.BeginTransaction();
-        var expired = new List<(long Seq, string Service, long CreatedAt, string Labels, long Segment)>();
+        var expired = new List<(long Seq, string Service, long CreatedAt, string Labels, long Segment, int Type)>();
         using (var select = connection.CreateCommand())
         {
-            select.CommandText = "SELECT seq, service, created_at, labels, segment FROM profiles WHERE created_at < $cutoff LIMIT $n";
+            select.CommandText = "SELECT seq, service, created_at, labels, segment, type FROM profiles WHERE created_at < $cutoff LIMIT $n";
             select.Parameters.AddWithValue("$cutoff", cutoff);
             select.Parameters.AddWithValue("$n", RetentionBatch);
             using var reader = select.ExecuteReader();
             while (reader.Read())
-                expired.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4)));
+                expired.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4), reader.GetInt32(5)));
         }
 
         using var deleteProfile = connection.CreateCommand();
@@ -274,12 +274,13 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         var seqParameter = deleteProfile.Parameters.Add("$seq", SqliteType.Integer);
         var segmentParameter = deleteProfile.Parameters.Add("$segment", SqliteType.Integer);
         using var deleteLabel = connection.CreateCommand();
-        deleteLabel.CommandText = "DELETE FROM profile_labels WHERE service = $s AND key = $k AND value = $v AND created_at = $t AND seq = $seq";
+        deleteLabel.CommandText = "DELETE FROM profile_labels WHERE service = $s AND key = $k AND value = $v AND type = $type AND created_at = $t AND seq = $seq";
         var s = deleteLabel.Parameters.Add("$s", SqliteType.Text);
         var k = deleteLabel.Parameters.Add("$k", SqliteType.Text);
         var v = deleteLabel.Parameters.Add("$v", SqliteType.Text);
         var t = deleteLabel.Parameters.Add("$t", SqliteType.Integer);
         var labelSeq = deleteLabel.Parameters.Add("$seq", SqliteType.Integer);
+        var labelType = deleteLabel.Parameters.Add("$type", SqliteType.Integer);
 
         foreach (var row in expired)
         {
@@ -288,7 +289,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
             deleteProfile.ExecuteNonQuery();
             foreach (var label in LabelCodec.Decode(row.Labels))
             {
-                (s.Value, k.Value, v.Value, t.Value, labelSeq.Value) = (row.Service, label.Key, label.Value, row.CreatedAt, row.Seq);
+                (s.Value, k.Value, v.Value, t.Value, labelSeq.Value, labelType.Value) = (row.Service, label.Key, label.Value, row.CreatedAt, row.Seq, row.Type);
                 deleteLabel.ExecuteNonQuery();
             }
         }
@@ -363,8 +364,8 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
                 "$seq", "$id", "$service", "$type", "$created_at", "$instance_id", "$labels", "$size", "$segment", "$offset");
             _segment = Prepare("INSERT INTO segments(id, live, end_offset) VALUES ($id, $count, $end) ON CONFLICT(id) DO UPDATE SET live = live + excluded.live, end_offset = excluded.end_offset",
                 "$id", "$count", "$end");
-            _label = Prepare("INSERT OR IGNORE INTO profile_labels(service, key, value, created_at, seq) VALUES ($service, $key, $value, $created_at, $seq)",
-                "$service", "$key", "$value", "$created_at", "$seq");
+            _label = Prepare("INSERT OR IGNORE INTO profile_labels(service, key, value, type, created_at, seq) VALUES ($service, $key, $value, $type, $created_at, $seq)",
+                "$service", "$key", "$value", "$type", "$created_at", "$seq");
             _service = Prepare("INSERT OR IGNORE INTO services(service) VALUES ($service)", "$service");
             using var max = connection.CreateCommand();
             max.CommandText = "SELECT coalesce(max(seq), 0) FROM profiles";
@@ -398,7 +399,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
                     Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size,
                         placements[i].Segment, placements[i].Offset);
                     foreach (var label in meta.Labels)
-                        Run(_label, tx, meta.Service, label.Key, label.Value, meta.CreatedAtUnixNanos, seq);
+                        Run(_label, tx, meta.Service, label.Key, label.Value, (int)meta.Type, meta.CreatedAtUnixNanos, seq);
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
                 }
