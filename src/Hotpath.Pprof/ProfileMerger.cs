@@ -17,15 +17,15 @@ public sealed class ProfileMerger
     private const ulong MappingSizeRounding = 0x1000;
 
     private readonly List<byte[]> _strings = [[]];
-    private readonly Dictionary<byte[], long> _stringIndex = new(ByteSequenceComparer.Instance) { [[]] = 0 };
+    private readonly Dictionary<byte[], long> _stringIndex = new(SequenceComparer<byte>.Instance) { [[]] = 0 };
 
     private readonly List<Function> _functions = [];
     private readonly Dictionary<FunctionKey, ulong> _functionByKey = [];
     private readonly List<Mapping> _mappings = [];
     private readonly Dictionary<MappingKey, int> _mappingByKey = [];
     private readonly List<Location> _locations = [];
-    private readonly Dictionary<ulong[], ulong> _locationByKey = new(ULongSequenceComparer.Instance);
-    private readonly Dictionary<ulong[], int> _sampleByKey = new(ULongSequenceComparer.Instance);
+    private readonly Dictionary<ulong[], ulong> _locationByKey = new(SequenceComparer<ulong>.Instance);
+    private readonly Dictionary<ulong[], int> _sampleByKey = new(SequenceComparer<ulong>.Instance);
     private readonly List<ulong[]> _sampleKeys = [];
     private readonly List<long[]> _sampleValues = [];
 
