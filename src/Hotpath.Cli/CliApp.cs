@@ -1,0 +1,85 @@
+using System.CommandLine;
+using Hotpath.Cli.Commands;
+using Spectre.Console;
+
+namespace Hotpath.Cli;
+
+/// <summary>The hotpath command line: parsing, shared options, and how failures become exit codes.</summary>
+public static class CliApp
+{
+    public const string CollectorVariable = "HOTPATH_COLLECTOR";
+    public const string TokenVariable = "HOTPATH_TOKEN";
+
+    /// <summary>--collector, on every command.</summary>
+    public static readonly Option<string> Collector = new("--collector", "-c")
+    {
+        Description = $"Collector base URL [env {CollectorVariable}]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(CollectorVariable) ?? "http://localhost:10100",
+        Recursive = true,
+    };
+
+    /// <summary>--token, on every command.</summary>
+    public static readonly Option<string?> Token = new("--token")
+    {
+        Description = $"Bearer token, when the collector requires one [env {TokenVariable}]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(TokenVariable),
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.Detect,
+        });
+        if (!console.Profile.Capabilities.Interactive)
+            console.Profile.Width = 160; // redirected: do not wrap summaries at 80 columns
+        var context = new CliContext(console, output, error);
+
+        var root = new RootCommand("hotpath: continuous profiling from the terminal. Talks to a Hotpath collector (profefe API v0).")
+        {
+            ImportCommand.Create(context),
+            FindCommand.Create(context),
+            MergeCommand.Create(context),
+            MergeCommand.CreateGet(context),
+            TopCommand.Create(context),
+            ScrapeCommand.Create(context),
+        };
+        root.Options.Add(Collector);
+        root.Options.Add(Token);
+
+        var parsed = root.Parse(args);
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    }
+}
+
+/// <summary>Where commands write, and the one way they report failures.</summary>
+public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWriter error)
+{
+    public IAnsiConsole Console { get; } = console;
+
+    /// <summary>Plain output (JSON, folded stacks), never decorated.</summary>
+    public TextWriter Output { get; } = output;
+
+    public TextWriter Error { get; } = error;
+
+    public static CollectorClient Client(ParseResult parsed) =>
+        new(new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"), parsed.GetValue(CliApp.Token));
+
+    /// <summary>Runs a command body; a user-facing failure prints one line and exits 1, not a stack trace.</summary>
+    public async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (Exception e) when (e is CollectorException or ArgumentException or IOException or UnauthorizedAccessException or Hotpath.Pprof.MalformedProfileException)
+        {
+            await Error.WriteLineAsync("hotpath: " + e.Message);
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Text.Json;
+using Spectre.Console;
+
+namespace Hotpath.Cli.Commands;
+
+/// <summary>hotpath find: the metadata of matching profiles, as a table or the API's JSON.</summary>
+public static class FindCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var selection = new SelectionOptions();
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON reply instead of a table" };
+        var command = new Command("find", """
+            List stored profiles that match, oldest first.
+            Example: hotpath find --service api --type cpu --since 1h --label version=1.4
+            """);
+        selection.AddTo(command, typeRequired: false);
+        command.Options.Add(json);
+
+        command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
+        {
+            using var client = CliContext.Client(parsed);
+            var found = await client.GetJsonAsync("/api/0/profiles?" + selection.Query(parsed), cancellationToken);
+            if (parsed.GetValue(json))
+            {
+                await context.Output.WriteLineAsync(JsonSerializer.Serialize(new { code = 200, body = found }, CliJson.Indented));
+                return 0;
+            }
+
+            if (found is not { } profiles)
+            {
+                context.Console.MarkupLine("[yellow]No profiles match.[/]");
+                return 0;
+            }
+
+            var table = new Table().AddColumns("id", "type", "created_at", "labels");
+            foreach (var p in profiles.EnumerateArray())
+            {
+                var labels = p.TryGetProperty("labels", out var l)
+                    ? string.Join(", ", l.EnumerateArray().Select(x => x.GetProperty("key").GetString() + "=" + x.GetProperty("value").GetString()))
+                    : "";
+                table.AddRow(
+                    Markup.Escape(p.GetProperty("id").GetString() ?? ""),
+                    Markup.Escape(p.GetProperty("type").GetString() ?? ""),
+                    Markup.Escape(p.GetProperty("created_at").GetString() ?? ""),
+                    Markup.Escape(labels));
+            }
+
+            context.Console.Write(table);
+            context.Console.MarkupLine($"{profiles.GetArrayLength()} profiles");
+            return 0;
+        }));
+        return command;
+    }
+}
+
+internal static class CliJson
+{
+    public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text;
+
+namespace Hotpath.Cli.Commands;
+
+/// <summary>The options that select profiles (find, merge, top): service, type, labels, time window, limit.</summary>
+public sealed class SelectionOptions
+{
+    public Option<string> Service { get; } = new("--service", "-s") { Description = "Service name", Required = true };
+    public Option<string?> Type { get; } = new("--type", "-t") { Description = "Profile type: cpu, heap, block, mutex, goroutine, threadcreate, other" };
+    public Option<string[]> Labels { get; } = new("--label", "-l") { Description = "Label filter key=value (repeatable; all must match)", AllowMultipleArgumentsPerToken = false };
+    public Option<string> Since { get; } = new("--since") { Description = "Window ending now (or at --to): 15m, 2h, 7d", DefaultValueFactory = _ => "1h" };
+    public Option<string?> From { get; } = new("--from") { Description = "Window start: 2026-11-28T10:00:00, RFC 3339, or a duration ago (3h)" };
+    public Option<string?> To { get; } = new("--to") { Description = "Window end (default now): same forms as --from" };
+    public Option<int> Limit { get; } = new("--limit") { Description = "Keep only the newest N profiles" };
+
+    public void AddTo(Command command, bool typeRequired)
+    {
+        Type.Required = typeRequired;
+        foreach (var option in (Option[])[Service, Type, Labels, Since, From, To, Limit])
+            command.Options.Add(option);
+    }
+
+    /// <summary>The API query string for the selection.</summary>
+    public string Query(ParseResult parsed)
+    {
+        var (from, to) = TimeArguments.Window(parsed.GetValue(Since), parsed.GetValue(From), parsed.GetValue(To), DateTimeOffset.UtcNow);
+        var query = new StringBuilder();
+        query.Append("service=").Append(Uri.EscapeDataString(parsed.GetValue(Service)!));
+        if (parsed.GetValue(Type) is { Length: > 0 } type)
+            query.Append("&type=").Append(Uri.EscapeDataString(type));
+        query.Append("&from=").Append(Uri.EscapeDataString(TimeArguments.Format(from)));
+        query.Append("&to=").Append(Uri.EscapeDataString(TimeArguments.Format(to)));
+        if (LabelQuery(parsed.GetValue(Labels)) is { Length: > 0 } labels)
+            query.Append("&labels=").Append(labels);
+        if (parsed.GetValue(Limit) is > 0 and var limit)
+            query.Append("&limit=").Append(limit);
+        return query.ToString();
+    }
+
+    /// <summary>
+    /// key=value pairs as the labels parameter: each key and value escaped once (the collector unescapes
+    /// them after splitting), then the whole escaped again as a query value, as the profefe agent does.
+    /// </summary>
+    public static string LabelQuery(IEnumerable<string>? pairs)
+    {
+        var encoded = new List<string>();
+        foreach (var pair in pairs ?? [])
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+                throw new ArgumentException($"label \"{pair}\" is not key=value");
+            encoded.Add(Uri.EscapeDataString(pair[..eq]) + "=" + Uri.EscapeDataString(pair[(eq + 1)..]));
+        }
+
+        return Uri.EscapeDataString(string.Join(",", encoded));
+    }
+}

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Globalization;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
+using Spectre.Console;
+
+namespace Hotpath.Cli.Commands;
+
+/// <summary>hotpath top: the top functions of the merged selection, like go tool pprof -top, without Go.</summary>
+public static class TopCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var selection = new SelectionOptions();
+        var count = new Option<int>("--nodes", "-n") { Description = "How many functions to show", DefaultValueFactory = _ => 20 };
+        var sampleType = new Option<string?>("--sample-type") { Description = "Sample type to rank by (default: the profile's default, else its last)" };
+        var folded = new Option<bool>("--folded") { Description = "Print folded stacks (root;...;leaf value) for flamegraph.pl and speedscope" };
+        var raw = new Option<bool>("--raw") { Description = "Print values as plain integers in the profile's unit" };
+        var command = new Command("top", """
+            Merge the selection and print its top functions: flat, flat%, sum%, cum, cum%.
+            Example: hotpath top --service api --type cpu --since 1h -n 20
+            """);
+        selection.AddTo(command, typeRequired: true);
+        foreach (var option in (Option[])[count, sampleType, folded, raw])
+            command.Options.Add(option);
+
+        command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
+        {
+            using var client = CliContext.Client(parsed);
+            var bytes = await client.GetBytesAsync("/api/0/profiles/merge?" + selection.Query(parsed), cancellationToken);
+            var profile = new ProfileDecoder().Decode(bytes);
+            var index = TopTable.SampleTypeIndex(profile, parsed.GetValue(sampleType));
+
+            if (parsed.GetValue(folded))
+            {
+                foreach (var line in TopTable.Folded(profile, index))
+                    await context.Output.WriteLineAsync(line);
+                return 0;
+            }
+
+            var top = TopTable.Build(profile, index);
+            var plain = parsed.GetValue(raw);
+            string Format(long v) => plain ? v.ToString(CultureInfo.InvariantCulture) : Units.Format(v, top.Unit);
+            string Percent(long v) => top.Total == 0 ? "0%" : (100.0 * v / top.Total).ToString("0.00", CultureInfo.InvariantCulture) + "%";
+
+            var shown = top.Rows.Take(Math.Max(1, parsed.GetValue(count))).ToList();
+            context.Console.MarkupLineInterpolated(
+                $"Type: {top.SampleType} ({top.Unit}). Showing {shown.Count} of {top.Rows.Count} functions, {Percent(shown.Sum(r => r.Flat))} of {Format(top.Total)} total");
+            var table = new Table().NoBorder().AddColumns(
+                new TableColumn("flat").RightAligned(), new TableColumn("flat%").RightAligned(), new TableColumn("sum%").RightAligned(),
+                new TableColumn("cum").RightAligned(), new TableColumn("cum%").RightAligned(), new TableColumn("function"));
+            long sum = 0;
+            foreach (var row in shown)
+            {
+                sum += row.Flat;
+                table.AddRow(Format(row.Flat), Percent(row.Flat), Percent(sum), Format(row.Cumulative), Percent(row.Cumulative), Markup.Escape(row.Function));
+            }
+
+            context.Console.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+}
+
+/// <summary>Values in a readable unit, as pprof prints them (3.09s, 21.70MB).</summary>
+public static class Units
+{
+    public static string Format(long value, string unit)
+    {
+        var v = (double)value;
+        var (scaled, suffix) = unit switch
+        {
+            "nanoseconds" => Scale(v, [(1e9, "s"), (1e6, "ms"), (1e3, "us"), (1, "ns")]),
+            "microseconds" => Scale(v, [(1e6, "s"), (1e3, "ms"), (1, "us")]),
+            "milliseconds" => Scale(v, [(1e3, "s"), (1, "ms")]),
+            "bytes" => Scale(v, [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")]),
+            _ => (v, ""),
+        };
+        return suffix.Length == 0
+            ? value.ToString(CultureInfo.InvariantCulture)
+            : scaled.ToString(Math.Abs(scaled) >= 100 ? "0.#" : "0.##", CultureInfo.InvariantCulture) + suffix;
+    }
+
+    private static (double, string) Scale(double v, (double Factor, string Suffix)[] steps)
+    {
+        foreach (var (factor, suffix) in steps)
+        {
+            if (Math.Abs(v) >= factor)
+                return (v / factor, suffix);
+        }
+
+        return (v, steps[^1].Suffix);
+    }
+}

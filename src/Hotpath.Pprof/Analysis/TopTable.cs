@@ -1,0 +1,99 @@
+using Hotpath.Pprof.Proto;
+
+namespace Hotpath.Pprof.Analysis;
+
+/// <summary>One function's row of a top table, as <c>go tool pprof -top</c> prints it.</summary>
+/// <param name="Flat">Value of samples whose leaf frame is this function.</param>
+/// <param name="Cumulative">Value of samples with this function anywhere on the stack (counted once per sample).</param>
+public sealed record TopRow(string Function, long Flat, long Cumulative);
+
+/// <summary>Per-function flat and cumulative totals of one sample type, and folded stacks.</summary>
+public sealed class TopTable
+{
+    private TopTable(string sampleType, string unit, long total, IReadOnlyList<TopRow> rows)
+    {
+        SampleType = sampleType;
+        Unit = unit;
+        Total = total;
+        Rows = rows;
+    }
+
+    public string SampleType { get; }
+
+    public string Unit { get; }
+
+    /// <summary>The sum of the sample type over all samples.</summary>
+    public long Total { get; }
+
+    /// <summary>Functions by descending flat value, then cumulative, then name.</summary>
+    public IReadOnlyList<TopRow> Rows { get; }
+
+    /// <summary>
+    /// The index of the sample type called <paramref name="name"/>; without a name, pprof's default: the
+    /// profile's default_sample_type, else the last one.
+    /// </summary>
+    public static int SampleTypeIndex(Profile profile, string? name)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var wanted = string.IsNullOrEmpty(name) ? profile.StringTable[(int)profile.DefaultSampleType] : name;
+        if (wanted.Length == 0)
+            return profile.SampleType.Count - 1;
+        for (var i = 0; i < profile.SampleType.Count; i++)
+        {
+            if (profile.StringTable[(int)profile.SampleType[i].Type] == wanted)
+                return i;
+        }
+
+        throw new ArgumentException(
+            $"no sample type \"{wanted}\"; the profile has {string.Join(", ", profile.SampleType.Select(t => profile.StringTable[(int)t.Type]))}");
+    }
+
+    public static TopTable Build(Profile profile, int sampleType)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var stacks = new StackResolver(profile);
+        var flat = new Dictionary<string, long>(StringComparer.Ordinal);
+        var cumulative = new Dictionary<string, long>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        long total = 0;
+        foreach (var sample in profile.Sample)
+        {
+            var value = sample.Value[sampleType];
+            total += value;
+            var frames = stacks.Frames(sample);
+            if (frames.Count == 0)
+                continue;
+            flat[frames[0]] = flat.GetValueOrDefault(frames[0]) + value;
+            seen.Clear();
+            foreach (var frame in frames)
+            {
+                if (seen.Add(frame))
+                    cumulative[frame] = cumulative.GetValueOrDefault(frame) + value;
+            }
+        }
+
+        var rows = cumulative
+            .Select(c => new TopRow(c.Key, flat.GetValueOrDefault(c.Key), c.Value))
+            .OrderByDescending(r => Math.Abs(r.Flat)).ThenByDescending(r => Math.Abs(r.Cumulative)).ThenBy(r => r.Function, StringComparer.Ordinal)
+            .ToList();
+        var type = profile.SampleType[sampleType];
+        return new TopTable(profile.StringTable[(int)type.Type], profile.StringTable[(int)type.Unit], total, rows);
+    }
+
+    /// <summary>Folded stacks ("root;…;leaf value"), one line per distinct stack, for flamegraph.pl and speedscope.</summary>
+    public static IEnumerable<string> Folded(Profile profile, int sampleType)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var stacks = new StackResolver(profile);
+        var folded = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var sample in profile.Sample)
+        {
+            var frames = stacks.Frames(sample);
+            var line = string.Join(";", Enumerable.Range(0, frames.Count).Select(i => frames[frames.Count - 1 - i].Replace(';', ':')));
+            folded[line] = folded.GetValueOrDefault(line) + sample.Value[sampleType];
+        }
+
+        return folded.Where(f => f.Value != 0).OrderBy(f => f.Key, StringComparer.Ordinal)
+            .Select(f => f.Key + " " + f.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
