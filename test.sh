@@ -39,6 +39,7 @@ wait_http() { # wait_http URL SECONDS
 
 need_deb python3 python3
 need_deb curl curl
+need_deb chromium chromium   # browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser)
 
 step "restore and build (Release; warnings are errors via Directory.Build.props)"
 if ! dotnet restore Hotpath.slnx --verbosity quiet || ! dotnet build Hotpath.slnx -c Release --no-restore --verbosity quiet -clp:ErrorsOnly; then

@@ -5,7 +5,8 @@ using Hotpath.Pprof.Proto;
 namespace Hotpath.Pprof;
 
 /// <summary>What ingest needs to know of a valid profile.</summary>
-public readonly record struct ProfileSummary(long TimeNanos, int Samples, int SampleTypes);
+/// <param name="DefaultTotal">Total of the sample type pprof shows by default (default_sample_type, else the last).</param>
+public readonly record struct ProfileSummary(long TimeNanos, int Samples, int SampleTypes, long DefaultTotal);
 
 /// <summary>
 /// Turns received bytes (gzipped or plain protobuf) into a validated profile, with a cap on the decompressed
@@ -43,7 +44,7 @@ public sealed class ProfileDecoder
         try
         {
             Load(data, raw);
-            return new ProfileSummary(raw.TimeNanos, raw.SampleCount, raw.SampleTypeCount);
+            return new ProfileSummary(raw.TimeNanos, raw.SampleCount, raw.SampleTypeCount, raw.Total(raw.DefaultSampleTypeIndex()));
         }
         finally
         {

@@ -41,6 +41,33 @@ public sealed class RawProfile
 
     public int SampleTypeCount => SampleTypes.Count;
 
+    /// <summary>pprof's default sample type: the one named by default_sample_type, else the last.</summary>
+    public int DefaultSampleTypeIndex()
+    {
+        if (DefaultSampleType != 0)
+        {
+            var name = String(DefaultSampleType);
+            for (var i = 0; i < SampleTypes.Count; i++)
+            {
+                if (String(SampleTypes[i].Type).SequenceEqual(name))
+                    return i;
+            }
+        }
+
+        return SampleTypes.Count - 1;
+    }
+
+    /// <summary>The sum of one sample type over all samples.</summary>
+    public long Total(int sampleType)
+    {
+        long total = 0;
+        if (sampleType < 0)
+            return total;
+        foreach (ref readonly var sample in Samples.AsSpan())
+            total += SampleValues[sample.ValueStart + sampleType];
+        return total;
+    }
+
     internal ReadOnlySpan<byte> String(long index)
     {
         var (start, length) = Strings[(int)index];

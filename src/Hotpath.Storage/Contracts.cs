@@ -6,6 +6,7 @@ public readonly record struct ProfileLabel(string Key, string Value);
 /// <summary>What the store knows of a profile besides its bytes.</summary>
 /// <param name="CreatedAtUnixNanos">Creation time in nanoseconds since the Unix epoch, UTC, at full precision.</param>
 /// <param name="Size">Length of the stored body in bytes.</param>
+/// <param name="Value">Total of the profile's main sample type (pprof's default), for charts; 0 for traces.</param>
 public sealed record ProfileMeta(
     string Id,
     string Service,
@@ -13,12 +14,13 @@ public sealed record ProfileMeta(
     string InstanceId,
     IReadOnlyList<ProfileLabel> Labels,
     long CreatedAtUnixNanos,
-    long Size)
+    long Size,
+    long Value = 0)
 {
     /// <summary>Equal when every field is, labels compared element by element.</summary>
     public bool Equals(ProfileMeta? other) =>
         other is not null && Id == other.Id && Service == other.Service && Type == other.Type && InstanceId == other.InstanceId
-        && CreatedAtUnixNanos == other.CreatedAtUnixNanos && Size == other.Size && Labels.SequenceEqual(other.Labels);
+        && CreatedAtUnixNanos == other.CreatedAtUnixNanos && Size == other.Size && Value == other.Value && Labels.SequenceEqual(other.Labels);
 
     public override int GetHashCode() => HashCode.Combine(Id, CreatedAtUnixNanos);
 }
@@ -29,7 +31,8 @@ public sealed record NewProfile(
     ProfileType Type,
     string InstanceId,
     IReadOnlyList<ProfileLabel> Labels,
-    long CreatedAtUnixNanos);
+    long CreatedAtUnixNanos,
+    long Value = 0);
 
 /// <summary>
 /// A find: one service, an inclusive time window, optionally a type and a label subset.
@@ -68,6 +71,9 @@ public interface IProfileReader
 
     /// <summary>Every service with at least one stored profile, sorted ordinally.</summary>
     Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken);
+
+    /// <summary>The distinct label pairs a service's stored profiles carry, sorted by key then value.</summary>
+    Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken);
 }
 
 /// <summary>Deletes what is past retention.</summary>

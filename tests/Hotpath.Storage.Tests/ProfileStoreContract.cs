@@ -114,6 +114,28 @@ public abstract class ProfileStoreContract
     }
 
     [Fact]
+    public async Task A_services_label_pairs_are_listed_once_each_sorted()
+    {
+        await using var store = await CreateAsync();
+        await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0, ("v", "2"), ("region", "eu")), new byte[] { 1 }, default);
+        await store.Writer.WriteAsync(Profile("s", ProfileType.Heap, T0, ("v", "1"), ("region", "eu")), new byte[] { 1 }, default);
+        await store.Writer.WriteAsync(Profile("other", ProfileType.Cpu, T0, ("zone", "b")), new byte[] { 1 }, default);
+
+        var labels = await store.Reader.ListLabelsAsync("s", default);
+
+        Assert.Equal([new("region", "eu"), new("v", "1"), new("v", "2")], labels);
+    }
+
+    [Fact]
+    public async Task The_main_value_is_kept_with_the_metadata()
+    {
+        await using var store = await CreateAsync();
+        var meta = await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0) with { Value = 3_090_000_000 }, new byte[] { 1 }, default);
+
+        Assert.Equal(3_090_000_000, Assert.Single(await store.Reader.GetAsync([meta.Id], default)).Value);
+    }
+
+    [Fact]
     public async Task Services_are_listed_sorted_and_once_each()
     {
         await using var store = await CreateAsync();

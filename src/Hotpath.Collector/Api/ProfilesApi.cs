@@ -35,6 +35,7 @@ public static class ProfilesApi
         metrics.BytesReceived.Inc(body.Length);
 
         var createdAt = createdAtParameter ?? UnixNanos(time.GetUtcNow());
+        long value = 0;
         if (type != ProfileType.Trace)
         {
             // Traces are stored as received; everything else must be a valid pprof profile.
@@ -43,6 +44,7 @@ public static class ProfilesApi
                 var profile = decoder.Inspect(body);
                 if (profile.TimeNanos != 0)
                     createdAt = profile.TimeNanos;
+                value = profile.DefaultTotal;
             }
             catch (MalformedProfileException e)
             {
@@ -57,7 +59,7 @@ public static class ProfilesApi
             }
         }
 
-        var meta = await writer.WriteAsync(new NewProfile(service, type, instanceId, labels, createdAt), body, cancellationToken);
+        var meta = await writer.WriteAsync(new NewProfile(service, type, instanceId, labels, createdAt, value), body, cancellationToken);
         metrics.ProfilesWritten.WithLabels(type.ToWire()).Inc();
         return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
     }
@@ -76,34 +78,25 @@ public static class ProfilesApi
         });
     }
 
-    private static async Task<IResult> MergeQueryAsync(
-        HttpContext context, IProfileReader reader, ProfileMergeService merger, CollectorMetrics metrics,
-        IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+    private static async Task<IResult> MergeQueryAsync(HttpContext context, ProfileMergeService merger, CancellationToken cancellationToken)
     {
-        var query = ApiQuery.Find(context.Request.Query);
-        var typeText = context.Request.Query["type"].ToString();
-        if (typeText == ProfileType.Trace.ToWire())
-            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of trace type");
-        if (query.Type is not { } type)
-            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type");
-
-        // Ask for one more than allowed, to tell "exactly the limit" from "too many".
-        var max = options.Value.MaxProfilesPerMerge;
-        var limit = query.Limit > 0 ? Math.Min(query.Limit, max + 1) : max + 1;
-        var found = await reader.FindAsync(query with { Limit = limit }, cancellationToken);
-        if (found.Count == 0)
-            throw ApiException.NothingFound();
-        if (found.Count > max)
-        {
-            throw ApiException.BadRequest(
-                $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
-        }
-
-        return await MergeAsync(found, type, merger, metrics, cancellationToken);
+        var query = MergeQuery(context.Request.Query);
+        var (merged, _) = await merger.MergeSelectionAsync(query, cancellationToken);
+        return Gzipped(merged, query.Type!.Value);
     }
 
-    private static async Task<IResult> GetAsync(
-        string ids, IProfileReader reader, ProfileMergeService merger, CollectorMetrics metrics, CancellationToken cancellationToken)
+    /// <summary>A find selection that must name a type that merges: 405 otherwise, as profefe answers.</summary>
+    internal static ProfileQuery MergeQuery(IQueryCollection parameters)
+    {
+        var query = ApiQuery.Find(parameters);
+        if (parameters["type"].ToString() == ProfileType.Trace.ToWire())
+            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of trace type");
+        if (query.Type is null)
+            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type");
+        return query;
+    }
+
+    private static async Task<IResult> GetAsync(string ids, IProfileReader reader, ProfileMergeService merger, CancellationToken cancellationToken)
     {
         var parts = ids.Split('+');
         if (Array.Exists(parts, p => p.Length == 0))
@@ -136,28 +129,13 @@ public static class ProfilesApi
         if (types[0] == ProfileType.Trace)
             throw ApiException.BadRequest("can't merge profiles of trace type");
 
-        return await MergeAsync(metas, types[0], merger, metrics, cancellationToken);
+        return Gzipped(await merger.MergeMeasuredAsync(parts, cancellationToken), types[0]);
     }
 
-    private static async Task<IResult> MergeAsync(
-        IReadOnlyList<ProfileMeta> profiles, ProfileType type, ProfileMergeService merger, CollectorMetrics metrics,
-        CancellationToken cancellationToken)
+    private static IResult Gzipped(Pprof.Proto.Profile merged, ProfileType type)
     {
-        var started = TimeProvider.System.GetTimestamp();
-        Pprof.Proto.Profile merged;
-        try
-        {
-            merged = await merger.MergeAsync([.. profiles.Select(p => p.Id)], cancellationToken);
-        }
-        catch (IncompatibleProfilesException e)
-        {
-            throw ApiException.BadRequest("profiles cannot be merged: " + e.Message);
-        }
-
         var buffer = new MemoryStream();
         ProfileEncoder.WriteGzip(merged, buffer);
-        metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
-        metrics.MergedProfiles.Observe(profiles.Count);
         return ApiResults.Download(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), type.ToWire());
     }
 

@@ -54,7 +54,9 @@ public static class CollectorApp
         var app = builder.Build();
         app.UseMiddleware<ApiMiddleware>();
         app.MapProfilesApi();
+        app.MapUiApi();
         app.MapServicesApi();
+        app.MapWebUi();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CollectorMetrics>().Registry);
 

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Hotpath.Collector.Api;
+using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
@@ -10,11 +12,50 @@ namespace Hotpath.Collector.Merging;
 /// core a few profiles ahead, while folding stays in input order, so the output is the same on every run
 /// and memory holds a bounded window of decoded profiles, whose arrays are reused.
 /// </summary>
-public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder decoder)
+public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder decoder, CollectorMetrics metrics,
+    Microsoft.Extensions.Options.IOptions<CollectorOptions> options)
 {
     private static readonly int Window = Math.Max(2, Environment.ProcessorCount * 2);
 
     private readonly ConcurrentBag<RawProfile> _pool = [];
+
+    /// <summary>
+    /// The merge of what a find selects, as the API answers it: 404 when nothing matches, 400 past
+    /// MaxProfilesPerMerge or when the profiles cannot be merged.
+    /// </summary>
+    public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, CancellationToken cancellationToken)
+    {
+        // Ask for one more than allowed, to tell "exactly the limit" from "too many".
+        var max = options.Value.MaxProfilesPerMerge;
+        var limit = query.Limit > 0 ? Math.Min(query.Limit, max + 1) : max + 1;
+        var found = await reader.FindAsync(query with { Limit = limit }, cancellationToken).ConfigureAwait(false);
+        if (found.Count == 0)
+            throw ApiException.NothingFound();
+        if (found.Count > max)
+        {
+            throw ApiException.BadRequest(
+                $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
+        }
+
+        return (await MergeMeasuredAsync([.. found.Select(p => p.Id)], cancellationToken).ConfigureAwait(false), found.Count);
+    }
+
+    /// <summary>Merges the ids, recording the merge metrics; incompatible profiles are a 400.</summary>
+    public async Task<Profile> MergeMeasuredAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        var started = TimeProvider.System.GetTimestamp();
+        try
+        {
+            var merged = await MergeAsync(ids, cancellationToken).ConfigureAwait(false);
+            metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
+            metrics.MergedProfiles.Observe(ids.Count);
+            return merged;
+        }
+        catch (IncompatibleProfilesException e)
+        {
+            throw ApiException.BadRequest("profiles cannot be merged: " + e.Message);
+        }
+    }
 
     public async Task<Profile> MergeAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
     {

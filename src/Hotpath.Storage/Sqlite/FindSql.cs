@@ -5,7 +5,7 @@ namespace Hotpath.Storage.Sqlite;
 /// <summary>Builds the SQL of a find: driven by the label index when there is a label filter, else by the time index.</summary>
 internal static class FindSql
 {
-    public const string MetaColumns = "p.id, p.service, p.type, p.instance_id, p.labels, p.created_at, p.size";
+    public const string MetaColumns = "p.id, p.service, p.type, p.instance_id, p.labels, p.created_at, p.size, p.value";
 
     private static readonly string AllTypes = string.Join(", ", ProfileTypes.All.Select(t => (int)t));
 

@@ -17,7 +17,8 @@ internal static class Schema
             labels TEXT NOT NULL,
             size INTEGER NOT NULL,
             segment INTEGER NOT NULL,
-            body_offset INTEGER NOT NULL);
+            body_offset INTEGER NOT NULL,
+            value INTEGER NOT NULL);
         CREATE INDEX IF NOT EXISTS profiles_by_service_type_time ON profiles(service, type, created_at);
         CREATE INDEX IF NOT EXISTS profiles_by_time ON profiles(created_at);
         -- One row per label, ordered so that a label filter is a range scan over exactly its matches.
@@ -35,7 +36,7 @@ internal static class Schema
         """;
 
     /// <summary>The on-disk format; a store written in another one is refused rather than misread.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     public static void Create(SqliteConnection connection)
     {

@@ -77,7 +77,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var meta = new ProfileMeta(ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
-            profile.Labels, profile.CreatedAtUnixNanos, body.Length);
+            profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
         var pending = new PendingWrite(meta, body);
         try
         {
@@ -209,6 +209,19 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         return services;
     }
 
+    public async Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT DISTINCT key, value FROM profile_labels WHERE service = $service ORDER BY key, value";
+        command.Parameters.AddWithValue("$service", service);
+        var labels = new List<ProfileLabel>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            labels.Add(new ProfileLabel(reader.GetString(0), reader.GetString(1)));
+        return labels;
+    }
+
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
     {
         await using var connection = Open();
@@ -305,7 +318,8 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         InstanceId: r.GetString(3),
         Labels: LabelCodec.Decode(r.GetString(4)),
         CreatedAtUnixNanos: r.GetInt64(5),
-        Size: r.GetInt64(6));
+        Size: r.GetInt64(6),
+        Value: r.GetInt64(7));
 
     private SqliteConnection Open()
     {
@@ -360,8 +374,8 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
         {
             _connection = connection;
             _log = log;
-            _profile = Prepare("INSERT INTO profiles(seq, id, service, type, created_at, instance_id, labels, size, segment, body_offset) VALUES ($seq, $id, $service, $type, $created_at, $instance_id, $labels, $size, $segment, $offset)",
-                "$seq", "$id", "$service", "$type", "$created_at", "$instance_id", "$labels", "$size", "$segment", "$offset");
+            _profile = Prepare("INSERT INTO profiles(seq, id, service, type, created_at, instance_id, labels, size, segment, body_offset, value) VALUES ($seq, $id, $service, $type, $created_at, $instance_id, $labels, $size, $segment, $offset, $value)",
+                "$seq", "$id", "$service", "$type", "$created_at", "$instance_id", "$labels", "$size", "$segment", "$offset", "$value");
             _segment = Prepare("INSERT INTO segments(id, live, end_offset) VALUES ($id, $count, $end) ON CONFLICT(id) DO UPDATE SET live = live + excluded.live, end_offset = excluded.end_offset",
                 "$id", "$count", "$end");
             _label = Prepare("INSERT OR IGNORE INTO profile_labels(service, key, value, type, created_at, seq) VALUES ($service, $key, $value, $type, $created_at, $seq)",
@@ -397,7 +411,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
                     var meta = batch[i].Meta;
                     var seq = _nextSeq++;
                     Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size,
-                        placements[i].Segment, placements[i].Offset);
+                        placements[i].Segment, placements[i].Offset, meta.Value);
                     foreach (var label in meta.Labels)
                         Run(_label, tx, meta.Service, label.Key, label.Value, (int)meta.Type, meta.CreatedAtUnixNanos, seq);
                     // Every time, not cached: retention may have removed the service since.

@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Text.Json;
+using Hotpath.Collector.Merging;
+using Hotpath.Pprof.Analysis;
+using Hotpath.Pprof.Proto;
+using Hotpath.Storage;
+using Microsoft.Extensions.Primitives;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>
+/// Read endpoints for the web UI, computed server-side from the same selections as the API, so the browser
+/// never parses protobuf: the flame graph and top table of a merge, a diff of two selections, profiles over
+/// time, and the labels a service carries.
+/// </summary>
+public static class UiApi
+{
+    private const int MaxTopRows = 2000;
+
+    public static IEndpointRouteBuilder MapUiApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/0/ui/profile", ProfileAsync);
+        app.MapGet("/api/0/ui/diff", DiffAsync);
+        app.MapGet("/api/0/ui/series", SeriesAsync);
+        app.MapGet("/api/0/ui/labels", LabelsAsync);
+        return app;
+    }
+
+    private static async Task<IResult> ProfileAsync(HttpContext context, ProfileMergeService merger, CancellationToken cancellationToken)
+    {
+        var query = ProfilesApi.MergeQuery(context.Request.Query);
+        var (merged, count) = await merger.MergeSelectionAsync(query, cancellationToken);
+        var index = SampleType(merged, context.Request.Query["sample_type"]);
+        var flame = FlameGraph.Build(merged, index);
+        var top = TopTable.Build(merged, index);
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartObject();
+            WriteHeader(json, merged, index, count);
+            json.WriteNumber("total", top.Total);
+            json.WritePropertyName("flame");
+            WriteNode(json, flame, diff: false);
+            json.WriteStartArray("top");
+            foreach (var row in top.Rows.Take(MaxTopRows))
+            {
+                json.WriteStartObject();
+                json.WriteString("f", row.Function);
+                json.WriteNumber("s", row.Flat);
+                json.WriteNumber("t", row.Cumulative);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+
+    /// <summary>Baseline: service/type/from/to/labels; comparison: cmp_from/cmp_to/cmp_labels (each defaulting to the baseline's).</summary>
+    private static async Task<IResult> DiffAsync(HttpContext context, ProfileMergeService merger, CancellationToken cancellationToken)
+    {
+        var parameters = context.Request.Query;
+        var baselineQuery = ProfilesApi.MergeQuery(parameters);
+        var comparisonParameters = new Dictionary<string, StringValues>(StringComparer.Ordinal);
+        foreach (var (key, value) in parameters)
+            comparisonParameters[key] = value;
+        foreach (var name in new[] { "from", "to", "labels" })
+        {
+            if (parameters.ContainsKey("cmp_" + name))
+                comparisonParameters[name] = parameters["cmp_" + name];
+        }
+
+        var comparisonQuery = ProfilesApi.MergeQuery(new QueryCollection(comparisonParameters));
+        var (baseline, baselineCount) = await merger.MergeSelectionAsync(baselineQuery, cancellationToken);
+        var (comparison, comparisonCount) = await merger.MergeSelectionAsync(comparisonQuery, cancellationToken);
+        var index = SampleType(comparison, parameters["sample_type"]);
+        var baselineIndex = SampleType(baseline, comparison.StringTable[(int)comparison.SampleType[index].Type]);
+
+        var flame = FlameGraph.Build(comparison, index, baseline, baselineIndex);
+        var now = TopTable.Build(comparison, index);
+        var before = TopTable.Build(baseline, baselineIndex).Rows.ToDictionary(r => r.Function, StringComparer.Ordinal);
+        var present = now.Rows.Select(r => r.Function).ToHashSet(StringComparer.Ordinal);
+        var rows = now.Rows.Select(r => (r.Function, Self: r.Flat, Total: r.Cumulative, Before: before.GetValueOrDefault(r.Function)))
+            .Concat(before.Values.Where(b => !present.Contains(b.Function)).Select(b => (b.Function, Self: 0L, Total: 0L, Before: (TopRow?)b)))
+            .Select(r => (r.Function, r.Self, r.Total, BaseSelf: r.Before?.Flat ?? 0, BaseTotal: r.Before?.Cumulative ?? 0))
+            .ToList();
+        var baselineTotal = flame.BaselineTotal;
+        double Share(long v, long total) => total == 0 ? 0 : (double)v / total;
+        rows.Sort((a, b) => Math.Abs(Share(b.Self, flame.Total) - Share(b.BaseSelf, baselineTotal))
+            .CompareTo(Math.Abs(Share(a.Self, flame.Total) - Share(a.BaseSelf, baselineTotal))));
+
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartObject();
+            WriteHeader(json, comparison, index, comparisonCount);
+            json.WriteNumber("baseline_profiles", baselineCount);
+            json.WriteNumber("total", flame.Total);
+            json.WriteNumber("baseline_total", baselineTotal);
+            json.WritePropertyName("flame");
+            WriteNode(json, flame, diff: true);
+            json.WriteStartArray("top");
+            foreach (var row in rows.Take(MaxTopRows))
+            {
+                json.WriteStartObject();
+                json.WriteString("f", row.Function);
+                json.WriteNumber("s", row.Self);
+                json.WriteNumber("t", row.Total);
+                json.WriteNumber("bs", row.BaseSelf);
+                json.WriteNumber("bt", row.BaseTotal);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+
+    /// <summary>Profiles over time: count and summed main value per bucket of the window.</summary>
+    private static async Task<IResult> SeriesAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
+    {
+        var query = ApiQuery.Find(context.Request.Query);
+        var bucketsText = context.Request.Query["buckets"].ToString();
+        var buckets = bucketsText.Length == 0 ? 60 : int.TryParse(bucketsText, CultureInfo.InvariantCulture, out var b) && b is > 0 and <= 1000
+            ? b
+            : throw ApiException.BadRequest($"bad \"buckets\" \"{bucketsText}\": a number from 1 to 1000");
+        var found = await reader.FindAsync(query, cancellationToken);
+        var span = Math.Max(1, query.ToUnixNanos - query.FromUnixNanos);
+        var step = (span + buckets - 1) / buckets;
+        var counts = new int[buckets];
+        var values = new long[buckets];
+        foreach (var meta in found)
+        {
+            var i = (int)Math.Min(buckets - 1, (meta.CreatedAtUnixNanos - query.FromUnixNanos) / step);
+            counts[i]++;
+            values[i] += meta.Value;
+        }
+
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartObject();
+            json.WriteNumber("step_seconds", step / 1e9);
+            json.WriteStartArray("buckets");
+            for (var i = 0; i < buckets; i++)
+            {
+                json.WriteStartObject();
+                json.WriteString("t", ApiResults.FormatCreatedAt(query.FromUnixNanos + i * step));
+                json.WriteNumber("start", (query.FromUnixNanos + i * step) / 1_000_000);
+                json.WriteNumber("count", counts[i]);
+                json.WriteNumber("value", values[i]);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> LabelsAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
+    {
+        var service = ApiQuery.RequiredString(context.Request.Query, "service");
+        var labels = await reader.ListLabelsAsync(service, cancellationToken);
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartArray();
+            foreach (var group in labels.GroupBy(l => l.Key, StringComparer.Ordinal))
+            {
+                json.WriteStartObject();
+                json.WriteString("key", group.Key);
+                json.WriteStartArray("values");
+                foreach (var label in group)
+                    json.WriteStringValue(label.Value);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        });
+    }
+
+    private static int SampleType(Profile profile, StringValues name)
+    {
+        try
+        {
+            return TopTable.SampleTypeIndex(profile, name.ToString());
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+    }
+
+    private static void WriteHeader(Utf8JsonWriter json, Profile profile, int index, int count)
+    {
+        json.WriteNumber("profiles", count);
+        json.WriteStartArray("sample_types");
+        foreach (var type in profile.SampleType)
+        {
+            json.WriteStartObject();
+            json.WriteString("type", profile.StringTable[(int)type.Type]);
+            json.WriteString("unit", profile.StringTable[(int)type.Unit]);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteString("sample_type", profile.StringTable[(int)profile.SampleType[index].Type]);
+        json.WriteString("unit", profile.StringTable[(int)profile.SampleType[index].Unit]);
+    }
+
+    /// <summary>A node as {"n":name,"v":total,"s":self[,"b":baseline total,"bs":baseline self],"c":[children]}.</summary>
+    private static void WriteNode(Utf8JsonWriter json, FlameNode node, bool diff)
+    {
+        json.WriteStartObject();
+        json.WriteString("n", node.Name);
+        json.WriteNumber("v", node.Total);
+        json.WriteNumber("s", node.Self);
+        if (diff)
+        {
+            json.WriteNumber("b", node.BaselineTotal);
+            json.WriteNumber("bs", node.BaselineSelf);
+        }
+
+        if (node.Children.Count > 0)
+        {
+            json.WriteStartArray("c");
+            foreach (var child in node.Children)
+                WriteNode(json, child, diff);
+            json.WriteEndArray();
+        }
+
+        json.WriteEndObject();
+    }
+}

@@ -1,0 +1,84 @@
+using Hotpath.Pprof.Analysis;
+using Hotpath.Testing;
+
+namespace Hotpath.Pprof.Tests;
+
+public sealed class AnalysisTests
+{
+    [Fact]
+    public void Top_flat_values_sum_to_the_total_and_cumulative_counts_a_function_once_per_sample()
+    {
+        var profile = TestData.Decode("cpu_1.pb.gz");
+
+        var top = TopTable.Build(profile, 1);
+
+        Assert.Equal(TestData.Totals["cpu_1.pb.gz"][1], top.Total);
+        Assert.Equal(top.Total, top.Rows.Sum(r => r.Flat));
+        Assert.All(top.Rows, r => Assert.InRange(r.Cumulative, r.Flat, top.Total));
+        Assert.Equal("crypto/sha256.block", top.Rows[0].Function);
+    }
+
+    [Fact]
+    public void The_default_sample_type_is_the_last_unless_the_profile_names_one()
+    {
+        var heap = TestData.Decode("heap_1.pb.gz");
+
+        Assert.Equal(3, TopTable.SampleTypeIndex(heap, null));
+        Assert.Equal(1, TopTable.SampleTypeIndex(heap, "alloc_space"));
+        Assert.Throws<ArgumentException>(() => TopTable.SampleTypeIndex(heap, "bogus"));
+    }
+
+    [Fact]
+    public void Folded_stacks_start_at_the_root_and_sum_to_the_total()
+    {
+        var profile = TestData.Decode("cpu_2.pb.gz");
+
+        var lines = TopTable.Folded(profile, 0).ToList();
+
+        Assert.Equal(TestData.Totals["cpu_2.pb.gz"][0], lines.Sum(l => long.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)));
+        var names = profile.Function.ToDictionary(f => f.Id, f => profile.StringTable[(int)f.Name]);
+        var outermost = profile.Sample.Select(s => profile.Location.First(l => l.Id == s.LocationId[^1]).Line[^1].FunctionId).Select(id => names[id]).ToHashSet();
+        Assert.All(lines, l => Assert.Contains(l[..l.LastIndexOf(' ')].Split(';')[0], outermost));
+    }
+
+    [Fact]
+    public void The_flame_tree_keeps_every_value_and_totals_add_up_at_each_level()
+    {
+        var profile = TestData.Decode("cpu_3.pb.gz");
+
+        var root = FlameGraph.Build(profile, 1, minFraction: 0);
+
+        Assert.Equal(TestData.Totals["cpu_3.pb.gz"][1], root.Total);
+        Check(root);
+
+        static void Check(FlameNode node)
+        {
+            Assert.Equal(node.Total, node.Self + node.Children.Sum(c => c.Total));
+            node.Children.ForEach(Check);
+        }
+    }
+
+    [Fact]
+    public void Fifty_thousand_distinct_stacks_fold_into_a_tree_small_enough_to_draw()
+    {
+        var profile = SyntheticProfiles.ManyStacks(50_000);
+
+        var root = FlameGraph.Build(profile, 0);
+
+        Assert.Equal(profile.Totals()[0], root.Total);
+        Assert.InRange(FlameGraph.Count(root), 10, 5_000);
+        Assert.Contains(root.Children.SelectMany(c => c.Children), n => n.Name == FlameNode.Folded);
+    }
+
+    [Fact]
+    public void A_diff_tree_carries_both_selections()
+    {
+        var before = TestData.Decode("cpu_1.pb.gz");
+        var after = TestData.Decode("cpu_3.pb.gz");
+
+        var root = FlameGraph.Build(after, 1, before, 1);
+
+        Assert.Equal(TestData.Totals["cpu_3.pb.gz"][1], root.Total);
+        Assert.Equal(TestData.Totals["cpu_1.pb.gz"][1], root.BaselineTotal);
+    }
+}
