@@ -29,7 +29,7 @@ need_deb() { # need_deb COMMAND PACKAGE: install PACKAGE from Debian when COMMAN
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-wait_http() { # wait_http URL SECONDS
+wait_http() { # wait_http URL SECONDS (any HTTP answer counts)
   for _ in $(seq 1 $(( $2 * 10 ))); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
@@ -40,6 +40,21 @@ wait_http() { # wait_http URL SECONDS
 need_deb python3 python3
 need_deb curl curl
 need_deb chromium chromium   # browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser)
+need_deb node nodejs
+need_deb npm npm
+
+# The S3-compatible server of the storage tests: s3rver from npm, in .test-tools (not committed).
+if [ ! -f .test-tools/node_modules/s3rver/bin/s3rver.js ]; then
+  step "installing s3rver (npm)"
+  mkdir -p .test-tools
+  (cd .test-tools && npm install --silent --no-audit --no-fund s3rver@3.7.1 >/dev/null)
+fi
+s3_port=$(free_port)
+mkdir -p "$OUT/s3rver"
+( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$OUT/s3rver" -a 127.0.0.1 -p "$s3_port" \
+    --no-vhost-buckets --silent >"$OUT/s3rver.log" 2>&1 ) &
+PIDS+=($!)
+export HOTPATH_TEST_S3_URL="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 
 step "restore and build (Release; warnings are errors via Directory.Build.props)"
 if ! dotnet restore Hotpath.slnx --verbosity quiet || ! dotnet build Hotpath.slnx -c Release --no-restore --verbosity quiet -clp:ErrorsOnly; then

@@ -25,14 +25,15 @@ public sealed record ProfileMeta(
     public override int GetHashCode() => HashCode.Combine(Id, CreatedAtUnixNanos);
 }
 
-/// <summary>A profile to store: its metadata before the store gives it an id.</summary>
+/// <summary>A profile to store: its metadata, and an id when the caller chose one (several stores writing the same profile).</summary>
 public sealed record NewProfile(
     string Service,
     ProfileType Type,
     string InstanceId,
     IReadOnlyList<ProfileLabel> Labels,
     long CreatedAtUnixNanos,
-    long Value = 0);
+    long Value = 0,
+    string? Id = null);
 
 /// <summary>
 /// A find: one service, an inclusive time window, optionally a type and a label subset.
@@ -82,6 +83,9 @@ public interface IRetention
     /// <summary>Deletes every profile created before the cutoff; returns how many were deleted.</summary>
     Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken);
 }
+
+/// <summary>A whole storage engine: what every backend implements and the contract test suite checks.</summary>
+public interface IProfileStore : IProfileWriter, IProfileReader, IRetention;
 
 /// <summary>How much space a store takes, for the store-size metric.</summary>
 public interface IStorageSize

@@ -17,9 +17,12 @@ public sealed class CollectorInstance : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private CollectorInstance(WebApplication app, string dataDirectory, Uri baseAddress)
+    private readonly bool _ownsData;
+
+    private CollectorInstance(WebApplication app, string dataDirectory, Uri baseAddress, bool ownsData)
     {
         _app = app;
+        _ownsData = ownsData;
         DataDirectory = dataDirectory;
         BaseAddress = baseAddress;
         Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
@@ -35,8 +38,8 @@ public sealed class CollectorInstance : IAsyncDisposable
 
     public static async Task<CollectorInstance> StartAsync(params string[] settings)
     {
-        var dataDirectory = settings.FirstOrDefault(s => s.StartsWith("--Storage:DataDirectory=", StringComparison.Ordinal))?.Split('=', 2)[1]
-            ?? Path.Combine(Path.GetTempPath(), "hotpath-test-" + Guid.NewGuid().ToString("N"));
+        var given = settings.FirstOrDefault(s => s.StartsWith("--Storage:DataDirectory=", StringComparison.Ordinal))?.Split('=', 2)[1];
+        var dataDirectory = given ?? Path.Combine(Path.GetTempPath(), "hotpath-test-" + Guid.NewGuid().ToString("N"));
         string[] args =
         [
             "--Collector:Address=127.0.0.1:0",
@@ -47,7 +50,7 @@ public sealed class CollectorInstance : IAsyncDisposable
         var app = CollectorApp.Build(args);
         await app.StartAsync();
         var address = CollectorApp.ListeningOn(app)[0];
-        return new CollectorInstance(app, dataDirectory, new Uri(address));
+        return new CollectorInstance(app, dataDirectory, new Uri(address), ownsData: given is null);
     }
 
     /// <summary>A service name no other test uses.</summary>
@@ -95,6 +98,8 @@ public sealed class CollectorInstance : IAsyncDisposable
         Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (!_ownsData || !Directory.Exists(DataDirectory))
+            return; // a folder the test chose outlives this collector
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

@@ -2,7 +2,7 @@ using Hotpath.Collector.Api;
 using Hotpath.Collector.Merging;
 using Hotpath.Pprof;
 using Hotpath.Storage;
-using Hotpath.Storage.Sqlite;
+using Hotpath.Collector.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -30,13 +30,11 @@ public static class CollectorApp
         services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section));
         services.AddSingleton(TimeProvider.System);
 
-        services.AddSingleton(sp => new SqliteProfileStore(
-            new SqliteStoreOptions { DataDirectory = sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory },
-            sp.GetRequiredService<ILogger<SqliteProfileStore>>()));
-        services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<SqliteProfileStore>());
-        services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<SqliteProfileStore>());
-        services.AddSingleton<IRetention>(sp => sp.GetRequiredService<SqliteProfileStore>());
-        services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<SqliteProfileStore>());
+        services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<StorageEngines>().Store);
+        services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
+        services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
+        services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<StorageEngines>());
 
         services.AddSingleton(sp => new ProfileDecoder(sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxDecompressedSize));
         services.AddSingleton<ProfileMergeService>();

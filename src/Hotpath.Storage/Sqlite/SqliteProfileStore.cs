@@ -13,7 +13,7 @@ namespace Hotpath.Storage.Sqlite;
 /// together, one transaction and one sync per batch (group commit); each write completes once its batch is
 /// on disk.
 /// </summary>
-public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader, IRetention, IStorageSize, IAsyncDisposable
+public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IAsyncDisposable
 {
     private const string Backend = "sqlite";
     private const int RetentionBatch = 500;
@@ -76,7 +76,7 @@ public sealed partial class SqliteProfileStore : IProfileWriter, IProfileReader,
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
-        var meta = new ProfileMeta(ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
+        var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
             profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
         var pending = new PendingWrite(meta, body);
         try

@@ -1,0 +1,48 @@
+using Hotpath.Collector.Hosting;
+using Hotpath.Storage;
+using Hotpath.Storage.S3;
+using Hotpath.Storage.Sqlite;
+
+namespace Hotpath.Collector.Storage;
+
+/// <summary>
+/// The engines Storage:Type names ("sqlite", "s3", or a comma list such as "s3,sqlite"), opened at start
+/// and closed at shutdown; several become one <see cref="MultiProfileStore"/>.
+/// </summary>
+public sealed class StorageEngines : IStorageSize, IAsyncDisposable
+{
+    public static readonly IReadOnlyList<string> Known = ["sqlite", "s3"];
+
+    private readonly List<IProfileStore> _engines = [];
+
+    public StorageEngines(StorageOptions options, ILoggerFactory loggers)
+    {
+        foreach (var type in options.Types)
+        {
+            _engines.Add(type switch
+            {
+                "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>()),
+                "s3" => new S3ProfileStore(options.S3),
+                _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
+            });
+        }
+
+        Store = _engines.Count == 1 ? _engines[0] : new MultiProfileStore(_engines);
+    }
+
+    public IProfileStore Store { get; }
+
+    /// <summary>The bytes the local engines take; remote ones are not counted.</summary>
+    public long SizeBytes => _engines.OfType<IStorageSize>().Sum(e => e.SizeBytes);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var engine in _engines)
+        {
+            if (engine is IAsyncDisposable asyncDisposable)
+                await asyncDisposable.DisposeAsync();
+            else if (engine is IDisposable disposable)
+                disposable.Dispose();
+        }
+    }
+}

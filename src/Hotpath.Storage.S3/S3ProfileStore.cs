@@ -1,0 +1,310 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+
+namespace Hotpath.Storage.S3;
+
+/// <summary>
+/// Profiles in S3-compatible object storage. Per profile: the body (<c>bodies/{id}</c>), its metadata
+/// (<c>meta/{id}</c>), and an index entry <c>index/{service}/{type}/{created:D19}.{id}.{meta}</c> whose name
+/// carries the metadata, so that find is one prefix listing per type, in time order, without reading any
+/// body. Service names are base64url in keys, so nothing a client sends can leave the prefix.
+/// Bodies and metadata are written before the index entry: a profile is never found without its bytes.
+/// </summary>
+public sealed class S3ProfileStore : IProfileStore, IDisposable
+{
+    private const string Backend = "s3";
+    private const int MaxKeyLength = 1000;
+    private const string MetaInObject = "-";
+
+    private readonly IAmazonS3 _s3;
+    private readonly string _bucket;
+    private readonly string _prefix;
+
+    public S3ProfileStore(S3StoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = options.ForcePathStyle,
+            MaxErrorRetry = 1,
+            Timeout = TimeSpan.FromSeconds(20),
+        };
+        if (!string.IsNullOrEmpty(options.ServiceUrl))
+        {
+            config.ServiceURL = options.ServiceUrl;
+            config.AuthenticationRegion = options.Region;
+        }
+        else
+        {
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region);
+        }
+
+        _s3 = new AmazonS3Client(config);
+        _bucket = options.Bucket;
+        _prefix = options.Prefix.Length == 0 || options.Prefix.EndsWith('/') ? options.Prefix : options.Prefix + "/";
+        if (options.CreateBucket)
+            EnsureBucketAsync().GetAwaiter().GetResult();
+    }
+
+    private async Task EnsureBucketAsync()
+    {
+        await GuardAsync(async () =>
+        {
+            try
+            {
+                await _s3.PutBucketAsync(new PutBucketRequest { BucketName = _bucket });
+            }
+            catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou" or "BucketAlreadyExists")
+            {
+                // Already there: fine.
+            }
+
+            return 0;
+        });
+    }
+
+    public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
+            profile.CreatedAtUnixNanos, body.Length, profile.Value);
+        var json = MetaJson.Write(meta);
+        await GuardAsync(async () =>
+        {
+            await Task.WhenAll(
+                PutAsync(_prefix + "bodies/" + meta.Id, body, cancellationToken),
+                PutAsync(_prefix + "meta/" + meta.Id, json, cancellationToken),
+                PutAsync(_prefix + "services/" + Segment(meta.Service), ReadOnlyMemory<byte>.Empty, cancellationToken));
+            var key = IndexKey(meta, json);
+            await PutAsync(key, key.EndsWith("." + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, cancellationToken);
+            return 0;
+        });
+        return meta;
+    }
+
+    private async Task PutAsync(string key, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        using var stream = new MemoryStream(bytes.ToArray(), writable: false);
+        // UseChunkEncoding = false: with it, some S3-compatible servers store the chunk framing as content.
+        await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = stream, UseChunkEncoding = false, AutoCloseStream = false }, cancellationToken);
+    }
+
+    private string TypePrefix(string service, ProfileType type) => $"{_prefix}index/{Segment(service)}/{(int)type}/";
+
+    private string IndexKey(ProfileMeta meta, byte[] json)
+    {
+        var key = $"{TypePrefix(meta.Service, meta.Type)}{Time(meta.CreatedAtUnixNanos)}.{meta.Id}.{Base64Url(json)}";
+        return key.Length <= MaxKeyLength ? key : $"{TypePrefix(meta.Service, meta.Type)}{Time(meta.CreatedAtUnixNanos)}.{meta.Id}.{MetaInObject}";
+    }
+
+    private static string Time(long nanos) => Math.Max(0, nanos).ToString("D19", CultureInfo.InvariantCulture);
+
+    public async Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken)
+    {
+        var types = query.Type is { } t ? [t] : ProfileTypes.All;
+        var found = new List<ProfileMeta>();
+        foreach (var type in types)
+        {
+            await foreach (var meta in ListIndexAsync(query.Service, type, query.FromUnixNanos, query.ToUnixNanos, cancellationToken))
+            {
+                if (query.Labels.All(l => meta.Labels.Contains(l)))
+                    found.Add(meta);
+            }
+        }
+
+        found.Sort((a, b) => a.CreatedAtUnixNanos != b.CreatedAtUnixNanos ? a.CreatedAtUnixNanos.CompareTo(b.CreatedAtUnixNanos) : string.CompareOrdinal(a.Id, b.Id));
+        return query.Limit > 0 && found.Count > query.Limit ? found[^query.Limit..] : found;
+    }
+
+    /// <summary>Index entries of one service and type with from ≤ created ≤ to, in time order.</summary>
+    private async IAsyncEnumerable<ProfileMeta> ListIndexAsync(string service, ProfileType type, long from, long to,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var prefix = TypePrefix(service, type);
+        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix };
+        if (from > 0)
+            request.StartAfter = prefix + Time(from - 1) + "~"; // '~' sorts after every id character
+        while (true)
+        {
+            var page = await GuardAsync(() => _s3.ListObjectsV2Async(request, cancellationToken));
+            foreach (var obj in page.S3Objects ?? [])
+            {
+                var name = obj.Key[prefix.Length..];
+                var created = long.Parse(name.AsSpan(0, 19), CultureInfo.InvariantCulture);
+                if (created > to)
+                    yield break;
+                if (created >= from)
+                    yield return await ReadIndexAsync(obj.Key, name, cancellationToken);
+            }
+
+            if (page.IsTruncated != true)
+                yield break;
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+    }
+
+    private async Task<ProfileMeta> ReadIndexAsync(string key, string name, CancellationToken cancellationToken)
+    {
+        var encoded = name[(name.LastIndexOf('.') + 1)..];
+        var json = encoded == MetaInObject ? await GetBytesAsync(key, cancellationToken) : FromBase64Url(encoded);
+        return MetaJson.Read(json!);
+    }
+
+    public async Task<IReadOnlyList<ProfileMeta>> GetAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        var metas = await Task.WhenAll(ids.Where(id => ProfileId.IsWellFormed(id)).Distinct().Select(async id =>
+            await GetBytesAsync(_prefix + "meta/" + id, cancellationToken) is { } json ? MetaJson.Read(json) : null));
+        var byId = metas.OfType<ProfileMeta>().ToDictionary(m => m.Id, StringComparer.Ordinal);
+        return [.. ids.Where(byId.ContainsKey).Select(id => byId[id])];
+    }
+
+    public async IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // A few requests in flight ahead of the consumer, bodies handed over in the order asked.
+        var pending = new Queue<Task<byte[]?>>();
+        foreach (var id in ids)
+        {
+            pending.Enqueue(ProfileId.IsWellFormed(id) ? GetBytesAsync(_prefix + "bodies/" + id, cancellationToken) : Task.FromResult<byte[]?>(null));
+            if (pending.Count >= 8 && await pending.Dequeue() is { } body)
+                yield return body;
+        }
+
+        while (pending.Count > 0)
+        {
+            if (await pending.Dequeue() is { } body)
+                yield return body;
+        }
+    }
+
+    private async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellationToken) =>
+        await GuardAsync(async () =>
+        {
+            try
+            {
+                using var response = await _s3.GetObjectAsync(_bucket, key, cancellationToken);
+                using var copy = new MemoryStream();
+                await response.ResponseStream.CopyToAsync(copy, cancellationToken);
+                return copy.ToArray();
+            }
+            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+        });
+
+    public async Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken)
+    {
+        // One marker object per service: a listing of markers, not of every profile.
+        var services = new List<string>();
+        await foreach (var key in ListKeysAsync(_prefix + "services/", cancellationToken))
+            services.Add(FromSegment(key[(_prefix.Length + "services/".Length)..]));
+        services.Sort(StringComparer.Ordinal);
+        return services;
+    }
+
+    public async Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken)
+    {
+        var labels = new SortedSet<(string, string)>();
+        foreach (var type in ProfileTypes.All)
+        {
+            await foreach (var meta in ListIndexAsync(service, type, 0, long.MaxValue, cancellationToken))
+                labels.UnionWith(meta.Labels.Select(l => (l.Key, l.Value)));
+        }
+
+        return [.. labels.Select(l => new ProfileLabel(l.Item1, l.Item2))];
+    }
+
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        foreach (var service in await ListServicesAsync(cancellationToken))
+        {
+            foreach (var type in ProfileTypes.All)
+            {
+                var expired = new List<ProfileMeta>();
+                await foreach (var meta in ListIndexAsync(service, type, 0, cutoffUnixNanos - 1, cancellationToken))
+                    expired.Add(meta);
+                foreach (var chunk in expired.Chunk(300))
+                {
+                    // Index first: a profile stops being found before its bytes go.
+                    await DeleteAsync(chunk.Select(m => IndexKey(m, MetaJson.Write(m))), cancellationToken);
+                    await DeleteAsync(chunk.SelectMany(m => new[] { _prefix + "bodies/" + m.Id, _prefix + "meta/" + m.Id }), cancellationToken);
+                    deleted += chunk.Length;
+                }
+            }
+
+            if (!await HasProfilesAsync(service, cancellationToken))
+                await DeleteAsync([_prefix + "services/" + Segment(service)], cancellationToken);
+        }
+
+        return deleted;
+    }
+
+    private Task DeleteAsync(IEnumerable<string> keys, CancellationToken cancellationToken) =>
+        GuardAsync(() => _s3.DeleteObjectsAsync(new DeleteObjectsRequest
+        {
+            BucketName = _bucket,
+            Objects = [.. keys.Select(k => new KeyVersion { Key = k })],
+        }, cancellationToken));
+
+    private async Task<bool> HasProfilesAsync(string service, CancellationToken cancellationToken)
+    {
+        var page = await GuardAsync(() => _s3.ListObjectsV2Async(new ListObjectsV2Request
+        {
+            BucketName = _bucket,
+            Prefix = $"{_prefix}index/{Segment(service)}/",
+            MaxKeys = 1,
+        }, cancellationToken));
+        return page.S3Objects is { Count: > 0 };
+    }
+
+    private async IAsyncEnumerable<string> ListKeysAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix };
+        while (true)
+        {
+            var page = await GuardAsync(() => _s3.ListObjectsV2Async(request, cancellationToken));
+            foreach (var obj in page.S3Objects ?? [])
+                yield return obj.Key;
+            if (page.IsTruncated != true)
+                yield break;
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+    }
+
+    /// <summary>Connection failures and server errors become "unavailable" (503), naming the backend, never its credentials.</summary>
+    private static async Task<T> GuardAsync<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode != HttpStatusCode.NotFound)
+        {
+            throw new StorageUnavailableException(Backend, $"object storage answered {(int)e.StatusCode} {e.ErrorCode}", e);
+        }
+        catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException or TaskCanceledException { InnerException: TimeoutException })
+        {
+            throw new StorageUnavailableException(Backend, "object storage is unreachable", e);
+        }
+    }
+
+    private static string Segment(string service) => Base64Url(Encoding.UTF8.GetBytes(service));
+
+    private static string FromSegment(string segment) => Encoding.UTF8.GetString(FromBase64Url(segment));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static byte[] FromBase64Url(string text)
+    {
+        var b64 = text.Replace('-', '+').Replace('_', '/');
+        return Convert.FromBase64String(b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '='));
+    }
+
+    public void Dispose() => _s3.Dispose();
+}

@@ -1,0 +1,84 @@
+using System.Runtime.CompilerServices;
+
+namespace Hotpath.Storage;
+
+/// <summary>
+/// Several engines as one (profefe's multi-writer): every write goes to all of them under one id; reads
+/// come from the first that can serve them, falling back to the next while one is unavailable.
+/// </summary>
+public sealed class MultiProfileStore(IReadOnlyList<IProfileStore> stores) : IProfileStore
+{
+    public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var withId = profile with { Id = profile.Id ?? ProfileId.New() };
+        var written = await Task.WhenAll(stores.Select(s => s.WriteAsync(withId, body, cancellationToken)));
+        return written[0];
+    }
+
+    public Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken) =>
+        FirstAsync(s => s.FindAsync(query, cancellationToken));
+
+    public Task<IReadOnlyList<ProfileMeta>> GetAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
+        FirstAsync(s => s.GetAsync(ids, cancellationToken));
+
+    public async IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // Bodies stream lazily, so fall back only when the first store fails before giving anything.
+        for (var i = 0; ; i++)
+        {
+            var enumerator = stores[i].OpenAsync(ids, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            try
+            {
+                bool more;
+                try
+                {
+                    more = await enumerator.MoveNextAsync();
+                }
+                catch (StorageUnavailableException) when (i + 1 < stores.Count)
+                {
+                    continue;
+                }
+
+                while (more)
+                {
+                    yield return enumerator.Current;
+                    more = await enumerator.MoveNextAsync();
+                }
+
+                yield break;
+            }
+            finally
+            {
+                await enumerator.DisposeAsync();
+            }
+        }
+    }
+
+    public Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken) =>
+        FirstAsync(s => s.ListServicesAsync(cancellationToken));
+
+    public Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken) =>
+        FirstAsync(s => s.ListLabelsAsync(service, cancellationToken));
+
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    {
+        var deleted = await Task.WhenAll(stores.Select(s => s.DeleteOlderThanAsync(cutoffUnixNanos, cancellationToken)));
+        return deleted.Max();
+    }
+
+    private async Task<T> FirstAsync<T>(Func<IProfileStore, Task<T>> read)
+    {
+        for (var i = 0; ; i++)
+        {
+            try
+            {
+                return await read(stores[i]);
+            }
+            catch (StorageUnavailableException) when (i + 1 < stores.Count)
+            {
+                // The next store may serve.
+            }
+        }
+    }
+}

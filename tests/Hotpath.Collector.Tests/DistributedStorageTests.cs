@@ -1,0 +1,73 @@
+using System.Net;
+using Hotpath.Pprof;
+using Hotpath.Testing;
+using static Hotpath.Collector.Tests.PostProfileTests;
+
+namespace Hotpath.Collector.Tests;
+
+/// <summary>Collectors on S3 (a real s3rver) and on several engines at once.</summary>
+public sealed class DistributedStorageTests
+{
+    private const string AllTime = "from=2000-01-01T00:00:00&to=2100-01-01T00:00:00";
+
+    private static string[] S3Settings(Hotpath.Storage.S3.S3StoreOptions s3, string type = "s3") =>
+    [
+        $"--Storage:Type={type}", $"--Storage:S3:Bucket={s3.Bucket}", $"--Storage:S3:Prefix={s3.Prefix}",
+        $"--Storage:S3:ServiceUrl={s3.ServiceUrl}", "--Storage:S3:ForcePathStyle=true", $"--Storage:S3:CreateBucket={s3.CreateBucket}",
+    ];
+
+    [Fact]
+    public async Task Two_collectors_on_the_same_bucket_behave_as_one()
+    {
+        var s3 = S3Server.Instance.NewBucket();
+        await using var first = await CollectorInstance.StartAsync(S3Settings(s3));
+        await using var second = await CollectorInstance.StartAsync(S3Settings(s3));
+
+        foreach (var file in TestData.CpuProfiles)
+            await first.PostOkAsync("api", "cpu", TestData.Bytes(file), "&labels=region%3Deu");
+        var id = (await first.PostOkAsync("api", "heap", TestData.Bytes("heap_1.pb.gz"))).GetProperty("id").GetString();
+
+        var merged = await second.GetProfileAsync($"/api/0/profiles/merge?service=api&type=cpu&{AllTime}&labels=region%3Deu");
+        using var found = await second.GetAsync($"/api/0/profiles?service=api&{AllTime}");
+        Assert.Equal(TestData.Sum(TestData.CpuProfiles.Select(f => TestData.Totals[f])), merged.Totals());
+        Assert.Equal(4, (await CollectorInstance.ReadEnvelopeAsync(found)).GetProperty("body").GetArrayLength());
+        Assert.Equal(TestData.Bytes("heap_1.pb.gz"), await second.Http.GetByteArrayAsync("/api/0/profiles/" + id));
+        Assert.Equal("[\"api\"]", (await CollectorInstance.ReadEnvelopeAsync(await second.GetAsync("/api/0/services"))).GetProperty("body").GetRawText());
+    }
+
+    [Fact]
+    public async Task With_several_engines_every_write_lands_in_each_under_one_id()
+    {
+        var s3 = S3Server.Instance.NewBucket();
+        var data = Path.Combine(Path.GetTempPath(), "hotpath-multi-" + Guid.NewGuid().ToString("N"));
+        string id;
+        await using (var both = await CollectorInstance.StartAsync([.. S3Settings(s3, "s3,sqlite"), $"--Storage:DataDirectory={data}"]))
+            id = (await both.PostOkAsync("api", "cpu", TestData.Bytes("cpu_1.pb.gz"))).GetProperty("id").GetString()!;
+
+        await using var s3Only = await CollectorInstance.StartAsync(S3Settings(s3));
+        await using var sqliteOnly = await CollectorInstance.StartAsync($"--Storage:DataDirectory={data}");
+
+        Assert.Equal(TestData.Bytes("cpu_1.pb.gz"), await s3Only.Http.GetByteArrayAsync("/api/0/profiles/" + id));
+        Assert.Equal(TestData.Bytes("cpu_1.pb.gz"), await sqliteOnly.Http.GetByteArrayAsync("/api/0/profiles/" + id));
+    }
+
+    [Fact]
+    public async Task A_store_that_is_down_answers_503_naming_it_and_the_collector_recovers_when_it_returns()
+    {
+        var port = CollectorProcess.FreePort();
+        var s3 = S3Server.Instance.NewBucket() with { ServiceUrl = $"http://127.0.0.1:{port}", CreateBucket = false };
+        await using var collector = await CollectorInstance.StartAsync(S3Settings(s3));
+
+        using (var write = await collector.PostAsync("service=api&type=cpu", TestData.Bytes("cpu_1.pb.gz")))
+            Assert.StartsWith("storage unavailable: s3", await AssertError(write, 503));
+        using (var read = await collector.GetAsync($"/api/0/profiles?service=api&{AllTime}"))
+            Assert.DoesNotContain("S3RVER", await AssertError(read, 503));
+
+        using var server = S3Server.StartOnPort(port);
+        using var s3Client = new Hotpath.Storage.S3.S3ProfileStore(s3 with { CreateBucket = true }); // the bucket, as an operator would create it
+        var meta = await collector.PostOkAsync("api", "cpu", TestData.Bytes("cpu_1.pb.gz"));
+
+        using var back = await collector.GetAsync("/api/0/profiles/" + meta.GetProperty("id").GetString());
+        Assert.Equal(HttpStatusCode.OK, back.StatusCode);
+    }
+}
