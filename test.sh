@@ -55,6 +55,20 @@ mkdir -p "$OUT/s3rver"
     --no-vhost-buckets --silent >"$OUT/s3rver.log" 2>&1 ) &
 PIDS+=($!)
 export HOTPATH_TEST_S3_URL="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+wait_port() { for _ in $(seq 1 150); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+wait_port "$s3_port" || echo "   s3rver did not start; see $OUT/s3rver.log"
+
+# ClickHouse (Debian's clickhouse-server), its files in .test, on free ports.
+need_deb clickhouse-server clickhouse-server
+ch_http=$(free_port)
+ch="$OUT/clickhouse"
+mkdir -p "$ch"
+( exec clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- --path="$ch/data/" --tmp_path="$ch/tmp/" \
+    --user_files_path="$ch/uf/" --format_schema_path="$ch/fs/" --http_port="$ch_http" --tcp_port="$(free_port)" \
+    --interserver_http_port="$(free_port)" --listen_host=127.0.0.1 --logger.log="$ch/log" --logger.errorlog="$ch/err" >/dev/null 2>&1 ) &
+PIDS+=($!)
+export HOTPATH_TEST_CLICKHOUSE_URL="http://127.0.0.1:$ch_http"
+wait_port "$ch_http" || echo "   clickhouse-server did not start; see $ch/err"
 
 step "restore and build (Release; warnings are errors via Directory.Build.props)"
 if ! dotnet restore Hotpath.slnx --verbosity quiet || ! dotnet build Hotpath.slnx -c Release --no-restore --verbosity quiet -clp:ErrorsOnly; then

@@ -51,6 +51,55 @@ public sealed class DistributedStorageTests
         Assert.Equal(TestData.Bytes("cpu_1.pb.gz"), await sqliteOnly.Http.GetByteArrayAsync("/api/0/profiles/" + id));
     }
 
+    private static string[] ClickHouseSettings(Hotpath.Storage.ClickHouse.ClickHouseStoreOptions ch) =>
+        [$"--Storage:ClickHouse:Url={ch.Url}", $"--Storage:ClickHouse:Database={ch.Database}"];
+
+    [Fact]
+    public async Task Collectors_on_s3_for_bytes_and_clickhouse_for_analytics_serve_each_others_writes()
+    {
+        var s3 = S3Server.Instance.NewBucket();
+        var ch = ClickHouseServer.Instance.NewDatabase();
+        await using var first = await CollectorInstance.StartAsync([.. S3Settings(s3, "s3,clickhouse"), .. ClickHouseSettings(ch)]);
+        await using var second = await CollectorInstance.StartAsync([.. S3Settings(s3, "clickhouse,s3"), .. ClickHouseSettings(ch)]);
+
+        foreach (var file in TestData.CpuProfiles)
+            await first.PostOkAsync("api", "cpu", TestData.Bytes(file), "&labels=v%3D1");
+
+        var viaClickHouse = await second.GetProfileAsync($"/api/0/profiles/merge?service=api&type=cpu&{AllTime}&labels=v%3D1");
+        await using var chOnly = await CollectorInstance.StartAsync(["--Storage:Type=clickhouse", .. ClickHouseSettings(ch)]);
+        var fromClickHouseAlone = await chOnly.GetProfileAsync($"/api/0/profiles/merge?service=api&type=cpu&{AllTime}");
+        Assert.Equal(TestData.Sum(TestData.CpuProfiles.Select(f => TestData.Totals[f])), viaClickHouse.Totals());
+        Assert.Equal(viaClickHouse, fromClickHouseAlone);
+    }
+
+    [Fact]
+    public async Task ClickHouse_going_away_under_a_running_collector_is_a_503_and_its_return_needs_no_restart()
+    {
+        var port = CollectorProcess.FreePort();
+        var server = ClickHouseServer.StartOnPort(port);
+        var ch = new Hotpath.Storage.ClickHouse.ClickHouseStoreOptions { Url = server.Url, Database = "outage" };
+        try
+        {
+            await using var collector = await CollectorInstance.StartAsync(["--Storage:Type=clickhouse", .. ClickHouseSettings(ch)]);
+            await collector.PostOkAsync("api", "cpu", TestData.Bytes("cpu_1.pb.gz"));
+
+            server.Kill();
+            using (var write = await collector.PostAsync("service=api&type=cpu", TestData.Bytes("cpu_2.pb.gz")))
+                Assert.StartsWith("storage unavailable: clickhouse", await AssertError(write, 503));
+            using (var read = await collector.GetAsync($"/api/0/profiles?service=api&{AllTime}"))
+                await AssertError(read, 503);
+
+            server = ClickHouseServer.StartOnPort(port, server.Directory);
+            await collector.PostOkAsync("api", "cpu", TestData.Bytes("cpu_2.pb.gz"));
+            using var found = await collector.GetAsync($"/api/0/profiles?service=api&{AllTime}");
+            Assert.Equal(2, (await CollectorInstance.ReadEnvelopeAsync(found)).GetProperty("body").GetArrayLength());
+        }
+        finally
+        {
+            server.Dispose();
+        }
+    }
+
     [Fact]
     public async Task A_store_that_is_down_answers_503_naming_it_and_the_collector_recovers_when_it_returns()
     {

@@ -30,15 +30,18 @@ public sealed class StorageOptions
 {
     public const string Section = "Storage";
 
-    /// <summary>The storage engines: "sqlite" (embedded), "s3", or a comma list; writes go to all, reads to the first that serves.</summary>
+    /// <summary>The storage engines: "sqlite" (embedded), "s3", "clickhouse", or a comma list; writes go to all, reads to the first that serves.</summary>
     [Required]
-    [RegularExpression(@"^\s*(sqlite|s3)\s*(,\s*(sqlite|s3)\s*)*$", ErrorMessage = "Storage:Type must be sqlite, s3, or a comma list of them")]
+    [RegularExpression(@"^\s*(sqlite|s3|clickhouse)\s*(,\s*(sqlite|s3|clickhouse)\s*)*$", ErrorMessage = "Storage:Type must be sqlite, s3, clickhouse, or a comma list of them")]
     public string Type { get; set; } = "sqlite";
 
     public IReadOnlyList<string> Types => [.. Type.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct()];
 
     /// <summary>Settings of the S3 engine (Storage:S3:Bucket, Prefix, Region, ServiceUrl, ForcePathStyle).</summary>
     public Hotpath.Storage.S3.S3StoreOptions S3 { get; set; } = new();
+
+    /// <summary>Settings of the ClickHouse engine (Storage:ClickHouse:Url, Database, User, Password).</summary>
+    public Hotpath.Storage.ClickHouse.ClickHouseStoreOptions ClickHouse { get; set; } = new();
 
     /// <summary>Folder of the embedded store.</summary>
     [Required]

@@ -1,17 +1,18 @@
 using Hotpath.Collector.Hosting;
 using Hotpath.Storage;
+using Hotpath.Storage.ClickHouse;
 using Hotpath.Storage.S3;
 using Hotpath.Storage.Sqlite;
 
 namespace Hotpath.Collector.Storage;
 
 /// <summary>
-/// The engines Storage:Type names ("sqlite", "s3", or a comma list such as "s3,sqlite"), opened at start
+/// The engines Storage:Type names ("sqlite", "s3", "clickhouse", or a comma list such as "s3,clickhouse"), opened at start
 /// and closed at shutdown; several become one <see cref="MultiProfileStore"/>.
 /// </summary>
 public sealed class StorageEngines : IStorageSize, IAsyncDisposable
 {
-    public static readonly IReadOnlyList<string> Known = ["sqlite", "s3"];
+    public static readonly IReadOnlyList<string> Known = ["sqlite", "s3", "clickhouse"];
 
     private readonly List<IProfileStore> _engines = [];
 
@@ -23,6 +24,7 @@ public sealed class StorageEngines : IStorageSize, IAsyncDisposable
             {
                 "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>()),
                 "s3" => new S3ProfileStore(options.S3),
+                "clickhouse" => new ClickHouseProfileStore(options.ClickHouse),
                 _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
             });
         }

@@ -1,0 +1,356 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Threading.Channels;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
+
+namespace Hotpath.Storage.ClickHouse;
+
+/// <summary>
+/// Profiles in ClickHouse, over its HTTP interface. <c>profiles</c> holds metadata and the body (served
+/// byte for byte), <c>profile_ids</c> finds a profile's sort key by id, and <c>samples</c> has one row per
+/// sample (stack of function names, leaf first, and its values), so fleet-wide questions are one SQL query.
+/// All are MergeTree, partitioned by day (retention drops whole days) and ordered for service/type/time.
+/// Concurrent writes are batched into one RowBinary insert per table.
+/// </summary>
+public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
+{
+    private const string Backend = "clickhouse";
+    private const int MaxBatch = 512;
+
+    private readonly HttpClient _http;
+    private readonly string _db;
+    private readonly ProfileDecoder _decoder = new();
+    private readonly Channel<PendingWrite> _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(4096) { SingleReader = true });
+    private readonly Task _writeLoop;
+
+    public ClickHouseProfileStore(ClickHouseStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _db = options.Database;
+        _http = new HttpClient { BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
+        CreateSchemaAsync().GetAwaiter().GetResult();
+        _writeLoop = Task.Run(WriteLoopAsync);
+    }
+
+    private async Task CreateSchemaAsync()
+    {
+        await ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {_db}", default);
+        await ExecuteAsync($"""
+            CREATE TABLE IF NOT EXISTS {_db}.profiles (
+                id String, service String, type UInt8, instance_id String,
+                label_keys Array(String), label_values Array(String),
+                created_at DateTime, created_nanos Int64, size UInt64, value Int64, body String
+            ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY (service, type, created_nanos, id)
+            """, default);
+        await ExecuteAsync($"""
+            CREATE TABLE IF NOT EXISTS {_db}.profile_ids (id String, service String, type UInt8, created_at DateTime, created_nanos Int64)
+            ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY id
+            """, default);
+        await ExecuteAsync($"""
+            CREATE TABLE IF NOT EXISTS {_db}.samples (
+                profile_id String, service String, type UInt8, created_at DateTime,
+                label_keys Array(String), label_values Array(String),
+                stack Array(String), sample_types Array(String), values Array(Int64)
+            ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY (service, type, created_at)
+            """, default);
+    }
+
+    public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
+            profile.CreatedAtUnixNanos, body.Length, profile.Value);
+        var pending = new PendingWrite(meta, body.ToArray(), SampleRows(meta, body));
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken);
+        }
+        catch (ChannelClosedException e)
+        {
+            throw new StorageUnavailableException(Backend, "the ClickHouse store is shutting down", e);
+        }
+
+        await pending.Done.Task;
+        return meta;
+    }
+
+    /// <summary>The sample rows of a profile, encoded once here so the write loop only concatenates.</summary>
+    private byte[] SampleRows(ProfileMeta meta, ReadOnlyMemory<byte> body)
+    {
+        if (meta.Type == ProfileType.Trace)
+            return [];
+        Pprof.Proto.Profile profile;
+        try
+        {
+            profile = _decoder.Decode(body);
+        }
+        catch (MalformedProfileException)
+        {
+            return []; // stored as received; only a parsable profile has samples to analyse
+        }
+
+        var types = profile.SampleTypeNames();
+        var rows = new RowBinaryWriter();
+        var createdAt = Seconds(meta.CreatedAtUnixNanos);
+        foreach (var (stack, values) in ProfileSamples.Stacks(profile))
+        {
+            rows.String(meta.Id);
+            rows.String(meta.Service);
+            rows.UInt8((byte)meta.Type);
+            rows.UInt32(createdAt);
+            rows.Strings([.. meta.Labels.Select(l => l.Key)]);
+            rows.Strings([.. meta.Labels.Select(l => l.Value)]);
+            rows.Strings(stack);
+            rows.Strings(types);
+            rows.Int64s(values);
+        }
+
+        return rows.Written.ToArray();
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<PendingWrite>(MaxBatch);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var next))
+                batch.Add(next);
+            try
+            {
+                await InsertAsync(batch);
+                foreach (var write in batch)
+                    write.Done.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                var failure = e as StorageUnavailableException ?? new StorageUnavailableException(Backend, "ClickHouse could not take the write", e);
+                foreach (var write in batch)
+                    write.Done.TrySetException(failure);
+            }
+
+            batch.Clear();
+        }
+    }
+
+    private async Task InsertAsync(List<PendingWrite> batch)
+    {
+        var profiles = new RowBinaryWriter();
+        var ids = new RowBinaryWriter();
+        using var samples = new MemoryStream();
+        foreach (var write in batch)
+        {
+            var m = write.Meta;
+            var createdAt = Seconds(m.CreatedAtUnixNanos);
+            profiles.String(m.Id);
+            profiles.String(m.Service);
+            profiles.UInt8((byte)m.Type);
+            profiles.String(m.InstanceId);
+            profiles.Strings([.. m.Labels.Select(l => l.Key)]);
+            profiles.Strings([.. m.Labels.Select(l => l.Value)]);
+            profiles.UInt32(createdAt);
+            profiles.Int64(m.CreatedAtUnixNanos);
+            profiles.Int64(m.Size);
+            profiles.Int64(m.Value);
+            profiles.Bytes(write.Body);
+            ids.String(m.Id);
+            ids.String(m.Service);
+            ids.UInt8((byte)m.Type);
+            ids.UInt32(createdAt);
+            ids.Int64(m.CreatedAtUnixNanos);
+            samples.Write(write.Samples);
+        }
+
+        // Samples and the id index first: a profile is findable only once everything about it is in.
+        if (samples.Length > 0)
+            await InsertAsync("samples", samples.GetBuffer().AsMemory(0, (int)samples.Length));
+        await InsertAsync("profile_ids", ids.Written);
+        await InsertAsync("profiles", profiles.Written);
+    }
+
+    private Task InsertAsync(string table, ReadOnlyMemory<byte> rows) =>
+        SendAsync($"?query={Uri.EscapeDataString($"INSERT INTO {_db}.{table} FORMAT RowBinary")}", new ReadOnlyMemoryContent(rows), default);
+
+    private const string MetaColumns = "id, service, type, instance_id, label_keys, label_values, created_nanos, size, value";
+
+    public async Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var types = query.Type is { } t ? [(int)t] : ProfileTypes.All.Select(x => (int)x);
+        var sql = new StringBuilder($"SELECT {MetaColumns} FROM {_db}.profiles WHERE service = {Literal(query.Service)}")
+            .Append(CultureInfo.InvariantCulture, $" AND type IN ({string.Join(",", types)})")
+            .Append(CultureInfo.InvariantCulture, $" AND created_at >= toDateTime({Seconds(query.FromUnixNanos)}) AND created_at <= toDateTime({Math.Min(Seconds(query.ToUnixNanos) + 1L, uint.MaxValue)})")
+            .Append(CultureInfo.InvariantCulture, $" AND created_nanos >= {query.FromUnixNanos} AND created_nanos <= {query.ToUnixNanos}");
+        foreach (var label in query.Labels)
+            sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+        var order = query.Limit > 0 ? "DESC" : "ASC";
+        sql.Append(CultureInfo.InvariantCulture, $" ORDER BY created_nanos {order}, id {order}");
+        if (query.Limit > 0)
+            sql.Append(CultureInfo.InvariantCulture, $" LIMIT {query.Limit}");
+        var found = ReadMetas(await QueryAsync(sql.ToString(), cancellationToken));
+        if (query.Limit > 0)
+            found.Reverse();
+        return found;
+    }
+
+    public async Task<IReadOnlyList<ProfileMeta>> GetAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        var wanted = ids.Where(id => ProfileId.IsWellFormed(id)).Distinct().ToList();
+        if (wanted.Count == 0)
+            return [];
+        var byId = ReadMetas(await QueryAsync($"SELECT {MetaColumns} FROM {_db}.profiles WHERE {KeyFilter(wanted)}", cancellationToken))
+            .ToDictionary(m => m.Id, StringComparer.Ordinal);
+        return [.. ids.Where(byId.ContainsKey).Select(id => byId[id])];
+    }
+
+    public async IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var chunk in ids.Where(id => ProfileId.IsWellFormed(id)).Chunk(200))
+        {
+            var rows = await QueryAsync($"SELECT id, body FROM {_db}.profiles WHERE {KeyFilter(chunk.Distinct().ToList())}", cancellationToken);
+            var bodies = ReadBodies(rows);
+            foreach (var id in chunk)
+            {
+                if (bodies.TryGetValue(id, out var body))
+                    yield return body;
+            }
+        }
+    }
+
+    /// <summary>Rows by id, through the id table, so that the main table's sort key prunes the read.</summary>
+    private string KeyFilter(IReadOnlyCollection<string> ids)
+    {
+        var list = string.Join(",", ids.Select(Literal));
+        return $"(service, type, created_nanos) IN (SELECT service, type, created_nanos FROM {_db}.profile_ids WHERE id IN ({list})) AND id IN ({list})";
+    }
+
+    public async Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken)
+    {
+        var rows = await QueryAsync($"SELECT DISTINCT service FROM {_db}.profiles ORDER BY service", cancellationToken);
+        var reader = new RowBinaryReader(rows);
+        var services = new List<string>();
+        while (!reader.End)
+            services.Add(reader.String());
+        return services;
+    }
+
+    public async Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken)
+    {
+        var rows = await QueryAsync(
+            $"SELECT DISTINCT k, v FROM {_db}.profiles ARRAY JOIN label_keys AS k, label_values AS v WHERE service = {Literal(service)} ORDER BY k, v", cancellationToken);
+        var reader = new RowBinaryReader(rows);
+        var labels = new List<ProfileLabel>();
+        while (!reader.End)
+            labels.Add(new ProfileLabel(reader.String(), reader.String()));
+        return labels;
+    }
+
+    /// <summary>Drops every day partition that ends before the cutoff: retention at day granularity.</summary>
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    {
+        var cutoffDay = int.Parse(DateTimeOffset.UnixEpoch.AddTicks(cutoffUnixNanos / 100).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        var rows = await QueryAsync(
+            $"SELECT toUInt32(toYYYYMMDD(created_at)) AS day, toUInt32(count()) FROM {_db}.profiles GROUP BY day HAVING day < {cutoffDay} ORDER BY day", cancellationToken);
+        var deleted = 0;
+        var days = new List<uint>();
+        for (var i = 0; i + 8 <= rows.Length; i += 8)
+        {
+            days.Add(BitConverter.ToUInt32(rows, i));
+            deleted += (int)BitConverter.ToUInt32(rows, i + 4);
+        }
+
+        foreach (var day in days)
+        {
+            foreach (var table in new[] { "profiles", "profile_ids", "samples" })
+                await ExecuteAsync($"ALTER TABLE {_db}.{table} DROP PARTITION {day}", cancellationToken);
+        }
+
+        return deleted;
+    }
+
+    private static List<ProfileMeta> ReadMetas(byte[] rows)
+    {
+        var reader = new RowBinaryReader(rows);
+        var metas = new List<ProfileMeta>();
+        while (!reader.End)
+        {
+            var id = reader.String();
+            var service = reader.String();
+            var type = (ProfileType)reader.UInt8();
+            var instance = reader.String();
+            var keys = reader.Strings();
+            var values = reader.Strings();
+            metas.Add(new ProfileMeta(id, service, type, instance, [.. keys.Zip(values, (k, v) => new ProfileLabel(k, v))],
+                reader.Int64(), reader.Int64(), reader.Int64()));
+        }
+
+        return metas;
+    }
+
+    private static Dictionary<string, byte[]> ReadBodies(byte[] rows)
+    {
+        var reader = new RowBinaryReader(rows);
+        var bodies = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        while (!reader.End)
+        {
+            var id = reader.String();
+            bodies[id] = reader.Bytes().ToArray();
+        }
+
+        return bodies;
+    }
+
+    private Task<byte[]> QueryAsync(string sql, CancellationToken cancellationToken) =>
+        SendAsync("", new StringContent(sql + " FORMAT RowBinary"), cancellationToken);
+
+    private Task<byte[]> ExecuteAsync(string sql, CancellationToken cancellationToken) => SendAsync("", new StringContent(sql), cancellationToken);
+
+    private async Task<byte[]> SendAsync(string pathAndQuery, HttpContent content, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.PostAsync(pathAndQuery, content, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException { InnerException: TimeoutException })
+        {
+            throw new StorageUnavailableException(Backend, "ClickHouse is unreachable", e);
+        }
+
+        using (response)
+        {
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                var text = Encoding.UTF8.GetString(bytes);
+                throw new StorageUnavailableException(Backend, $"ClickHouse answered {(int)response.StatusCode}: {text[..Math.Min(300, text.Length)].Trim()}");
+            }
+
+            return bytes;
+        }
+    }
+
+    /// <summary>A ClickHouse string literal: backslash and quote escaped.</summary>
+    private static string Literal(string value) => "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
+
+    private static uint Seconds(long unixNanos) => (uint)Math.Clamp(unixNanos / 1_000_000_000, 0, uint.MaxValue);
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writeLoop;
+        _http.Dispose();
+    }
+
+    private sealed class PendingWrite(ProfileMeta meta, byte[] body, byte[] samples)
+    {
+        public ProfileMeta Meta { get; } = meta;
+        public byte[] Body { get; } = body;
+        public byte[] Samples { get; } = samples;
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
