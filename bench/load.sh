@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Load figures for the collector on the embedded store, against a fresh collector on 127.0.0.1.
-#   bench/load.sh [SEED_COUNT]    (default 100000)
+# Load figures for the collector, against a fresh collector on 127.0.0.1.
+#   [ENGINE=sqlite|s3|clickhouse] bench/load.sh [SEED_COUNT]    (default: sqlite, 100000)
+# For s3 and clickhouse it starts s3rver (from .test-tools, installed by test.sh) or clickhouse-server too.
 # Prints the machine, then: ingest rate of a real 14 KB CPU profile over 16 connections, find latency over
 # SEED_COUNT stored profiles, merge latency and memory for 1,000 CPU profiles, and bytes on disk per profile.
 set -euo pipefail
@@ -17,14 +18,37 @@ LOAD="dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version)"
 
+ENGINE=${ENGINE:-sqlite}
+ENGINE_ARGS=(--Storage:Type="$ENGINE")
+SERVERS=()
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+case "$ENGINE" in
+  s3)
+    S3_PORT=$(free_port); mkdir -p "$DATA/s3rver"
+    ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$DATA/s3rver" -a 127.0.0.1 -p "$S3_PORT" --no-vhost-buckets --silent ) &
+    SERVERS+=($!)
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+    ENGINE_ARGS+=(--Storage:S3:Bucket=bench --Storage:S3:ServiceUrl="http://127.0.0.1:$S3_PORT" --Storage:S3:ForcePathStyle=true)
+    sleep 2 ;;
+  clickhouse)
+    CH_PORT=$(free_port); CH="$DATA/clickhouse"; mkdir -p "$CH"
+    ( exec clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- --path="$CH/data/" --tmp_path="$CH/tmp/" --user_files_path="$CH/uf/" \
+        --format_schema_path="$CH/fs/" --http_port="$CH_PORT" --tcp_port="$(free_port)" --interserver_http_port="$(free_port)" \
+        --listen_host=127.0.0.1 --logger.log="$CH/log" --logger.errorlog="$CH/err" >/dev/null 2>&1 ) &
+    SERVERS+=($!)
+    ENGINE_ARGS+=(--Storage:ClickHouse:Url="http://127.0.0.1:$CH_PORT" --Storage:ClickHouse:Database=bench)
+    sleep 2 ;;
+esac
+echo "engine: $ENGINE"
+
 start_collector() {
-  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" \
-    --Storage:DataDirectory="$DATA" --Storage:Retention=0 --Logging:LogLevel:Default=Warning >"$DATA.log" 2>&1 &
+  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" "${ENGINE_ARGS[@]}" \
+    --Storage:DataDirectory="$DATA/sqlite" --Storage:Retention=0 --Logging:LogLevel:Default=Warning >"$DATA.log" 2>&1 &
   COLLECTOR=$!
   for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "collector did not start"; exit 1
 }
-trap 'kill $COLLECTOR 2>/dev/null || true; rm -rf "$DATA" "$DATA.log"' EXIT
+trap 'kill $COLLECTOR "${SERVERS[@]}" 2>/dev/null || true; sleep 1; rm -rf "$DATA" "$DATA.log"' EXIT
 
 start_collector
 # wrk (C, 2 threads) drives ingest so that the load generator takes little of the 2 cores.
@@ -32,7 +56,9 @@ export PROFILE="$PWD/$CPU" TYPE=cpu
 wrk -t2 -c16 -d10s -s bench/ingest.lua "$URL" >/dev/null   # warm-up: JIT tiering
 wrk -t2 -c16 -d20s -s bench/ingest.lua "$URL" | tail -n 1
 kill $COLLECTOR; wait $COLLECTOR 2>/dev/null || true
-rm -rf "$DATA"; mkdir -p "$DATA"
+rm -rf "$DATA/sqlite"
+ENGINE_ARGS+=(--Storage:S3:Prefix=seeded/)
+[ "$ENGINE" = clickhouse ] && ENGINE_ARGS=("${ENGINE_ARGS[@]/Database=bench/Database=seeded}")
 
 start_collector
 $LOAD seed "$URL" "$CPU" "$COUNT"
@@ -40,8 +66,8 @@ $LOAD find "$URL" 500
 $LOAD merge "$URL" "$COLLECTOR" 10
 
 kill $COLLECTOR; wait $COLLECTOR 2>/dev/null || true   # graceful stop checkpoints the WAL
-if command -v sqlite3 >/dev/null; then
-  read -r bodies profiles < <(sqlite3 -separator ' ' "$DATA/hotpath.db" 'SELECT sum(size), count(*) FROM profiles')
-  disk=$(du -cb "$DATA"/hotpath.db* "$DATA"/bodies/*.seg | tail -n 1 | cut -f1)
+if [ "$ENGINE" = sqlite ] && command -v sqlite3 >/dev/null; then
+  read -r bodies profiles < <(sqlite3 -separator ' ' "$DATA/sqlite/hotpath.db" 'SELECT sum(size), count(*) FROM profiles')
+  disk=$(du -cb "$DATA"/sqlite/hotpath.db* "$DATA"/sqlite/bodies/*.seg | tail -n 1 | cut -f1)
   python3 -c "print(f'disk: {$disk} bytes for {$profiles} profiles of {$bodies} body bytes = {$disk/$bodies:.3f}x the bodies, {$disk/$profiles:.0f} bytes per profile')"
 fi

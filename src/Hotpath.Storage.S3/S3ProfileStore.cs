@@ -11,7 +11,7 @@ namespace Hotpath.Storage.S3;
 
 /// <summary>
 /// Profiles in S3-compatible object storage. Per profile: the body (<c>bodies/{id}</c>), its metadata
-/// (<c>meta/{id}</c>), and an index entry <c>index/{service}/{type}/{created:D19}.{id}.{meta}</c> whose name
+/// (<c>meta/{id}</c>), and an index entry <c>index/{service}/{type}/{created:D19}.{id}/{meta…}</c> whose name
 /// carries the metadata, so that find is one prefix listing per type, in time order, without reading any
 /// body. Service names are base64url in keys, so nothing a client sends can leave the prefix.
 /// Bodies and metadata are written before the index entry: a profile is never found without its bytes.
@@ -21,6 +21,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
     private const string Backend = "s3";
     private const int MaxKeyLength = 1000;
     private const string MetaInObject = "-";
+    private const int MetaSegment = 200;
 
     private readonly IAmazonS3 _s3;
     private readonly string _bucket;
@@ -81,7 +82,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
                 PutAsync(_prefix + "meta/" + meta.Id, json, cancellationToken),
                 PutAsync(_prefix + "services/" + Segment(meta.Service), ReadOnlyMemory<byte>.Empty, cancellationToken));
             var key = IndexKey(meta, json);
-            await PutAsync(key, key.EndsWith("." + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, cancellationToken);
+            await PutAsync(key, key.EndsWith("/" + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, cancellationToken);
             return 0;
         });
         return meta;
@@ -96,10 +97,16 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
 
     private string TypePrefix(string service, ProfileType type) => $"{_prefix}index/{Segment(service)}/{(int)type}/";
 
+    /// <summary>
+    /// The index entry: "{created}.{id}/" then the metadata as base64url in segments of at most 200 characters,
+    /// because file-backed S3 servers (MinIO, s3rver) store each segment as a file name of at most 255 bytes.
+    /// </summary>
     private string IndexKey(ProfileMeta meta, byte[] json)
     {
-        var key = $"{TypePrefix(meta.Service, meta.Type)}{Time(meta.CreatedAtUnixNanos)}.{meta.Id}.{Base64Url(json)}";
-        return key.Length <= MaxKeyLength ? key : $"{TypePrefix(meta.Service, meta.Type)}{Time(meta.CreatedAtUnixNanos)}.{meta.Id}.{MetaInObject}";
+        var head = $"{TypePrefix(meta.Service, meta.Type)}{Time(meta.CreatedAtUnixNanos)}.{meta.Id}/";
+        var encoded = Base64Url(json);
+        var key = head + string.Join('/', encoded.Chunk(MetaSegment).Select(c => new string(c)));
+        return key.Length <= MaxKeyLength ? key : head + MetaInObject;
     }
 
     private static string Time(long nanos) => Math.Max(0, nanos).ToString("D19", CultureInfo.InvariantCulture);
@@ -150,7 +157,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
 
     private async Task<ProfileMeta> ReadIndexAsync(string key, string name, CancellationToken cancellationToken)
     {
-        var encoded = name[(name.LastIndexOf('.') + 1)..];
+        var encoded = name[(name.IndexOf('/', StringComparison.Ordinal) + 1)..].Replace("/", "", StringComparison.Ordinal);
         var json = encoded == MetaInObject ? await GetBytesAsync(key, cancellationToken) : FromBase64Url(encoded);
         return MetaJson.Read(json!);
     }

@@ -57,6 +57,17 @@ public sealed class S3ProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
+    public async Task Metadata_longer_than_a_file_name_is_split_across_key_segments()
+    {
+        using var store = new S3ProfileStore(S3Server.Instance.NewBucket());
+        ProfileLabel[] labels = [new("instance", "host-6"), new("region", "eu"), new("version", new string('1', 180))];
+
+        await store.WriteAsync(new NewProfile("svc", ProfileType.Heap, "", labels, 7), new byte[] { 1 }, default);
+
+        Assert.Equal(labels, Assert.Single(await store.FindAsync(new ProfileQuery("svc", ProfileType.Heap, 0, 10, [labels[2]]), default)).Labels);
+    }
+
+    [Fact]
     public async Task An_unreachable_server_is_unavailable_not_an_error()
     {
         var options = S3Server.Instance.NewBucket() with { ServiceUrl = $"http://127.0.0.1:{CollectorProcess.FreePort()}", CreateBucket = false };
