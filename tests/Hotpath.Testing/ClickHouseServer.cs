@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
 
 namespace Hotpath.Testing;
 
@@ -55,21 +54,8 @@ public sealed class ClickHouseServer : IDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        for (var i = 0; i < 150; i++)
-        {
-            try
-            {
-                using var client = new TcpClient("127.0.0.1", httpPort);
-                return new ClickHouseServer($"http://127.0.0.1:{httpPort}", process, d);
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(100);
-            }
-        }
-
-        process.Kill();
-        throw new InvalidOperationException("clickhouse-server did not start; see " + d);
+        LocalPort.WaitForListener(httpPort, process, "clickhouse-server (files in " + d + ")", TimeSpan.FromSeconds(20));
+        return new ClickHouseServer($"http://127.0.0.1:{httpPort}", process, d);
     }
 
     /// <summary>Where the server keeps its files.</summary>

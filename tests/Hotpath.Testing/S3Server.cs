@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 
 namespace Hotpath.Testing;
 
@@ -58,21 +57,8 @@ public sealed class S3Server : IDisposable
         foreach (var arg in (string[])["--openssl-legacy-provider", script, "-d", directory, "-a", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-vhost-buckets", "--silent"])
             start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
-        for (var i = 0; i < 100; i++)
-        {
-            try
-            {
-                using var client = new TcpClient("127.0.0.1", port);
-                return new S3Server($"http://127.0.0.1:{port}", process, directory);
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(100);
-            }
-        }
-
-        process.Kill();
-        throw new InvalidOperationException("s3rver did not start");
+        LocalPort.WaitForListener(port, process, "s3rver", TimeSpan.FromSeconds(15));
+        return new S3Server($"http://127.0.0.1:{port}", process, directory);
     }
 
     public void Dispose()
