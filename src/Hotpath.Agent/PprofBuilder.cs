@@ -1,0 +1,84 @@
+using Hotpath.Pprof.Proto;
+
+namespace Hotpath.Agent;
+
+/// <summary>
+/// Builds a pprof profile from resolved stacks: functions and locations interned by name, samples with the
+/// same stack and labels summed. What the agent's sessions feed with what EventPipe gives them.
+/// </summary>
+public sealed class PprofBuilder
+{
+    private readonly Profile _profile = new();
+    private readonly Dictionary<string, long> _strings = new(StringComparer.Ordinal) { [""] = 0 };
+    private readonly Dictionary<string, ulong> _locations = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Sample> _samples = new(StringComparer.Ordinal);
+
+    /// <param name="sampleTypes">Type and unit of each value, e.g. ("samples", "count"), ("cpu", "nanoseconds").</param>
+    /// <param name="periodType">What one period measures, e.g. ("cpu", "nanoseconds").</param>
+    public PprofBuilder(IReadOnlyList<(string Type, string Unit)> sampleTypes, (string Type, string Unit) periodType, long period)
+    {
+        ArgumentNullException.ThrowIfNull(sampleTypes);
+        _profile.StringTable.Add("");
+        foreach (var (type, unit) in sampleTypes)
+            _profile.SampleType.Add(new Pprof.Proto.ValueType { Type = Intern(type), Unit = Intern(unit) });
+        _profile.PeriodType = new Pprof.Proto.ValueType { Type = Intern(periodType.Type), Unit = Intern(periodType.Unit) };
+        _profile.Period = period;
+    }
+
+    public int SampleCount => _samples.Count;
+
+    /// <summary>Adds values for a stack (leaf first), optionally with a string label such as the allocated type.</summary>
+    public void Add(IReadOnlyList<string> framesLeafFirst, ReadOnlySpan<long> values, string? labelKey = null, string? labelValue = null)
+    {
+        ArgumentNullException.ThrowIfNull(framesLeafFirst);
+        if (values.Length != _profile.SampleType.Count)
+            throw new ArgumentException($"{values.Length} values for {_profile.SampleType.Count} sample types", nameof(values));
+
+        var key = string.Join('\n', framesLeafFirst) + "\u0001" + labelKey + "\u0001" + labelValue;
+        if (!_samples.TryGetValue(key, out var sample))
+        {
+            sample = new Sample();
+            foreach (var frame in framesLeafFirst)
+                sample.LocationId.Add(Location(frame));
+            sample.Value.AddRange(new long[values.Length]);
+            if (labelKey is not null)
+                sample.Label.Add(new Label { Key = Intern(labelKey), Str = Intern(labelValue ?? "") });
+            _samples[key] = sample;
+            _profile.Sample.Add(sample);
+        }
+
+        for (var i = 0; i < values.Length; i++)
+            sample.Value[i] += values[i];
+    }
+
+    /// <summary>The profile, stamped with its window.</summary>
+    public Profile Build(DateTimeOffset start, TimeSpan duration)
+    {
+        _profile.TimeNanos = (start.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+        _profile.DurationNanos = duration.Ticks * 100;
+        return _profile;
+    }
+
+    private ulong Location(string function)
+    {
+        if (_locations.TryGetValue(function, out var id))
+            return id;
+        id = (ulong)_profile.Location.Count + 1;
+        _profile.Function.Add(new Function { Id = id, Name = Intern(function), SystemName = Intern(function) });
+        _profile.Location.Add(new Location { Id = id, Line = { new Line { FunctionId = id } } });
+        _locations[function] = id;
+        return id;
+    }
+
+    private long Intern(string s)
+    {
+        if (!_strings.TryGetValue(s, out var index))
+        {
+            index = _profile.StringTable.Count;
+            _profile.StringTable.Add(s);
+            _strings[s] = index;
+        }
+
+        return index;
+    }
+}

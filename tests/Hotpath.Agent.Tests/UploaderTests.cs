@@ -1,0 +1,141 @@
+using System.Text.Json;
+using Hotpath.Pprof;
+using Hotpath.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Hotpath.Agent.Tests;
+
+public sealed class UploaderTests
+{
+    private static byte[] CpuProfile(params (string[] Stack, long Nanos)[] samples)
+    {
+        var builder = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10_000_000);
+        foreach (var (stack, nanos) in samples)
+            builder.Add(stack, [1, nanos]);
+        return ProfileEncoder.ToGzipBytes(builder.Build(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(10)));
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition() && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+    }
+
+    private static async Task<List<JsonElement>> FoundAsync(CollectorInstance collector, string service)
+    {
+        using var response = await collector.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+        return response.StatusCode == System.Net.HttpStatusCode.NotFound
+            ? []
+            : [.. (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray()];
+    }
+
+    [Fact]
+    public async Task A_built_profile_is_valid_pprof_that_sums_repeated_stacks()
+    {
+        var bytes = CpuProfile((["Shop.Cart.Total", "Shop.Program.Main"], 30), (["Shop.Cart.Total", "Shop.Program.Main"], 20), (["Shop.Db.Query", "Shop.Program.Main"], 50));
+
+        var profile = new ProfileDecoder().Decode(bytes);
+
+        Assert.Equal([3L, 100], profile.Totals());
+        Assert.Equal(2, profile.Sample.Count);
+        Assert.Equal(["", "samples", "count", "cpu", "nanoseconds", "Shop.Cart.Total", "Shop.Program.Main", "Shop.Db.Query"], profile.StringTable);
+    }
+
+    [Fact]
+    public async Task Queued_profiles_reach_the_collector_with_the_service_instance_and_labels()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var service = CollectorInstance.NewServiceName();
+        await using var uploader = new ProfileUploader(new UploaderOptions
+        {
+            Collector = collector.BaseAddress,
+            Service = service,
+            InstanceId = "web-1",
+            Labels = new Dictionary<string, string> { ["version"] = "1.4", ["path"] = "/a,b=c" },
+        }, NullLogger<ProfileUploader>.Instance);
+
+        uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
+        await WaitAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10));
+
+        var found = Assert.Single(await FoundAsync(collector, service));
+        Assert.Equal("web-1", found.GetProperty("instance_id").GetString());
+        Assert.Equal("[{\"key\":\"path\",\"value\":\"/a,b=c\"},{\"key\":\"version\",\"value\":\"1.4\"}]", found.GetProperty("labels").GetRawText());
+    }
+
+    [Fact]
+    public async Task A_refused_profile_is_not_sent_again()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        await using var uploader = new ProfileUploader(new UploaderOptions { Collector = collector.BaseAddress, Service = "s", InitialBackoff = TimeSpan.FromMilliseconds(10) },
+            NullLogger<ProfileUploader>.Instance);
+
+        uploader.Enqueue("cpu", [1, 2, 3]); // not a profile: 400
+        await WaitAsync(() => uploader.Dropped == 1, TimeSpan.FromSeconds(10));
+        await Task.Delay(200);
+
+        var metrics = await collector.Http.GetStringAsync("/metrics");
+        Assert.Equal(1, uploader.Dropped);
+        Assert.Contains("hotpath_http_requests_total{route=\"/api/0/profiles\",method=\"POST\",code=\"400\"} 1", metrics);
+    }
+
+    [Fact]
+    public async Task Profiles_wait_while_the_collector_is_down_and_arrive_when_it_returns()
+    {
+        var port = CollectorProcess.FreePort();
+        var service = CollectorInstance.NewServiceName();
+        await using var uploader = new ProfileUploader(new UploaderOptions
+        {
+            Collector = new Uri($"http://127.0.0.1:{port}"),
+            Service = service,
+            InitialBackoff = TimeSpan.FromMilliseconds(100),
+            MaxBackoff = TimeSpan.FromMilliseconds(400),
+        }, NullLogger<ProfileUploader>.Instance);
+
+        uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
+        await Task.Delay(500);
+        Assert.Equal(0, uploader.Uploaded);
+
+        await using var collector = await CollectorInstance.StartAsync($"--Collector:Address=127.0.0.1:{port}");
+        await WaitAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10));
+
+        Assert.Single(await FoundAsync(collector, service));
+    }
+
+    [Fact]
+    public async Task A_full_queue_drops_the_oldest_rather_than_grow()
+    {
+        await using var uploader = new ProfileUploader(new UploaderOptions
+        {
+            Collector = new Uri($"http://127.0.0.1:{CollectorProcess.FreePort()}"),
+            Service = "s",
+            MaxQueued = 2,
+            InitialBackoff = TimeSpan.FromMinutes(1),
+        }, NullLogger<ProfileUploader>.Instance);
+
+        for (var i = 0; i < 5; i++)
+            uploader.Enqueue("cpu", [(byte)i]);
+        await WaitAsync(() => uploader.Dropped >= 2, TimeSpan.FromSeconds(5));
+
+        // One upload is in flight (or not yet taken), two wait; the rest were dropped.
+        Assert.InRange(uploader.Dropped, 2, 3);
+    }
+
+    [Fact]
+    public async Task After_the_last_attempt_a_profile_is_given_up()
+    {
+        await using var uploader = new ProfileUploader(new UploaderOptions
+        {
+            Collector = new Uri($"http://127.0.0.1:{CollectorProcess.FreePort()}"),
+            Service = "s",
+            MaxAttempts = 3,
+            InitialBackoff = TimeSpan.FromMilliseconds(10),
+        }, NullLogger<ProfileUploader>.Instance);
+
+        uploader.Enqueue("cpu", [1]);
+        await WaitAsync(() => uploader.Dropped == 1, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(1, uploader.Dropped);
+        Assert.Equal(0, uploader.Uploaded);
+    }
+}
