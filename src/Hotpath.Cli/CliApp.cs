@@ -47,6 +47,7 @@ public static class CliApp
             MergeCommand.CreateGet(context),
             TopCommand.Create(context),
             ScrapeCommand.Create(context),
+            AgentCommand.Create(context),
         };
         root.Options.Add(Collector);
         root.Options.Add(Token);

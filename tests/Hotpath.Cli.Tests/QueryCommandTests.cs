@@ -150,7 +150,7 @@ public sealed class QueryCommandTests : IAsyncLifetime
     [Fact]
     public async Task Every_command_explains_itself_with_an_example()
     {
-        foreach (var command in new[] { "import", "find", "merge", "get", "top", "scrape" })
+        foreach (var command in new[] { "import", "find", "merge", "get", "top", "scrape", "agent" })
         {
             using var output = new StringWriter();
             var code = await CliApp.RunAsync([command, "--help"], output, TextWriter.Null);
