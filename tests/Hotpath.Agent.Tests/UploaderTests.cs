@@ -22,14 +22,6 @@ public sealed class UploaderTests
             await Task.Delay(20);
     }
 
-    private static async Task<List<JsonElement>> FoundAsync(CollectorInstance collector, string service)
-    {
-        using var response = await collector.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
-        return response.StatusCode == System.Net.HttpStatusCode.NotFound
-            ? []
-            : [.. (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray()];
-    }
-
     [Fact]
     public async Task A_built_profile_is_valid_pprof_that_sums_repeated_stacks()
     {
@@ -58,7 +50,7 @@ public sealed class UploaderTests
         uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
         await WaitAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10));
 
-        var found = Assert.Single(await FoundAsync(collector, service));
+        var found = Assert.Single(await collector.FindAllAsync(service));
         Assert.Equal("web-1", found.GetProperty("instance_id").GetString());
         Assert.Equal("[{\"key\":\"path\",\"value\":\"/a,b=c\"},{\"key\":\"version\",\"value\":\"1.4\"}]", found.GetProperty("labels").GetRawText());
     }
@@ -99,7 +91,7 @@ public sealed class UploaderTests
         await using var collector = await CollectorInstance.StartAsync($"--Collector:Address=127.0.0.1:{port}");
         await WaitAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10));
 
-        Assert.Single(await FoundAsync(collector, service));
+        Assert.Single(await collector.FindAllAsync(service));
     }
 
     [Fact]

@@ -7,14 +7,6 @@ public sealed class ImportCommandTests(CollectorFixture fixture) : IClassFixture
 {
     private CollectorInstance Collector => fixture.Collector;
 
-    private async Task<List<JsonElement>> StoredAsync(string service)
-    {
-        using var response = await Collector.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
-        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
-            return [];
-        return [.. (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray()];
-    }
-
     [Fact]
     public async Task Importing_the_corpus_stores_every_good_file_and_reports_each_bad_one_with_its_reason()
     {
@@ -27,7 +19,7 @@ public sealed class ImportCommandTests(CollectorFixture fixture) : IClassFixture
         Assert.Contains("Imported 3, skipped 0 already stored, failed 2 of 5 files", result.Output);
         Assert.Contains("garbage.bin: 400 Bad Request: malformed profile (", result.Error);
         Assert.Contains("cpu_empty.pb.gz: 400 Bad Request: malformed profile (profile has no samples)", result.Error);
-        var stored = await StoredAsync(service);
+        var stored = await Collector.FindAllAsync(service);
         Assert.Equal(3, stored.Count);
         Assert.All(stored, p => Assert.Equal("[{\"key\":\"host\",\"value\":\"b1\"},{\"key\":\"region\",\"value\":\"eu\"}]", p.GetProperty("labels").GetRawText()));
     }
@@ -45,7 +37,7 @@ public sealed class ImportCommandTests(CollectorFixture fixture) : IClassFixture
         Assert.Contains("Imported 3, skipped 0", first.Output);
         Assert.Equal(0, second.ExitCode);
         Assert.Contains("Imported 0, skipped 3 already stored", second.Output);
-        Assert.Equal(3, (await StoredAsync(service)).Count);
+        Assert.Equal(3, (await Collector.FindAllAsync(service)).Count);
     }
 
     [Fact]
@@ -60,7 +52,7 @@ public sealed class ImportCommandTests(CollectorFixture fixture) : IClassFixture
         File.Delete(file);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal("2024-02-03T04:05:06Z", Assert.Single(await StoredAsync(service)).GetProperty("created_at").GetString());
+        Assert.Equal("2024-02-03T04:05:06Z", Assert.Single(await Collector.FindAllAsync(service)).GetProperty("created_at").GetString());
     }
 
     [Fact]
@@ -82,7 +74,7 @@ public sealed class ImportCommandTests(CollectorFixture fixture) : IClassFixture
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("/no/such/file.pb.gz: no such file or folder", result.Error);
-        Assert.Single(await StoredAsync(service));
+        Assert.Single(await Collector.FindAllAsync(service));
     }
 
     [Fact]

@@ -41,14 +41,6 @@ public sealed class ScrapeCommandTests : IAsyncLifetime
         await _collector.DisposeAsync();
     }
 
-    private async Task<List<JsonElement>> StoredAsync(string service)
-    {
-        using var response = await _collector.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
-        return response.StatusCode == System.Net.HttpStatusCode.NotFound
-            ? []
-            : [.. (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray()];
-    }
-
     [Fact]
     public async Task One_round_stores_each_type_with_cpu_recorded_for_the_seconds_asked()
     {
@@ -58,7 +50,7 @@ public sealed class ScrapeCommandTests : IAsyncLifetime
             "--cpu-seconds", "3", "--label", "region=eu", "--rounds", "1");
 
         Assert.Equal(0, result.ExitCode);
-        var stored = await StoredAsync(service);
+        var stored = await _collector.FindAllAsync(service);
         Assert.Equal(["cpu", "goroutine", "heap"], stored.Select(p => p.GetProperty("type").GetString()).Order());
         Assert.All(stored, p => Assert.Equal("region", p.GetProperty("labels")[0].GetProperty("key").GetString()));
         Assert.Contains("/debug/pprof/profile?seconds=3", _requests);
@@ -86,8 +78,8 @@ public sealed class ScrapeCommandTests : IAsyncLifetime
         File.Delete(config);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Equal(2, (await StoredAsync("cfg-a")).Count);
-        var b = await StoredAsync("cfg-b");
+        Assert.Equal(2, (await _collector.FindAllAsync("cfg-a")).Count);
+        var b = await _collector.FindAllAsync("cfg-b");
         Assert.Equal(2, b.Count);
         Assert.Equal("b-1", b[0].GetProperty("instance_id").GetString());
     }
@@ -102,7 +94,7 @@ public sealed class ScrapeCommandTests : IAsyncLifetime
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("failed mutex", result.Error);
         Assert.Contains("500", result.Error);
-        Assert.Single(await StoredAsync(service));
+        Assert.Single(await _collector.FindAllAsync(service));
     }
 
     [Fact]

@@ -86,6 +86,15 @@ public sealed class CollectorInstance : IAsyncDisposable
         return new ProfileDecoder().Decode(bytes);
     }
 
+    /// <summary>Metadata of every profile a service has stored, at any time; empty when none.</summary>
+    public async Task<List<JsonElement>> FindAllAsync(string service)
+    {
+        using var response = await Http.GetAsync($"/api/0/profiles?service={Uri.EscapeDataString(service)}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+        return response.StatusCode == HttpStatusCode.NotFound
+            ? []
+            : [.. (await ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray()];
+    }
+
     public static async Task<JsonElement> ReadEnvelopeAsync(HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync();

@@ -6,8 +6,6 @@ namespace Hotpath.Collector.Api;
 /// <summary>/api/0/services, /api/0/version, and the JSON 404 for any other path under /api/.</summary>
 public static class ServicesApi
 {
-    private static readonly BuildInfo Build = BuildInfo.Read();
-
     public static IEndpointRouteBuilder MapServicesApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/0/services", async (IProfileReader reader, CancellationToken cancellationToken) =>
@@ -27,9 +25,9 @@ public static class ServicesApi
         app.MapGet("/api/0/version", () => ApiResults.Ok(json =>
         {
             json.WriteStartObject();
-            json.WriteString("version", Build.Version);
-            json.WriteString("commit", Build.Commit);
-            json.WriteString("build_time", Build.BuildTime);
+            json.WriteString("version", BuildInfo.Current.Version);
+            json.WriteString("commit", BuildInfo.Current.Commit);
+            json.WriteString("build_time", BuildInfo.Current.BuildTime);
             json.WriteEndObject();
         }));
 
@@ -40,7 +38,10 @@ public static class ServicesApi
     /// <summary>Version, commit and build time of this collector.</summary>
     public sealed record BuildInfo(string Version, string Commit, string BuildTime)
     {
-        public static BuildInfo Read()
+        /// <summary>Read once from the assembly.</summary>
+        public static BuildInfo Current { get; } = Read();
+
+        private static BuildInfo Read()
         {
             var assembly = typeof(ServicesApi).Assembly;
             var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";

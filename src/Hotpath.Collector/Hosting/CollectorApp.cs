@@ -15,13 +15,15 @@ public static class CollectorApp
 {
     public static WebApplication Build(string[] args)
     {
+        var translated = ProfefeFlags.Translate(args);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
-            Args = ProfefeFlags.Translate(args),
+            Args = translated,
             ContentRootPath = AppContext.BaseDirectory,
         });
         builder.Configuration.AddEnvironmentVariables("HOTPATH_");
-        builder.Configuration.AddCommandLine(ProfefeFlags.Translate(args));
+        // Again after HOTPATH_ variables, so that the command line still wins over them.
+        builder.Configuration.AddCommandLine(translated);
         builder.Logging.AddSimpleConsole();
 
         var services = builder.Services;
@@ -61,7 +63,7 @@ public static class CollectorApp
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var storage = app.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
-            Log.Started(app.Logger, ServicesApi.BuildInfo.Read().Version, string.Join(", ", ListeningOn(app)), storage.Type,
+            Log.Started(app.Logger, ServicesApi.BuildInfo.Current.Version, string.Join(", ", ListeningOn(app)), storage.Type,
                 Path.GetFullPath(storage.DataDirectory), storage.Retention);
         });
         return app;
