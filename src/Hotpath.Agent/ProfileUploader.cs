@@ -83,7 +83,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            // Stopping: what is still queued is dropped with the process.
+            // Stopped after the grace period: what is still queued is dropped with the process.
         }
     }
 
@@ -141,17 +141,18 @@ public sealed partial class ProfileUploader : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends what is still queued for up to five seconds (never holding the host's shutdown longer), then stops.</summary>
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _stopping.CancelAsync();
         try
         {
             await _loop.WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (TimeoutException)
         {
-            // Never hold the host's shutdown for an upload.
+            await _stopping.CancelAsync();
+            await _loop;
         }
 
         _http.Dispose();

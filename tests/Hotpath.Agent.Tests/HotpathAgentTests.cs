@@ -1,16 +1,17 @@
 using Hotpath.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Hotpath.Agent.Tests;
 
-/// <summary>The in-process agent in a real generic host, pushing to a real collector.</summary>
-[Collection("cpu sampling")]
+/// <summary>The in-process agent in a real generic host, in a console app, and in HotApp, pushing to a real collector.</summary>
+[Collection("sampling")]
 public sealed class HotpathAgentTests
 {
     [Fact]
-    public async Task One_line_in_a_host_makes_it_push_cpu_profiles_of_itself_with_its_labels()
+    public async Task One_line_in_a_host_makes_it_push_cpu_heap_and_mutex_profiles_of_itself_with_its_labels()
     {
         await using var collector = await CollectorInstance.StartAsync();
         var service = CollectorInstance.NewServiceName();
@@ -20,29 +21,55 @@ public sealed class HotpathAgentTests
             o.CollectorAddress = collector.BaseAddress.ToString();
             o.Service = service;
             o.Labels["version"] = "1.4";
-            o.CpuWindow = TimeSpan.FromSeconds(2);
+            o.Window = TimeSpan.FromSeconds(2);
             o.Interval = TimeSpan.FromSeconds(2);
-            o.MaxJitter = TimeSpan.Zero;
+            o.MinJitter = o.MaxJitter = TimeSpan.Zero;
         });
         using var host = builder.Build();
         using var stop = new CancellationTokenSource();
-        var burner = new Thread(() => { while (!stop.IsCancellationRequested) Thread.SpinWait(1000); }) { IsBackground = true };
-        burner.Start();
+        var gate = new object();
+        var workers = new[]
+        {
+            new Thread(() => { while (!stop.IsCancellationRequested) Thread.SpinWait(1000); }),
+            new Thread(() => { while (!stop.IsCancellationRequested) { GC.KeepAlive(new byte[64 * 1024]); Thread.Sleep(1); } }),
+            new Thread(() => { while (!stop.IsCancellationRequested) lock (gate) Thread.Sleep(2); }),
+            new Thread(() => { while (!stop.IsCancellationRequested) lock (gate) Thread.Sleep(2); }),
+        };
+        Array.ForEach(workers, t => { t.IsBackground = true; t.Start(); });
 
         await host.StartAsync();
-        string found = "";
-        for (var i = 0; i < 100 && found.Length == 0; i++)
+        try
         {
-            await Task.Delay(200);
-            using var response = await collector.GetAsync($"/api/0/profiles?service={service}&type=cpu&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00&labels=version%3D1.4");
-            if (response.IsSuccessStatusCode)
-                found = await response.Content.ReadAsStringAsync();
+            await HotAppExpectations.WaitForEveryTypeAsync(collector, service, TimeSpan.FromSeconds(40));
+        }
+        finally
+        {
+            await host.StopAsync();
+            await stop.CancelAsync();
+            Array.ForEach(workers, t => t.Join());
         }
 
-        await host.StopAsync();
-        await stop.CancelAsync();
-        burner.Join();
-        Assert.Contains($"\"instance_id\":\"{Environment.MachineName}-{Environment.ProcessId}\"", found);
+        var stored = await collector.FindAllAsync(service);
+        Assert.All(stored, p => Assert.Equal($"{Environment.MachineName}-{Environment.ProcessId}", p.GetProperty("instance_id").GetString()));
+        Assert.All(stored, p => Assert.Equal("1.4", p.GetProperty("labels").EnumerateArray().Single(l => l.GetProperty("key").GetString() == "version").GetProperty("value").GetString()));
+    }
+
+    [Fact]
+    public async Task Settings_come_from_the_hotpath_agent_configuration_section()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Hotpath:Agent:Service"] = "checkout",
+            ["Hotpath:Agent:Types"] = "Cpu, Mutex",
+            ["Hotpath:Agent:Window"] = "00:00:05",
+            ["Hotpath:Agent:Labels:region"] = "eu-west",
+        }).Build();
+        var services = new ServiceCollection().AddHotpathAgent(configuration: configuration).BuildServiceProvider();
+
+        var options = services.GetRequiredService<IOptions<HotpathAgentOptions>>().Value;
+
+        Assert.Equal(("checkout", ProfileKinds.Cpu | ProfileKinds.Mutex, TimeSpan.FromSeconds(5), "eu-west"),
+            (options.Service, options.Types, options.Window, options.Labels["region"]));
     }
 
     [Fact]
@@ -55,5 +82,32 @@ public sealed class HotpathAgentTests
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains("Service is required", e.Message);
+    }
+
+    [Fact]
+    public async Task A_console_app_without_a_host_is_refused_settings_that_cannot_work_with_the_setting_named()
+    {
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+            HotpathAgent.StartAsync(new HotpathAgentOptions { Service = "checkout", Window = TimeSpan.FromMinutes(2) }));
+
+        Assert.Contains("Interval must be at least Window", e.Message);
+    }
+
+    [Fact]
+    public async Task Hotapp_with_the_agent_in_process_shows_its_known_hot_paths()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var settings = new Dictionary<string, string>
+        {
+            ["Hotpath__Agent__Window"] = "00:00:08",
+            ["Hotpath__Agent__Labels__region"] = "eu-west",
+        };
+        await using (var hotApp = HotAppProcess.Start(seconds: 30, collector.BaseAddress.ToString(), settings))
+            await HotAppExpectations.WaitForEveryTypeAsync(collector, "hotapp", TimeSpan.FromSeconds(40));
+
+        const string selection = "service=hotapp&labels=region%3Deu-west,version%3D1.4";
+        await HotAppExpectations.AssertCpuAsync(collector, selection);
+        await HotAppExpectations.AssertHeapAsync(collector, selection);
+        await HotAppExpectations.AssertMutexAsync(collector, selection);
     }
 }

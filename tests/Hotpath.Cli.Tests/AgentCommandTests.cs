@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using Hotpath.Pprof.Analysis;
 using Hotpath.Testing;
 
 namespace Hotpath.Cli.Tests;
@@ -11,47 +9,48 @@ public sealed class AgentCommandTests
 {
     private const string Name = "agent";
 
-    private static Process StartHotApp()
+    [Fact]
+    public async Task Attaching_to_hotapp_by_pid_stores_cpu_heap_and_mutex_profiles_that_show_its_known_hot_paths()
     {
-        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-        var dll = Path.Combine(TestData.ProjectRoot, "examples", "HotApp", "bin", configuration, "net10.0", "HotApp.dll");
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true };
-        start.ArgumentList.Add(dll);
-        start.ArgumentList.Add("--seconds");
-        start.ArgumentList.Add("120");
-        var process = Process.Start(start)!;
-        process.StandardOutput.ReadLine(); // "HotApp <pid> running …": the busy loop has started
-        return process;
+        await using var collector = await CollectorInstance.StartAsync();
+        await using var hotApp = HotAppProcess.Start(seconds: 120);
+
+        var result = await CliRunner.RunAsync(collector, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--service", "hotapp", "--label", "version=1.4", "--window", "8s", "--interval", "8s", "--rounds", "1");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("stored cpu profile of process", result.Output);
+        Assert.Contains("stored heap profile of process", result.Output);
+        Assert.Contains("stored mutex profile of process", result.Output);
+        const string selection = "service=hotapp&labels=version%3D1.4";
+        await HotAppExpectations.AssertCpuAsync(collector, selection);
+        await HotAppExpectations.AssertHeapAsync(collector, selection);
+        await HotAppExpectations.AssertAllocatedTypesAsync(collector, selection);
+        await HotAppExpectations.AssertMutexAsync(collector, selection);
     }
 
     [Fact]
-    public async Task Attaching_to_hotapp_by_pid_stores_a_cpu_profile_led_by_its_known_hot_methods()
+    public async Task Only_the_types_asked_for_are_recorded()
     {
         await using var collector = await CollectorInstance.StartAsync();
-        using var hotApp = StartHotApp();
-        try
-        {
-            var result = await CliRunner.RunAsync(collector, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--service", "hotapp", "--label", "version=1.4", "--window", "4s", "--interval", "4s", "--rounds", "1");
+        await using var hotApp = HotAppProcess.Start(seconds: 60);
 
-            Assert.True(result.ExitCode == 0, result.Error);
-            Assert.Contains("stored cpu profile of process", result.Output);
-            var merged = await collector.GetProfileAsync("/api/0/profiles/merge?service=hotapp&type=cpu&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00&labels=version%3D1.4");
-            var top = TopTable.Build(merged, 1);
-            var summary = string.Join(", ", top.Rows.Take(5).Select(r => $"{r.Function} {100.0 * r.Flat / top.Total:0}%"));
-            // HotApp spends 60% in Work.Checksum and 40% in Work.Parse (whose own time is mostly in the BCL's number parsing).
-            var checksum = top.Rows.SingleOrDefault(r => r.Function == "HotApp.Work.Checksum");
-            var parse = top.Rows.SingleOrDefault(r => r.Function == "HotApp.Work.Parse");
-            Assert.True(checksum is not null && parse is not null, summary);
-            Assert.True(top.Rows.Take(3).Contains(checksum), summary);
-            Assert.True(parse.Cumulative > 0.15 * top.Total, summary);
-            Assert.True(checksum.Cumulative > parse.Cumulative, summary);
-        }
-        finally
-        {
-            hotApp.Kill();
-            await hotApp.WaitForExitAsync();
-        }
+        var result = await CliRunner.RunAsync(collector, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--service", "hotapp-mutex", "--types", "mutex", "--window", "2s", "--rounds", "1");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Equal(["mutex"], (await collector.FindAllAsync("hotapp-mutex")).Select(p => p.GetProperty("type").GetString()));
+    }
+
+    [Fact]
+    public async Task An_unknown_type_is_a_clear_error()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+
+        var result = await CliRunner.RunAsync(collector, "agent", "--pid", "1", "--service", "x", "--types", "cpu,wall");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("unknown profile type 'wall'", result.Error);
     }
 
     [Fact]

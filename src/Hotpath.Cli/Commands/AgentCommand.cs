@@ -6,7 +6,7 @@ namespace Hotpath.Cli.Commands;
 
 /// <summary>
 /// hotpath agent: profile a running .NET process from outside, through its diagnostic port, and store the
-/// profiles in the collector. For now CPU only: a window of EventPipe samples each interval.
+/// profiles in the collector: each interval, one EventPipe window gives a cpu, a heap and a mutex profile.
 /// </summary>
 public static class AgentCommand
 {
@@ -15,19 +15,22 @@ public static class AgentCommand
         var pid = new Option<int>("--pid", "-p") { Description = "Process id of the .NET process to profile", Required = true };
         var service = new Option<string>("--service", "-s") { Description = "Service name to store the profiles under", Required = true };
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable)" };
-        var window = new Option<string>("--window") { Description = "How long each CPU recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "10s" };
+        var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex (comma-separated)", DefaultValueFactory = _ => "cpu,heap,mutex" };
+        var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "10s" };
         var interval = new Option<string>("--interval") { Description = "Time from the start of one recording to the next", DefaultValueFactory = _ => "60s" };
         var rounds = new Option<int>("--rounds") { Description = "Stop after this many profiles (0: until stopped)" };
         var command = new Command("agent", """
-            Profile a running .NET process by PID through EventPipe and push CPU profiles to the collector.
+            Profile a running .NET process by PID through EventPipe and push cpu, heap and mutex profiles to the collector.
             Example: hotpath agent --pid 4242 --service checkout --collector http://localhost:10100
             """)
         {
-            pid, service, labels, window, interval, rounds,
+            pid, service, labels, types, window, interval, rounds,
         };
 
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
         {
+            if (!ProfileKindNames.TryParse(parsed.GetValue(types)!, out var kinds, out var unknown))
+                throw new ArgumentException($"--types: unknown profile type '{unknown}' (cpu, heap, mutex)");
             if (!TimeArguments.TryParseDuration(parsed.GetValue(window)!, out var recording) || recording <= TimeSpan.Zero)
                 throw new ArgumentException("--window is not a duration (10s, 1m)");
             if (!TimeArguments.TryParseDuration(parsed.GetValue(interval)!, out var every) || every < recording)
@@ -35,31 +38,29 @@ public static class AgentCommand
 
             using var client = CliContext.Client(parsed);
             var target = parsed.GetValue(pid);
-            var query = $"service={Uri.EscapeDataString(parsed.GetValue(service)!)}&type=cpu&instance_id={Uri.EscapeDataString($"{Environment.MachineName}-{target}")}";
+            var query = $"service={Uri.EscapeDataString(parsed.GetValue(service)!)}&instance_id={Uri.EscapeDataString($"{Environment.MachineName}-{target}")}";
             if (SelectionOptions.LabelQuery(parsed.GetValue(labels)) is { Length: > 0 } encoded)
                 query += "&labels=" + encoded;
             var max = parsed.GetValue(rounds);
             for (var round = 1; max == 0 || round <= max; round++)
             {
                 var started = DateTimeOffset.UtcNow;
-                Pprof.Proto.Profile profile;
+                IReadOnlyList<RecordedProfile> recorded;
                 try
                 {
-                    profile = await CpuSession.RecordAsync(target, recording, cancellationToken);
+                    recorded = await ProfileSession.RecordAsync(target, kinds, recording, cancellationToken);
                 }
                 catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.ServerNotAvailableException or ArgumentException)
                 {
                     throw new ArgumentException($"cannot attach to process {target}: {e.Message} (is it a .NET process of this user, with diagnostics enabled?)");
                 }
 
-                if (profile.Sample.Count == 0)
+                if (recorded.Count == 0)
+                    await context.Error.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} no samples in this window; nothing stored");
+                foreach (var (type, profile) in recorded)
                 {
-                    await context.Error.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} no managed CPU samples in this window; nothing stored");
-                }
-                else
-                {
-                    var meta = await client.PostAsync(query, ProfileEncoder.ToGzipBytes(profile), cancellationToken);
-                    await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} stored cpu profile of process {target} ({profile.Sample.Count} stacks): {meta.GetProperty("id").GetString()}");
+                    var meta = await client.PostAsync($"{query}&type={type}", ProfileEncoder.ToGzipBytes(profile), cancellationToken);
+                    await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} profile of process {target} ({profile.Sample.Count} stacks): {meta.GetProperty("id").GetString()}");
                 }
 
                 if (max != 0 && round == max)

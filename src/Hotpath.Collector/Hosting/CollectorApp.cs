@@ -1,3 +1,4 @@
+using Hotpath.Agent;
 using Hotpath.Collector.Api;
 using Hotpath.Collector.Merging;
 using Hotpath.Pprof;
@@ -42,6 +43,8 @@ public static class CollectorApp
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();
         services.AddHostedService<RetentionService>();
+        if (builder.Configuration.GetValue<bool>($"{CollectorOptions.Section}:{nameof(CollectorOptions.SelfProfile)}"))
+            AddSelfProfiling(builder);
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -67,6 +70,20 @@ public static class CollectorApp
                 Path.GetFullPath(storage.DataDirectory), storage.Retention);
         });
         return app;
+    }
+
+    /// <summary>The collector's own agent, as profefe's collector runs its own: defaults that point it at itself.</summary>
+    private static void AddSelfProfiling(WebApplicationBuilder builder)
+    {
+        var address = builder.Configuration[$"{CollectorOptions.Section}:{nameof(CollectorOptions.Address)}"] ?? new CollectorOptions().Address;
+        var port = address[(address.LastIndexOf(':') + 1)..];
+        builder.Services.AddHotpathAgent(o =>
+        {
+            o.Service = "hotpath-collector";
+            o.CollectorAddress = $"http://127.0.0.1:{port}";
+        });
+        // Configured settings win over those defaults.
+        builder.Services.Configure<HotpathAgentOptions>(builder.Configuration.GetSection(HotpathAgentOptions.Section));
     }
 
     /// <summary>The addresses Kestrel actually bound (port 0 resolved), once started.</summary>

@@ -23,6 +23,13 @@ public sealed class CollectorOptions
     /// <summary>Most profiles one merge may read; past it the merge is refused with a 400 that says so.</summary>
     [Range(1, 1_000_000)]
     public int MaxProfilesPerMerge { get; set; } = 10_000;
+
+    /// <summary>
+    /// Profiles the collector itself with the Hotpath agent (service "hotpath-collector"), pushing to its own
+    /// address unless Hotpath:Agent:CollectorAddress says otherwise; the agent's other settings come from
+    /// Hotpath:Agent too.
+    /// </summary>
+    public bool SelfProfile { get; set; }
 }
 
 /// <summary>Where profiles are kept and for how long.</summary>

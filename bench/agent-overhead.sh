@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# What the in-process .NET agent costs examples/HotApp, at the agent's settings (default: the defaults).
+#   [RUNS=5] [RUN_SECONDS=60] [WINDOW=00:00:10] [INTERVAL=00:01:00] bench/agent-overhead.sh
+# Runs HotApp RUNS times without the agent and RUNS times with it, interleaved (without, with, without, …),
+# each for RUN_SECONDS, against a fresh collector on 127.0.0.1. A run of RUN_SECONDS = INTERVAL holds one agent cycle
+# (one WINDOW of cpu + heap + mutex recording, then the upload). Prints each run, then the mean throughput of
+# HotApp's two busy methods and its mean peak working set with the agent against without.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+SECONDS_PER_RUN=${RUN_SECONDS:-60}
+WINDOW=${WINDOW:-00:00:10}
+INTERVAL=${INTERVAL:-00:01:00}
+DATA=$(mktemp -d /tmp/hotpath-agent-bench.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+URL="http://127.0.0.1:$PORT"
+
+for project in src/Hotpath.Collector examples/HotApp; do dotnet build -c Release "$project" --verbosity quiet -clp:ErrorsOnly >/dev/null; done
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version)"
+echo "agent: window $WINDOW every $INTERVAL (+1-10 s jitter), cpu+heap+mutex; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
+
+dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" \
+  --Storage:DataDirectory="$DATA/store" --Logging:LogLevel:Default=Warning >"$DATA/collector.log" 2>&1 &
+COLLECTOR=$!
+trap 'kill $COLLECTOR 2>/dev/null || true; sleep 1; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+HOTAPP=examples/HotApp/bin/Release/net10.0/HotApp.dll
+run() { # run <label> [--agent URL]: prints "<label> <checksum rounds/s> <parse rounds/s> <peak MiB>"
+  local label=$1; shift
+  local line
+  line=$(Hotpath__Agent__Window="$WINDOW" Hotpath__Agent__Interval="$INTERVAL" dotnet "$HOTAPP" --seconds "$SECONDS_PER_RUN" "$@" | tail -n 1)
+  # "throughput 1234 checksum rounds/s, 567 parse rounds/s over 60.0 s; … peak working set 118 MiB …"
+  echo "$label $(sed -E 's/^throughput ([0-9]+) checksum rounds\/s, ([0-9]+) parse rounds\/s.*peak working set ([0-9]+) MiB.*/\1 \2 \3/' <<<"$line")"
+}
+
+RESULTS="$DATA/results"
+for i in $(seq 1 "$RUNS"); do
+  run without | tee -a "$RESULTS"
+  run with --agent "$URL" | tee -a "$RESULTS"
+done
+stored=$(curl -fsS "$URL/api/0/profiles?service=hotapp&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00" | grep -o '"type":"[a-z]*"' | sort | uniq -c | xargs)
+echo "profiles stored: $stored"
+awk '
+  { c[$1] += $2; p[$1] += $3; m[$1] += $4; n[$1]++ }
+  END {
+    cw = c["with"] / n["with"]; co = c["without"] / n["without"]
+    pw = p["with"] / n["with"]; po = p["without"] / n["without"]
+    mw = m["with"] / n["with"]; mo = m["without"] / n["without"]
+    printf "checksum rounds/s: %.0f without, %.0f with (%+.2f%%)\n", co, cw, 100 * (cw - co) / co
+    printf "parse rounds/s:    %.0f without, %.0f with (%+.2f%%)\n", po, pw, 100 * (pw - po) / po
+    printf "throughput change: %+.2f%% (mean of the two)\n", 50 * ((cw - co) / co + (pw - po) / po)
+    printf "peak working set:  %.0f MiB without, %.0f MiB with (%+.0f MiB)\n", mo, mw, mw - mo
+  }' "$RESULTS"

@@ -1,0 +1,260 @@
+using System.Diagnostics.Tracing;
+using Hotpath.Pprof.Proto;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+using Microsoft.Diagnostics.Tracing.Etlx;
+using Microsoft.Diagnostics.Tracing.EventPipe;
+using Microsoft.Diagnostics.Tracing.Parsers.Clr;
+
+namespace Hotpath.Agent;
+
+/// <summary>One profile a recording window produced, with the profefe type it is stored as.</summary>
+public sealed record RecordedProfile(string Type, Profile Profile);
+
+/// <summary>
+/// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
+/// profiles: <c>cpu</c> from the sample profiler, <c>heap</c> from sampled allocations, <c>mutex</c> from lock
+/// contention. Method names come from a live TraceLog with the startup rundown. One session serves every kind,
+/// so the rundown is paid once per window.
+/// </summary>
+public static class ProfileSession
+{
+    private const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
+    private const long GcKeyword = 0x1, LoaderKeyword = 0x8, JitKeyword = 0x10, ContentionKeyword = 0x4000,
+        StackKeyword = 0x40000000, AllocationSamplingKeyword = 0x80000000000;
+
+    /// <summary>The runtime samples one allocation per this many bytes on average (.NET 10 AllocationSampled).</summary>
+    private const double AllocationSamplingMean = 102_400;
+
+    /// <summary>
+    /// EventPipe's buffer in the target: bounds what a slow consumer can cost the target's memory (events past
+    /// it are dropped, not queued).
+    /// </summary>
+    private const int CircularBufferMegabytes = 16;
+
+    /// <summary>
+    /// Records <paramref name="window"/> of process <paramref name="processId"/> and returns a profile for each
+    /// requested kind that saw samples. When the process is this one, the agent's own work is left out.
+    /// </summary>
+    public static async Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, CancellationToken cancellationToken)
+    {
+        if (kinds == ProfileKinds.None)
+            throw new ArgumentException("nothing to record", nameof(kinds));
+        var client = new DiagnosticsClient(processId);
+        var keywords = LoaderKeyword | JitKeyword | StackKeyword;
+        if (kinds.HasFlag(ProfileKinds.Heap))
+            keywords |= AllocationSamplingKeyword | GcKeyword; // GC for GCAllocationTick, the fallback before .NET 10
+        if (kinds.HasFlag(ProfileKinds.Mutex))
+            keywords |= ContentionKeyword;
+        var providers = new List<EventPipeProvider> { new(RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: MethodLoadVerbose
+        if (kinds.HasFlag(ProfileKinds.Cpu))
+            providers.Add(new EventPipeProvider(SampleProfilerTraceEventParser.ProviderName, EventLevel.Informational));
+
+        var started = DateTimeOffset.UtcNow;
+        using var session = client.StartEventPipeSession(providers, requestRundown: false, CircularBufferMegabytes);
+        using var source = TraceLog.CreateFromEventPipeSession(session, TraceLog.EventPipeRundownConfiguration.Enable(client));
+        var recorder = new Recorder(source, kinds, selfProfiling: processId == Environment.ProcessId);
+
+        var processing = Task.Factory.StartNew(source.Process, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            await Task.Delay(window, cancellationToken);
+        }
+        finally
+        {
+            await session.StopAsync(CancellationToken.None);
+            await processing;
+        }
+
+        return recorder.Build(started, DateTimeOffset.UtcNow - started);
+    }
+
+    /// <summary>The event handlers of one window. None may throw: an exception ends Process() and hangs Stop().</summary>
+    private sealed class Recorder
+    {
+        private readonly TraceLogEventSource _source;
+        private readonly bool _selfProfiling;
+        private readonly PprofBuilder? _cpu;
+        private readonly PprofBuilder? _heap;
+        private readonly PprofBuilder? _allocationTicks;
+        private readonly PprofBuilder? _mutex;
+        private readonly Dictionary<int, (double Time, CallStackIndex WaitingAt)> _previousSample = [];
+        private readonly Dictionary<int, string[]> _waiting = [];
+        private readonly List<string> _frames = new(64);
+        private double _lastTrim;
+
+        public Recorder(TraceLogEventSource source, ProfileKinds kinds, bool selfProfiling)
+        {
+            _source = source;
+            _selfProfiling = selfProfiling;
+            if (kinds.HasFlag(ProfileKinds.Cpu))
+            {
+                _cpu = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000);
+                new SampleProfilerTraceEventParser(source).ThreadSample += OnThreadSample;
+            }
+
+            if (kinds.HasFlag(ProfileKinds.Heap))
+            {
+                _heap = HeapBuilder((long)AllocationSamplingMean);
+                _allocationTicks = HeapBuilder(100 * 1024);
+                source.Clr.AllocationSampling += OnAllocationSampled;
+                source.Clr.GCAllocationTick += OnAllocationTick;
+            }
+
+            if (kinds.HasFlag(ProfileKinds.Mutex))
+            {
+                _mutex = new PprofBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1);
+                source.Clr.ContentionStart += OnContentionStart;
+                source.Clr.ContentionStop += OnContentionStop;
+            }
+        }
+
+        private static PprofBuilder HeapBuilder(long period) =>
+            new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
+
+        public IReadOnlyList<RecordedProfile> Build(DateTimeOffset start, TimeSpan duration)
+        {
+            var profiles = new List<RecordedProfile>(3);
+            if (_cpu is { SampleCount: > 0 })
+                profiles.Add(new RecordedProfile("cpu", _cpu.Build(start, duration)));
+            // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
+            if ((_heap is { SampleCount: > 0 } ? _heap : _allocationTicks) is { SampleCount: > 0 } heap)
+                profiles.Add(new RecordedProfile("heap", heap.Build(start, duration)));
+            if (_mutex is { SampleCount: > 0 })
+                profiles.Add(new RecordedProfile("mutex", _mutex.Build(start, duration)));
+            return profiles;
+        }
+
+        private void OnThreadSample(ClrThreadSampleTraceData e)
+        {
+            try
+            {
+                var now = e.TimeStampRelativeMSec;
+                var stack = e.CallStackIndex();
+                var previous = _previousSample.TryGetValue(e.ThreadID, out var last) ? last : (Time: now - 1, WaitingAt: CallStackIndex.Invalid);
+                var managed = e.Type == ClrThreadSampleType.Managed;
+                _previousSample[e.ThreadID] = (now, managed ? CallStackIndex.Invalid : stack);
+                // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
+                // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
+                // still at the stack it waited at, or at a waiting method's managed wrapper: time blocked, not CPU.
+                if (!managed || (stack != CallStackIndex.Invalid && stack == previous.WaitingAt) || !ResolveStack(e) || IsWait(_frames[0]))
+                    return;
+                var interval = now - previous.Time;
+                // The thread was stopped at a GC poll: charge its caller.
+                if (_frames.Count > 1 && _frames[0].Contains("PollGC", StringComparison.Ordinal))
+                    _frames.RemoveAt(0);
+                _cpu!.Add(_frames, [1, (long)(Math.Min(interval, 1000) * 1_000_000)]);
+            }
+            catch (Exception)
+            {
+                // A sample we cannot resolve is skipped.
+            }
+        }
+
+        private void OnAllocationSampled(AllocationSampledTraceData e)
+        {
+            try
+            {
+                if (e.ObjectSize <= 0 || !ResolveStack(e))
+                    return;
+                // An object of s bytes is sampled with probability 1 - (1 - 1/mean)^s: each sample stands for 1/p
+                // such objects.
+                var size = (double)e.ObjectSize;
+                var probability = -double.ExpM1(size * double.LogP1(-1 / AllocationSamplingMean));
+                _heap!.Add(_frames, [(long)Math.Round(1 / probability), (long)Math.Round(size / probability)], "type", e.TypeName);
+            }
+            catch (Exception)
+            {
+                // Skipped, as above.
+            }
+        }
+
+        private void OnAllocationTick(GCAllocationTickTraceData e)
+        {
+            try
+            {
+                if (e.AllocationAmount64 <= 0 || !ResolveStack(e))
+                    return;
+                // A tick stands for the ~100 KB allocated since the previous one, charged to the object that crossed it.
+                var objects = e.ObjectSize > 0 ? Math.Max(1, e.AllocationAmount64 / e.ObjectSize) : 1;
+                _allocationTicks!.Add(_frames, [objects, e.AllocationAmount64], "type", e.TypeName);
+            }
+            catch (Exception)
+            {
+                // Skipped, as above.
+            }
+        }
+
+        private void OnContentionStart(ContentionStartTraceData e)
+        {
+            try
+            {
+                if (ResolveStack(e))
+                    _waiting[e.ThreadID] = [.. _frames];
+            }
+            catch (Exception)
+            {
+                // Skipped, as above.
+            }
+        }
+
+        private void OnContentionStop(ContentionStopTraceData e)
+        {
+            try
+            {
+                if (_waiting.Remove(e.ThreadID, out var frames))
+                    _mutex!.Add(frames, [1, (long)e.DurationNs]);
+            }
+            catch (Exception)
+            {
+                // Skipped, as above.
+            }
+        }
+
+        /// <summary>
+        /// The event's managed stack into <see cref="_frames"/>, leaf first, without signatures; false when it has
+        /// none, or when it is the agent's own work in this process (reading events, uploading).
+        /// </summary>
+        private bool ResolveStack(TraceEvent e)
+        {
+            _frames.Clear();
+            for (var frame = e.CallStack(); frame is not null; frame = frame.Caller)
+            {
+                var name = frame.CodeAddress.FullMethodName;
+                if (string.IsNullOrEmpty(name))
+                    continue;
+                if (_selfProfiling && IsAgentFrame(name))
+                    return false;
+                var paren = name.IndexOf('(', StringComparison.Ordinal);
+                _frames.Add(paren > 0 ? name[..paren] : name); // "Shop.Cart.Total(int32)" → "Shop.Cart.Total"
+            }
+
+            TrimNowAndThen(e.TimeStampRelativeMSec);
+            return _frames.Count > 0;
+        }
+
+        private static bool IsWait(string leaf) =>
+            leaf.StartsWith("System.Threading.Thread.Sleep", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Threading.Thread.Join", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Threading.Monitor.Wait", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Threading.WaitHandle.Wait", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Threading.LowLevel", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Threading.PortableThreadPool+WorkerThread.WorkerThreadStart", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Threading.PortableThreadPool+GateThread.GateThreadStart", StringComparison.Ordinal)
+            || leaf.StartsWith("System.Net.Sockets.SocketAsyncEngine.EventLoop", StringComparison.Ordinal);
+
+        private static bool IsAgentFrame(string name) =>
+            name.StartsWith("Microsoft.Diagnostics.", StringComparison.Ordinal)
+            || name.StartsWith(typeof(ProfileSession).FullName!, StringComparison.Ordinal)
+            || name.StartsWith(typeof(ProfileUploader).FullName!, StringComparison.Ordinal);
+
+        /// <summary>The live TraceLog keeps every stack it has seen unless trimmed from inside a callback now and then.</summary>
+        private void TrimNowAndThen(double now)
+        {
+            if (now - _lastTrim < 2_000)
+                return;
+            _lastTrim = now;
+            _source.TraceLog.TrimLiveSessionState();
+        }
+    }
+}

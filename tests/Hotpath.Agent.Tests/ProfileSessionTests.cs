@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
+using Hotpath.Pprof.Proto;
+
+namespace Hotpath.Agent.Tests;
+
+/// <summary>Self-profiling through EventPipe; alone, so that other tests' threads do not share the window.</summary>
+[Collection(Name)]
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProfileSessionTests
+{
+    private const string Name = "sampling";
+    private static readonly object Gate = new();
+    private static long _allocated;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static double BurnCpu(CancellationToken stop)
+    {
+        var x = 0.0;
+        while (!stop.IsCancellationRequested)
+        {
+            for (var i = 0; i < 100_000; i++)
+                x += Math.Sqrt(i);
+        }
+
+        return x;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AllocateArrays(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            for (var i = 0; i < 64; i++)
+                GC.KeepAlive(new long[1024]);
+            Interlocked.Add(ref _allocated, 64 * (1024 * sizeof(long) + 24));
+            Thread.Sleep(1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WaitForTheGate(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            lock (Gate)
+                Thread.Sleep(3);
+        }
+    }
+
+    /// <summary>Runs the workload on its own threads while a window of this process is recorded.</summary>
+    private static async Task<IReadOnlyList<RecordedProfile>> RecordWhileAsync(ProfileKinds kinds, Action<CancellationToken> work, int threads = 1)
+    {
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, threads).Select(_ => new Thread(() => work(stop.Token)) { IsBackground = true }).ToList();
+        workers.ForEach(t => t.Start());
+        try
+        {
+            return await ProfileSession.RecordAsync(Environment.ProcessId, kinds, TimeSpan.FromSeconds(3), CancellationToken.None);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            workers.ForEach(t => t.Join());
+        }
+    }
+
+    private static Profile RoundTrip(RecordedProfile recorded) => new ProfileDecoder().Decode(ProfileEncoder.ToGzipBytes(recorded.Profile));
+
+    private static string Summary(TopTable top) =>
+        $"total {top.Total}: " + string.Join(", ", top.Rows.Take(5).Select(r => $"{r.Function} {r.Flat}"));
+
+    [Fact]
+    public async Task A_cpu_window_of_this_process_names_the_busy_method_among_the_top_three_with_a_clear_share()
+    {
+        var recorded = await RecordWhileAsync(ProfileKinds.Cpu, stop => BurnCpu(stop));
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "cpu"));
+        var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "cpu"));
+        var burn = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.BurnCpu", StringComparison.Ordinal));
+        // A whole core of the window, while the test host's other threads (thread pool spinning, sockets)
+        // and, under the test command, other test processes share the 2 cores: a clear share, near the top.
+        Assert.True(burn.Flat > 0.15 * top.Total, Summary(top));
+        Assert.True(top.Rows.Take(3).Contains(burn), Summary(top));
+        Assert.InRange(profile.DurationNanos, 2_500_000_000, 30_000_000_000);
+        Assert.Equal(["samples", "cpu"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
+    }
+
+    [Fact]
+    public async Task A_heap_window_names_the_allocating_method_and_type_and_estimates_the_bytes_it_allocated()
+    {
+        var before = Interlocked.Read(ref _allocated);
+        var recorded = await RecordWhileAsync(ProfileKinds.Heap, AllocateArrays);
+        var allocated = Interlocked.Read(ref _allocated) - before;
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "heap"));
+        var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "alloc_space"));
+        Assert.True(top.Rows[0].Function.EndsWith("ProfileSessionTests.AllocateArrays", StringComparison.Ordinal), Summary(top));
+        // Sampled allocations scaled up estimate what was allocated while the session ran, which is at most
+        // what the workload allocated from before the session started to after it stopped.
+        Assert.InRange(top.Rows[0].Flat, allocated / 4, allocated * 5 / 4);
+        Assert.Equal(["alloc_objects", "alloc_space"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
+        Assert.Contains(profile.Sample, s => s.Label.Any(l => profile.StringTable[(int)l.Key] == "type" && profile.StringTable[(int)l.Str] == "System.Int64[]"));
+    }
+
+    [Fact]
+    public async Task A_mutex_window_attributes_the_waits_to_the_contended_lock_site()
+    {
+        var recorded = await RecordWhileAsync(ProfileKinds.Mutex, WaitForTheGate, threads: 2);
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "mutex"));
+        var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "delay"));
+        var site = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.WaitForTheGate", StringComparison.Ordinal));
+        Assert.True(site.Cumulative > 0.9 * top.Total, Summary(top));
+        // One of the two threads is nearly always waiting for the other, which sleeps inside the lock, and
+        // never both at once.
+        Assert.InRange(top.Total, profile.DurationNanos / 3, profile.DurationNanos * 11 / 10);
+        Assert.True(TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "contentions")).Total > 10, Summary(top));
+    }
+
+    [Fact]
+    public async Task The_agents_own_work_is_left_out_of_a_profile_of_its_own_process()
+    {
+        var recorded = await RecordWhileAsync(ProfileKinds.All, AllocateArrays);
+
+        Assert.NotEmpty(recorded);
+        foreach (var profile in recorded.Select(RoundTrip))
+        {
+            var functions = profile.Function.Select(f => profile.StringTable[(int)f.Name]).ToList();
+            Assert.DoesNotContain(functions, f => f.StartsWith("Microsoft.Diagnostics.", StringComparison.Ordinal) || f.StartsWith("Hotpath.Agent.ProfileSession", StringComparison.Ordinal));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using Hotpath.Pprof.Analysis;
+using Hotpath.Pprof.Proto;
+using Xunit;
+
+namespace Hotpath.Testing;
+
+/// <summary>
+/// What profiles of examples/HotApp must show, as it was built: Work.Checksum 60% of its busy loop's CPU,
+/// Work.Allocate 80% of the bytes it allocates (byte[]), and its workers waiting on the lock in Work.Reserve.
+/// </summary>
+public static class HotAppExpectations
+{
+    private const string AllTime = "from=2000-01-01T00:00:00&to=2100-01-01T00:00:00";
+
+    /// <summary>Waits until the service has a cpu, a heap and a mutex profile (the agent uploads in the background).</summary>
+    public static async Task WaitForEveryTypeAsync(CollectorInstance collector, string service, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var types = (await collector.FindAllAsync(service)).Select(p => p.GetProperty("type").GetString()).ToHashSet();
+            if (types.IsSupersetOf(["cpu", "heap", "mutex"]))
+                return;
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"after {timeout.TotalSeconds} s the collector has only [{string.Join(", ", types)}] for {service}");
+            await Task.Delay(250);
+        }
+    }
+
+    public static async Task AssertCpuAsync(CollectorInstance collector, string selection)
+    {
+        var (top, summary) = await TopAsync(collector, $"{selection}&type=cpu", "cpu");
+        var checksum = top.Rows[0];
+        Assert.True(checksum.Function == "HotApp.Work.Checksum", $"the hottest function should be HotApp.Work.Checksum: {summary}");
+        // HotApp's busy loop is built to spend 60% of its time in Work.Checksum and 40% in Work.Parse; the
+        // process's other threads (allocator, lock workers, runtime) take a few percent besides.
+        var loop = top.Rows.Single(r => r.Function == "HotApp.BusyLoop.Run");
+        var parse = top.Rows.Single(r => r.Function == "HotApp.Work.Parse");
+        var checksumShare = 100.0 * checksum.Cumulative / loop.Cumulative;
+        Assert.True(Math.Abs(checksumShare - 60) <= 5, $"HotApp.Work.Checksum should have 60% ± 5 of HotApp.BusyLoop.Run, has {checksumShare:0.0}%: {summary}");
+        Assert.True(Math.Abs(100.0 * parse.Cumulative / loop.Cumulative - 40) <= 5, $"HotApp.Work.Parse should have 40% ± 5 of HotApp.BusyLoop.Run: {summary}");
+        Assert.True(Share(loop.Cumulative, top) > 80, $"the busy loop should be most of the process's CPU: {summary}");
+    }
+
+    public static async Task AssertHeapAsync(CollectorInstance collector, string selection)
+    {
+        var (top, summary) = await TopAsync(collector, $"{selection}&type=heap", "alloc_space");
+        var allocate = top.Rows[0];
+        Assert.True(allocate.Function == "HotApp.Work.Allocate", $"the top allocating frame should be HotApp.Work.Allocate: {summary}");
+        Assert.True(Math.Abs(Share(allocate.Flat, top) - 80) <= 10, $"HotApp.Work.Allocate should allocate about 80% of the bytes: {summary}");
+        Assert.Equal("bytes", top.Unit);
+    }
+
+    public static async Task AssertAllocatedTypesAsync(CollectorInstance collector, string selection)
+    {
+        var profile = await collector.GetProfileAsync($"/api/0/profiles/merge?{selection}&type=heap&{AllTime}");
+        var leafTypes = profile.Sample
+            .Where(s => Function(profile, s.LocationId[0]) == "HotApp.Work.Allocate")
+            .SelectMany(s => s.Label.Where(l => profile.StringTable[(int)l.Key] == "type").Select(l => profile.StringTable[(int)l.Str]))
+            .ToHashSet();
+        Assert.Equal(["System.Byte[]"], leafTypes);
+    }
+
+    public static async Task AssertMutexAsync(CollectorInstance collector, string selection)
+    {
+        var (top, summary) = await TopAsync(collector, $"{selection}&type=mutex", "delay");
+        var reserve = top.Rows.SingleOrDefault(r => r.Function == "HotApp.Work.Reserve");
+        Assert.True(reserve is not null && Share(reserve.Cumulative, top) >= 90, $"the waits should be at the lock in HotApp.Work.Reserve: {summary}");
+        // The workers hold the lock 5 ms at a time, so each wait is milliseconds long.
+        Assert.Equal("nanoseconds", top.Unit);
+        Assert.True(top.Total > 100_000_000, summary);
+    }
+
+    private static async Task<(TopTable Top, string Summary)> TopAsync(CollectorInstance collector, string selection, string sampleType)
+    {
+        var profile = await collector.GetProfileAsync($"/api/0/profiles/merge?{selection}&{AllTime}");
+        var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, sampleType));
+        var summary = $"total {top.Total} {top.Unit}; " + string.Join(", ", top.Rows.Take(6).Select(r => $"{r.Function} {Share(r.Flat, top):0.0}% flat {Share(r.Cumulative, top):0.0}% cum"));
+        return (top, summary);
+    }
+
+    private static double Share(long value, TopTable top) => 100.0 * value / top.Total;
+
+    private static string Function(Profile profile, ulong locationId)
+    {
+        var location = profile.Location.Single(l => l.Id == locationId);
+        var function = profile.Function.Single(f => f.Id == location.Line[0].FunctionId);
+        return profile.StringTable[(int)function.Name];
+    }
+}
