@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -64,6 +65,12 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
             {
                 return;
             }
+            catch (ServerNotAvailableException e)
+            {
+                // The runtime's diagnostic port is off: no later cycle can do better.
+                Log.DiagnosticsDisabled(_logger, e.Message);
+                return;
+            }
             catch (Exception e)
             {
                 Log.CycleFailed(_logger, e);
@@ -80,6 +87,9 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
     {
         [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "Hotpath agent cycle failed; trying again next cycle")]
         public static partial void CycleFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 211, Level = LogLevel.Error, Message = "Hotpath agent stopped: this process's diagnostic port is not available (DOTNET_EnableDiagnostics=0?): {Reason}")]
+        public static partial void DiagnosticsDisabled(ILogger logger, string reason);
     }
 }
 

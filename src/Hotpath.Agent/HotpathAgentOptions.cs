@@ -17,14 +17,14 @@ public sealed class HotpathAgentOptions
 
     public string? Token { get; set; }
 
-    /// <summary>The profiles recorded each cycle: cpu, heap and mutex by default.</summary>
+    /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default.</summary>
     public ProfileKinds Types { get; set; } = ProfileKinds.All;
 
     /// <summary>A profile of each type every interval...</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>...recorded for this long: EventPipe sampling costs the app while it runs, so not all the time.</summary>
-    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Random delay between these two added to each cycle, so that a fleet does not profile in step.</summary>
     public TimeSpan MinJitter { get; set; } = TimeSpan.FromSeconds(1);
@@ -45,7 +45,7 @@ public sealed class HotpathAgentOptionsValidator : IValidateOptions<HotpathAgent
         if (!Uri.TryCreate(options.CollectorAddress, UriKind.Absolute, out _))
             failures.Add("Hotpath:Agent:CollectorAddress must be an absolute URL");
         if (options.Types == ProfileKinds.None || (options.Types & ~ProfileKinds.All) != 0)
-            failures.Add("Hotpath:Agent:Types must name Cpu, Heap and/or Mutex");
+            failures.Add("Hotpath:Agent:Types must name Cpu, Heap, Mutex and/or Exceptions");
         if (options.Window <= TimeSpan.Zero || options.Interval < options.Window)
             failures.Add("Hotpath:Agent:Interval must be at least Window, and Window positive");
         if (options.MinJitter < TimeSpan.Zero || options.MaxJitter < options.MinJitter)

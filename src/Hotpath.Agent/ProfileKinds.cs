@@ -15,7 +15,10 @@ public enum ProfileKinds
     /// <summary>Lock contention, attributed to the waiting stack: <c>mutex</c>.</summary>
     Mutex = 4,
 
-    All = Cpu | Heap | Mutex,
+    /// <summary>Exceptions thrown, at the throwing stack, stored as profefe's <c>other</c> type.</summary>
+    Exceptions = 8,
+
+    All = Cpu | Heap | Mutex | Exceptions,
 }
 
 /// <summary>Names and parsing of profile kinds as the collector's types and the CLI spell them.</summary>
@@ -26,10 +29,11 @@ public static class ProfileKindNames
         ProfileKinds.Cpu => "cpu",
         ProfileKinds.Heap => "heap",
         ProfileKinds.Mutex => "mutex",
+        ProfileKinds.Exceptions => "other",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "one kind expected"),
     };
 
-    /// <summary>"cpu,heap,mutex" → the flags; false with the offending word when one is unknown.</summary>
+    /// <summary>"cpu,heap,mutex,exceptions" → the flags; false with the offending word when one is unknown.</summary>
     public static bool TryParse(string text, out ProfileKinds kinds, out string? unknown)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -42,6 +46,7 @@ public static class ProfileKindNames
                 "cpu" => ProfileKinds.Cpu,
                 "heap" => ProfileKinds.Heap,
                 "mutex" => ProfileKinds.Mutex,
+                "exceptions" or "other" => ProfileKinds.Exceptions,
                 _ => ProfileKinds.None,
             };
             if (kind == ProfileKinds.None)

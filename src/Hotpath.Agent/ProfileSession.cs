@@ -14,14 +14,14 @@ public sealed record RecordedProfile(string Type, Profile Profile);
 /// <summary>
 /// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
 /// profiles: <c>cpu</c> from the sample profiler, <c>heap</c> from sampled allocations, <c>mutex</c> from lock
-/// contention. Method names come from a live TraceLog with the startup rundown. One session serves every kind,
+/// contention, <c>other</c> from exceptions thrown. Method names come from a live TraceLog with the startup rundown. One session serves every kind,
 /// so the rundown is paid once per window.
 /// </summary>
 public static class ProfileSession
 {
     private const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
     private const long GcKeyword = 0x1, LoaderKeyword = 0x8, JitKeyword = 0x10, ContentionKeyword = 0x4000,
-        StackKeyword = 0x40000000, AllocationSamplingKeyword = 0x80000000000;
+        ExceptionKeyword = 0x8000, StackKeyword = 0x40000000, AllocationSamplingKeyword = 0x80000000000;
 
     /// <summary>The runtime samples one allocation per this many bytes on average (.NET 10 AllocationSampled).</summary>
     private const double AllocationSamplingMean = 102_400;
@@ -36,16 +36,24 @@ public static class ProfileSession
     /// Records <paramref name="window"/> of process <paramref name="processId"/> and returns a profile for each
     /// requested kind that saw samples. When the process is this one, the agent's own work is left out.
     /// </summary>
-    public static async Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, CancellationToken cancellationToken)
+    public static Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, CancellationToken cancellationToken) =>
+        RecordAsync(processId, kinds, window, allocationTicksOnly: false, cancellationToken);
+
+    /// <param name="allocationTicksOnly">
+    /// Measures allocations by GCAllocationTick alone, as on runtimes before .NET 10 (tests run the fallback with it).
+    /// </param>
+    internal static async Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, bool allocationTicksOnly, CancellationToken cancellationToken)
     {
         if (kinds == ProfileKinds.None)
             throw new ArgumentException("nothing to record", nameof(kinds));
         var client = new DiagnosticsClient(processId);
         var keywords = LoaderKeyword | JitKeyword | StackKeyword;
         if (kinds.HasFlag(ProfileKinds.Heap))
-            keywords |= AllocationSamplingKeyword | GcKeyword; // GC for GCAllocationTick, the fallback before .NET 10
+            keywords |= GcKeyword | (allocationTicksOnly ? 0 : AllocationSamplingKeyword); // GC for GCAllocationTick, the fallback before .NET 10
         if (kinds.HasFlag(ProfileKinds.Mutex))
             keywords |= ContentionKeyword;
+        if (kinds.HasFlag(ProfileKinds.Exceptions))
+            keywords |= ExceptionKeyword;
         var providers = new List<EventPipeProvider> { new(RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: MethodLoadVerbose
         if (kinds.HasFlag(ProfileKinds.Cpu))
             providers.Add(new EventPipeProvider(SampleProfilerTraceEventParser.ProviderName, EventLevel.Informational));
@@ -78,6 +86,7 @@ public static class ProfileSession
         private readonly PprofBuilder? _heap;
         private readonly PprofBuilder? _allocationTicks;
         private readonly PprofBuilder? _mutex;
+        private readonly PprofBuilder? _exceptions;
         private readonly Dictionary<int, (double Time, CallStackIndex WaitingAt)> _previousSample = [];
         private readonly Dictionary<int, string[]> _waiting = [];
         private readonly List<string> _frames = new(64);
@@ -107,6 +116,12 @@ public static class ProfileSession
                 source.Clr.ContentionStart += OnContentionStart;
                 source.Clr.ContentionStop += OnContentionStop;
             }
+
+            if (kinds.HasFlag(ProfileKinds.Exceptions))
+            {
+                _exceptions = new PprofBuilder([("exceptions", "count")], ("exceptions", "count"), 1);
+                source.Clr.ExceptionStart += OnExceptionThrown;
+            }
         }
 
         private static PprofBuilder HeapBuilder(long period) =>
@@ -122,6 +137,8 @@ public static class ProfileSession
                 profiles.Add(new RecordedProfile("heap", heap.Build(start, duration)));
             if (_mutex is { SampleCount: > 0 })
                 profiles.Add(new RecordedProfile("mutex", _mutex.Build(start, duration)));
+            if (_exceptions is { SampleCount: > 0 })
+                profiles.Add(new RecordedProfile("other", _exceptions.Build(start, duration)));
             return profiles;
         }
 
@@ -204,6 +221,19 @@ public static class ProfileSession
             {
                 if (_waiting.Remove(e.ThreadID, out var frames))
                     _mutex!.Add(frames, [1, (long)e.DurationNs]);
+            }
+            catch (Exception)
+            {
+                // Skipped, as above.
+            }
+        }
+
+        private void OnExceptionThrown(ExceptionTraceData e)
+        {
+            try
+            {
+                if (ResolveStack(e))
+                    _exceptions!.Add(_frames, [1], "type", e.ExceptionType);
             }
             catch (Exception)
             {

@@ -94,6 +94,20 @@ public sealed class HotpathAgentTests
     }
 
     [Fact]
+    public async Task With_diagnostics_disabled_the_app_runs_on_unharmed_and_nothing_is_sent()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var settings = new Dictionary<string, string> { ["DOTNET_EnableDiagnostics"] = "0", ["Hotpath__Agent__Service"] = "hotapp-nodiag" };
+
+        await using var hotApp = HotAppProcess.Start(seconds: 3, collector.BaseAddress.ToString(), settings);
+        var last = await hotApp.WaitForExitAsync();
+
+        Assert.Equal(0, hotApp.ExitCode);
+        Assert.StartsWith("throughput ", last);
+        Assert.Empty(await collector.FindAllAsync("hotapp-nodiag"));
+    }
+
+    [Fact]
     public async Task Hotapp_with_the_agent_in_process_shows_its_known_hot_paths()
     {
         await using var collector = await CollectorInstance.StartAsync();

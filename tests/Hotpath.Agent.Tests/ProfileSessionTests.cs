@@ -49,15 +49,31 @@ public sealed class ProfileSessionTests
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowAndCatch(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                throw new InvalidOperationException("expected");
+            }
+            catch (InvalidOperationException)
+            {
+                Thread.Sleep(1);
+            }
+        }
+    }
+
     /// <summary>Runs the workload on its own threads while a window of this process is recorded.</summary>
-    private static async Task<IReadOnlyList<RecordedProfile>> RecordWhileAsync(ProfileKinds kinds, Action<CancellationToken> work, int threads = 1)
+    private static async Task<IReadOnlyList<RecordedProfile>> RecordWhileAsync(ProfileKinds kinds, Action<CancellationToken> work, int threads = 1, bool allocationTicksOnly = false)
     {
         using var stop = new CancellationTokenSource();
         var workers = Enumerable.Range(0, threads).Select(_ => new Thread(() => work(stop.Token)) { IsBackground = true }).ToList();
         workers.ForEach(t => t.Start());
         try
         {
-            return await ProfileSession.RecordAsync(Environment.ProcessId, kinds, TimeSpan.FromSeconds(3), CancellationToken.None);
+            return await ProfileSession.RecordAsync(Environment.ProcessId, kinds, TimeSpan.FromSeconds(3), allocationTicksOnly, CancellationToken.None);
         }
         finally
         {
@@ -105,6 +121,19 @@ public sealed class ProfileSessionTests
     }
 
     [Fact]
+    public async Task On_allocation_ticks_alone_as_before_dotnet_10_the_heap_window_still_names_the_allocating_method_and_the_bytes()
+    {
+        var before = Interlocked.Read(ref _allocated);
+        var recorded = await RecordWhileAsync(ProfileKinds.Heap, AllocateArrays, allocationTicksOnly: true);
+        var allocated = Interlocked.Read(ref _allocated) - before;
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "heap"));
+        var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "alloc_space"));
+        Assert.True(top.Rows[0].Function.EndsWith("ProfileSessionTests.AllocateArrays", StringComparison.Ordinal), Summary(top));
+        Assert.InRange(top.Rows[0].Flat, allocated / 4, allocated * 5 / 4);
+    }
+
+    [Fact]
     public async Task A_mutex_window_attributes_the_waits_to_the_contended_lock_site()
     {
         var recorded = await RecordWhileAsync(ProfileKinds.Mutex, WaitForTheGate, threads: 2);
@@ -117,6 +146,18 @@ public sealed class ProfileSessionTests
         // never both at once.
         Assert.InRange(top.Total, profile.DurationNanos / 3, profile.DurationNanos * 11 / 10);
         Assert.True(TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "contentions")).Total > 10, Summary(top));
+    }
+
+    [Fact]
+    public async Task An_exceptions_window_counts_the_exceptions_thrown_by_type_at_the_throwing_method()
+    {
+        var recorded = await RecordWhileAsync(ProfileKinds.Exceptions, ThrowAndCatch);
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "other"));
+        var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "exceptions"));
+        var site = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.ThrowAndCatch", StringComparison.Ordinal));
+        Assert.True(site.Cumulative > 0.9 * top.Total && top.Total > 100, Summary(top));
+        Assert.Contains(profile.Sample, s => s.Label.Any(l => profile.StringTable[(int)l.Key] == "type" && profile.StringTable[(int)l.Str] == "System.InvalidOperationException"));
     }
 
     [Fact]

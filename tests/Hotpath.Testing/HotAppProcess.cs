@@ -11,6 +11,8 @@ public sealed class HotAppProcess : IAsyncDisposable
 
     public int Id => _process.Id;
 
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>Starts HotApp from this test build's configuration and returns once its busy loop runs.</summary>
     /// <param name="environment">Extra environment, e.g. the agent's settings (Hotpath__Agent__Window).</param>
     public static HotAppProcess Start(int seconds, string? agentCollector = null, IReadOnlyDictionary<string, string>? environment = null)

@@ -6,7 +6,7 @@ namespace Hotpath.Cli.Commands;
 
 /// <summary>
 /// hotpath agent: profile a running .NET process from outside, through its diagnostic port, and store the
-/// profiles in the collector: each interval, one EventPipe window gives a cpu, a heap and a mutex profile.
+/// profiles in the collector: each interval, one EventPipe window gives cpu, heap, mutex and exception profiles.
 /// </summary>
 public static class AgentCommand
 {
@@ -15,12 +15,12 @@ public static class AgentCommand
         var pid = new Option<int>("--pid", "-p") { Description = "Process id of the .NET process to profile", Required = true };
         var service = new Option<string>("--service", "-s") { Description = "Service name to store the profiles under", Required = true };
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable)" };
-        var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex (comma-separated)", DefaultValueFactory = _ => "cpu,heap,mutex" };
-        var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "10s" };
+        var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
+        var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "5s" };
         var interval = new Option<string>("--interval") { Description = "Time from the start of one recording to the next", DefaultValueFactory = _ => "60s" };
         var rounds = new Option<int>("--rounds") { Description = "Stop after this many profiles (0: until stopped)" };
         var command = new Command("agent", """
-            Profile a running .NET process by PID through EventPipe and push cpu, heap and mutex profiles to the collector.
+            Profile a running .NET process by PID through EventPipe and push cpu, heap, mutex and exception profiles to the collector.
             Example: hotpath agent --pid 4242 --service checkout --collector http://localhost:10100
             """)
         {
@@ -30,7 +30,7 @@ public static class AgentCommand
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
         {
             if (!ProfileKindNames.TryParse(parsed.GetValue(types)!, out var kinds, out var unknown))
-                throw new ArgumentException($"--types: unknown profile type '{unknown}' (cpu, heap, mutex)");
+                throw new ArgumentException($"--types: unknown profile type '{unknown}' (cpu, heap, mutex, exceptions)");
             if (!TimeArguments.TryParseDuration(parsed.GetValue(window)!, out var recording) || recording <= TimeSpan.Zero)
                 throw new ArgumentException("--window is not a duration (10s, 1m)");
             if (!TimeArguments.TryParseDuration(parsed.GetValue(interval)!, out var every) || every < recording)
