@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the in-process .NET agent costs examples/HotApp, at the agent's settings (default: the defaults).
-#   [RUNS=5] [RUN_SECONDS=180] [WINDOW=00:00:05] [INTERVAL=00:01:00] bench/agent-overhead.sh
+#   [RUNS=5] [RUN_SECONDS=180] [WINDOW=00:00:03] [INTERVAL=00:01:00] bench/agent-overhead.sh
 # Runs HotApp RUNS times without the agent and RUNS times with it, interleaved (without, with, without, …),
 # each for RUN_SECONDS, against a fresh collector on 127.0.0.1. A run holds RUN_SECONDS / INTERVAL agent cycles
 # (each one WINDOW of cpu + heap + mutex + exceptions recording, then the upload; the first also pays for
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 SECONDS_PER_RUN=${RUN_SECONDS:-180}
-WINDOW=${WINDOW:-00:00:05}
+WINDOW=${WINDOW:-00:00:03}
 INTERVAL=${INTERVAL:-00:01:00}
 DATA=$(mktemp -d /tmp/hotpath-agent-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')

@@ -24,7 +24,7 @@ public sealed class HotpathAgentOptions
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>...recorded for this long: EventPipe sampling costs the app while it runs, so not all the time.</summary>
-    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>Random delay between these two added to each cycle, so that a fleet does not profile in step.</summary>
     public TimeSpan MinJitter { get; set; } = TimeSpan.FromSeconds(1);

@@ -16,7 +16,7 @@ public static class AgentCommand
         var service = new Option<string>("--service", "-s") { Description = "Service name to store the profiles under", Required = true };
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable)" };
         var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
-        var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "5s" };
+        var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "3s" };
         var interval = new Option<string>("--interval") { Description = "Time from the start of one recording to the next", DefaultValueFactory = _ => "60s" };
         var rounds = new Option<int>("--rounds") { Description = "Stop after this many profiles (0: until stopped)" };
         var command = new Command("agent", """
