@@ -8,8 +8,8 @@ using Microsoft.Extensions.Options;
 namespace Hotpath.Agent;
 
 /// <summary>
-/// The in-process agent: each cycle records a window of this process (cpu, heap and mutex profiles by default)
-/// and queues the profiles for upload; it never blocks or crashes the host (failures are logged and the next
+/// The in-process agent: each cycle records a window of this process (cpu, heap, mutex and exception profiles
+/// by default) and queues the profiles for upload; it never blocks or crashes the host (failures are logged and the next
 /// cycle tries again).
 /// </summary>
 public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, ILoggerFactory loggers) : BackgroundService
@@ -48,7 +48,7 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
         {
             Collector = new Uri(settings.CollectorAddress),
             Service = settings.Service,
-            InstanceId = settings.InstanceId ?? $"{Environment.MachineName}-{Environment.ProcessId}",
+            InstanceId = settings.InstanceId ?? UploaderOptions.DefaultInstanceId(Environment.ProcessId),
             Labels = settings.Labels,
             Token = settings.Token,
         }, loggers.CreateLogger<ProfileUploader>());

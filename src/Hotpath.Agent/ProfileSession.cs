@@ -14,8 +14,8 @@ public sealed record RecordedProfile(string Type, Profile Profile);
 /// <summary>
 /// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
 /// profiles: <c>cpu</c> from the sample profiler, <c>heap</c> from sampled allocations, <c>mutex</c> from lock
-/// contention, <c>other</c> from exceptions thrown. Method names come from a live TraceLog with the startup rundown. One session serves every kind,
-/// so the rundown is paid once per window.
+/// contention, <c>other</c> from exceptions thrown. Method names come from a live TraceLog with the startup
+/// rundown. One session serves every kind, so the rundown is paid once per window.
 /// </summary>
 public static class ProfileSession
 {
@@ -77,7 +77,10 @@ public static class ProfileSession
         return recorder.Build(started, DateTimeOffset.UtcNow - started);
     }
 
-    /// <summary>The event handlers of one window. None may throw: an exception ends Process() and hangs Stop().</summary>
+    /// <summary>
+    /// The event handlers of one window, each subscribed through <see cref="NeverThrowing"/>: an exception
+    /// escaping one would end Process() and hang Stop().
+    /// </summary>
     private sealed class Recorder
     {
         private readonly TraceLogEventSource _source;
@@ -99,37 +102,50 @@ public static class ProfileSession
             if (kinds.HasFlag(ProfileKinds.Cpu))
             {
                 _cpu = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000);
-                new SampleProfilerTraceEventParser(source).ThreadSample += OnThreadSample;
+                new SampleProfilerTraceEventParser(source).ThreadSample += NeverThrowing<ClrThreadSampleTraceData>(OnThreadSample);
             }
 
             if (kinds.HasFlag(ProfileKinds.Heap))
             {
                 _heap = HeapBuilder((long)AllocationSamplingMean);
                 _allocationTicks = HeapBuilder(100 * 1024);
-                source.Clr.AllocationSampling += OnAllocationSampled;
-                source.Clr.GCAllocationTick += OnAllocationTick;
+                source.Clr.AllocationSampling += NeverThrowing<AllocationSampledTraceData>(OnAllocationSampled);
+                source.Clr.GCAllocationTick += NeverThrowing<GCAllocationTickTraceData>(OnAllocationTick);
             }
 
             if (kinds.HasFlag(ProfileKinds.Mutex))
             {
                 _mutex = new PprofBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1);
-                source.Clr.ContentionStart += OnContentionStart;
-                source.Clr.ContentionStop += OnContentionStop;
+                source.Clr.ContentionStart += NeverThrowing<ContentionStartTraceData>(OnContentionStart);
+                source.Clr.ContentionStop += NeverThrowing<ContentionStopTraceData>(OnContentionStop);
             }
 
             if (kinds.HasFlag(ProfileKinds.Exceptions))
             {
                 _exceptions = new PprofBuilder([("exceptions", "count")], ("exceptions", "count"), 1);
-                source.Clr.ExceptionStart += OnExceptionThrown;
+                source.Clr.ExceptionStart += NeverThrowing<ExceptionTraceData>(OnExceptionThrown);
             }
         }
+
+        /// <summary>The handler, with whatever it throws swallowed: an event it cannot resolve is skipped.</summary>
+        private static Action<T> NeverThrowing<T>(Action<T> handler) => e =>
+        {
+            try
+            {
+                handler(e);
+            }
+            catch (Exception)
+            {
+                // Skipped: a throw would end Process() and hang Stop().
+            }
+        };
 
         private static PprofBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
         public IReadOnlyList<RecordedProfile> Build(DateTimeOffset start, TimeSpan duration)
         {
-            var profiles = new List<RecordedProfile>(3);
+            var profiles = new List<RecordedProfile>(4);
             if (_cpu is { SampleCount: > 0 })
                 profiles.Add(new RecordedProfile("cpu", _cpu.Build(start, duration)));
             // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
@@ -144,101 +160,59 @@ public static class ProfileSession
 
         private void OnThreadSample(ClrThreadSampleTraceData e)
         {
-            try
-            {
-                var now = e.TimeStampRelativeMSec;
-                var stack = e.CallStackIndex();
-                var previous = _previousSample.TryGetValue(e.ThreadID, out var last) ? last : (Time: now - 1, WaitingAt: CallStackIndex.Invalid);
-                var managed = e.Type == ClrThreadSampleType.Managed;
-                _previousSample[e.ThreadID] = (now, managed ? CallStackIndex.Invalid : stack);
-                // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
-                // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
-                // still at the stack it waited at, or at a waiting method's managed wrapper: time blocked, not CPU.
-                if (!managed || (stack != CallStackIndex.Invalid && stack == previous.WaitingAt) || !ResolveStack(e) || IsWait(_frames[0]))
-                    return;
-                var interval = now - previous.Time;
-                // The thread was stopped at a GC poll: charge its caller.
-                if (_frames.Count > 1 && _frames[0].Contains("PollGC", StringComparison.Ordinal))
-                    _frames.RemoveAt(0);
-                _cpu!.Add(_frames, [1, (long)(Math.Min(interval, 1000) * 1_000_000)]);
-            }
-            catch (Exception)
-            {
-                // A sample we cannot resolve is skipped.
-            }
+            var now = e.TimeStampRelativeMSec;
+            var stack = e.CallStackIndex();
+            var previous = _previousSample.TryGetValue(e.ThreadID, out var last) ? last : (Time: now - 1, WaitingAt: CallStackIndex.Invalid);
+            var managed = e.Type == ClrThreadSampleType.Managed;
+            _previousSample[e.ThreadID] = (now, managed ? CallStackIndex.Invalid : stack);
+            // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
+            // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
+            // still at the stack it waited at, or at a waiting method's managed wrapper: time blocked, not CPU.
+            if (!managed || (stack != CallStackIndex.Invalid && stack == previous.WaitingAt) || !ResolveStack(e) || IsWait(_frames[0]))
+                return;
+            var interval = now - previous.Time;
+            // The thread was stopped at a GC poll: charge its caller.
+            if (_frames.Count > 1 && _frames[0].Contains("PollGC", StringComparison.Ordinal))
+                _frames.RemoveAt(0);
+            _cpu!.Add(_frames, [1, (long)(Math.Min(interval, 1000) * 1_000_000)]);
         }
 
         private void OnAllocationSampled(AllocationSampledTraceData e)
         {
-            try
-            {
-                if (e.ObjectSize <= 0 || !ResolveStack(e))
-                    return;
-                // An object of s bytes is sampled with probability 1 - (1 - 1/mean)^s: each sample stands for 1/p
-                // such objects.
-                var size = (double)e.ObjectSize;
-                var probability = -double.ExpM1(size * double.LogP1(-1 / AllocationSamplingMean));
-                _heap!.Add(_frames, [(long)Math.Round(1 / probability), (long)Math.Round(size / probability)], "type", e.TypeName);
-            }
-            catch (Exception)
-            {
-                // Skipped, as above.
-            }
+            if (e.ObjectSize <= 0 || !ResolveStack(e))
+                return;
+            // An object of s bytes is sampled with probability 1 - (1 - 1/mean)^s: each sample stands for 1/p
+            // such objects.
+            var size = (double)e.ObjectSize;
+            var probability = -double.ExpM1(size * double.LogP1(-1 / AllocationSamplingMean));
+            _heap!.Add(_frames, [(long)Math.Round(1 / probability), (long)Math.Round(size / probability)], "type", e.TypeName);
         }
 
         private void OnAllocationTick(GCAllocationTickTraceData e)
         {
-            try
-            {
-                if (e.AllocationAmount64 <= 0 || !ResolveStack(e))
-                    return;
-                // A tick stands for the ~100 KB allocated since the previous one, charged to the object that crossed it.
-                var objects = e.ObjectSize > 0 ? Math.Max(1, e.AllocationAmount64 / e.ObjectSize) : 1;
-                _allocationTicks!.Add(_frames, [objects, e.AllocationAmount64], "type", e.TypeName);
-            }
-            catch (Exception)
-            {
-                // Skipped, as above.
-            }
+            if (e.AllocationAmount64 <= 0 || !ResolveStack(e))
+                return;
+            // A tick stands for the ~100 KB allocated since the previous one, charged to the object that crossed it.
+            var objects = e.ObjectSize > 0 ? Math.Max(1, e.AllocationAmount64 / e.ObjectSize) : 1;
+            _allocationTicks!.Add(_frames, [objects, e.AllocationAmount64], "type", e.TypeName);
         }
 
         private void OnContentionStart(ContentionStartTraceData e)
         {
-            try
-            {
-                if (ResolveStack(e))
-                    _waiting[e.ThreadID] = [.. _frames];
-            }
-            catch (Exception)
-            {
-                // Skipped, as above.
-            }
+            if (ResolveStack(e))
+                _waiting[e.ThreadID] = [.. _frames];
         }
 
         private void OnContentionStop(ContentionStopTraceData e)
         {
-            try
-            {
-                if (_waiting.Remove(e.ThreadID, out var frames))
-                    _mutex!.Add(frames, [1, (long)e.DurationNs]);
-            }
-            catch (Exception)
-            {
-                // Skipped, as above.
-            }
+            if (_waiting.Remove(e.ThreadID, out var frames))
+                _mutex!.Add(frames, [1, (long)e.DurationNs]);
         }
 
         private void OnExceptionThrown(ExceptionTraceData e)
         {
-            try
-            {
-                if (ResolveStack(e))
-                    _exceptions!.Add(_frames, [1], "type", e.ExceptionType);
-            }
-            catch (Exception)
-            {
-                // Skipped, as above.
-            }
+            if (ResolveStack(e))
+                _exceptions!.Add(_frames, [1], "type", e.ExceptionType);
         }
 
         /// <summary>

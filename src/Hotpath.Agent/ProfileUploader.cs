@@ -13,7 +13,7 @@ public sealed record UploaderOptions
     public required string Service { get; init; }
 
     /// <summary>Host name and process id by default.</summary>
-    public string InstanceId { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+    public string InstanceId { get; init; } = DefaultInstanceId(Environment.ProcessId);
 
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
@@ -27,6 +27,9 @@ public sealed record UploaderOptions
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(2);
 
     public int MaxAttempts { get; init; } = 10;
+
+    /// <summary>The instance id profiles of a process carry unless told otherwise: "host-pid".</summary>
+    public static string DefaultInstanceId(int processId) => $"{Environment.MachineName}-{processId}";
 }
 
 /// <summary>

@@ -12,9 +12,8 @@ public sealed class PackageTests : IDisposable
     [Fact]
     public async Task The_agent_packs_with_its_readme_its_assembly_and_its_dependencies()
     {
-        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in (string[])["pack", Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Agent", "Hotpath.Agent.csproj"), "-c", configuration, "--no-build", "-o", _output])
+        foreach (var arg in (string[])["pack", Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Agent", "Hotpath.Agent.csproj"), "-c", TestData.Configuration, "--no-build", "-o", _output])
             start.ArgumentList.Add(arg);
         using var pack = Process.Start(start)!;
         var output = await pack.StandardOutput.ReadToEndAsync() + await pack.StandardError.ReadToEndAsync();

@@ -47,14 +47,8 @@ public sealed class CollectorProcess : IDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>The built collector next to this test build (same configuration).</summary>
-    public static string CollectorDll
-    {
-        get
-        {
-            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
-            return Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Collector", "bin", configuration, "net10.0", "Hotpath.Collector.dll");
-        }
-    }
+    public static string CollectorDll =>
+        Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Collector", "bin", TestData.Configuration, "net10.0", "Hotpath.Collector.dll");
 
     public static async Task<CollectorProcess> StartAsync(string dataDirectory, int? port = null, params string[] settings)
     {

@@ -17,8 +17,7 @@ public sealed class HotAppProcess : IAsyncDisposable
     /// <param name="environment">Extra environment, e.g. the agent's settings (Hotpath__Agent__Window).</param>
     public static HotAppProcess Start(int seconds, string? agentCollector = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
-        var dll = Path.Combine(TestData.ProjectRoot, "examples", "HotApp", "bin", configuration, "net10.0", "HotApp.dll");
+        var dll = Path.Combine(TestData.ProjectRoot, "examples", "HotApp", "bin", TestData.Configuration, "net10.0", "HotApp.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true };
         start.ArgumentList.Add(dll);
         start.ArgumentList.Add("--seconds");

@@ -11,6 +11,9 @@ public static class TestData
     /// <summary>The project root: the folder holding Hotpath.slnx.</summary>
     public static string ProjectRoot => RootDirectory.Value;
 
+    /// <summary>The build configuration of this test build (bin/&lt;Configuration&gt;/net10.0), for the builds of other projects beside it.</summary>
+    public static string Configuration => new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+
     public static string Directory => Path.Combine(ProjectRoot, "..", "shared", "testdata", "pprof");
 
     public static string PathOf(string name) => Path.Combine(Directory, name);

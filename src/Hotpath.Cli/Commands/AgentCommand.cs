@@ -38,7 +38,7 @@ public static class AgentCommand
 
             using var client = CliContext.Client(parsed);
             var target = parsed.GetValue(pid);
-            var query = $"service={Uri.EscapeDataString(parsed.GetValue(service)!)}&instance_id={Uri.EscapeDataString($"{Environment.MachineName}-{target}")}";
+            var query = $"service={Uri.EscapeDataString(parsed.GetValue(service)!)}&instance_id={Uri.EscapeDataString(UploaderOptions.DefaultInstanceId(target))}";
             if (SelectionOptions.LabelQuery(parsed.GetValue(labels)) is { Length: > 0 } encoded)
                 query += "&labels=" + encoded;
             var max = parsed.GetValue(rounds);

@@ -43,8 +43,9 @@ public static class CollectorApp
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();
         services.AddHostedService<RetentionService>();
-        if (builder.Configuration.GetValue<bool>($"{CollectorOptions.Section}:{nameof(CollectorOptions.SelfProfile)}"))
-            AddSelfProfiling(builder);
+        var collectorOptions = builder.Configuration.GetSection(CollectorOptions.Section).Get<CollectorOptions>() ?? new CollectorOptions();
+        if (collectorOptions.SelfProfile)
+            AddSelfProfiling(builder, ListenAddress.Parse(collectorOptions.Address).Port);
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -73,10 +74,8 @@ public static class CollectorApp
     }
 
     /// <summary>The collector's own agent, as profefe's collector runs its own: defaults that point it at itself.</summary>
-    private static void AddSelfProfiling(WebApplicationBuilder builder)
+    private static void AddSelfProfiling(WebApplicationBuilder builder, int port)
     {
-        var address = builder.Configuration[$"{CollectorOptions.Section}:{nameof(CollectorOptions.Address)}"] ?? new CollectorOptions().Address;
-        var port = address[(address.LastIndexOf(':') + 1)..];
         builder.Services.AddHotpathAgent(o =>
         {
             o.Service = "hotpath-collector";

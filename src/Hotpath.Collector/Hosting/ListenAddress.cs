@@ -7,13 +7,19 @@ namespace Hotpath.Collector.Hosting;
 /// <summary>profefe's address form: ":10100" (every interface), "127.0.0.1:10100", "[::1]:10100", "localhost:10100".</summary>
 public static class ListenAddress
 {
-    public static void Apply(KestrelServerOptions kestrel, string address)
+    /// <summary>The host (empty for every interface) and port of an address.</summary>
+    public static (string Host, int Port) Parse(string address)
     {
+        ArgumentNullException.ThrowIfNull(address);
         var colon = address.LastIndexOf(':');
         if (colon < 0 || !int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
             throw new InvalidOperationException($"Collector:Address \"{address}\" must look like \":10100\" or \"127.0.0.1:10100\"");
+        return (address[..colon].Trim('[', ']'), port);
+    }
 
-        var host = address[..colon].Trim('[', ']');
+    public static void Apply(KestrelServerOptions kestrel, string address)
+    {
+        var (host, port) = Parse(address);
         if (host.Length == 0)
             kestrel.ListenAnyIP(port);
         else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
