@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Hotpath.Agent.Tests;
 
 /// <summary>The in-process agent in a real generic host, in a console app, and in HotApp, pushing to a real collector.</summary>
+[Trait(TestCategory.Trait, TestCategory.Sampling)]
 [Collection("sampling")]
 public sealed class HotpathAgentTests
 {

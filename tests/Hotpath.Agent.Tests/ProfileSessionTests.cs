@@ -2,10 +2,12 @@ using System.Runtime.CompilerServices;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
+using Hotpath.Testing;
 
 namespace Hotpath.Agent.Tests;
 
 /// <summary>Self-profiling through EventPipe; alone, so that other tests' threads do not share the window.</summary>
+[Trait(TestCategory.Trait, TestCategory.Sampling)]
 [Collection(Name)]
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class ProfileSessionTests

@@ -3,6 +3,7 @@ using Hotpath.Testing;
 namespace Hotpath.Cli.Tests;
 
 /// <summary>hotpath agent --pid against examples/HotApp running as its own process.</summary>
+[Trait(TestCategory.Trait, TestCategory.Sampling)]
 [Collection(Name)]
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class AgentCommandTests
