@@ -1,17 +1,23 @@
+using System.Text;
 using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Agent;
 
+/// <summary>A resolved stack frame: its function's name and, when known, its source file and first line.</summary>
+public readonly record struct ProfileFrame(string Function, string? File = null, int StartLine = 0);
+
 /// <summary>
-/// Builds a pprof profile from resolved stacks: functions and locations interned by name, samples with the
+/// Builds a pprof profile from resolved stacks: functions and locations interned by frame, samples with the
 /// same stack and labels summed. What the agent's sessions feed with what EventPipe gives them.
 /// </summary>
 public sealed class PprofBuilder
 {
     private readonly Profile _profile = new();
     private readonly Dictionary<string, long> _strings = new(StringComparer.Ordinal) { [""] = 0 };
-    private readonly Dictionary<string, ulong> _locations = new(StringComparer.Ordinal);
+    private readonly Dictionary<ProfileFrame, ulong> _locations = [];
     private readonly Dictionary<string, Sample> _samples = new(StringComparer.Ordinal);
+    private readonly List<ulong> _stack = new(64);
+    private readonly StringBuilder _key = new(256);
 
     /// <param name="sampleTypes">Type and unit of each value, e.g. ("samples", "count"), ("cpu", "nanoseconds").</param>
     /// <param name="periodType">What one period measures, e.g. ("cpu", "nanoseconds").</param>
@@ -28,18 +34,27 @@ public sealed class PprofBuilder
     public int SampleCount => _samples.Count;
 
     /// <summary>Adds values for a stack (leaf first), optionally with a string label such as the allocated type.</summary>
-    public void Add(IReadOnlyList<string> framesLeafFirst, ReadOnlySpan<long> values, string? labelKey = null, string? labelValue = null)
+    public void Add(IReadOnlyList<ProfileFrame> framesLeafFirst, ReadOnlySpan<long> values, string? labelKey = null, string? labelValue = null)
     {
         ArgumentNullException.ThrowIfNull(framesLeafFirst);
         if (values.Length != _profile.SampleType.Count)
             throw new ArgumentException($"{values.Length} values for {_profile.SampleType.Count} sample types", nameof(values));
 
-        var key = string.Join('\n', framesLeafFirst) + "\u0001" + labelKey + "\u0001" + labelValue;
+        // The sample's key: its location ids and label.
+        _stack.Clear();
+        _key.Clear();
+        foreach (var frame in framesLeafFirst)
+        {
+            var id = Location(frame);
+            _stack.Add(id);
+            _key.Append(id).Append(',');
+        }
+
+        var key = _key.Append('\u0001').Append(labelKey).Append('\u0001').Append(labelValue).ToString();
         if (!_samples.TryGetValue(key, out var sample))
         {
             sample = new Sample();
-            foreach (var frame in framesLeafFirst)
-                sample.LocationId.Add(Location(frame));
+            sample.LocationId.AddRange(_stack);
             sample.Value.AddRange(new long[values.Length]);
             if (labelKey is not null)
                 sample.Label.Add(new Label { Key = Intern(labelKey), Str = Intern(labelValue ?? "") });
@@ -59,14 +74,16 @@ public sealed class PprofBuilder
         return _profile;
     }
 
-    private ulong Location(string function)
+    private ulong Location(ProfileFrame frame)
     {
-        if (_locations.TryGetValue(function, out var id))
+        if (_locations.TryGetValue(frame, out var id))
             return id;
         id = (ulong)_profile.Location.Count + 1;
-        _profile.Function.Add(new Function { Id = id, Name = Intern(function), SystemName = Intern(function) });
+        var name = Intern(frame.Function);
+        // The line of a frame is unknown (0): only the function's first line is (see MethodSources).
+        _profile.Function.Add(new Function { Id = id, Name = name, SystemName = name, Filename = Intern(frame.File ?? ""), StartLine = frame.StartLine });
         _profile.Location.Add(new Location { Id = id, Line = { new Line { FunctionId = id } } });
-        _locations[function] = id;
+        _locations[frame] = id;
         return id;
     }
 

@@ -61,7 +61,7 @@ public static class ProfileSession
         var started = DateTimeOffset.UtcNow;
         using var session = client.StartEventPipeSession(providers, requestRundown: false, CircularBufferMegabytes);
         using var source = TraceLog.CreateFromEventPipeSession(session, TraceLog.EventPipeRundownConfiguration.Enable(client));
-        var recorder = new Recorder(source, kinds, selfProfiling: processId == Environment.ProcessId);
+        using var recorder = new Recorder(source, kinds, selfProfiling: processId == Environment.ProcessId);
 
         var processing = Task.Factory.StartNew(source.Process, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
@@ -81,7 +81,7 @@ public static class ProfileSession
     /// The event handlers of one window, each subscribed through <see cref="NeverThrowing"/>: an exception
     /// escaping one would end Process() and hang Stop().
     /// </summary>
-    private sealed class Recorder
+    private sealed class Recorder : IDisposable
     {
         private readonly TraceLogEventSource _source;
         private readonly bool _selfProfiling;
@@ -91,8 +91,9 @@ public static class ProfileSession
         private readonly PprofBuilder? _mutex;
         private readonly PprofBuilder? _exceptions;
         private readonly Dictionary<int, (double Time, CallStackIndex WaitingAt)> _previousSample = [];
-        private readonly Dictionary<int, string[]> _waiting = [];
-        private readonly List<string> _frames = new(64);
+        private readonly Dictionary<int, ProfileFrame[]> _waiting = [];
+        private readonly List<ProfileFrame> _frames = new(64);
+        private readonly MethodSources _sources = new();
         private double _lastTrim;
 
         public Recorder(TraceLogEventSource source, ProfileKinds kinds, bool selfProfiling)
@@ -158,6 +159,8 @@ public static class ProfileSession
             return profiles;
         }
 
+        public void Dispose() => _sources.Dispose();
+
         private void OnThreadSample(ClrThreadSampleTraceData e)
         {
             var now = e.TimeStampRelativeMSec;
@@ -168,11 +171,11 @@ public static class ProfileSession
             // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
             // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
             // still at the stack it waited at, or at a waiting method's managed wrapper: time blocked, not CPU.
-            if (!managed || (stack != CallStackIndex.Invalid && stack == previous.WaitingAt) || !ResolveStack(e) || IsWait(_frames[0]))
+            if (!managed || (stack != CallStackIndex.Invalid && stack == previous.WaitingAt) || !ResolveStack(e) || IsWait(_frames[0].Function))
                 return;
             var interval = now - previous.Time;
             // The thread was stopped at a GC poll: charge its caller.
-            if (_frames.Count > 1 && _frames[0].Contains("PollGC", StringComparison.Ordinal))
+            if (_frames.Count > 1 && _frames[0].Function.Contains("PollGC", StringComparison.Ordinal))
                 _frames.RemoveAt(0);
             _cpu!.Add(_frames, [1, (long)(Math.Min(interval, 1000) * 1_000_000)]);
         }
@@ -216,21 +219,26 @@ public static class ProfileSession
         }
 
         /// <summary>
-        /// The event's managed stack into <see cref="_frames"/>, leaf first, without signatures; false when it has
-        /// none, or when it is the agent's own work in this process (reading events, uploading).
+        /// The event's managed stack into <see cref="_frames"/>, leaf first, without signatures, with source files
+        /// where the assemblies have PDBs; false when it has none, or when it is the agent's own work in this
+        /// process (reading events, uploading).
         /// </summary>
         private bool ResolveStack(TraceEvent e)
         {
             _frames.Clear();
             for (var frame = e.CallStack(); frame is not null; frame = frame.Caller)
             {
-                var name = frame.CodeAddress.FullMethodName;
+                var address = frame.CodeAddress;
+                var name = address.FullMethodName;
                 if (string.IsNullOrEmpty(name))
                     continue;
                 if (_selfProfiling && IsAgentFrame(name))
                     return false;
                 var paren = name.IndexOf('(', StringComparison.Ordinal);
-                _frames.Add(paren > 0 ? name[..paren] : name); // "Shop.Cart.Total(int32)" → "Shop.Cart.Total"
+                var method = address.Method;
+                var source = method is null ? null : _sources.Find(method.MethodModuleFile?.FilePath, method.MethodToken);
+                // "Shop.Cart.Total(int32)" → "Shop.Cart.Total"
+                _frames.Add(new ProfileFrame(paren > 0 ? name[..paren] : name, source?.File, source?.Line ?? 0));
             }
 
             TrimNowAndThen(e.TimeStampRelativeMSec);

@@ -105,6 +105,25 @@ public sealed class ProfileSessionTests
         Assert.Equal(["samples", "cpu"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
     }
 
+    [Fact]
+    public async Task Frames_of_methods_whose_assembly_has_a_pdb_carry_the_source_file_and_first_line_of_the_method()
+    {
+        var recorded = await RecordWhileAsync(ProfileKinds.Cpu, stop => BurnCpu(stop));
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "cpu"));
+        var functions = profile.Function.ToDictionary(f => profile.StringTable[(int)f.Name]);
+        var burn = functions.Single(f => f.Key.EndsWith("ProfileSessionTests.BurnCpu", StringComparison.Ordinal)).Value;
+        Assert.Equal(SourceFile(), profile.StringTable[(int)burn.Filename]);
+        // The first statement of BurnCpu: its body's "var x = 0.0;", two lines below the declaration.
+        var declaration = Array.FindIndex(File.ReadAllLines(SourceFile()), l => l.Contains("private static double BurnCpu(", StringComparison.Ordinal)) + 1;
+        Assert.Equal(declaration + 2, burn.StartLine);
+        // The thread's entry point is in System.Private.CoreLib, whose PDB is not shipped with the runtime.
+        Assert.Equal("", profile.StringTable[(int)functions["System.Threading.Thread.StartCallback"].Filename]);
+        Assert.All(profile.Location, l => Assert.Equal(0, Assert.Single(l.Line).Line_));
+    }
+
+    private static string SourceFile([CallerFilePath] string path = "") => path;
+
     /// <summary>Sampled allocations on .NET 10; GCAllocationTick alone is how runtimes before it are measured.</summary>
     [Theory]
     [InlineData(false)]

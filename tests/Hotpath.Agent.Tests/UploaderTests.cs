@@ -11,7 +11,7 @@ public sealed class UploaderTests
     {
         var builder = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10_000_000);
         foreach (var (stack, nanos) in samples)
-            builder.Add(stack, [1, nanos]);
+            builder.Add([.. stack.Select(f => new ProfileFrame(f))], [1, nanos]);
         return ProfileEncoder.ToGzipBytes(builder.Build(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(10)));
     }
 

@@ -29,7 +29,7 @@ public static class HotAppExpectations
 
     public static async Task AssertCpuAsync(CollectorInstance collector, string selection)
     {
-        var (top, summary) = await TopAsync(collector, $"{selection}&type=cpu", "cpu");
+        var (profile, top, summary) = await TopAsync(collector, $"{selection}&type=cpu", "cpu");
         var checksum = top.Rows[0];
         Assert.True(checksum.Function == "HotApp.Work.Checksum", $"the hottest function should be HotApp.Work.Checksum: {summary}");
         // HotApp's busy loop is built to spend 60% of its time in Work.Checksum and 40% in Work.Parse; the
@@ -40,11 +40,14 @@ public static class HotAppExpectations
         Assert.True(Math.Abs(checksumShare - 60) <= 5, $"HotApp.Work.Checksum should have 60% ± 5 of HotApp.BusyLoop.Run, has {checksumShare:0.0}%: {summary}");
         Assert.True(Math.Abs(100.0 * parse.Cumulative / loop.Cumulative - 40) <= 5, $"HotApp.Work.Parse should have 40% ± 5 of HotApp.BusyLoop.Run: {summary}");
         Assert.True(Share(loop.Cumulative, top) > 80, $"the busy loop should be most of the process's CPU: {summary}");
+        // HotApp's build puts its PDB beside it, so its methods come with their source file.
+        var checksumFunction = profile.Function.First(f => profile.StringTable[(int)f.Name] == "HotApp.Work.Checksum");
+        Assert.EndsWith(Path.Combine("examples", "HotApp", "Work.cs"), profile.StringTable[(int)checksumFunction.Filename]);
     }
 
     public static async Task AssertHeapAsync(CollectorInstance collector, string selection)
     {
-        var (top, summary) = await TopAsync(collector, $"{selection}&type=heap", "alloc_space");
+        var (_, top, summary) = await TopAsync(collector, $"{selection}&type=heap", "alloc_space");
         var allocate = top.Rows[0];
         Assert.True(allocate.Function == "HotApp.Work.Allocate", $"the top allocating frame should be HotApp.Work.Allocate: {summary}");
         Assert.True(Math.Abs(Share(allocate.Flat, top) - 80) <= 10, $"HotApp.Work.Allocate should allocate about 80% of the bytes: {summary}");
@@ -63,7 +66,7 @@ public static class HotAppExpectations
 
     public static async Task AssertMutexAsync(CollectorInstance collector, string selection)
     {
-        var (top, summary) = await TopAsync(collector, $"{selection}&type=mutex", "delay");
+        var (_, top, summary) = await TopAsync(collector, $"{selection}&type=mutex", "delay");
         var reserve = top.Rows.SingleOrDefault(r => r.Function == "HotApp.Work.Reserve");
         Assert.True(reserve is not null && Share(reserve.Cumulative, top) >= 90, $"the waits should be at the lock in HotApp.Work.Reserve: {summary}");
         // The workers hold the lock 5 ms at a time, so each wait is milliseconds long.
@@ -71,12 +74,12 @@ public static class HotAppExpectations
         Assert.True(top.Total > 100_000_000, summary);
     }
 
-    private static async Task<(TopTable Top, string Summary)> TopAsync(CollectorInstance collector, string selection, string sampleType)
+    private static async Task<(Profile Profile, TopTable Top, string Summary)> TopAsync(CollectorInstance collector, string selection, string sampleType)
     {
         var profile = await collector.GetProfileAsync($"/api/0/profiles/merge?{selection}&{AllTime}");
         var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, sampleType));
         var summary = $"total {top.Total} {top.Unit}; " + string.Join(", ", top.Rows.Take(6).Select(r => $"{r.Function} {Share(r.Flat, top):0.0}% flat {Share(r.Cumulative, top):0.0}% cum"));
-        return (top, summary);
+        return (profile, top, summary);
     }
 
     private static double Share(long value, TopTable top) => 100.0 * value / top.Total;
