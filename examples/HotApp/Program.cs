@@ -29,7 +29,7 @@ var busy = new BusyLoop();
 
 // The agent in a console app without a generic host; its settings can also come from the environment,
 // e.g. Hotpath__Agent__Window=00:00:05 or Hotpath__Agent__Labels__region=eu-west.
-var agentOptions = new HotpathAgentOptions { Service = "hotapp", Labels = { ["version"] = "1.4" } };
+var agentOptions = new HotpathAgentOptions { Service = "hotapp" }; // labelled version=1.4.0 from HotApp.csproj
 new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(HotpathAgentOptions.Section).Bind(agentOptions);
 agentOptions.CollectorAddress = collector ?? agentOptions.CollectorAddress;
 await using var agent = collector is null ? null : await HotpathAgent.StartAsync(agentOptions);

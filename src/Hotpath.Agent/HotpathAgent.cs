@@ -49,7 +49,7 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
             Collector = new Uri(settings.CollectorAddress),
             Service = settings.Service,
             InstanceId = settings.InstanceId ?? UploaderOptions.DefaultInstanceId(Environment.ProcessId),
-            Labels = settings.Labels,
+            Labels = AppVersion.AddTo(settings.Labels, AppVersion.OfThisProcess()),
             Token = settings.Token,
         }, loggers.CreateLogger<ProfileUploader>());
 

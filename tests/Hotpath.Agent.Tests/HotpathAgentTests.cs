@@ -120,7 +120,8 @@ public sealed class HotpathAgentTests
         await using (var hotApp = HotAppProcess.Start(seconds: 30, collector.BaseAddress.ToString(), settings))
             await HotAppExpectations.WaitForEveryTypeAsync(collector, "hotapp", TimeSpan.FromSeconds(40));
 
-        const string selection = "service=hotapp&labels=region%3Deu-west,version%3D1.4";
+        // version=1.4.0: the agent's default label, HotApp's assembly version.
+        const string selection = "service=hotapp&labels=region%3Deu-west,version%3D1.4.0";
         await HotAppExpectations.AssertCpuAsync(collector, selection);
         await HotAppExpectations.AssertHeapAsync(collector, selection);
         await HotAppExpectations.AssertMutexAsync(collector, selection);

@@ -17,13 +17,14 @@ public sealed class AgentCommandTests
         await using var hotApp = HotAppProcess.Start(seconds: 120);
 
         var result = await CliRunner.RunAsync(collector, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--service", "hotapp", "--label", "version=1.4", "--window", "8s", "--interval", "8s", "--rounds", "1");
+            "--service", "hotapp", "--label", "region=eu-west", "--window", "8s", "--interval", "8s", "--rounds", "1");
 
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.Contains("stored cpu profile of process", result.Output);
         Assert.Contains("stored heap profile of process", result.Output);
         Assert.Contains("stored mutex profile of process", result.Output);
-        const string selection = "service=hotapp&labels=version%3D1.4";
+        // version=1.4.0: read from the target's entry assembly, HotApp.dll, since no --label gave one.
+        const string selection = "service=hotapp&labels=region%3Deu-west,version%3D1.4.0";
         await HotAppExpectations.AssertCpuAsync(collector, selection);
         await HotAppExpectations.AssertHeapAsync(collector, selection);
         await HotAppExpectations.AssertAllocatedTypesAsync(collector, selection);

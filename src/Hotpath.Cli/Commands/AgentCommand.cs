@@ -14,7 +14,7 @@ public static class AgentCommand
     {
         var pid = new Option<int>("--pid", "-p") { Description = "Process id of the .NET process to profile", Required = true };
         var service = new Option<string>("--service", "-s") { Description = "Service name to store the profiles under", Required = true };
-        var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable)" };
+        var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable); version defaults to the target's entry assembly version" };
         var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
         var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "3s" };
         var interval = new Option<string>("--interval") { Description = "Time from the start of one recording to the next", DefaultValueFactory = _ => "60s" };
@@ -39,7 +39,10 @@ public static class AgentCommand
             using var client = CliContext.Client(parsed);
             var target = parsed.GetValue(pid);
             var query = $"service={Uri.EscapeDataString(parsed.GetValue(service)!)}&instance_id={Uri.EscapeDataString(UploaderOptions.DefaultInstanceId(target))}";
-            if (SelectionOptions.LabelQuery(parsed.GetValue(labels)) is { Length: > 0 } encoded)
+            var given = parsed.GetValue(labels) ?? [];
+            if (!given.Any(l => l.StartsWith(AppVersion.Label + "=", StringComparison.Ordinal)) && AppVersion.OfProcess(target) is { } version)
+                given = [.. given, $"{AppVersion.Label}={version}"];
+            if (SelectionOptions.LabelQuery(given) is { Length: > 0 } encoded)
                 query += "&labels=" + encoded;
             var max = parsed.GetValue(rounds);
             for (var round = 1; max == 0 || round <= max; round++)

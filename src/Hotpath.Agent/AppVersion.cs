@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace Hotpath.Agent;
+
+/// <summary>
+/// The application's version, for the <c>version</c> label the agent adds when none is given: the entry
+/// assembly's informational version without build metadata ("1.4.0+3f2c9e1" → "1.4.0"), so that profiles can
+/// be compared across releases without anyone remembering to label them.
+/// </summary>
+public static class AppVersion
+{
+    public const string Label = "version";
+
+    /// <summary>This process's version, or null when its entry assembly has none.</summary>
+    public static string? OfThisProcess() =>
+        WithoutBuildMetadata(Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion);
+
+    /// <summary>
+    /// Another process's version, from the entry assembly its command line names (<c>dotnet app.dll</c>, or an
+    /// apphost <c>app</c> beside <c>app.dll</c>); null where the command line cannot be read (only Linux gives
+    /// it here, in /proc) or names no assembly.
+    /// </summary>
+    public static string? OfProcess(int processId)
+    {
+        string[] arguments;
+        try
+        {
+            arguments = File.ReadAllText($"/proc/{processId}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        var assembly = arguments.FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(a))
+            ?? (arguments.Length > 0 && File.Exists(arguments[0] + ".dll") ? arguments[0] + ".dll" : null);
+        // FileVersionInfo reads a managed assembly's version attributes on every platform.
+        return assembly is null ? null : WithoutBuildMetadata(FileVersionInfo.GetVersionInfo(assembly).ProductVersion);
+    }
+
+    /// <summary>The labels with <c>version</c> added, unless they have one or the version is unknown.</summary>
+    public static IReadOnlyDictionary<string, string> AddTo(IReadOnlyDictionary<string, string> labels, string? version)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (version is null || labels.ContainsKey(Label))
+            return labels;
+        return new Dictionary<string, string>(labels) { [Label] = version };
+    }
+
+    private static string? WithoutBuildMetadata(string? version)
+    {
+        if (string.IsNullOrWhiteSpace(version))
+            return null;
+        var plus = version.IndexOf('+', StringComparison.Ordinal);
+        return plus > 0 ? version[..plus] : version;
+    }
+}
