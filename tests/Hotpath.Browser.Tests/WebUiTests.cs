@@ -31,6 +31,8 @@ public sealed class WebUiTests(BrowserFixture fixture)
         Assert.Contains(frames, f => f.Name == "crypto/sha256.block");
         Assert.Equal("root", frames[0].Name);
         Assert.Equal("crypto/sha256.block", (await ColumnAsync(page, 1))[0]);
+        // The function's source file, from the profile, on hover.
+        Assert.EndsWith("src/crypto/sha256/sha256block_amd64.s", await page.Locator("#top tbody tr td").First.GetAttributeAsync("title"));
         Assert.Contains("3 profiles merged: 13.4s of cpu", await page.Locator("#message").TextContentAsync());
         Assert.Equal("shop", await page.Locator("#service").InputValueAsync());
         Assert.Contains("version", await page.Locator("#label-key").TextContentAsync());

@@ -19,6 +19,17 @@ public sealed class AnalysisTests
     }
 
     [Fact]
+    public void Top_rows_carry_the_source_file_the_profile_gives_their_function()
+    {
+        var profile = TestData.Decode("cpu_1.pb.gz");
+
+        var top = TopTable.Build(profile, 1);
+
+        Assert.Equal("/usr/lib/go-1.19/src/crypto/sha256/sha256block_amd64.s", top.Rows[0].File);
+        Assert.Equal("/usr/lib/go-1.19/src/crypto/sha256/sha256.go", top.Rows.Single(r => r.Function == "crypto/sha256.(*digest).Write").File);
+    }
+
+    [Fact]
     public void The_default_sample_type_is_the_last_unless_the_profile_names_one()
     {
         var heap = TestData.Decode("heap_1.pb.gz");

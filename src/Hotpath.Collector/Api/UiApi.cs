@@ -47,6 +47,8 @@ public static class UiApi
                 json.WriteString("f", row.Function);
                 json.WriteNumber("s", row.Flat);
                 json.WriteNumber("t", row.Cumulative);
+                if (row.File.Length > 0)
+                    json.WriteString("file", row.File);
                 json.WriteEndObject();
             }
 

@@ -313,6 +313,7 @@ function renderTable() {
     cells.forEach((text, i) => {
       const td = document.createElement('td');
       td.textContent = text; // never HTML: function names are data
+      if (i === 0 && r.file) td.title = r.file;
       if (state.diff && i === 3) td.className = r.d > 0 ? 'up' : r.d < 0 ? 'down' : '';
       tr.append(td);
     });

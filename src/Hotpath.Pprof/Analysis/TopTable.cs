@@ -5,7 +5,8 @@ namespace Hotpath.Pprof.Analysis;
 /// <summary>One function's row of a top table, as <c>go tool pprof -top</c> prints it.</summary>
 /// <param name="Flat">Value of samples whose leaf frame is this function.</param>
 /// <param name="Cumulative">Value of samples with this function anywhere on the stack (counted once per sample).</param>
-public sealed record TopRow(string Function, long Flat, long Cumulative);
+/// <param name="File">The function's source file, or empty when the profile does not say.</param>
+public sealed record TopRow(string Function, long Flat, long Cumulative, string File = "");
 
 /// <summary>Per-function flat and cumulative totals of one sample type, and folded stacks.</summary>
 public sealed class TopTable
@@ -72,8 +73,15 @@ public sealed class TopTable
             }
         }
 
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var function in profile.Function)
+        {
+            if (function.Filename != 0)
+                files.TryAdd(profile.StringTable[(int)function.Name], profile.StringTable[(int)function.Filename]);
+        }
+
         var rows = cumulative
-            .Select(c => new TopRow(c.Key, flat.GetValueOrDefault(c.Key), c.Value))
+            .Select(c => new TopRow(c.Key, flat.GetValueOrDefault(c.Key), c.Value, files.GetValueOrDefault(c.Key, "")))
             .OrderByDescending(r => Math.Abs(r.Flat)).ThenByDescending(r => Math.Abs(r.Cumulative)).ThenBy(r => r.Function, StringComparer.Ordinal)
             .ToList();
         var type = profile.SampleType[sampleType];
