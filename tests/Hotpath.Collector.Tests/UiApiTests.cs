@@ -45,6 +45,7 @@ public sealed class UiApiTests(CollectorFixture fixture) : IClassFixture<Collect
         Assert.Equal(total, body.GetProperty("flame").GetProperty("v").GetInt64());
         Assert.Equal(total, body.GetProperty("top").EnumerateArray().Sum(r => r.GetProperty("s").GetInt64()));
         Assert.Equal("crypto/sha256.block", body.GetProperty("top")[0].GetProperty("f").GetString());
+        Assert.Equal("/usr/lib/go-1.19/src/crypto/sha256/sha256block_amd64.s", body.GetProperty("top")[0].GetProperty("file").GetString());
     }
 
     [Fact]
@@ -87,6 +88,9 @@ public sealed class UiApiTests(CollectorFixture fixture) : IClassFixture<Collect
         double Change(JsonElement r) => Math.Abs(r.GetProperty("s").GetDouble() / body.GetProperty("total").GetDouble() - r.GetProperty("bs").GetDouble() / body.GetProperty("baseline_total").GetDouble());
         Assert.Equal(top.Select(Change).OrderByDescending(c => c), top.Select(Change));
         Assert.Contains(top, r => r.GetProperty("s").GetInt64() == 0 && r.GetProperty("bs").GetInt64() > 0); // gone since the baseline
+        // Rows of either side name their function's source file.
+        Assert.EndsWith("sha256block_amd64.s", top.Single(r => r.GetProperty("f").GetString() == "crypto/sha256.block").GetProperty("file").GetString());
+        Assert.All(top.Where(r => r.GetProperty("s").GetInt64() == 0), r => Assert.StartsWith("/", r.GetProperty("file").GetString()));
     }
 
     [Fact]

@@ -47,8 +47,7 @@ public static class UiApi
                 json.WriteString("f", row.Function);
                 json.WriteNumber("s", row.Flat);
                 json.WriteNumber("t", row.Cumulative);
-                if (row.File.Length > 0)
-                    json.WriteString("file", row.File);
+                WriteFile(json, row.File);
                 json.WriteEndObject();
             }
 
@@ -81,9 +80,9 @@ public static class UiApi
         var now = TopTable.Build(comparison, index);
         var before = TopTable.Build(baseline, baselineIndex).Rows.ToDictionary(r => r.Function, StringComparer.Ordinal);
         var present = now.Rows.Select(r => r.Function).ToHashSet(StringComparer.Ordinal);
-        var rows = now.Rows.Select(r => (r.Function, Self: r.Flat, Total: r.Cumulative, Before: before.GetValueOrDefault(r.Function)))
-            .Concat(before.Values.Where(b => !present.Contains(b.Function)).Select(b => (b.Function, Self: 0L, Total: 0L, Before: (TopRow?)b)))
-            .Select(r => (r.Function, r.Self, r.Total, BaseSelf: r.Before?.Flat ?? 0, BaseTotal: r.Before?.Cumulative ?? 0))
+        var rows = now.Rows.Select(r => (r.Function, r.File, Self: r.Flat, Total: r.Cumulative, Before: before.GetValueOrDefault(r.Function)))
+            .Concat(before.Values.Where(b => !present.Contains(b.Function)).Select(b => (b.Function, b.File, Self: 0L, Total: 0L, Before: (TopRow?)b)))
+            .Select(r => (r.Function, r.File, r.Self, r.Total, BaseSelf: r.Before?.Flat ?? 0, BaseTotal: r.Before?.Cumulative ?? 0))
             .ToList();
         var baselineTotal = flame.BaselineTotal;
         double Share(long v, long total) => total == 0 ? 0 : (double)v / total;
@@ -108,6 +107,7 @@ public static class UiApi
                 json.WriteNumber("t", row.Total);
                 json.WriteNumber("bs", row.BaseSelf);
                 json.WriteNumber("bt", row.BaseTotal);
+                WriteFile(json, row.File);
                 json.WriteEndObject();
             }
 
@@ -208,6 +208,13 @@ public static class UiApi
     }
 
     /// <summary>A node as {"n":name,"v":total,"s":self[,"b":baseline total,"bs":baseline self],"c":[children]}.</summary>
+    /// <summary>A top row's source file, left out when the profile has none (most rows of .NET framework code).</summary>
+    private static void WriteFile(Utf8JsonWriter json, string file)
+    {
+        if (file.Length > 0)
+            json.WriteString("file", file);
+    }
+
     private static void WriteNode(Utf8JsonWriter json, FlameNode node, bool diff)
     {
         json.WriteStartObject();
