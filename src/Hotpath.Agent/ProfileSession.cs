@@ -94,6 +94,7 @@ public static class ProfileSession
         private readonly Dictionary<int, ProfileFrame[]> _waiting = [];
         private readonly List<ProfileFrame> _frames = new(64);
         private readonly MethodSources _sources = new();
+        private readonly Dictionary<CodeAddressIndex, ProfileFrame> _resolved = [];
         private double _lastTrim;
 
         public Recorder(TraceLogEventSource source, ProfileKinds kinds, bool selfProfiling)
@@ -226,23 +227,38 @@ public static class ProfileSession
         private bool ResolveStack(TraceEvent e)
         {
             _frames.Clear();
-            for (var frame = e.CallStack(); frame is not null; frame = frame.Caller)
+            for (var stackFrame = e.CallStack(); stackFrame is not null; stackFrame = stackFrame.Caller)
             {
-                var address = frame.CodeAddress;
-                var name = address.FullMethodName;
-                if (string.IsNullOrEmpty(name))
+                if (Resolve(stackFrame.CodeAddress) is not { } frame)
                     continue;
-                if (_selfProfiling && IsAgentFrame(name))
+                if (_selfProfiling && IsAgentFrame(frame.Function))
                     return false;
-                var paren = name.IndexOf('(', StringComparison.Ordinal);
-                var method = address.Method;
-                var source = method is null ? null : _sources.Find(method.MethodModuleFile?.FilePath, method.MethodToken);
-                // "Shop.Cart.Total(int32)" → "Shop.Cart.Total"
-                _frames.Add(new ProfileFrame(paren > 0 ? name[..paren] : name, source?.File, source?.Line ?? 0));
+                _frames.Add(frame);
             }
 
             TrimNowAndThen(e.TimeStampRelativeMSec);
             return _frames.Count > 0;
+        }
+
+        /// <summary>
+        /// A code address as a frame, worked out once per address (name, signature cut, source file) rather than
+        /// at every sample that passes through it; null while its method is unnamed, and then not remembered, as
+        /// the method's load event can come after the first samples in it.
+        /// </summary>
+        private ProfileFrame? Resolve(TraceCodeAddress address)
+        {
+            if (_resolved.TryGetValue(address.CodeAddressIndex, out var known))
+                return known;
+            var name = address.FullMethodName;
+            if (string.IsNullOrEmpty(name))
+                return null;
+            var paren = name.IndexOf('(', StringComparison.Ordinal);
+            var method = address.Method;
+            var source = method is null ? null : _sources.Find(method.MethodModuleFile?.FilePath, method.MethodToken);
+            // "Shop.Cart.Total(int32)" → "Shop.Cart.Total"
+            var frame = new ProfileFrame(paren > 0 ? name[..paren] : name, source?.File, source?.Line ?? 0);
+            _resolved[address.CodeAddressIndex] = frame;
+            return frame;
         }
 
         private static bool IsWait(string leaf) =>
@@ -267,6 +283,8 @@ public static class ProfileSession
                 return;
             _lastTrim = now;
             _source.TraceLog.TrimLiveSessionState();
+            // Trimming may hand the indexes out again to other addresses.
+            _resolved.Clear();
         }
     }
 }
