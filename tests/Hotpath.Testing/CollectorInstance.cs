@@ -87,9 +87,12 @@ public sealed class CollectorInstance : IAsyncDisposable
     }
 
     /// <summary>Metadata of every profile a service has stored, at any time; empty when none.</summary>
-    public async Task<List<JsonElement>> FindAllAsync(string service)
+    public async Task<List<JsonElement>> FindAllAsync(string service, string? token = null)
     {
-        using var response = await Http.GetAsync($"/api/0/profiles?service={Uri.EscapeDataString(service)}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/0/profiles?service={Uri.EscapeDataString(service)}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+        if (token is not null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await Http.SendAsync(request);
         return response.StatusCode == HttpStatusCode.NotFound
             ? []
             : [.. (await ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray()];

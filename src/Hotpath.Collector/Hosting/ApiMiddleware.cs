@@ -8,8 +8,9 @@ using Microsoft.Extensions.Options;
 namespace Hotpath.Collector.Hosting;
 
 /// <summary>
-/// The one place where failures become profefe error envelopes, bearer tokens are checked, and requests
-/// are counted. Endpoints just throw <see cref="ApiException"/>.
+/// The one place where failures become profefe error envelopes, bearer tokens are checked (on endpoints
+/// that carry <see cref="ApiAccess"/>, never by path text), and requests are counted. It runs after routing
+/// has chosen the endpoint. Endpoints just throw <see cref="ApiException"/>.
 /// </summary>
 public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics, IOptions<AuthOptions> auth,
     IOptions<CollectorOptions> collector, ILogger<ApiMiddleware> logger)
@@ -61,9 +62,9 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
 
     private bool Authorized(HttpContext context)
     {
-        if (!context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+        if (context.GetEndpoint()?.Metadata.GetMetadata<ApiAccess>() is null)
             return true;
-        var required = HttpMethods.IsPost(context.Request.Method) ? _writeToken : _readToken;
+        var required = ApiAccess.Writes(context.Request.Method) ? _writeToken : _readToken;
         if (required is null)
             return true;
 

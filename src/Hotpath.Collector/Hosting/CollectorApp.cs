@@ -56,10 +56,12 @@ public static class CollectorApp
         });
 
         var app = builder.Build();
+        app.UseRouting();
         app.UseMiddleware<ApiMiddleware>();
-        app.MapProfilesApi();
-        app.MapUiApi();
-        app.MapServicesApi();
+        var api = app.MapGroup("").WithMetadata(ApiAccess.Protected);
+        api.MapProfilesApi();
+        api.MapUiApi();
+        api.MapServicesApi();
         app.MapWebUi();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CollectorMetrics>().Registry);

@@ -1,0 +1,74 @@
+using System.Net;
+using Hotpath.Collector.Hosting;
+using Hotpath.Testing;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using static Hotpath.Collector.Tests.PostProfileTests;
+
+namespace Hotpath.Collector.Tests;
+
+public sealed class AccessControlTests
+{
+    [Fact]
+    public async Task Every_api_route_is_protected_by_its_endpoint_not_by_its_path()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+
+        var apiRoutes = Routes(collector).Where(r => r.Pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase)).ToList();
+
+        Assert.NotEmpty(apiRoutes);
+        Assert.All(apiRoutes, r => Assert.True(r.Protected, $"{r.Pattern} carries no ApiAccess metadata"));
+        Assert.DoesNotContain(Routes(collector), r => r.Protected && !r.Pattern.StartsWith("/api", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task No_casing_of_any_api_route_answers_without_the_token()
+    {
+        await using var collector = await CollectorInstance.StartAsync("--Auth:WriteToken=w-secret", "--Auth:ReadToken=r-secret");
+        var body = TestData.Bytes("cpu_1.pb.gz");
+        var tried = 0;
+
+        foreach (var route in Routes(collector).Where(r => r.Protected))
+        {
+            foreach (var method in route.Methods.Count > 0 ? route.Methods : ["GET", "POST", "DELETE"])
+            {
+                foreach (var path in Casings(Concrete(route.Pattern)))
+                {
+                    using var request = new HttpRequestMessage(new HttpMethod(method), path + "?service=s&type=cpu&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+                    if (method == "POST")
+                        request.Content = new ByteArrayContent(body);
+                    using var response = await collector.Http.SendAsync(request);
+                    if (method == "HEAD")
+                        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+                    else
+                        await AssertError(response, 401, "unauthorized: missing or wrong bearer token");
+                    tried++;
+                }
+            }
+        }
+
+        Assert.True(tried >= 40, $"only {tried} requests were tried");
+        Assert.Empty(await collector.FindAllAsync("s", token: "r-secret"));
+    }
+
+    private sealed record Route(string Pattern, IReadOnlyList<string> Methods, bool Protected);
+
+    private static IEnumerable<Route> Routes(CollectorInstance collector) =>
+        collector.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Select(e => new Route(
+                "/" + e.RoutePattern.RawText!.TrimStart('/'),
+                e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? [],
+                e.Metadata.GetMetadata<ApiAccess>() is not null));
+
+    /// <summary>A path the pattern matches: each parameter becomes a plausible value.</summary>
+    private static string Concrete(string pattern) =>
+        System.Text.RegularExpressions.Regex.Replace(pattern, @"\{\*{0,2}(\w+)[^}]*\}", m => m.Groups[1].Value == "ids" ? "abc+def" : "x");
+
+    /// <summary>As given, lower case, upper case, and each letter's case flipped in turn of a few patterns.</summary>
+    private static IEnumerable<string> Casings(string path)
+    {
+        string Flip(Func<int, bool> which) => string.Concat(path.Select((c, i) => which(i) ? (char.IsUpper(c) ? char.ToLowerInvariant(c) : char.ToUpperInvariant(c)) : c));
+        return new[] { path, path.ToLowerInvariant(), path.ToUpperInvariant(), Flip(i => i % 2 == 0), Flip(i => i % 2 == 1), Flip(i => i == 1) }
+            .Distinct(StringComparer.Ordinal);
+    }
+}
