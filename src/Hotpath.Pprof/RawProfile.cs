@@ -288,7 +288,8 @@ public sealed class RawProfile
 
     /// <summary>
     /// The checks of Go's profile.Parse and CheckValid: every id a sample, location or line refers to exists,
-    /// every string index is in range, each sample has one value per sample type, and there are samples.
+    /// every string index is in range, there are sample types and samples, and each sample has one value per
+    /// sample type.
     /// </summary>
     private void Validate()
     {
@@ -339,6 +340,8 @@ public sealed class RawProfile
             }
         }
 
+        if (SampleTypes.Count == 0)
+            throw new MalformedProfileException("profile has no sample types: nothing says what its values measure");
         if (Samples.Count == 0)
             throw new MalformedProfileException("profile has no samples");
 

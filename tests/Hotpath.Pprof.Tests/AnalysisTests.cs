@@ -57,7 +57,7 @@ public sealed class AnalysisTests
     {
         var profile = TestData.Decode("cpu_3.pb.gz");
 
-        var root = FlameGraph.Build(profile, 1, minFraction: 0);
+        var root = FlameGraph.Build(profile, 1, minFraction: 0).Root;
 
         Assert.Equal(TestData.Totals["cpu_3.pb.gz"][1], root.Total);
         Check(root);
@@ -74,7 +74,7 @@ public sealed class AnalysisTests
     {
         var profile = SyntheticProfiles.ManyStacks(50_000);
 
-        var root = FlameGraph.Build(profile, 0);
+        var root = FlameGraph.Build(profile, 0).Root;
 
         Assert.Equal(profile.Totals()[0], root.Total);
         Assert.InRange(FlameGraph.Count(root), 10, 5_000);
@@ -87,9 +87,33 @@ public sealed class AnalysisTests
         var before = TestData.Decode("cpu_1.pb.gz");
         var after = TestData.Decode("cpu_3.pb.gz");
 
-        var root = FlameGraph.Build(after, 1, before, 1);
+        var root = FlameGraph.Build(after, 1, before, 1).Root;
 
         Assert.Equal(TestData.Totals["cpu_3.pb.gz"][1], root.Total);
         Assert.Equal(TestData.Totals["cpu_1.pb.gz"][1], root.BaselineTotal);
+    }
+
+    [Fact]
+    public void A_stack_of_fifteen_thousand_frames_is_folded_below_the_depth_limit_without_recursion()
+    {
+        var profile = SyntheticProfiles.DeepStack(15_000);
+
+        var tree = FlameGraph.Build(profile, 0, profile, 0);
+
+        Assert.Equal(2, tree.DeepStacks); // the profile's sample and the baseline's
+        var node = tree.Root;
+        var depth = 0;
+        while (node.Children.Count > 0)
+        {
+            node = Assert.Single(node.Children);
+            depth++;
+            if (depth < tree.DepthLimit)
+                Assert.Equal($"frame{15_001 - depth}", node.Name);
+        }
+
+        Assert.Equal(FlameGraph.DefaultDepthLimit, depth);
+        Assert.Equal(FlameGraph.Deeper, node.Name);
+        Assert.Equal((10, 10, 10, 10), (node.Total, node.Self, node.BaselineTotal, node.BaselineSelf));
+        Assert.Equal(FlameGraph.DefaultDepthLimit + 1, FlameGraph.Count(tree.Root));
     }
 }

@@ -101,7 +101,8 @@ public sealed class CollectorInstance : IAsyncDisposable
     public static async Task<JsonElement> ReadEnvelopeAsync(HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync();
-        using var document = JsonDocument.Parse(text);
+        // The UI's flame trees nest up to 800 levels; JsonDocument stops at 64 unless told.
+        using var document = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 1000 });
         return document.RootElement.Clone();
     }
 

@@ -37,4 +37,22 @@ public static class SyntheticProfiles
 
         return p;
     }
+
+    /// <summary>One sample whose stack is <paramref name="depth"/> distinct frames deep (hostile: far past any real stack).</summary>
+    public static Profile DeepStack(int depth, long value = 10)
+    {
+        var p = new Profile { StringTable = { "", "samples", "count" } };
+        p.SampleType.Add(new Pprof.Proto.ValueType { Type = 1, Unit = 2 });
+        var sample = new Sample { Value = { value } };
+        for (var f = 1; f <= depth; f++)
+        {
+            p.StringTable.Add($"frame{f}");
+            p.Function.Add(new Function { Id = (ulong)f, Name = p.StringTable.Count - 1 });
+            p.Location.Add(new Location { Id = (ulong)f, Line = { new Line { FunctionId = (ulong)f } } });
+            sample.LocationId.Add((ulong)f);
+        }
+
+        p.Sample.Add(sample);
+        return p;
+    }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using Hotpath.Storage;
@@ -56,10 +57,10 @@ public static class ApiResults
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {
-            var response = httpContext.Response;
-            response.StatusCode = status;
-            response.ContentType = "application/json";
-            await using (var json = new Utf8JsonWriter(response.BodyWriter))
+            // The whole reply is written first, then sent: a body that fails half-way must still be able to
+            // become an error envelope, which a response already started cannot.
+            var buffer = new ArrayBufferWriter<byte>(256);
+            using (var json = new Utf8JsonWriter(buffer))
             {
                 json.WriteStartObject();
                 json.WriteNumber("code", status);
@@ -74,7 +75,11 @@ public static class ApiResults
                 json.WriteEndObject();
             }
 
-            await response.BodyWriter.FlushAsync(httpContext.RequestAborted);
+            var response = httpContext.Response;
+            response.StatusCode = status;
+            response.ContentType = "application/json";
+            response.ContentLength = buffer.WrittenCount;
+            await response.Body.WriteAsync(buffer.WrittenMemory, httpContext.RequestAborted);
         }
     }
 

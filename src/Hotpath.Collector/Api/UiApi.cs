@@ -38,8 +38,7 @@ public static class UiApi
             json.WriteStartObject();
             WriteHeader(json, merged, index, count);
             json.WriteNumber("total", top.Total);
-            json.WritePropertyName("flame");
-            WriteNode(json, flame, diff: false);
+            WriteFlame(json, flame, diff: false);
             json.WriteStartArray("top");
             foreach (var row in top.Rows.Take(MaxTopRows))
             {
@@ -84,20 +83,19 @@ public static class UiApi
             .Concat(before.Values.Where(b => !present.Contains(b.Function)).Select(b => (b.Function, b.File, Self: 0L, Total: 0L, Before: (TopRow?)b)))
             .Select(r => (r.Function, r.File, r.Self, r.Total, BaseSelf: r.Before?.Flat ?? 0, BaseTotal: r.Before?.Cumulative ?? 0))
             .ToList();
-        var baselineTotal = flame.BaselineTotal;
+        var baselineTotal = flame.Root.BaselineTotal;
         double Share(long v, long total) => total == 0 ? 0 : (double)v / total;
-        rows.Sort((a, b) => Math.Abs(Share(b.Self, flame.Total) - Share(b.BaseSelf, baselineTotal))
-            .CompareTo(Math.Abs(Share(a.Self, flame.Total) - Share(a.BaseSelf, baselineTotal))));
+        rows.Sort((a, b) => Math.Abs(Share(b.Self, flame.Root.Total) - Share(b.BaseSelf, baselineTotal))
+            .CompareTo(Math.Abs(Share(a.Self, flame.Root.Total) - Share(a.BaseSelf, baselineTotal))));
 
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
             WriteHeader(json, comparison, index, comparisonCount);
             json.WriteNumber("baseline_profiles", baselineCount);
-            json.WriteNumber("total", flame.Total);
+            json.WriteNumber("total", flame.Root.Total);
             json.WriteNumber("baseline_total", baselineTotal);
-            json.WritePropertyName("flame");
-            WriteNode(json, flame, diff: true);
+            WriteFlame(json, flame, diff: true);
             json.WriteStartArray("top");
             foreach (var row in rows.Take(MaxTopRows))
             {
@@ -207,7 +205,6 @@ public static class UiApi
         json.WriteString("unit", profile.StringTable[(int)profile.SampleType[index].Unit]);
     }
 
-    /// <summary>A node as {"n":name,"v":total,"s":self[,"b":baseline total,"bs":baseline self],"c":[children]}.</summary>
     /// <summary>A top row's source file, left out when the profile has none (most rows of .NET framework code).</summary>
     private static void WriteFile(Utf8JsonWriter json, string file)
     {
@@ -215,6 +212,19 @@ public static class UiApi
             json.WriteString("file", file);
     }
 
+    /// <summary>
+    /// The tree under "flame", with "depth_limit" (frames below it are one "… deeper frames" node) and
+    /// "deep_stacks" (how many samples were folded so), so that the UI can say what it does not show.
+    /// </summary>
+    private static void WriteFlame(Utf8JsonWriter json, FlameTree flame, bool diff)
+    {
+        json.WriteNumber("depth_limit", flame.DepthLimit);
+        json.WriteNumber("deep_stacks", flame.DeepStacks);
+        json.WritePropertyName("flame");
+        WriteNode(json, flame.Root, diff);
+    }
+
+    /// <summary>A node as {"n":name,"v":total,"s":self[,"b":baseline total,"bs":baseline self],"c":[children]}; depth is bounded by the tree's limit.</summary>
     private static void WriteNode(Utf8JsonWriter json, FlameNode node, bool diff)
     {
         json.WriteStartObject();

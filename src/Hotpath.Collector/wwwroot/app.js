@@ -209,9 +209,12 @@ async function load() {
     flame.setData(result.flame, { diff: state.diff, unit: result.unit, total: result.total, baselineTotal: result.baseline_total });
     if (state.search) search(state.search);
     renderTable();
-    message(state.diff
+    const deep = result.deep_stacks > 0
+      ? ` ${result.deep_stacks} stacks are deeper than ${result.depth_limit} frames; their deeper frames are folded into one.`
+      : '';
+    message((state.diff
       ? `Diff of ${result.sample_type}: ${result.baseline_profiles} baseline profiles (${formatValue(result.baseline_total, result.unit)}) against ${result.profiles} (${formatValue(result.total, result.unit)}). Red grew, green shrank (share of the total).`
-      : `${result.profiles} profiles merged: ${formatValue(result.total, result.unit)} of ${result.sample_type}.`);
+      : `${result.profiles} profiles merged: ${formatValue(result.total, result.unit)} of ${result.sample_type}.`) + deep);
   } catch (error) {
     result = null;
     flame.setData(null, {});

@@ -39,26 +39,58 @@ public sealed class FlameNode(string name)
     }
 }
 
+/// <summary>A flame graph's tree and what was folded to keep it within its depth limit.</summary>
+/// <param name="DepthLimit">The most frames below the root the tree has; deeper frames are folded.</param>
+/// <param name="DeepStacks">How many samples had more frames than that.</param>
+public sealed record FlameTree(FlameNode Root, int DepthLimit, long DeepStacks);
+
 public static class FlameGraph
 {
+    /// <summary>
+    /// The default depth limit: deeper than a reader follows a stack, and shallow enough that nested JSON of
+    /// the tree (two levels a node) stays within System.Text.Json's default limit of 1,000 levels.
+    /// </summary>
+    public const int DefaultDepthLimit = 400;
+
+    /// <summary>The name of the node that stands for the frames below <see cref="FlameTree.DepthLimit"/>.</summary>
+    public const string Deeper = "… deeper frames";
+
     /// <summary>The tree of one profile's sample type (and of a baseline's, for a diff).</summary>
-    public static FlameNode Build(Profile profile, int sampleType, Profile? baseline = null, int baselineSampleType = -1, double minFraction = 0.0005)
+    public static FlameTree Build(Profile profile, int sampleType, Profile? baseline = null, int baselineSampleType = -1,
+        double minFraction = 0.0005, int depthLimit = DefaultDepthLimit)
     {
         ArgumentNullException.ThrowIfNull(profile);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(depthLimit);
         var root = new FlameNode("root");
-        Add(root, profile, sampleType, baseline: false);
+        var deep = Add(root, profile, sampleType, baseline: false, depthLimit);
         if (baseline is not null)
-            Add(root, baseline, baselineSampleType, baseline: true);
-        Prune(root, root.Total, root.BaselineTotal, minFraction);
-        return root;
+            deep += Add(root, baseline, baselineSampleType, baseline: true, depthLimit);
+        Prune(root, minFraction);
+        return new FlameTree(root, depthLimit, deep);
     }
 
     /// <summary>How many nodes the tree has, root included.</summary>
-    public static int Count(FlameNode node) => 1 + node.Children.Sum(Count);
+    public static int Count(FlameNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var count = 0;
+        var pending = new Stack<FlameNode>();
+        pending.Push(node);
+        while (pending.TryPop(out var next))
+        {
+            count++;
+            foreach (var child in next.Children)
+                pending.Push(child);
+        }
 
-    private static void Add(FlameNode root, Profile profile, int sampleType, bool baseline)
+        return count;
+    }
+
+    /// <summary>Adds every sample to the tree; returns how many were deeper than the limit.</summary>
+    private static long Add(FlameNode root, Profile profile, int sampleType, bool baseline, int depthLimit)
     {
         var stacks = new StackResolver(profile);
+        long deep = 0;
         foreach (var sample in profile.Sample)
         {
             var value = sample.Value[sampleType];
@@ -67,12 +99,20 @@ public static class FlameGraph
             var frames = stacks.Frames(sample);
             var node = root;
             Credit(node, value, self: frames.Count == 0, baseline);
-            for (var i = frames.Count - 1; i >= 0; i--)
+            // Frames are leaf first; the tree is root first. Past the limit the rest is one folded node.
+            var shown = Math.Min(frames.Count, depthLimit);
+            for (var depth = 0; depth < shown; depth++)
             {
-                node = node.Child(frames[i]);
-                Credit(node, value, self: i == 0, baseline);
+                var last = depth == shown - 1;
+                node = node.Child(last && frames.Count > depthLimit ? Deeper : frames[frames.Count - 1 - depth]);
+                Credit(node, value, self: last, baseline);
             }
+
+            if (frames.Count > depthLimit)
+                deep++;
         }
+
+        return deep;
     }
 
     private static void Credit(FlameNode node, long value, bool self, bool baseline)
@@ -91,31 +131,42 @@ public static class FlameGraph
         }
     }
 
-    private static void Prune(FlameNode node, long total, long baselineTotal, double minFraction)
+    /// <summary>Folds tiny children into one "…" per parent and sorts the rest, without recursion: stacks may be deep.</summary>
+    private static void Prune(FlameNode root, double minFraction)
     {
-        bool Tiny(FlameNode n) =>
-            Math.Abs(n.Total) < minFraction * Math.Abs(total) && Math.Abs(n.BaselineTotal) <= minFraction * Math.Abs(baselineTotal);
+        var total = Math.Abs(root.Total);
+        var baselineTotal = Math.Abs(root.BaselineTotal);
+        bool Tiny(FlameNode n) => Math.Abs(n.Total) < minFraction * total && Math.Abs(n.BaselineTotal) <= minFraction * baselineTotal;
 
-        var tiny = node.Children.Where(Tiny).ToList();
-        if (tiny.Count > 0)
+        var pending = new Stack<FlameNode>();
+        pending.Push(root);
+        while (pending.TryPop(out var node))
         {
-            node.Children.RemoveAll(c => tiny.Contains(c));
-            var folded = new FlameNode(FlameNode.Folded)
+            FlameNode? folded = null;
+            foreach (var child in node.Children)
             {
-                Total = tiny.Sum(c => c.Total),
-                Self = tiny.Sum(c => c.Total),
-                BaselineTotal = tiny.Sum(c => c.BaselineTotal),
-                BaselineSelf = tiny.Sum(c => c.BaselineTotal),
-            };
-            if (folded.Total != 0 || folded.BaselineTotal != 0)
-                node.Children.Add(folded);
-        }
+                if (!Tiny(child))
+                    continue;
+                folded ??= new FlameNode(FlameNode.Folded);
+                folded.Total += child.Total;
+                folded.Self += child.Total;
+                folded.BaselineTotal += child.BaselineTotal;
+                folded.BaselineSelf += child.BaselineTotal;
+            }
 
-        node.Children.Sort((a, b) => b.Total.CompareTo(a.Total) is var byTotal && byTotal != 0 ? byTotal : b.BaselineTotal.CompareTo(a.BaselineTotal));
-        foreach (var child in node.Children)
-        {
-            if (child.Name != FlameNode.Folded)
-                Prune(child, total, baselineTotal, minFraction);
+            if (folded is not null)
+            {
+                node.Children.RemoveAll(Tiny);
+                if (folded.Total != 0 || folded.BaselineTotal != 0)
+                    node.Children.Add(folded);
+            }
+
+            node.Children.Sort((a, b) => b.Total.CompareTo(a.Total) is var byTotal && byTotal != 0 ? byTotal : b.BaselineTotal.CompareTo(a.BaselineTotal));
+            foreach (var child in node.Children)
+            {
+                if (!ReferenceEquals(child, folded))
+                    pending.Push(child);
+            }
         }
     }
 }

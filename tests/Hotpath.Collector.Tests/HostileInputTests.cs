@@ -1,0 +1,63 @@
+using System.Net;
+using System.Text.Json;
+using Google.Protobuf;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
+using Hotpath.Testing;
+using static Hotpath.Collector.Tests.PostProfileTests;
+
+namespace Hotpath.Collector.Tests;
+
+/// <summary>Inputs made to hurt the collector, each sent over real HTTP: none may crash it, hang it or get a 500.</summary>
+public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<CollectorFixture>
+{
+    private const string Always = "from=1970-01-01T00:00:00&to=2200-01-01T00:00:00";
+
+    private CollectorInstance Collector => fixture.Collector;
+
+    [Fact]
+    public async Task A_stored_stack_of_fifteen_thousand_frames_is_viewed_with_its_deep_frames_folded_and_the_collector_lives_on()
+    {
+        var service = CollectorInstance.NewServiceName("deep");
+        var deep = SyntheticProfiles.DeepStack(15_000);
+        await Collector.PostOkAsync(service, "cpu", ProfileEncoder.ToGzipBytes(deep));
+
+        foreach (var view in new[] { "profile", "diff" })
+        {
+            using var response = await Collector.GetAsync($"/api/0/ui/{view}?service={service}&type=cpu&{Always}");
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var body = (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body");
+            Assert.Equal(FlameGraph.DefaultDepthLimit, body.GetProperty("depth_limit").GetInt32());
+            Assert.Equal(view == "diff" ? 2 : 1, body.GetProperty("deep_stacks").GetInt64());
+            var node = body.GetProperty("flame");
+            var depth = 0;
+            while (node.TryGetProperty("c", out var children))
+            {
+                node = Assert.Single(children.EnumerateArray());
+                depth++;
+            }
+
+            Assert.Equal(FlameGraph.DefaultDepthLimit, depth);
+            Assert.Equal(FlameGraph.Deeper, node.GetProperty("n").GetString());
+            Assert.Equal(10, node.GetProperty("v").GetInt64());
+        }
+
+        Assert.Equal("ok\n", await Collector.Http.GetStringAsync("/healthz"));
+    }
+
+    [Fact]
+    public async Task A_profile_without_sample_types_is_refused_at_ingest_saying_why()
+    {
+        var profile = TestData.Decode("cpu_1.pb.gz");
+        profile.SampleType.Clear();
+        foreach (var sample in profile.Sample)
+            sample.Value.Clear();
+        var service = CollectorInstance.NewServiceName("untyped");
+
+        using var response = await Collector.PostAsync($"service={service}&type=cpu", ProfileEncoder.ToGzipBytes(profile));
+
+        Assert.Equal("malformed profile (profile has no sample types: nothing says what its values measure)", await AssertError(response, 400));
+        Assert.Empty(await Collector.FindAllAsync(service));
+    }
+}
