@@ -1,4 +1,5 @@
 using System.Text;
+using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Agent;
@@ -69,7 +70,7 @@ public sealed class PprofBuilder
     /// <summary>The profile, stamped with its window.</summary>
     public Profile Build(DateTimeOffset start, TimeSpan duration)
     {
-        _profile.TimeNanos = (start.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+        _profile.TimeNanos = UnixNanos.From(start);
         _profile.DurationNanos = duration.Ticks * 100;
         return _profile;
     }

@@ -60,4 +60,43 @@ public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<
         Assert.Equal("malformed profile (profile has no sample types: nothing says what its values measure)", await AssertError(response, 400));
         Assert.Empty(await Collector.FindAllAsync(service));
     }
+
+    [Theory]
+    [InlineData("9999-12-31T23:59:59")]
+    [InlineData("0001-01-01T00:00:00")]
+    [InlineData("2262-04-11T23:47:17Z")]
+    [InlineData("1677-09-21T00:12:43Z")]
+    public async Task A_created_at_that_nanoseconds_cannot_hold_is_refused_naming_the_parameter(string createdAt)
+    {
+        var service = CollectorInstance.NewServiceName("time");
+
+        using var response = await Collector.PostAsync($"service={service}&type=cpu&created_at={createdAt}", ProfileBytes.WithTime("cpu_1.pb.gz", null));
+
+        Assert.Equal($"bad request: bad \"created_at\" \"{createdAt}\": outside the times a profile can carry (1677-09-21T00:12:43Z to 2262-04-11T23:47:16Z)",
+            await AssertError(response, 400));
+        Assert.Empty(await Collector.FindAllAsync(service));
+    }
+
+    [Fact]
+    public async Task Times_at_both_ends_of_the_range_are_stored_as_given_and_found_by_bounds_beyond_it()
+    {
+        var service = CollectorInstance.NewServiceName("ends");
+        var untimed = ProfileBytes.WithTime("cpu_1.pb.gz", null);
+        await Collector.PostOkAsync(service, "cpu", untimed, "&created_at=1677-09-21T00:12:44Z");
+        await Collector.PostOkAsync(service, "cpu", untimed, "&created_at=2262-04-11T23:47:16");
+
+        var everything = "from=1600-01-01T00:00:00&to=9999-12-31T23:59:59";
+        using var found = await Collector.GetAsync($"/api/0/profiles?service={service}&{everything}");
+        var times = (await CollectorInstance.ReadEnvelopeAsync(found)).GetProperty("body").EnumerateArray()
+            .Select(p => p.GetProperty("created_at").GetString());
+        Assert.Equal(["1677-09-21T00:12:44Z", "2262-04-11T23:47:16Z"], times);
+
+        using var series = await Collector.GetAsync($"/api/0/ui/series?service={service}&{everything}&buckets=1000");
+        Assert.Equal(HttpStatusCode.OK, series.StatusCode);
+        var buckets = (await CollectorInstance.ReadEnvelopeAsync(series)).GetProperty("body").GetProperty("buckets").EnumerateArray().ToList();
+        Assert.Equal(1000, buckets.Count);
+        Assert.Equal(1, buckets[0].GetProperty("count").GetInt32());
+        Assert.Equal(1, buckets[^1].GetProperty("count").GetInt32());
+        Assert.Equal("1677-09-21T00:12:43Z", buckets[0].GetProperty("t").GetString());
+    }
 }

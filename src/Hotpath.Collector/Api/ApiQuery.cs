@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Hotpath.Pprof;
 using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
@@ -24,8 +25,9 @@ public static class ApiQuery
         var service = RequiredString(query, "service");
         var fromText = RequiredString(query, "from");
         var toText = RequiredString(query, "to");
-        var from = ParseTimestamp(fromText, "from");
-        var to = ParseTimestamp(toText, "to");
+        // A bound past what nanoseconds hold selects as far as they go: a range up to year 9999 is "everything".
+        var from = UnixNanos.Clamp(ParseTimestamp(fromText, "from"));
+        var to = UnixNanos.Clamp(ParseTimestamp(toText, "to"));
         if (from > to)
             throw ApiException.BadRequest($"\"from\" {fromText} is after \"to\" {toText}");
 
@@ -73,41 +75,37 @@ public static class ApiQuery
         return [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)];
     }
 
-    /// <summary>created_at, or null when absent.</summary>
+    /// <summary>created_at, or null when absent; a time that nanoseconds cannot hold is refused, never wrapped.</summary>
     public static long? CreatedAt(IQueryCollection query)
     {
         var text = query["created_at"].ToString();
         if (text.Length == 0)
             return null;
-        return TryParseTime(text, out var nanos)
+        if (!TryParseTime(text, out var time))
+            throw ApiException.BadRequest($"bad \"created_at\" \"{text}\": time in unsupported format \"{text}\"");
+        return UnixNanos.TryFrom(time, out var nanos)
             ? nanos
-            : throw ApiException.BadRequest($"bad \"created_at\" \"{text}\": time in unsupported format \"{text}\"");
+            : throw ApiException.BadRequest($"bad \"created_at\" \"{text}\": outside the times a profile can carry ({UnixNanos.RangeText})");
     }
 
-    private static long ParseTimestamp(string text, string name) =>
-        TryParseTime(text, out var nanos)
-            ? nanos
+    private static DateTimeOffset ParseTimestamp(string text, string name) =>
+        TryParseTime(text, out var time)
+            ? time
             : throw ApiException.BadRequest(
                 $"bad \"{name}\" timestamp \"{text}\": parsing time \"{text}\" as \"{GoTimeLayout}\": cannot parse, and not RFC 3339 either");
 
-    /// <summary>The API layout (UTC) or RFC 3339 with Z or an offset; Unix nanoseconds, UTC.</summary>
-    public static bool TryParseTime(string text, out long unixNanos)
+    /// <summary>The API layout (UTC) or RFC 3339 with Z or an offset, in UTC.</summary>
+    public static bool TryParseTime(string text, out DateTimeOffset time)
     {
-        unixNanos = 0;
-        DateTimeOffset parsed;
         if (DateTime.TryParseExact(text, TimeLayout, CultureInfo.InvariantCulture,
                 DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var plain))
         {
-            parsed = new DateTimeOffset(plain, TimeSpan.Zero);
-        }
-        else if (!DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK"], CultureInfo.InvariantCulture,
-                     DateTimeStyles.None, out parsed) || !HasZone(text))
-        {
-            return false;
+            time = new DateTimeOffset(plain, TimeSpan.Zero);
+            return true;
         }
 
-        unixNanos = (parsed.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
-        return true;
+        return DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK"], CultureInfo.InvariantCulture,
+            DateTimeStyles.None, out time) && HasZone(text);
     }
 
     private static bool HasZone(string text) =>

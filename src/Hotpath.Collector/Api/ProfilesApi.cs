@@ -34,7 +34,7 @@ public static class ProfilesApi
         var body = received.Memory;
         metrics.BytesReceived.Inc(body.Length);
 
-        var createdAt = createdAtParameter ?? UnixNanos(time.GetUtcNow());
+        var createdAt = createdAtParameter ?? UnixNanos.From(time.GetUtcNow());
         long value = 0;
         if (type != ProfileType.Trace)
         {
@@ -141,6 +141,4 @@ public static class ProfilesApi
 
     internal static ApiException BodyTooLarge(long maxBodySize) => new(StatusCodes.Status413RequestEntityTooLarge,
         $"request body too large: the limit is {maxBodySize} bytes (Collector:MaxBodySize)");
-
-    private static long UnixNanos(DateTimeOffset time) => (time.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
 }

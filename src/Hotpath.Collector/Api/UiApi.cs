@@ -123,17 +123,19 @@ public static class UiApi
             ? b
             : throw ApiException.BadRequest($"bad \"buckets\" \"{bucketsText}\": a number from 1 to 1000");
         var found = await reader.FindAsync(query, cancellationToken);
-        var span = Math.Max(1, query.ToUnixNanos - query.FromUnixNanos);
-        var step = (span + buckets - 1) / buckets;
+        // Unsigned: a window may span every time nanoseconds hold, wider than a long.
+        var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
+        var step = span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL);
         var counts = new int[buckets];
         var values = new long[buckets];
         foreach (var meta in found)
         {
-            var i = (int)Math.Min(buckets - 1, (meta.CreatedAtUnixNanos - query.FromUnixNanos) / step);
+            var i = (int)Math.Min((ulong)buckets - 1, (ulong)(meta.CreatedAtUnixNanos - query.FromUnixNanos) / step);
             counts[i]++;
             values[i] += meta.Value;
         }
 
+        long BucketStart(int i) => (long)((ulong)query.FromUnixNanos + Math.Min((ulong)i * step, span));
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
@@ -142,8 +144,8 @@ public static class UiApi
             for (var i = 0; i < buckets; i++)
             {
                 json.WriteStartObject();
-                json.WriteString("t", ApiResults.FormatCreatedAt(query.FromUnixNanos + i * step));
-                json.WriteNumber("start", (query.FromUnixNanos + i * step) / 1_000_000);
+                json.WriteString("t", ApiResults.FormatCreatedAt(BucketStart(i)));
+                json.WriteNumber("start", BucketStart(i) / 1_000_000);
                 json.WriteNumber("count", counts[i]);
                 json.WriteNumber("value", values[i]);
                 json.WriteEndObject();

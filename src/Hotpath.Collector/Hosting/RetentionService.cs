@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using Hotpath.Storage;
 using Microsoft.Extensions.Options;
 
@@ -27,7 +28,7 @@ public sealed class RetentionService(IRetention retention, IOptions<StorageOptio
         var cutoff = time.GetUtcNow() - keep;
         try
         {
-            var deleted = await retention.DeleteOlderThanAsync((cutoff.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, cancellationToken);
+            var deleted = await retention.DeleteOlderThanAsync(UnixNanos.Clamp(cutoff), cancellationToken);
             if (deleted > 0)
                 Log.RetentionDeleted(logger, deleted, cutoff);
         }
