@@ -99,4 +99,38 @@ public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<
         Assert.Equal(1, buckets[^1].GetProperty("count").GetInt32());
         Assert.Equal("1677-09-21T00:12:43Z", buckets[0].GetProperty("t").GetString());
     }
+
+    [Theory]
+    [InlineData("POST")]
+    [InlineData("GET")]
+    public async Task Labels_past_the_pair_limit_are_a_bad_request_on_write_and_find(string method)
+    {
+        var service = CollectorInstance.NewServiceName("pairs");
+        var labels = string.Join(',', Enumerable.Range(0, 999).Select(i => $"k{i}=v"));
+
+        using var response = method == "POST"
+            ? await Collector.PostAsync($"service={service}&type=cpu&labels={labels}", TestData.Bytes("cpu_1.pb.gz"))
+            : await Collector.GetAsync($"/api/0/profiles?service={service}&{Always}&labels={labels}");
+
+        Assert.Equal("bad request: bad \"labels\": 999 pairs, at most 64 are allowed", await AssertError(response, 400));
+    }
+
+    [Fact]
+    public async Task A_filter_of_sixty_four_pairs_finds_exactly_the_profiles_that_have_them_all_and_honours_the_limit()
+    {
+        var service = CollectorInstance.NewServiceName("many");
+        var all = string.Join(',', Enumerable.Range(0, 64).Select(i => $"k{i:D2}=v"));
+        var allButOne = string.Join(',', Enumerable.Range(0, 63).Select(i => $"k{i:D2}=v")) + ",k63=other";
+        var body = ProfileBytes.WithTime("cpu_1.pb.gz", null);
+        for (var i = 0; i < 3; i++)
+            await Collector.PostOkAsync(service, "cpu", body, $"&labels={all}&created_at=2026-01-01T00:00:0{i}");
+        await Collector.PostOkAsync(service, "cpu", body, $"&labels={allButOne}&created_at=2026-01-01T00:00:05");
+
+        using var found = await Collector.GetAsync($"/api/0/profiles?service={service}&{Always}&labels={all}");
+        using var newest = await Collector.GetAsync($"/api/0/profiles?service={service}&{Always}&labels={all}&limit=2");
+
+        Assert.Equal(3, (await CollectorInstance.ReadEnvelopeAsync(found)).GetProperty("body").GetArrayLength());
+        Assert.Equal(["2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"],
+            (await CollectorInstance.ReadEnvelopeAsync(newest)).GetProperty("body").EnumerateArray().Select(p => p.GetProperty("created_at").GetString()));
+    }
 }

@@ -13,6 +13,12 @@ public static class ApiQuery
 
     private const string GoTimeLayout = "2006-01-02T15:04:05";
 
+    /// <summary>
+    /// Most label pairs a profile or a query may carry: more than any real label set (Pyroscope allows 30
+    /// names a series), few enough that no filter or index write grows without bound.
+    /// </summary>
+    public const int MaxLabelPairs = 64;
+
     public static string RequiredString(IQueryCollection query, string name)
     {
         var value = query[name].ToString();
@@ -56,8 +62,11 @@ public static class ApiQuery
         if (text.Length == 0)
             return [];
 
-        var labels = new List<ProfileLabel>();
-        foreach (var piece in text.Split(','))
+        var pieces = text.Split(',');
+        if (pieces.Length > MaxLabelPairs)
+            throw ApiException.BadRequest($"bad \"labels\": {pieces.Length} pairs, at most {MaxLabelPairs} are allowed");
+        var labels = new List<ProfileLabel>(pieces.Length);
+        foreach (var piece in pieces)
         {
             var eq = piece.IndexOf('=', StringComparison.Ordinal);
             var key = (eq < 0 ? piece : piece[..eq]).Trim();

@@ -30,19 +30,28 @@ internal static class FindSql
 
         parameters.AddWithValue("$k0", query.Labels[0].Key);
         parameters.AddWithValue("$v0", query.Labels[0].Value);
-        var more = new System.Text.StringBuilder();
-        for (var i = 1; i < query.Labels.Count; i++)
-        {
-            parameters.AddWithValue($"$k{i}", query.Labels[i].Key);
-            parameters.AddWithValue($"$v{i}", query.Labels[i].Value);
-            more.Append($" AND EXISTS (SELECT 1 FROM profile_labels l{i} WHERE l{i}.service = $service AND l{i}.key = $k{i} AND l{i}.value = $v{i} AND l{i}.type = l.type AND l{i}.created_at = l.created_at AND l{i}.seq = l.seq)");
-        }
+        // One label drives, a range scan over exactly its matches; the others are checked on each match by
+        // the caller (Matches), so that a filter costs its matches, not a join per pair. The limit then
+        // counts what passed, so it is applied by the caller too unless this label is the whole filter.
+        var labelLimit = query.Labels.Count == 1 ? limit : "";
 
         // CROSS JOIN keeps SQLite from reordering: the label range scan drives, profiles are looked up by seq.
         return $"""
             SELECT {MetaColumns} FROM profile_labels l CROSS JOIN profiles p ON p.seq = l.seq
-            WHERE l.service = $service AND l.key = $k0 AND l.value = $v0 AND l.type IN ({type}) AND l.created_at BETWEEN $from AND $to{more}
-            ORDER BY l.created_at {order}, l.seq {order}{limit}
+            WHERE l.service = $service AND l.key = $k0 AND l.value = $v0 AND l.type IN ({type}) AND l.created_at BETWEEN $from AND $to
+            ORDER BY l.created_at {order}, l.seq {order}{labelLimit}
             """;
+    }
+
+    /// <summary>Whether a row the query's SQL gave has every queried label (the SQL checked the first).</summary>
+    public static bool Matches(ProfileQuery query, ProfileMeta meta)
+    {
+        for (var i = 1; i < query.Labels.Count; i++)
+        {
+            if (!meta.Labels.Contains(query.Labels[i]))
+                return false;
+        }
+
+        return true;
     }
 }

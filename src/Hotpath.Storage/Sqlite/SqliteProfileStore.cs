@@ -130,7 +130,14 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         var found = new List<ProfileMeta>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            found.Add(ReadMeta(reader));
+        {
+            var meta = ReadMeta(reader);
+            if (!FindSql.Matches(query, meta))
+                continue;
+            found.Add(meta);
+            if (found.Count == query.Limit)
+                break;
+        }
 
         if (query.Limit > 0)
             found.Reverse(); // the newest N were read newest first
