@@ -133,4 +133,26 @@ public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<
         Assert.Equal(["2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"],
             (await CollectorInstance.ReadEnvelopeAsync(newest)).GetProperty("body").EnumerateArray().Select(p => p.GetProperty("created_at").GetString()));
     }
+
+    [Theory]
+    [InlineData("GET", "/nope")]
+    [InlineData("GET", "/ui/nope.js")]
+    [InlineData("POST", "/healthz/more")]
+    [InlineData("DELETE", "/api/0/profiles")]
+    public async Task Unknown_routes_anywhere_answer_the_json_404(string method, string path)
+    {
+        using var response = await Collector.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        await AssertError(response, 404, "nothing found");
+    }
+
+    [Fact]
+    public async Task A_request_line_of_ten_kilobytes_reaches_the_api_and_gets_its_envelope()
+    {
+        var ids = string.Join('+', Enumerable.Range(0, 600).Select(i => $"{i:D16}"));
+
+        using var response = await Collector.GetAsync($"/api/0/profiles/{ids}");
+
+        Assert.Equal("nothing found: no profile with id \"0000000000000000\"", await AssertError(response, 404));
+    }
 }

@@ -20,7 +20,7 @@ public static class WebUi
     private static IResult Serve(HttpContext context, string file)
     {
         if (!Files.TryGetValue(file, out var entry))
-            return Results.NotFound();
+            return ApiResults.Error(StatusCodes.Status404NotFound, "nothing found");
         context.Response.Headers.CacheControl = "no-cache";
         // The UI only talks to this collector and runs no inline script.
         context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'";
