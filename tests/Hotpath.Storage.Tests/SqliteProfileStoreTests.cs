@@ -110,6 +110,53 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await store.DisposeAsync();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Segments_emptied_by_a_retention_pass_cut_short_are_reclaimed_at_start_and_by_any_later_pass(bool atStart)
+    {
+        await using var store = new SqliteUnderTest();
+        var body = TestData.Bytes("cpu_2.pb.gz");
+        for (var i = 0; i < 60; i++)
+            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i), body, default);
+        await store.Store.DisposeAsync();
+        var first = Path.Combine(store.Options.BodiesDirectory, "000001.seg");
+        Assert.True(File.Exists(first));
+        // What a kill -9 leaves after a pass committed its deletes but before it removed the files.
+        await using (var connection = new SqliteConnection($"Data Source={store.Options.DatabasePath};Pooling=False"))
+        {
+            connection.Open();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "DELETE FROM profiles WHERE segment = 1; UPDATE segments SET live = 0 WHERE id = 1;";
+            command.ExecuteNonQuery();
+        }
+
+        if (atStart)
+        {
+            await store.ReopenAsync();
+        }
+        else
+        {
+            File.Copy(first, first + ".keep");
+            await store.ReopenAsync(); // reclaims it; put it back to see a pass that deletes nothing do the same
+            File.Move(first + ".keep", first);
+            await using (var connection = new SqliteConnection($"Data Source={store.Options.DatabasePath};Pooling=False"))
+            {
+                connection.Open();
+                await using var command = connection.CreateCommand();
+                command.CommandText = "INSERT INTO segments(id, live, end_offset) VALUES (1, 0, 0)";
+                command.ExecuteNonQuery();
+            }
+
+            Assert.Equal(0, await store.Store.DeleteOlderThanAsync(T0 - 1, default));
+        }
+
+        Assert.False(File.Exists(first));
+        var left = await store.Store.FindAsync(new ProfileQuery("s", null, 0, long.MaxValue, []), default);
+        Assert.InRange(left.Count, 1, 59);
+        Assert.Equal(left.Count, (await store.Store.OpenAsync([.. left.Select(m => m.Id)], default).ToListAsync()).Count);
+    }
+
     [Fact]
     public async Task A_data_directory_of_another_format_is_refused()
     {

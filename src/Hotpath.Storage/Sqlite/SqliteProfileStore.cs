@@ -46,6 +46,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
         Execute(_writer, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
         _log = OpenBodyLog(_writer, options);
+        // A crash between a retention pass's commit and its file deletes leaves empty segments behind.
+        DeleteEmptySegments(_writer);
         _batch = new BatchWriter(_writer, _log);
 
         _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(options.MaxPendingWrites)
@@ -244,11 +246,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         }
 
         if (deleted > 0)
-        {
             Execute(connection, "DELETE FROM services WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.service = services.service)");
-            DeleteEmptySegments(connection);
-        }
-
+        // Every pass, not only those that deleted: an earlier one may have been cut short before its files went.
+        DeleteEmptySegments(connection);
         return deleted;
     }
 
