@@ -18,16 +18,20 @@ public sealed class ProfileDecoder
     /// <summary>The default cap on the decompressed size: 256 MiB.</summary>
     public const long DefaultMaxDecompressedBytes = 256L * 1024 * 1024;
 
-    // A buffer this large is not kept for the next profile: one huge input must not pin memory for good.
-    private const int RetainedBufferLimit = 8 * 1024 * 1024;
+    // An array this large is not kept for the next profile: one huge input must not pin memory for good.
+    private const int RetainedArrayLimit = 4 * 1024 * 1024;
+
+    private readonly DecodeBudget _budget;
 
     [ThreadStatic]
     private static RawProfile? t_scratch;
 
-    public ProfileDecoder(long maxDecompressedBytes = DefaultMaxDecompressedBytes)
+    /// <param name="budget">The memory decodes may take; unlimited when not given (tools, tests).</param>
+    public ProfileDecoder(long maxDecompressedBytes = DefaultMaxDecompressedBytes, DecodeBudget? budget = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxDecompressedBytes);
         MaxDecompressedBytes = maxDecompressedBytes;
+        _budget = budget ?? DecodeBudget.Unlimited;
     }
 
     public long MaxDecompressedBytes { get; }
@@ -37,7 +41,8 @@ public sealed class ProfileDecoder
 
     /// <summary>Validates the profile and returns its summary, allocating nothing per sample.</summary>
     /// <exception cref="MalformedProfileException">Not a valid profile; the message says why.</exception>
-    /// <exception cref="ProfileTooLargeException">It inflates past <see cref="MaxDecompressedBytes"/>.</exception>
+    /// <exception cref="ProfileTooLargeException">It inflates past <see cref="MaxDecompressedBytes"/>, or its decode past the budget's per-profile limit.</exception>
+    /// <exception cref="DecodeBudgetExhaustedException">Other decodes hold the budget's shared memory.</exception>
     public ProfileSummary Inspect(ReadOnlyMemory<byte> data)
     {
         var raw = t_scratch ??= new RawProfile();
@@ -52,25 +57,36 @@ public sealed class ProfileDecoder
         }
     }
 
-    /// <summary>Decodes and validates into <paramref name="target"/>, reusing its arrays.</summary>
+    /// <summary>
+    /// Decodes and validates into <paramref name="target"/>, reusing its arrays. The memory it takes stays
+    /// reserved against the budget until <see cref="Release"/>.
+    /// </summary>
     public void Load(ReadOnlyMemory<byte> data, RawProfile target)
     {
         ArgumentNullException.ThrowIfNull(target);
         if (data.IsEmpty)
             throw new MalformedProfileException("empty body");
 
-        var buffer = target.Buffer.Length > 0 ? target.Buffer : new byte[64 * 1024];
+        target.Meter.End(target.RetainedBytes); // a load without a release in between holds nothing twice
+        target.Meter.Begin(_budget);
+        // The arrays kept from earlier profiles are this decode's memory too.
+        target.Meter.Reserve(target.RetainedBytes);
+        var buffer = target.Buffer;
         int length;
         if (IsGzip(data.Span))
         {
-            (buffer, length) = Inflate(data, buffer);
+            (buffer, length) = Inflate(data, buffer, target.Meter);
         }
         else
         {
             if (data.Length > MaxDecompressedBytes)
                 throw new ProfileTooLargeException(MaxDecompressedBytes);
             if (buffer.Length < data.Length)
+            {
+                target.Meter.Reserve(data.Length);
                 buffer = new byte[data.Length];
+            }
+
             data.Span.CopyTo(buffer);
             length = data.Length;
         }
@@ -82,9 +98,9 @@ public sealed class ProfileDecoder
     public Profile Decode(ReadOnlyMemory<byte> data)
     {
         var raw = new RawProfile();
-        Load(data, raw);
         try
         {
+            Load(data, raw);
             return Profile.Parser.ParseFrom(raw.Buffer.AsSpan(0, raw.DecodedLength));
         }
         catch (InvalidProtocolBufferException e)
@@ -92,18 +108,29 @@ public sealed class ProfileDecoder
             // The wire format passed our reader but not Google.Protobuf's stricter one (e.g. invalid UTF-8).
             throw new MalformedProfileException("not a protobuf profile: " + e.Message, e);
         }
+        finally
+        {
+            Release(raw);
+        }
     }
 
-    /// <summary>Drops a buffer too large to keep; the next load allocates afresh.</summary>
+    /// <summary>Gives the decode's memory back to the budget and drops arrays too large to keep; the next load allocates afresh.</summary>
     public static void Release(RawProfile raw)
     {
         ArgumentNullException.ThrowIfNull(raw);
-        raw.ReleaseBuffer(RetainedBufferLimit);
+        raw.Release(RetainedArrayLimit);
     }
 
     /// <summary>Inflates into the buffer, growing it by doubling, never past the cap.</summary>
-    private (byte[] Buffer, int Length) Inflate(ReadOnlyMemory<byte> data, byte[] buffer)
+    private (byte[] Buffer, int Length) Inflate(ReadOnlyMemory<byte> data, byte[] buffer, DecodeMeter meter)
     {
+        if (buffer.Length == 0)
+        {
+            // A small start: most profiles inflate to tens of kilobytes, and growth is by doubling.
+            meter.Reserve(64 * 1024);
+            buffer = new byte[64 * 1024];
+        }
+
         var cap = (int)Math.Min(MaxDecompressedBytes, Array.MaxLength - 1);
         var length = 0;
         try
@@ -115,7 +142,9 @@ public sealed class ProfileDecoder
                 {
                     if (length > cap)
                         throw new ProfileTooLargeException(MaxDecompressedBytes);
-                    Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, cap + 1L));
+                    var grown = (int)Math.Min(buffer.Length * 2L, cap + 1L);
+                    meter.Reserve(grown);
+                    Array.Resize(ref buffer, grown);
                 }
 
                 var read = gzip.Read(buffer, length, buffer.Length - length);

@@ -7,20 +7,39 @@ namespace Hotpath.Pprof;
 /// </summary>
 public sealed class RawProfile
 {
-    internal readonly ValueList<(long Type, long Unit)> SampleTypes = new();
-    internal readonly ValueList<RawSample> Samples = new();
-    internal readonly ValueList<ulong> SampleLocations = new();
-    internal readonly ValueList<long> SampleValues = new();
-    internal readonly ValueList<RawLabel> Labels = new();
-    internal readonly ValueList<RawMapping> Mappings = new();
-    internal readonly ValueList<RawLocation> Locations = new();
-    internal readonly ValueList<RawLine> Lines = new();
-    internal readonly ValueList<RawFunction> Functions = new();
-    internal readonly ValueList<(int Start, int Length)> Strings = new();
-    internal readonly ValueList<long> Comments = new();
-    internal readonly IdIndex LocationIndex = new();
-    internal readonly IdIndex MappingIndex = new();
-    internal readonly IdIndex FunctionIndex = new();
+    internal readonly DecodeMeter Meter = new();
+    internal readonly ValueList<(long Type, long Unit)> SampleTypes;
+    internal readonly ValueList<RawSample> Samples;
+    internal readonly ValueList<ulong> SampleLocations;
+    internal readonly ValueList<long> SampleValues;
+    internal readonly ValueList<RawLabel> Labels;
+    internal readonly ValueList<RawMapping> Mappings;
+    internal readonly ValueList<RawLocation> Locations;
+    internal readonly ValueList<RawLine> Lines;
+    internal readonly ValueList<RawFunction> Functions;
+    internal readonly ValueList<(int Start, int Length)> Strings;
+    internal readonly ValueList<long> Comments;
+    internal readonly IdIndex LocationIndex;
+    internal readonly IdIndex MappingIndex;
+    internal readonly IdIndex FunctionIndex;
+
+    public RawProfile()
+    {
+        SampleTypes = new(Meter);
+        Samples = new(Meter);
+        SampleLocations = new(Meter);
+        SampleValues = new(Meter);
+        Labels = new(Meter);
+        Mappings = new(Meter);
+        Locations = new(Meter);
+        Lines = new(Meter);
+        Functions = new(Meter);
+        Strings = new(Meter);
+        Comments = new(Meter);
+        LocationIndex = new(Meter);
+        MappingIndex = new(Meter);
+        FunctionIndex = new(Meter);
+    }
 
     /// <summary>The decompressed protobuf the string slices point into; kept and reused for the next profile.</summary>
     internal byte[] Buffer { get; private set; } = [];
@@ -129,14 +148,37 @@ public sealed class RawProfile
         PeriodType = default;
     }
 
-    internal void ReleaseBuffer(int keepUpTo)
+    /// <summary>
+    /// Ends the decode's reservation, and drops arrays larger than <paramref name="keepUpTo"/> bytes: one huge
+    /// profile must not pin memory in a reused instance for good.
+    /// </summary>
+    internal void Release(long keepUpTo)
     {
+        Clear();
         if (Buffer.Length > keepUpTo)
-        {
-            Clear();
             Buffer = [];
-        }
+        SampleTypes.Trim(keepUpTo);
+        Samples.Trim(keepUpTo);
+        SampleLocations.Trim(keepUpTo);
+        SampleValues.Trim(keepUpTo);
+        Labels.Trim(keepUpTo);
+        Mappings.Trim(keepUpTo);
+        Locations.Trim(keepUpTo);
+        Lines.Trim(keepUpTo);
+        Functions.Trim(keepUpTo);
+        Strings.Trim(keepUpTo);
+        Comments.Trim(keepUpTo);
+        LocationIndex.Trim(keepUpTo);
+        MappingIndex.Trim(keepUpTo);
+        FunctionIndex.Trim(keepUpTo);
+        Meter.End(RetainedBytes);
     }
+
+    /// <summary>The bytes of the arrays this instance keeps for the next profile.</summary>
+    internal long RetainedBytes =>
+        Buffer.Length + SampleTypes.CapacityBytes + Samples.CapacityBytes + SampleLocations.CapacityBytes + SampleValues.CapacityBytes
+        + Labels.CapacityBytes + Mappings.CapacityBytes + Locations.CapacityBytes + Lines.CapacityBytes + Functions.CapacityBytes
+        + Strings.CapacityBytes + Comments.CapacityBytes + LocationIndex.CapacityBytes + MappingIndex.CapacityBytes + FunctionIndex.CapacityBytes;
 
     private static (long, long) ReadValueType(ReadOnlySpan<byte> message)
     {

@@ -17,10 +17,15 @@ namespace Hotpath.Storage.ClickHouse;
 /// </summary>
 public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 {
-    private const string Backend = "clickhouse";
+    private const string BackendName = "clickhouse";
     private const int MaxBatch = 512;
 
+    // While the schema cannot be made, requests fail at once for this long before the next attempt.
+    private static readonly TimeSpan RetryStartAfter = TimeSpan.FromSeconds(2);
+
     private readonly HttpClient _http;
+    private readonly TimeSpan _timeout;
+    private readonly StartupGate _schema;
     private readonly string _db;
     private readonly ProfileDecoder _decoder = new();
     private readonly Channel<PendingWrite> _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(4096) { SingleReader = true });
@@ -30,34 +35,46 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _db = options.Database;
-        _http = new HttpClient { BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        _timeout = options.Timeout;
+        _http = new HttpClient { BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"), Timeout = options.Timeout };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
-        CreateSchemaAsync().GetAwaiter().GetResult();
+        _schema = new StartupGate(CreateSchemaAsync, RetryStartAfter);
         _writeLoop = Task.Run(WriteLoopAsync);
     }
 
-    private async Task CreateSchemaAsync()
+    public string Backend => BackendName;
+
+    /// <summary>Answers when the schema is there and ClickHouse answers a query.</summary>
+    public async Task ProbeAsync(CancellationToken cancellationToken) => await QueryAsync("SELECT 1", cancellationToken);
+
+    private async Task CreateSchemaAsync(CancellationToken cancellationToken)
     {
-        await ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {_db}", default);
-        await ExecuteAsync($"""
+        await SendCoreAsync("", new StringContent($"CREATE DATABASE IF NOT EXISTS {_db}"), cancellationToken);
+        foreach (var table in Tables())
+            await SendCoreAsync("", new StringContent(table), cancellationToken);
+    }
+
+    private IEnumerable<string> Tables()
+    {
+        yield return $"""
             CREATE TABLE IF NOT EXISTS {_db}.profiles (
                 id String, service String, type UInt8, instance_id String,
                 label_keys Array(String), label_values Array(String),
                 created_at DateTime, created_nanos Int64, size UInt64, value Int64, body String
             ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY (service, type, created_nanos, id)
-            """, default);
-        await ExecuteAsync($"""
+            """;
+        yield return $"""
             CREATE TABLE IF NOT EXISTS {_db}.profile_ids (id String, service String, type UInt8, created_at DateTime, created_nanos Int64)
             ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY id
-            """, default);
-        await ExecuteAsync($"""
+            """;
+        yield return $"""
             CREATE TABLE IF NOT EXISTS {_db}.samples (
                 profile_id String, service String, type UInt8, created_at DateTime,
                 label_keys Array(String), label_values Array(String),
                 stack Array(String), sample_types Array(String), values Array(Int64)
             ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY (service, type, created_at)
-            """, default);
+            """;
     }
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
@@ -72,7 +89,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
         }
         catch (ChannelClosedException e)
         {
-            throw new StorageUnavailableException(Backend, "the ClickHouse store is shutting down", e);
+            throw new StorageUnavailableException(BackendName, "the ClickHouse store is shutting down", e);
         }
 
         await pending.Done.Task;
@@ -132,7 +149,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
             }
             catch (Exception e)
             {
-                var failure = e as StorageUnavailableException ?? new StorageUnavailableException(Backend, "ClickHouse could not take the write", e);
+                var failure = e as StorageUnavailableException ?? new StorageUnavailableException(BackendName, "ClickHouse could not take the write", e);
                 foreach (var write in batch)
                     write.Done.TrySetException(failure);
             }
@@ -315,14 +332,25 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 
     private async Task<byte[]> SendAsync(string pathAndQuery, HttpContent content, CancellationToken cancellationToken)
     {
+        await _schema.WaitAsync(cancellationToken);
+        return await SendCoreAsync(pathAndQuery, content, cancellationToken);
+    }
+
+    /// <summary>One call, bounded by Storage:Timeout (the client's timeout); failures become "unavailable".</summary>
+    private async Task<byte[]> SendCoreAsync(string pathAndQuery, HttpContent content, CancellationToken cancellationToken)
+    {
         HttpResponseMessage response;
         try
         {
             response = await _http.PostAsync(pathAndQuery, content, cancellationToken);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException { InnerException: TimeoutException })
+        catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
         {
-            throw new StorageUnavailableException(Backend, "ClickHouse is unreachable", e);
+            throw new StorageUnavailableException(BackendName, $"ClickHouse did not answer within {_timeout.TotalSeconds:0.#} s (Storage:Timeout)", e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new StorageUnavailableException(BackendName, "ClickHouse is unreachable", e);
         }
 
         using (response)
@@ -331,7 +359,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
             if (!response.IsSuccessStatusCode)
             {
                 var text = Encoding.UTF8.GetString(bytes);
-                throw new StorageUnavailableException(Backend, $"ClickHouse answered {(int)response.StatusCode}: {text[..Math.Min(300, text.Length)].Trim()}");
+                throw new StorageUnavailableException(BackendName, $"ClickHouse answered {(int)response.StatusCode}: {text[..Math.Min(300, text.Length)].Trim()}");
             }
 
             return bytes;

@@ -17,4 +17,9 @@ public sealed record ClickHouseStoreOptions
     public string User { get; set; } = "default";
 
     public string Password { get; set; } = "";
+
+    /// <summary>
+    /// How long one call to the engine may take before it counts as unavailable (set from Storage:Timeout).
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 }

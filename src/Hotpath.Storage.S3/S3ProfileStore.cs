@@ -18,14 +18,19 @@ namespace Hotpath.Storage.S3;
 /// </summary>
 public sealed class S3ProfileStore : IProfileStore, IDisposable
 {
-    private const string Backend = "s3";
+    private const string BackendName = "s3";
     private const int MaxKeyLength = 1000;
     private const string MetaInObject = "-";
     private const int MetaSegment = 200;
 
+    // While the bucket cannot be made, requests fail at once for this long before the next attempt.
+    private static readonly TimeSpan RetryStartAfter = TimeSpan.FromSeconds(2);
+
     private readonly IAmazonS3 _s3;
     private readonly string _bucket;
     private readonly string _prefix;
+    private readonly TimeSpan _timeout;
+    private readonly StartupGate? _bucketGate;
 
     public S3ProfileStore(S3StoreOptions options)
     {
@@ -34,7 +39,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         {
             ForcePathStyle = options.ForcePathStyle,
             MaxErrorRetry = 1,
-            Timeout = TimeSpan.FromSeconds(20),
+            Timeout = options.Timeout,
         };
         if (!string.IsNullOrEmpty(options.ServiceUrl))
         {
@@ -49,17 +54,24 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         _s3 = new AmazonS3Client(config);
         _bucket = options.Bucket;
         _prefix = options.Prefix.Length == 0 || options.Prefix.EndsWith('/') ? options.Prefix : options.Prefix + "/";
+        _timeout = options.Timeout;
         if (options.CreateBucket)
-            EnsureBucketAsync().GetAwaiter().GetResult();
+            _bucketGate = new StartupGate(EnsureBucketAsync, RetryStartAfter);
     }
 
-    private async Task EnsureBucketAsync()
+    public string Backend => BackendName;
+
+    /// <summary>Answers when the bucket exists (made if configured so) and a listing of it answers.</summary>
+    public async Task ProbeAsync(CancellationToken cancellationToken) =>
+        await GuardAsync(token => _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix, MaxKeys = 1 }, token), cancellationToken);
+
+    private async Task EnsureBucketAsync(CancellationToken cancellationToken)
     {
-        await GuardAsync(async () =>
+        await GuardCoreAsync(async token =>
         {
             try
             {
-                await _s3.PutBucketAsync(new PutBucketRequest { BucketName = _bucket });
+                await _s3.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, token);
             }
             catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou" or "BucketAlreadyExists")
             {
@@ -67,7 +79,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
             }
 
             return 0;
-        });
+        }, cancellationToken);
     }
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
@@ -75,16 +87,16 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
         var json = MetaJson.Write(meta);
-        await GuardAsync(async () =>
+        await GuardAsync(async token =>
         {
             await Task.WhenAll(
-                PutAsync(_prefix + "bodies/" + meta.Id, body, cancellationToken),
-                PutAsync(_prefix + "meta/" + meta.Id, json, cancellationToken),
-                PutAsync(_prefix + "services/" + Segment(meta.Service), ReadOnlyMemory<byte>.Empty, cancellationToken));
+                PutAsync(_prefix + "bodies/" + meta.Id, body, token),
+                PutAsync(_prefix + "meta/" + meta.Id, json, token),
+                PutAsync(_prefix + "services/" + Segment(meta.Service), ReadOnlyMemory<byte>.Empty, token));
             var key = IndexKey(meta, json);
-            await PutAsync(key, key.EndsWith("/" + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, cancellationToken);
+            await PutAsync(key, key.EndsWith("/" + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, token);
             return 0;
-        });
+        }, cancellationToken);
         return meta;
     }
 
@@ -138,7 +150,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
             request.StartAfter = prefix + Time(from - 1) + "~"; // '~' sorts after every id character
         while (true)
         {
-            var page = await GuardAsync(() => _s3.ListObjectsV2Async(request, cancellationToken));
+            var page = await GuardAsync(token => _s3.ListObjectsV2Async(request, token), cancellationToken);
             foreach (var obj in page.S3Objects ?? [])
             {
                 var name = obj.Key[prefix.Length..];
@@ -189,20 +201,20 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
     }
 
     private async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellationToken) =>
-        await GuardAsync(async () =>
+        await GuardAsync(async token =>
         {
             try
             {
-                using var response = await _s3.GetObjectAsync(_bucket, key, cancellationToken);
+                using var response = await _s3.GetObjectAsync(_bucket, key, token);
                 using var copy = new MemoryStream();
-                await response.ResponseStream.CopyToAsync(copy, cancellationToken);
+                await response.ResponseStream.CopyToAsync(copy, token);
                 return copy.ToArray();
             }
             catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
             {
-                return null;
+                return (byte[]?)null;
             }
-        });
+        }, cancellationToken);
 
     public async Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken)
     {
@@ -253,20 +265,20 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
     }
 
     private Task DeleteAsync(IEnumerable<string> keys, CancellationToken cancellationToken) =>
-        GuardAsync(() => _s3.DeleteObjectsAsync(new DeleteObjectsRequest
+        GuardAsync(token => _s3.DeleteObjectsAsync(new DeleteObjectsRequest
         {
             BucketName = _bucket,
             Objects = [.. keys.Select(k => new KeyVersion { Key = k })],
-        }, cancellationToken));
+        }, token), cancellationToken);
 
     private async Task<bool> HasProfilesAsync(string service, CancellationToken cancellationToken)
     {
-        var page = await GuardAsync(() => _s3.ListObjectsV2Async(new ListObjectsV2Request
+        var page = await GuardAsync(token => _s3.ListObjectsV2Async(new ListObjectsV2Request
         {
             BucketName = _bucket,
             Prefix = $"{_prefix}index/{Segment(service)}/",
             MaxKeys = 1,
-        }, cancellationToken));
+        }, token), cancellationToken);
         return page.S3Objects is { Count: > 0 };
     }
 
@@ -275,7 +287,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix };
         while (true)
         {
-            var page = await GuardAsync(() => _s3.ListObjectsV2Async(request, cancellationToken));
+            var page = await GuardAsync(token => _s3.ListObjectsV2Async(request, token), cancellationToken);
             foreach (var obj in page.S3Objects ?? [])
                 yield return obj.Key;
             if (page.IsTruncated != true)
@@ -284,20 +296,37 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         }
     }
 
-    /// <summary>Connection failures and server errors become "unavailable" (503), naming the backend, never its credentials.</summary>
-    private static async Task<T> GuardAsync<T>(Func<Task<T>> call)
+    /// <summary>
+    /// Every call to S3, after the bucket is there: connection failures, server errors and calls that take
+    /// longer than the timeout become "unavailable" (503), naming the backend, never its credentials.
+    /// </summary>
+    private async Task<T> GuardAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
+        if (_bucketGate is not null)
+            await _bucketGate.WaitAsync(cancellationToken);
+        return await GuardCoreAsync(call, cancellationToken);
+    }
+
+    private async Task<T> GuardCoreAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_timeout);
         try
         {
-            return await call();
+            return await call(timeout.Token);
         }
-        catch (AmazonS3Exception e) when (e.StatusCode != HttpStatusCode.NotFound)
+        catch (AmazonS3Exception e)
         {
-            throw new StorageUnavailableException(Backend, $"object storage answered {(int)e.StatusCode} {e.ErrorCode}", e);
+            // A missing key is answered inside the call; a 404 here is a missing bucket.
+            throw new StorageUnavailableException(BackendName, $"object storage answered {(int)e.StatusCode} {e.ErrorCode}", e);
         }
-        catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException or TaskCanceledException { InnerException: TimeoutException })
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is OperationCanceledException or TimeoutException)
         {
-            throw new StorageUnavailableException(Backend, "object storage is unreachable", e);
+            throw new StorageUnavailableException(BackendName, $"object storage did not answer within {_timeout.TotalSeconds:0.#} s (Storage:Timeout)", e);
+        }
+        catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException)
+        {
+            throw new StorageUnavailableException(BackendName, "object storage is unreachable", e);
         }
     }
 

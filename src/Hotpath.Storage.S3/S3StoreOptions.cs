@@ -21,4 +21,9 @@ public sealed record S3StoreOptions
 
     /// <summary>Create the bucket at start when it is missing.</summary>
     public bool CreateBucket { get; set; } = true;
+
+    /// <summary>
+    /// How long one call to the engine may take before it counts as unavailable (set from Storage:Timeout).
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 }

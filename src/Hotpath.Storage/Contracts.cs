@@ -17,6 +17,12 @@ public sealed record ProfileMeta(
     long Size,
     long Value = 0)
 {
+    /// <summary>
+    /// The engines that hold the profile, set by a write to several engines (null otherwise); not part of
+    /// what is stored or compared.
+    /// </summary>
+    public IReadOnlyList<string>? StoredIn { get; init; }
+
     /// <summary>Equal when every field is, labels compared element by element.</summary>
     public bool Equals(ProfileMeta? other) =>
         other is not null && Id == other.Id && Service == other.Service && Type == other.Type && InstanceId == other.InstanceId
@@ -84,8 +90,18 @@ public interface IRetention
     Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken);
 }
 
+/// <summary>Whether a backend can serve now, for health checks.</summary>
+public interface IStorageProbe
+{
+    /// <summary>The backend's name (e.g. "clickhouse"), never its credentials.</summary>
+    string Backend { get; }
+
+    /// <summary>Completes when the backend answers; throws <see cref="StorageUnavailableException"/> when it cannot.</summary>
+    Task ProbeAsync(CancellationToken cancellationToken);
+}
+
 /// <summary>A whole storage engine: what every backend implements and the contract test suite checks.</summary>
-public interface IProfileStore : IProfileWriter, IProfileReader, IRetention;
+public interface IProfileStore : IProfileWriter, IProfileReader, IRetention, IStorageProbe;
 
 /// <summary>How much space a store takes, for the store-size metric.</summary>
 public interface IStorageSize

@@ -6,15 +6,52 @@ namespace Hotpath.Storage;
 /// Several engines as one (profefe's multi-writer): every write goes to all of them under one id; reads
 /// come from the first that can serve them, falling back to the next while one is unavailable.
 /// </summary>
+/// <remarks>
+/// A write succeeds when at least one engine took it, and its metadata says which did
+/// (<see cref="ProfileMeta.StoredIn"/>): a client told "unavailable" would retry and store the profile
+/// twice in the engines that had it, while a profile in one engine is found and merged as any other.
+/// Only when no engine takes it is the write unavailable.
+/// </remarks>
 public sealed class MultiProfileStore(IReadOnlyList<IProfileStore> stores) : IProfileStore
 {
+    public string Backend { get; } = string.Join(",", stores.Select(s => s.Backend));
+
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(profile);
         var withId = profile with { Id = profile.Id ?? ProfileId.New() };
-        var written = await Task.WhenAll(stores.Select(s => s.WriteAsync(withId, body, cancellationToken)));
-        return written[0];
+        var writes = stores.Select(s => s.WriteAsync(withId, body, cancellationToken)).ToList();
+        try
+        {
+            await Task.WhenAll(writes);
+        }
+        catch (StorageUnavailableException)
+        {
+            // Looked at per engine below.
+        }
+
+        var stored = new List<string>(stores.Count);
+        ProfileMeta? meta = null;
+        for (var i = 0; i < writes.Count; i++)
+        {
+            if (writes[i].IsCompletedSuccessfully)
+            {
+                meta ??= writes[i].Result;
+                stored.Add(stores[i].Backend);
+            }
+            else if (writes[i].Exception?.InnerException is not StorageUnavailableException)
+            {
+                await writes[i]; // a failure other than "unavailable" is a bug: let it surface
+            }
+        }
+
+        if (meta is null)
+            await writes[0]; // none took it: the first engine's reason
+        return meta! with { StoredIn = stored };
     }
+
+    public async Task ProbeAsync(CancellationToken cancellationToken) =>
+        await Task.WhenAll(stores.Select(s => s.ProbeAsync(cancellationToken)));
 
     public Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken) =>
         FirstAsync(s => s.FindAsync(query, cancellationToken));

@@ -15,13 +15,6 @@ public sealed class UploaderTests
         return ProfileEncoder.ToGzipBytes(builder.Build(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(10)));
     }
 
-    private static async Task WaitAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition() && DateTime.UtcNow < deadline)
-            await Task.Delay(20);
-    }
-
     [Fact]
     public async Task A_built_profile_is_valid_pprof_that_sums_repeated_stacks()
     {
@@ -48,7 +41,7 @@ public sealed class UploaderTests
         }, NullLogger<ProfileUploader>.Instance);
 
         uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
-        await WaitAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10));
+        await Eventually.TrueAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10), "the profile was not uploaded");
 
         var found = Assert.Single(await collector.FindAllAsync(service));
         Assert.Equal("web-1", found.GetProperty("instance_id").GetString());
@@ -63,8 +56,9 @@ public sealed class UploaderTests
             NullLogger<ProfileUploader>.Instance);
 
         uploader.Enqueue("cpu", [1, 2, 3]); // not a profile: 400
-        await WaitAsync(() => uploader.Dropped == 1, TimeSpan.FromSeconds(10));
-        await Task.Delay(200);
+        uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
+        // One reader, in order: once the next profile is in, a resend of the refused one would have come before it.
+        await Eventually.TrueAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10), "the profile after the refused one was not uploaded");
 
         var metrics = await collector.Http.GetStringAsync("/metrics");
         Assert.Equal(1, uploader.Dropped);
@@ -89,7 +83,7 @@ public sealed class UploaderTests
         Assert.Equal(0, uploader.Uploaded);
 
         await using var collector = await CollectorInstance.StartAsync($"--Collector:Address=127.0.0.1:{port}");
-        await WaitAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10));
+        await Eventually.TrueAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10), "the waiting profile did not arrive");
 
         Assert.Single(await collector.FindAllAsync(service));
     }
@@ -97,20 +91,33 @@ public sealed class UploaderTests
     [Fact]
     public async Task A_full_queue_drops_the_oldest_rather_than_grow()
     {
+        var port = CollectorProcess.FreePort();
+        var service = CollectorInstance.NewServiceName();
         await using var uploader = new ProfileUploader(new UploaderOptions
         {
-            Collector = new Uri($"http://127.0.0.1:{CollectorProcess.FreePort()}"),
-            Service = "s",
+            Collector = new Uri($"http://127.0.0.1:{port}"),
+            Service = service,
             MaxQueued = 2,
-            InitialBackoff = TimeSpan.FromMinutes(1),
+            InitialBackoff = TimeSpan.FromMilliseconds(100),
+            MaxBackoff = TimeSpan.FromMilliseconds(200),
         }, NullLogger<ProfileUploader>.Instance);
 
+        // Told apart by their CPU totals: profile i has i + 1 ms.
         for (var i = 0; i < 5; i++)
-            uploader.Enqueue("cpu", [(byte)i]);
-        await WaitAsync(() => uploader.Dropped >= 2, TimeSpan.FromSeconds(5));
+            uploader.Enqueue("cpu", CpuProfile((["A.B.C"], (i + 1) * 1_000_000L)));
+        await Eventually.TrueAsync(() => uploader.Dropped >= 2, TimeSpan.FromSeconds(10), "no profile was dropped from the full queue");
+        await using var collector = await CollectorInstance.StartAsync($"--Collector:Address=127.0.0.1:{port}");
+        await Eventually.TrueAsync(() => uploader.Uploaded + uploader.Dropped == 5, TimeSpan.FromSeconds(10), "the queue did not drain");
 
-        // One upload is in flight (or not yet taken), two wait; the rest were dropped.
-        Assert.InRange(uploader.Dropped, 2, 3);
+        var arrived = new List<long>();
+        foreach (var meta in await collector.FindAllAsync(service))
+            arrived.Add((await collector.GetProfileAsync("/api/0/profiles/" + meta.GetProperty("id").GetString())).Totals()[1] / 1_000_000 - 1);
+        // The newest two waited; the first may have been in flight before the queue filled; the others went.
+        Assert.Contains(3, arrived);
+        Assert.Contains(4, arrived);
+        Assert.DoesNotContain(1, arrived);
+        Assert.DoesNotContain(2, arrived);
+        Assert.Equal(5 - arrived.Count, uploader.Dropped);
     }
 
     [Fact]
@@ -125,7 +132,7 @@ public sealed class UploaderTests
         }, NullLogger<ProfileUploader>.Instance);
 
         uploader.Enqueue("cpu", [1]);
-        await WaitAsync(() => uploader.Dropped == 1, TimeSpan.FromSeconds(10));
+        await Eventually.TrueAsync(() => uploader.Dropped == 1, TimeSpan.FromSeconds(10), "the profile was not given up after 3 attempts");
 
         Assert.Equal(1, uploader.Dropped);
         Assert.Equal(0, uploader.Uploaded);

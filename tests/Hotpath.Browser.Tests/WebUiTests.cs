@@ -237,8 +237,16 @@ public sealed class WebUiTests(BrowserFixture fixture)
         await page.Locator("#search").FocusAsync();
         await page.Keyboard.TypeAsync("json");
         Assert.Contains(await FramesAsync(page), f => f.Highlighted);
+        var sort = (await FramesAsync(page)).First(f => f.Name == "main.workSort");
+        var canvas = (await page.Locator("#flame").BoundingBoxAsync())!;
+        await page.Mouse.ClickAsync((float)(canvas.X + sort.X + sort.W / 2), (float)(canvas.Y + sort.Y + sort.H / 2));
+        Assert.DoesNotContain(await FramesAsync(page), f => f.Name == "crypto/sha256.block");
+
         await page.Locator("#flame").FocusAsync();
         await page.Keyboard.PressAsync("Escape");
+
+        Assert.Contains(await FramesAsync(page), f => f.Name == "crypto/sha256.block");
+        Assert.Equal(sort.W, (await FramesAsync(page)).First(f => f.Name == "main.workSort").W, 1);
         await BrowserFixture.ScreenshotAsync(page, "phone");
     }
 }

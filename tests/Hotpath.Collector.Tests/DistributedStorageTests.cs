@@ -113,7 +113,8 @@ public sealed class DistributedStorageTests
             Assert.DoesNotContain("S3RVER", await AssertError(read, 503));
 
         using var server = S3Server.StartOnPort(port);
-        using var s3Client = new Hotpath.Storage.S3.S3ProfileStore(s3 with { CreateBucket = true }); // the bucket, as an operator would create it
+        using var s3Client = new Hotpath.Storage.S3.S3ProfileStore(s3 with { CreateBucket = true });
+        await s3Client.ProbeAsync(default); // makes the bucket, as an operator would
         var meta = await collector.PostOkAsync("api", "cpu", TestData.Bytes("cpu_1.pb.gz"));
 
         using var back = await collector.GetAsync("/api/0/profiles/" + meta.GetProperty("id").GetString());

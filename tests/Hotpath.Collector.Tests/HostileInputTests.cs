@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using Google.Protobuf;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Testing;
@@ -154,5 +153,63 @@ public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<
         using var response = await Collector.GetAsync($"/api/0/profiles/{ids}");
 
         Assert.Equal("nothing found: no profile with id \"0000000000000000\"", await AssertError(response, 404));
+    }
+
+    [Theory]
+    [InlineData("strings")]
+    [InlineData("locations")]
+    [InlineData("claimed")]
+    public async Task A_decompression_bomb_of_tiny_elements_is_refused_with_413_naming_the_limit_it_passed(string kind)
+    {
+        var body = kind switch
+        {
+            // Inside the decompressed size limit (64 MiB), past the decode memory limit (256 MiB) once decoded.
+            "strings" => HostileProfiles.EmptyStrings(25_000_000),
+            "locations" => HostileProfiles.LocationReferences(50_000_000),
+            _ => HostileProfiles.ClaimedString(300_000_000),
+        };
+        var service = CollectorInstance.NewServiceName("bomb");
+
+        using var response = await Collector.PostAsync($"service={service}&type=cpu", body);
+
+        var error = await AssertError(response, 413);
+        Assert.Contains(kind == "claimed" ? "(Collector:MaxDecompressedSize)" : "(Collector:MaxDecodeMemory)", error);
+        Assert.Empty(await Collector.FindAllAsync(service));
+    }
+
+    [Fact]
+    public async Task While_decodes_in_flight_hold_the_decode_budget_a_post_gets_503_to_retry_and_succeeds_after()
+    {
+        await using var collector = await CollectorInstance.StartAsync("--Collector:MaxDecodeMemory=16777216", "--Collector:DecodeMemoryBudget=16777216");
+        var decoder = (ProfileDecoder)collector.Services.GetService(typeof(ProfileDecoder))!;
+        var held = new List<RawProfile>();
+        // Decodes that stay in flight until the budget is spent: large ones first, then ones the size of the post.
+        foreach (var profile in new[] { ProfileEncoder.ToGzipBytes(SyntheticProfiles.ManyStacks(5_000)), TestData.Bytes("cpu_1.pb.gz") })
+        {
+            for (var tries = 0; tries < 1000; tries++)
+            {
+                var raw = new RawProfile();
+                try
+                {
+                    decoder.Load(profile, raw);
+                    held.Add(raw);
+                }
+                catch (DecodeBudgetExhaustedException)
+                {
+                    ProfileDecoder.Release(raw);
+                    break;
+                }
+            }
+        }
+
+        using (var busy = await collector.PostAsync("service=busy&type=cpu", TestData.Bytes("cpu_1.pb.gz")))
+        {
+            Assert.StartsWith("busy: profiles being decoded hold the whole decode memory budget of 16777216 bytes", await AssertError(busy, 503));
+            Assert.Equal("1", busy.Headers.RetryAfter?.ToString());
+        }
+
+        Assert.InRange(held.Count, 2, 999);
+        held.ForEach(ProfileDecoder.Release);
+        await collector.PostOkAsync("busy", "cpu", TestData.Bytes("cpu_1.pb.gz"));
     }
 }

@@ -22,8 +22,7 @@ public sealed class DurabilityTests : IDisposable
             var clients = Enumerable.Range(0, Clients).Select(c => PostUntilStoppedAsync(collector.BaseAddress, c, acknowledged, stop.Token)).ToArray();
 
             // Kill once a good number is acknowledged, while every client still has requests in flight.
-            while (acknowledged.Count < 300)
-                await Task.Delay(20);
+            await Eventually.TrueAsync(() => acknowledged.Count >= 300, TimeSpan.FromSeconds(60), $"only {acknowledged.Count} profiles were acknowledged");
             collector.Kill();
             await stop.CancelAsync();
             await Task.WhenAll(clients);
@@ -40,8 +39,7 @@ public sealed class DurabilityTests : IDisposable
         {
             using var stop = new CancellationTokenSource();
             var clients = Enumerable.Range(0, Clients).Select(c => PostUntilStoppedAsync(collector.BaseAddress, c, acknowledged, stop.Token)).ToArray();
-            while (acknowledged.Count < 100)
-                await Task.Delay(20);
+            await Eventually.TrueAsync(() => acknowledged.Count >= 100, TimeSpan.FromSeconds(60), $"only {acknowledged.Count} profiles were acknowledged");
 
             await collector.TerminateAsync(TimeSpan.FromSeconds(30));
             await stop.CancelAsync();

@@ -74,6 +74,50 @@ public sealed class ProfileDecoderTests
         Assert.Throws<ProfileTooLargeException>(() => tiny.Decode(TestData.Bytes("not_gzip.pb")));
     }
 
+    [Theory]
+    [InlineData("strings")]
+    [InlineData("locations")]
+    public void Ten_million_tiny_elements_stop_at_the_decode_memory_limit_and_give_their_reservation_back(string kind)
+    {
+        var budget = new DecodeBudget(totalBytes: 1L << 30, perProfileBytes: 32L * 1024 * 1024);
+        var decoder = new ProfileDecoder(maxDecompressedBytes: 64L * 1024 * 1024, budget);
+        var body = kind == "strings" ? HostileProfiles.EmptyStrings(10_000_000) : HostileProfiles.LocationReferences(10_000_000);
+
+        var e = Assert.Throws<ProfileTooLargeException>(() => decoder.Decode(body));
+
+        Assert.Equal(ProfileLimit.DecodedMemory, e.Limit);
+        Assert.Equal(32L * 1024 * 1024, e.LimitBytes);
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
+    [Fact]
+    public void Decodes_in_flight_share_one_budget_and_one_past_it_is_refused_until_memory_is_given_back()
+    {
+        var big = ProfileEncoder.ToGzipBytes(SyntheticProfiles.ManyStacks(20_000));
+        var measure = new DecodeBudget(1L << 30, 1L << 30);
+        var held = new RawProfile();
+        new ProfileDecoder(budget: measure).Load(big, held);
+        var needed = measure.InUseBytes;
+        ProfileDecoder.Release(held);
+
+        var budget = new DecodeBudget(needed + 16 * 1024, needed + 16 * 1024);
+        var decoder = new ProfileDecoder(budget: budget);
+        var first = new RawProfile();
+        decoder.Load(big, first);
+        Assert.Equal(needed, budget.InUseBytes);
+
+        var second = new RawProfile();
+        var refused = Assert.Throws<DecodeBudgetExhaustedException>(() => decoder.Load(TestData.Bytes("cpu_1.pb.gz"), second));
+        ProfileDecoder.Release(second);
+        ProfileDecoder.Release(first);
+        decoder.Load(TestData.Bytes("cpu_1.pb.gz"), second); // the first one's garbage is collected to make room
+
+        Assert.Equal(needed + 16 * 1024, refused.TotalBytes);
+        Assert.Equal(TestData.Totals["cpu_1.pb.gz"][1], second.Total(1));
+        ProfileDecoder.Release(second);
+        Assert.Equal(0, budget.InUseBytes);
+    }
+
     [Fact]
     public void A_sample_pointing_at_a_missing_location_is_malformed()
     {

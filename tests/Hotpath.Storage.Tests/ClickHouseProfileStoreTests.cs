@@ -58,12 +58,14 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
-    public async Task An_unreachable_server_is_unavailable()
+    public async Task An_unreachable_server_makes_a_store_whose_every_call_is_unavailable()
     {
         var options = ClickHouseServer.Instance.NewDatabase() with { Url = $"http://127.0.0.1:{CollectorProcess.FreePort()}" };
 
-        var e = Assert.Throws<StorageUnavailableException>(() => new ClickHouseProfileStore(options));
+        await using var store = new ClickHouseProfileStore(options);
 
-        Assert.Equal("clickhouse", e.Backend);
+        var find = await Assert.ThrowsAsync<StorageUnavailableException>(() => store.FindAsync(new ProfileQuery("s", null, 0, 1, []), default));
+        var probe = await Assert.ThrowsAsync<StorageUnavailableException>(() => store.ProbeAsync(default));
+        Assert.Equal(("clickhouse", "clickhouse"), (find.Backend, probe.Backend));
     }
 }

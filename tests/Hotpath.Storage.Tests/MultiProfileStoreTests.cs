@@ -56,7 +56,7 @@ public sealed class MultiProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
-    public async Task Reads_fall_back_to_the_next_engine_while_the_first_is_unavailable()
+    public async Task Reads_fall_back_to_the_next_engine_while_the_first_is_unavailable_and_writes_name_the_engines_that_took_them()
     {
         var sqlite = new SqliteStoreOptions { DataDirectory = Path.Combine(Path.GetTempPath(), "hotpath-multi-" + Guid.NewGuid().ToString("N")) };
         await using var local = new SqliteProfileStore(sqlite, NullLogger<SqliteProfileStore>.Instance);
@@ -67,6 +67,9 @@ public sealed class MultiProfileStoreTests : ProfileStoreContract
 
         Assert.Equal([meta], await multi.FindAsync(new ProfileQuery("s", null, T0, T0, []), default));
         Assert.Equal(new byte[] { 4, 2 }, Assert.Single(await multi.OpenAsync([meta.Id], default).ToListAsync()));
-        await Assert.ThrowsAsync<StorageUnavailableException>(() => multi.WriteAsync(new NewProfile("s", ProfileType.Cpu, "", [], T0), new byte[] { 1 }, default));
+        var written = await multi.WriteAsync(new NewProfile("s", ProfileType.Cpu, "", [], T0 + 1), new byte[] { 1 }, default);
+        Assert.Equal(["sqlite"], written.StoredIn);
+        Assert.Equal([written], await local.FindAsync(new ProfileQuery("s", null, T0 + 1, T0 + 1, []), default));
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => new MultiProfileStore([down, down]).WriteAsync(new NewProfile("s", ProfileType.Cpu, "", [], T0), new byte[] { 1 }, default));
     }
 }

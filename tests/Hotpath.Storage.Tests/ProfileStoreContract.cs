@@ -31,6 +31,17 @@ public abstract class ProfileStoreContract
         new(service, type, from, to, [.. labels.Select(l => new ProfileLabel(l.Key, l.Value))], limit);
 
     [Fact]
+    public async Task A_store_that_is_up_answers_its_health_probe_under_its_own_name()
+    {
+        await using var store = await CreateAsync();
+        var probe = Assert.IsAssignableFrom<IStorageProbe>(store.Writer);
+
+        await probe.ProbeAsync(default);
+
+        Assert.All(probe.Backend.Split(','), name => Assert.Contains(name, new[] { "sqlite", "s3", "clickhouse" }));
+    }
+
+    [Fact]
     public async Task A_written_profile_is_found_and_read_back_byte_for_byte()
     {
         await using var store = await CreateAsync();

@@ -45,15 +45,22 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     private static SqliteProfileStore Open(SqliteStoreOptions options) => new(options, NullLogger<SqliteProfileStore>.Instance);
 
     [Fact]
-    public async Task The_database_is_in_wal_mode_so_reads_never_wait_for_writes()
+    public async Task Reads_never_wait_for_a_write_transaction_that_holds_the_database()
     {
         await using var store = new SqliteUnderTest();
-        await using var connection = new SqliteConnection($"Data Source={store.Options.DatabasePath}");
-        connection.Open();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode";
+        await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0), TestData.Bytes("cpu_1.pb.gz"), default);
+        await using var writer = new SqliteConnection($"Data Source={store.Options.DatabasePath};Pooling=False");
+        writer.Open();
+        await using var command = writer.CreateCommand();
+        // EXCLUSIVE: without WAL no reader gets in until it ends (the store's readers would wait 30 s).
+        command.CommandText = "BEGIN EXCLUSIVE; INSERT INTO services(service) VALUES ('held');";
+        command.ExecuteNonQuery();
 
-        Assert.Equal("wal", (string?)command.ExecuteScalar());
+        var found = await store.Store.FindAsync(new ProfileQuery("s", null, 0, long.MaxValue, []), default).WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Single(found);
+        command.CommandText = "ROLLBACK";
+        command.ExecuteNonQuery();
     }
 
     [Fact]

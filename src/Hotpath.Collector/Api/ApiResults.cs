@@ -41,6 +41,15 @@ public static class ApiResults
         }
 
         json.WriteString("created_at", FormatCreatedAt(meta.CreatedAtUnixNanos));
+        if (meta.StoredIn is { } stores)
+        {
+            // Written to several engines: which of them have it (all, unless one was unavailable).
+            json.WriteStartArray("stores");
+            foreach (var store in stores)
+                json.WriteStringValue(store);
+            json.WriteEndArray();
+        }
+
         json.WriteEndObject();
     }
 

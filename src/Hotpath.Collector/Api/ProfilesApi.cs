@@ -54,8 +54,9 @@ public static class ProfilesApi
             catch (ProfileTooLargeException e)
             {
                 Log.ProfileRejected(loggers.CreateLogger(typeof(ProfilesApi)), service, e.Message);
-                throw new ApiException(StatusCodes.Status413RequestEntityTooLarge,
-                    $"profile too large: it inflates past the decompressed size limit of {e.LimitBytes} bytes (Collector:MaxDecompressedSize)");
+                throw new ApiException(StatusCodes.Status413RequestEntityTooLarge, e.Limit == ProfileLimit.DecompressedSize
+                    ? $"profile too large: it inflates past the decompressed size limit of {e.LimitBytes} bytes (Collector:MaxDecompressedSize)"
+                    : $"profile too large: decoding it takes more than the limit of {e.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)");
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Hotpath.Collector.Api;
+using Hotpath.Pprof;
 using Hotpath.Storage;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
@@ -44,6 +45,13 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             Log.StorageUnavailable(logger, e.Backend, context.Request.Method, context.Request.Path, e);
             await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
         }
+        catch (DecodeBudgetExhaustedException e)
+        {
+            Log.DecodeBudgetExhausted(logger, context.Request.Method, context.Request.Path, e.TotalBytes);
+            context.Response.Headers.RetryAfter = "1";
+            await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable,
+                $"busy: profiles being decoded hold the whole decode memory budget of {e.TotalBytes} bytes (Collector:DecodeMemoryBudget); retry shortly");
+        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; nobody is left to answer.
@@ -83,7 +91,9 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             return;
         }
 
+        var retryAfter = context.Response.Headers.RetryAfter;
         context.Response.Clear();
+        context.Response.Headers.RetryAfter = retryAfter;
         if (status == StatusCodes.Status401Unauthorized)
             context.Response.Headers.WWWAuthenticate = "Bearer";
         await ApiResults.WriteErrorAsync(context, status, message);

@@ -34,12 +34,20 @@ public static class CollectorApp
         services.AddSingleton(TimeProvider.System);
 
         services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddHostedService<StorageStartupService>();
         services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<StorageEngines>());
 
-        services.AddSingleton(sp => new ProfileDecoder(sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxDecompressedSize));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<CollectorOptions>>().Value;
+            return new DecodeBudget(Math.Max(options.DecodeMemoryBudget, options.MaxDecodeMemory), options.MaxDecodeMemory);
+        });
+        services.AddSingleton(sp => new ProfileDecoder(sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxDecompressedSize,
+            sp.GetRequiredService<DecodeBudget>()));
+        services.AddHostedService<MemoryReliefService>();
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();
         services.AddHostedService<RetentionService>();
@@ -67,7 +75,7 @@ public static class CollectorApp
         api.MapUiApi();
         api.MapServicesApi();
         app.MapWebUi();
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapHealthApi();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CollectorMetrics>().Registry);
         app.MapFallback(() => ApiResults.Error(StatusCodes.Status404NotFound, "nothing found"));
 

@@ -15,6 +15,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Storage backend {Backend} unavailable for {Method} {Path}")]
     public static partial void StorageUnavailable(ILogger logger, string backend, string method, string path, Exception exception);
 
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Decode memory budget of {Budget} bytes exhausted; {Method} {Path} answered 503")]
+    public static partial void DecodeBudgetExhausted(ILogger logger, string method, string path, long budget);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Debug, Message = "Collected garbage after a large decode: {Before} -> {After} bytes committed")]
+    public static partial void MemoryCollected(ILogger logger, long before, long after);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Storage engine {Backend} is unavailable at start ({Reason}); its requests get 503 until it answers")]
+    public static partial void EngineDownAtStart(ILogger logger, string backend, string reason);
+
     [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Retention deleted {Count} profiles created before {Cutoff:o}")]
     public static partial void RetentionDeleted(ILogger logger, int count, DateTimeOffset cutoff);
 

@@ -17,8 +17,19 @@ public sealed class CollectorOptions
     public long MaxBodySize { get; set; } = 32L * 1024 * 1024;
 
     /// <summary>Largest size a profile may inflate to, in bytes: the guard against gzip bombs.</summary>
-    [Range(1024, 1L << 34)]
-    public long MaxDecompressedSize { get; set; } = 256L * 1024 * 1024;
+    [Range(1024, 1L << 31)]
+    public long MaxDecompressedSize { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Most memory decoding one profile may take, in bytes (the inflated bytes and the arrays decoded from
+    /// them, growth included): the guard against bombs of tiny elements, which inflate little but decode big.
+    /// </summary>
+    [Range(64 * 1024, 1L << 34)]
+    public long MaxDecodeMemory { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Most memory all profiles being decoded at once may take; a decode past it gets a 503 to retry.</summary>
+    [Range(64 * 1024, 1L << 36)]
+    public long DecodeMemoryBudget { get; set; } = 512L * 1024 * 1024;
 
     /// <summary>Most profiles one merge may read; past it the merge is refused with a 400 that says so.</summary>
     [Range(1, 1_000_000)]
@@ -49,6 +60,10 @@ public sealed class StorageOptions
 
     /// <summary>Settings of the ClickHouse engine (Storage:ClickHouse:Url, Database, User, Password).</summary>
     public Hotpath.Storage.ClickHouse.ClickHouseStoreOptions ClickHouse { get; set; } = new();
+
+    /// <summary>How long one call to a remote engine (S3, ClickHouse) may take before the request gets a 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Folder of the embedded store.</summary>
     [Required]

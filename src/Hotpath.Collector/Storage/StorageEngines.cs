@@ -7,8 +7,9 @@ using Hotpath.Storage.Sqlite;
 namespace Hotpath.Collector.Storage;
 
 /// <summary>
-/// The engines Storage:Type names ("sqlite", "s3", "clickhouse", or a comma list such as "s3,clickhouse"), opened at start
-/// and closed at shutdown; several become one <see cref="MultiProfileStore"/>.
+/// The engines Storage:Type names ("sqlite", "s3", "clickhouse", or a comma list such as "s3,clickhouse"), made at
+/// start and closed at shutdown; several become one <see cref="MultiProfileStore"/>. Making one reaches no
+/// server: a remote engine prepares itself on first use, so that one that is down delays nothing else.
 /// </summary>
 public sealed class StorageEngines : IStorageSize, IAsyncDisposable
 {
@@ -23,8 +24,8 @@ public sealed class StorageEngines : IStorageSize, IAsyncDisposable
             _engines.Add(type switch
             {
                 "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>()),
-                "s3" => new S3ProfileStore(options.S3),
-                "clickhouse" => new ClickHouseProfileStore(options.ClickHouse),
+                "s3" => new S3ProfileStore(options.S3 with { Timeout = options.Timeout }),
+                "clickhouse" => new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }),
                 _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
             });
         }
@@ -33,6 +34,9 @@ public sealed class StorageEngines : IStorageSize, IAsyncDisposable
     }
 
     public IProfileStore Store { get; }
+
+    /// <summary>Each engine on its own, for health checks.</summary>
+    public IReadOnlyList<IProfileStore> Engines => _engines;
 
     /// <summary>The bytes the local engines take; remote ones are not counted.</summary>
     public long SizeBytes => _engines.OfType<IStorageSize>().Sum(e => e.SizeBytes);

@@ -58,6 +58,26 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         _writeLoop = Task.Run(WriteLoopAsync);
     }
 
+    string IStorageProbe.Backend => Backend;
+
+    /// <summary>Answers when the database can be read (it is local: only a broken disk or a closed store fails).</summary>
+    public async Task ProbeAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+            throw new StorageUnavailableException(Backend, "the embedded store is shutting down");
+        try
+        {
+            await using var connection = Open();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM services";
+            await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException e)
+        {
+            throw new StorageUnavailableException(Backend, "the embedded store cannot be read: " + e.Message, e);
+        }
+    }
+
     public long SizeBytes => FileSize(_options.DatabasePath) + FileSize(_options.DatabasePath + "-wal") + _log.SizeBytes;
 
     private static BodyLog OpenBodyLog(SqliteConnection connection, SqliteStoreOptions options)

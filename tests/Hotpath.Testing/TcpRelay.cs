@@ -1,0 +1,125 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Hotpath.Testing;
+
+/// <summary>
+/// A TCP port on 127.0.0.1 whose behaviour a test switches, to play an engine's outages against the real
+/// engine behind it: <see cref="Mode.Refuse"/> (nothing listens), <see cref="Mode.Hang"/> (connections are
+/// accepted and never answered) and <see cref="Mode.Forward"/> (bytes pass both ways to the real server).
+/// </summary>
+public sealed class TcpRelay : IAsyncDisposable
+{
+    public enum Mode { Refuse, Hang, Forward }
+
+    private readonly IPEndPoint? _target;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<TcpClient> _held = [];
+    private TcpListener? _listener;
+    private Task _accepting = Task.CompletedTask;
+    private Mode _mode;
+
+    private TcpRelay(int port, IPEndPoint? target)
+    {
+        Port = port;
+        _target = target;
+    }
+
+    public int Port { get; }
+
+    /// <summary>The relay's address as a URL, e.g. http://127.0.0.1:PORT.</summary>
+    public string Url => $"http://127.0.0.1:{Port}";
+
+    /// <summary>A relay in <paramref name="mode"/> before <paramref name="target"/> (a URL; none for a relay that never forwards).</summary>
+    public static TcpRelay Start(Mode mode, string? target = null)
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        IPEndPoint? endpoint = target is null ? null : new IPEndPoint(IPAddress.Loopback, new Uri(target).Port);
+        var relay = new TcpRelay(port, endpoint);
+        relay.Switch(mode);
+        return relay;
+    }
+
+    public void Switch(Mode mode)
+    {
+        if (mode == Mode.Forward && _target is null)
+            throw new InvalidOperationException("this relay has nothing to forward to");
+        _mode = mode;
+        DropHeld(); // connections of the mode before (a client's pooled ones too) end with it
+        if (mode == Mode.Refuse)
+        {
+            _listener?.Stop();
+            _listener = null;
+            return;
+        }
+
+        if (_listener is null)
+        {
+            _listener = new TcpListener(IPAddress.Loopback, Port);
+            _listener.Start();
+            _accepting = AcceptAsync(_listener);
+        }
+    }
+
+    private async Task AcceptAsync(TcpListener listener)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            lock (_held)
+                _held.Add(client);
+            if (_mode == Mode.Forward)
+                _ = ForwardAsync(client); // else accepted, never read, never answered
+        }
+    }
+
+    private async Task ForwardAsync(TcpClient client)
+    {
+        using (client)
+        using (var upstream = new TcpClient())
+        {
+            try
+            {
+                await upstream.ConnectAsync(_target!, _stop.Token);
+                var down = client.GetStream();
+                var up = upstream.GetStream();
+                await Task.WhenAny(down.CopyToAsync(up, _stop.Token), up.CopyToAsync(down, _stop.Token));
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+            {
+                // Either side went away.
+            }
+        }
+    }
+
+    private void DropHeld()
+    {
+        lock (_held)
+        {
+            foreach (var client in _held)
+                client.Dispose();
+            _held.Clear();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener?.Stop();
+        DropHeld();
+        await _accepting;
+        _stop.Dispose();
+    }
+}
