@@ -9,6 +9,9 @@ using Hotpath.Pprof;
 //   seed   URL FILE COUNT                      COUNT profiles over the 24 h before now, 4 services x 2 types, labels
 //   find   URL QUERIES                         p50/p99 of a 1 h window + label, and of 24 h + label + limit=100
 //   merge  URL PID RUNS                        latency of a merge of 1,000 CPU profiles, and the collector's peak RSS growth
+//   fleet  URL PID CORPUS DAYS                 20 instances x 1 CPU profile a minute x DAYS days (cpu_1/2/3 restamped, labels
+//                                              host, version), rollups awaited, then merges of 1 h, 24 h, 24 h + label, all
+//                                              DAYS, and a find of 24 h + host
 var invariant = CultureInfo.InvariantCulture;
 var command = args.Length > 0 ? args[0] : "";
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromMinutes(5) };
@@ -28,8 +31,11 @@ switch (command)
     case "merge":
         await Merge(new Uri(args[1]), int.Parse(args[2], invariant), int.Parse(args[3], invariant));
         break;
+    case "fleet":
+        await Fleet(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant));
+        break;
     default:
-        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS");
+        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS");
         return 2;
 }
 
@@ -152,6 +158,87 @@ async Task Merge(Uri url, int pid, int runs)
 
     var sorted = latencies.Order().ToArray();
     Console.WriteLine(string.Create(invariant, $"merge of 1,000 CPU profiles: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms over {runs} runs; peak RSS growth {peakGrowth / 1024.0 / 1024.0:F1} MiB"));
+}
+
+async Task Fleet(Uri url, int pid, string corpus, int days)
+{
+    const int Instances = 20;
+    string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
+    var decoder = new ProfileDecoder();
+    var profiles = new[] { "cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz" }.Select(f => decoder.Decode(File.ReadAllBytes(Path.Combine(corpus, f)))).ToArray();
+    // Whole days ending at the start of today (UTC): every bucket of the fleet's week is over, so it can be built.
+    var end = new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero);
+    var start = end.AddDays(-days);
+    var minutes = days * 1440;
+    var stopwatch = Stopwatch.StartNew();
+    var posted = 0;
+    var failures = 0;
+    await Task.WhenAll(Enumerable.Range(0, 16).Select(async worker =>
+    {
+        for (var n = worker; n < minutes * Instances; n += 16)
+        {
+            var (minute, instance) = Math.DivRem(n, Instances);
+            var profile = profiles[n % profiles.Length].Clone();
+            var time = start.AddMinutes(minute).AddSeconds(instance * 2);
+            profile.TimeNanos = (time.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+            var version = minute < minutes / 2 ? "1.4" : "1.5"; // a rollout half-way through
+            using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=fleet&type=cpu&instance_id=i{instance:D2}&labels=host%3Dh{instance:D2},version%3D{version}"),
+                new ByteArrayContent(profile.ToByteArray()));
+            if (response.IsSuccessStatusCode)
+                Interlocked.Increment(ref posted);
+            else
+                Interlocked.Increment(ref failures);
+        }
+    }));
+    var seeding = stopwatch.Elapsed.TotalSeconds;
+    Console.WriteLine(string.Create(invariant, $"fleet: {posted} profiles ({Instances} instances x {days} d) in {seeding:F0} s = {posted / seeding:F0}/s while pieces are built; {failures} failed"));
+
+    stopwatch.Restart();
+    var deadline = TimeSpan.FromMinutes(30);
+    while (await Gauge(url, "hotpath_rollup_pending_buckets") > 0 && stopwatch.Elapsed < deadline)
+        await Task.Delay(1000);
+    var built = stopwatch.Elapsed.TotalSeconds;
+    var pieces = await Gauge(url, "hotpath_rollup_size_bytes") / 1048576.0;
+    var store = await Gauge(url, "hotpath_store_size_bytes") / 1048576.0;
+    Console.WriteLine(string.Create(invariant, $"fleet: pieces built {built:F0} s after the last write; pre-merged bodies {pieces:F1} MiB, whole store {store:F1} MiB"));
+
+    var mid = start.AddDays(days / 2.0).AddMinutes(17).AddSeconds(23); // nothing aligned to a bucket
+    var queries = new (string Name, string Query)[]
+    {
+        ("merge 1 h", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid)}&to={Format(mid.AddHours(1))}"),
+        ("merge 24 h", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}"),
+        ("merge 24 h + version=1.5", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=version%3D1.5"),
+        ($"merge {days} d", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
+        ("find 24 h + host", $"/api/0/profiles?service=fleet&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=host%3Dh07"),
+    };
+    foreach (var (name, query) in queries)
+    {
+        var latencies = new List<double>();
+        long peakGrowth = 0;
+        var size = 0;
+        for (var i = -1; i < 10; i++)
+        {
+            var before = Rss(pid, "VmRSS");
+            await File.WriteAllTextAsync($"/proc/{pid}/clear_refs", "5");
+            var started = Stopwatch.GetTimestamp();
+            var bytes = await http.GetByteArrayAsync(new Uri(url, query));
+            if (i < 0)
+                continue; // warm-up
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            peakGrowth = Math.Max(peakGrowth, Rss(pid, "VmHWM") - before);
+            size = bytes.Length;
+        }
+
+        var sorted = latencies.Order().ToArray();
+        Console.WriteLine(string.Create(invariant, $"{name}: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms; peak RSS growth {peakGrowth / 1048576.0:F1} MiB; {size} bytes"));
+    }
+}
+
+async Task<double> Gauge(Uri url, string name)
+{
+    var metrics = await http.GetStringAsync(new Uri(url, "/metrics"));
+    var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+    return line is null ? 0 : double.Parse(line[(name.Length + 1)..], invariant);
 }
 
 static long Rss(int pid, string field)

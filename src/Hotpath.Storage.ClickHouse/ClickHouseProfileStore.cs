@@ -271,7 +271,12 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     }
 
     /// <summary>Drops every day partition that ends before the cutoff: retention at day granularity.</summary>
-    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    /// <summary>Pre-merges nothing: a merge reads the raw bodies of what a find selects.</summary>
+    public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
+        MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
+
+    /// <summary>Deletes raw profiles past the cutoff; this engine keeps no aggregates.</summary>
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var cutoffDay = int.Parse(DateTimeOffset.UnixEpoch.AddTicks(cutoffUnixNanos / 100).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var rows = await QueryAsync(

@@ -238,7 +238,12 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         return [.. labels.Select(l => new ProfileLabel(l.Item1, l.Item2))];
     }
 
-    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    /// <summary>Pre-merges nothing: a merge reads the raw bodies of what a find selects.</summary>
+    public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
+        MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
+
+    /// <summary>Deletes raw profiles past the cutoff; this engine keeps no aggregates.</summary>
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var deleted = 0;
         foreach (var service in await ListServicesAsync(cancellationToken))

@@ -81,13 +81,40 @@ public interface IProfileReader
 
     /// <summary>The distinct label pairs a service's stored profiles carry, sorted by key then value.</summary>
     Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// What a merge of the query's selection (a type, no limit) reads: pprof bodies, raw profiles or pieces
+    /// pre-merged by the engine, whose merge is the merge of every selected profile. An engine without
+    /// pre-merged pieces gives the raw bodies; it stops counting past <paramref name="maxRawProfiles"/>.
+    /// </summary>
+    Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken);
+}
+
+/// <summary>The bodies of a merge, in time order, and what they stand for.</summary>
+/// <param name="Profiles">How many stored profiles the bodies hold together.</param>
+/// <param name="RawProfiles">How many of the bodies are raw profiles (each one decoded); the rest are pre-merged pieces.</param>
+public sealed record MergeSource(int Profiles, int RawProfiles, IAsyncEnumerable<byte[]> Bodies)
+{
+    /// <summary>The raw bodies of what a find selects: for engines that pre-merge nothing.</summary>
+    public static async Task<MergeSource> FromFindAsync(IProfileReader reader, ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(query);
+        // One past the most, to tell "exactly the most" from "too many"; a smaller limit of the query's own stands.
+        var limit = query.Limit > 0 ? Math.Min(query.Limit, maxRawProfiles + 1) : maxRawProfiles + 1;
+        var found = await reader.FindAsync(query with { Limit = limit }, cancellationToken).ConfigureAwait(false);
+        return new MergeSource(found.Count, found.Count, reader.OpenAsync([.. found.Select(m => m.Id)], cancellationToken));
+    }
 }
 
 /// <summary>Deletes what is past retention.</summary>
 public interface IRetention
 {
-    /// <summary>Deletes every profile created before the cutoff; returns how many were deleted.</summary>
-    Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken);
+    /// <summary>
+    /// Deletes every profile created before <paramref name="cutoffUnixNanos"/>, and pre-merged aggregates
+    /// of time before <paramref name="aggregateCutoffUnixNanos"/>; returns how many profiles were deleted.
+    /// </summary>
+    Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken);
 }
 
 /// <summary>Whether a backend can serve now, for health checks.</summary>
@@ -107,6 +134,16 @@ public interface IProfileStore : IProfileWriter, IProfileReader, IRetention, ISt
 public interface IStorageSize
 {
     long SizeBytes { get; }
+}
+
+/// <summary>A store that pre-merges: how far behind its pieces are and what they take, for metrics.</summary>
+public interface IRollupStatus
+{
+    /// <summary>Buckets written since their piece was built (those merges read raw, or from finer pieces).</summary>
+    long PendingBuckets { get; }
+
+    /// <summary>Bytes of the pre-merged bodies.</summary>
+    long RollupBytes { get; }
 }
 
 /// <summary>A storage backend cannot serve now (down, unreachable, out of space).</summary>

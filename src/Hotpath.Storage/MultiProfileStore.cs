@@ -98,9 +98,12 @@ public sealed class MultiProfileStore(IReadOnlyList<IProfileStore> stores) : IPr
     public Task<IReadOnlyList<ProfileLabel>> ListLabelsAsync(string service, CancellationToken cancellationToken) =>
         FirstAsync(s => s.ListLabelsAsync(service, cancellationToken));
 
-    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
+        FirstAsync(s => s.OpenMergeAsync(query, maxRawProfiles, cancellationToken));
+
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
-        var deleted = await Task.WhenAll(stores.Select(s => s.DeleteOlderThanAsync(cutoffUnixNanos, cancellationToken)));
+        var deleted = await Task.WhenAll(stores.Select(s => s.DeleteOlderThanAsync(cutoffUnixNanos, aggregateCutoffUnixNanos, cancellationToken)));
         return deleted.Max();
     }
 

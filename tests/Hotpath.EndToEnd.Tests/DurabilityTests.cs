@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
+using Hotpath.Pprof;
 using Hotpath.Testing;
 
 namespace Hotpath.EndToEnd.Tests;
@@ -89,6 +90,14 @@ public sealed class DurabilityTests : IDisposable
         }
 
         Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged profiles lost or changed: {string.Join(", ", lost.Take(10))}");
+
+        // The pre-merged pieces agree with what was acknowledged, once the restarted collector has built them.
+        await Eventually.TrueAsync(async () => (await http.GetStringAsync("/metrics")).Contains("hotpath_rollup_pending_buckets 0\n", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), "the restarted collector did not build its pieces");
+        var decoder = new ProfileDecoder();
+        var expected = TestData.Sum(acknowledged.Where(a => a.Body != 3).Select(a => decoder.Decode(_bodies[a.Body]).Totals()));
+        var merged = decoder.Decode(await http.GetByteArrayAsync("/api/0/profiles/merge?service=durable&type=cpu&from=1970-01-01T00:00:00&to=2200-01-01T00:00:00"));
+        Assert.Equal(expected, merged.Totals());
     }
 
     public void Dispose()

@@ -166,7 +166,7 @@ public abstract class ProfileStoreContract
         await store.Writer.WriteAsync(Profile("mixed", ProfileType.Cpu, T0 - 5 * Second, ("k", "v")), body, default);
         var kept = await store.Writer.WriteAsync(Profile("mixed", ProfileType.Cpu, T0, ("k", "v")), body, default);
 
-        var deleted = await store.Retention.DeleteOlderThanAsync(T0, default);
+        var deleted = await store.Retention.DeleteOlderThanAsync(T0, T0, default);
 
         Assert.Equal(2, deleted);
         Assert.Empty(await store.Reader.GetAsync([old.Id], default));

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using Hotpath.Storage.Sqlite;
 using Hotpath.Testing;
 using Microsoft.Data.Sqlite;
@@ -73,7 +74,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await store.ReopenAsync(); // checkpoints the WAL into the database file
         var full = store.Store.SizeBytes;
 
-        Assert.Equal(150, await store.Store.DeleteOlderThanAsync(T0 + 1000, default));
+        Assert.Equal(150, await store.Store.DeleteOlderThanAsync(T0 + 1000, T0 + 1000, default));
         for (var i = 0; i < 150; i++)
             await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 2000 + i), body, default);
         await store.ReopenAsync();
@@ -155,13 +156,71 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
                 command.ExecuteNonQuery();
             }
 
-            Assert.Equal(0, await store.Store.DeleteOlderThanAsync(T0 - 1, default));
+            Assert.Equal(0, await store.Store.DeleteOlderThanAsync(T0 - 1, T0 - 1, default));
         }
 
         Assert.False(File.Exists(first));
         var left = await store.Store.FindAsync(new ProfileQuery("s", null, 0, long.MaxValue, []), default);
         Assert.InRange(left.Count, 1, 59);
         Assert.Equal(left.Count, (await store.Store.OpenAsync([.. left.Select(m => m.Id)], default).ToListAsync()).Count);
+    }
+
+    private static async Task<long[]> MergedTotalsAsync(SqliteProfileStore store, ProfileQuery query)
+    {
+        var source = await store.OpenMergeAsync(query, 10_000, default);
+        var merger = new ProfileMerger();
+        await foreach (var body in source.Bodies)
+            merger.Add(new ProfileDecoder().Decode(body));
+        return merger.Count == 0 ? [] : merger.Build().Totals();
+    }
+
+    [Fact]
+    public async Task After_raw_retention_a_merge_of_whole_hours_is_still_answered_from_the_pieces_until_the_aggregate_cutoff()
+    {
+        await using var store = new SqliteUnderTest();
+        var hour = 3_600 * Second;
+        for (var i = 0; i < 12; i++)
+            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i * hour / 4), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
+        await store.Store.BuildRollupsAsync(default);
+        var threeHours = new ProfileQuery("s", ProfileType.Cpu, T0, T0 + 3 * hour - 1, []);
+        var expected = TestData.Sum(Enumerable.Range(0, 12).Select(i => TestData.Totals[TestData.CpuProfiles[i % 3]]));
+        Assert.Equal(expected, await MergedTotalsAsync(store.Store, threeHours));
+
+        Assert.Equal(12, await store.Store.DeleteOlderThanAsync(T0 + 4 * hour, long.MinValue, default));
+
+        Assert.Empty(await store.Store.FindAsync(new ProfileQuery("s", null, 0, long.MaxValue, []), default));
+        Assert.Equal(expected, await MergedTotalsAsync(store.Store, threeHours));
+        var source = await store.Store.OpenMergeAsync(threeHours, 10_000, default);
+        Assert.Equal((12, 0), (source.Profiles, source.RawProfiles));
+
+        await store.Store.DeleteOlderThanAsync(T0 + 4 * hour, T0 + 4 * hour, default);
+        Assert.Empty(await MergedTotalsAsync(store.Store, threeHours));
+    }
+
+    [Fact]
+    public async Task A_store_of_the_format_before_pieces_is_opened_with_every_profile_marked_and_merges_agree()
+    {
+        var store = new SqliteUnderTest();
+        for (var i = 0; i < 6; i++)
+            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i * 90 * Second, ("v", "1")), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
+        await store.Store.DisposeAsync();
+        // What a store of format 2 holds: no pieces, no marks.
+        await using (var connection = new SqliteConnection($"Data Source={store.Options.DatabasePath};Pooling=False"))
+        {
+            connection.Open();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "DROP TABLE rollups; DROP TABLE rollup_dirty; DROP TABLE label_sets; PRAGMA user_version = 2;";
+            command.ExecuteNonQuery();
+        }
+
+        await store.ReopenAsync();
+        Assert.True(store.Store.PendingBuckets > 0);
+        await store.Store.BuildRollupsAsync(default);
+
+        var all = new ProfileQuery("s", ProfileType.Cpu, T0, T0 + 3_600 * Second, [new ProfileLabel("v", "1")]);
+        Assert.Equal(0, store.Store.PendingBuckets);
+        Assert.Equal(TestData.Sum(Enumerable.Range(0, 6).Select(i => TestData.Totals[TestData.CpuProfiles[i % 3]])), await MergedTotalsAsync(store.Store, all));
+        await store.DisposeAsync();
     }
 
     [Fact]

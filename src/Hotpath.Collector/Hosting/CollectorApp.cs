@@ -39,6 +39,7 @@ public static class CollectorApp
         services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<StorageEngines>());
+        services.AddSingleton<IRollupStatus>(sp => sp.GetRequiredService<StorageEngines>());
 
         services.AddSingleton(sp =>
         {

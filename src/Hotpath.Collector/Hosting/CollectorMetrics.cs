@@ -6,7 +6,7 @@ namespace Hotpath.Collector.Hosting;
 /// <summary>The collector's Prometheus metrics, in a registry of its own so that two collectors in one process stay apart.</summary>
 public sealed class CollectorMetrics
 {
-    public CollectorMetrics(IStorageSize storage)
+    public CollectorMetrics(IStorageSize storage, IRollupStatus rollups)
     {
         Registry = Metrics.NewCustomRegistry();
         var factory = Metrics.WithCustomRegistry(Registry);
@@ -20,7 +20,14 @@ public sealed class CollectorMetrics
         MergedProfiles = factory.CreateHistogram("hotpath_merge_profiles", "Profiles read by one merge request.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 9) });
         var storeSize = factory.CreateGauge("hotpath_store_size_bytes", "Bytes the store takes on disk.");
-        Registry.AddBeforeCollectCallback(() => storeSize.Set(storage.SizeBytes));
+        var pending = factory.CreateGauge("hotpath_rollup_pending_buckets", "Buckets written since their pre-merged piece was built.");
+        var rollupSize = factory.CreateGauge("hotpath_rollup_size_bytes", "Bytes of the pre-merged pieces.");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            storeSize.Set(storage.SizeBytes);
+            pending.Set(rollups.PendingBuckets);
+            rollupSize.Set(rollups.RollupBytes);
+        });
     }
 
     public CollectorRegistry Registry { get; }

@@ -73,6 +73,13 @@ public sealed class StorageOptions
     [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Pre-merged aggregates (hour and day pieces) older than this are deleted; they answer merges of a range
+    /// after its raw profiles are gone. Zero keeps them forever.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "36500.00:00:00")]
+    public TimeSpan AggregateRetention { get; set; } = TimeSpan.FromDays(90);
+
     /// <summary>How often the retention job runs.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromHours(1);

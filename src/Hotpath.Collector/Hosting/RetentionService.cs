@@ -11,24 +11,26 @@ public sealed class RetentionService(IRetention retention, IOptions<StorageOptio
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
-        if (settings.Retention == TimeSpan.Zero)
+        if (settings.Retention == TimeSpan.Zero && settings.AggregateRetention == TimeSpan.Zero)
             return; // keep forever
 
         using var timer = new PeriodicTimer(settings.RetentionInterval, time);
         do
         {
-            await RunOnceAsync(settings.Retention, stoppingToken);
+            await RunOnceAsync(settings.Retention, settings.AggregateRetention, stoppingToken);
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    /// <summary>One retention pass; failures are logged and retried at the next tick.</summary>
-    public async Task RunOnceAsync(TimeSpan keep, CancellationToken cancellationToken)
+    /// <summary>One retention pass (zero keeps forever); failures are logged and retried at the next tick.</summary>
+    public async Task RunOnceAsync(TimeSpan keep, TimeSpan keepAggregates, CancellationToken cancellationToken)
     {
-        var cutoff = time.GetUtcNow() - keep;
+        var now = time.GetUtcNow();
+        var cutoff = keep == TimeSpan.Zero ? DateTimeOffset.MinValue : now - keep;
+        var aggregateCutoff = keepAggregates == TimeSpan.Zero ? DateTimeOffset.MinValue : now - keepAggregates;
         try
         {
-            var deleted = await retention.DeleteOlderThanAsync(UnixNanos.Clamp(cutoff), cancellationToken);
+            var deleted = await retention.DeleteOlderThanAsync(UnixNanos.Clamp(cutoff), UnixNanos.Clamp(aggregateCutoff), cancellationToken);
             if (deleted > 0)
                 Log.RetentionDeleted(logger, deleted, cutoff);
         }

@@ -20,35 +20,39 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
     private readonly ConcurrentBag<RawProfile> _pool = [];
 
     /// <summary>
-    /// The merge of what a find selects, as the API answers it: 404 when nothing matches, 400 past
-    /// MaxProfilesPerMerge or when the profiles cannot be merged.
+    /// The merge of what a find selects, as the API answers it: 404 when nothing matches, 400 when it would
+    /// decode more than MaxProfilesPerMerge raw profiles or when the profiles cannot be merged. Without a
+    /// limit the store may answer with pre-merged pieces, which count against no cap.
     /// </summary>
     public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
-        // Ask for one more than allowed, to tell "exactly the limit" from "too many".
         var max = options.Value.MaxProfilesPerMerge;
-        var limit = query.Limit > 0 ? Math.Min(query.Limit, max + 1) : max + 1;
-        var found = await reader.FindAsync(query with { Limit = limit }, cancellationToken).ConfigureAwait(false);
-        if (found.Count == 0)
+        var source = query.Limit > 0
+            ? await MergeSource.FromFindAsync(reader, query, max, cancellationToken).ConfigureAwait(false)
+            : await reader.OpenMergeAsync(query, max, cancellationToken).ConfigureAwait(false);
+        if (source.Profiles == 0)
             throw ApiException.NothingFound();
-        if (found.Count > max)
+        if (source.RawProfiles > max)
         {
             throw ApiException.BadRequest(
                 $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
         }
 
-        return (await MergeMeasuredAsync([.. found.Select(p => p.Id)], cancellationToken).ConfigureAwait(false), found.Count);
+        return (await MeasuredAsync(source.Bodies, source.Profiles, cancellationToken).ConfigureAwait(false), source.Profiles);
     }
 
     /// <summary>Merges the ids, recording the merge metrics; incompatible profiles are a 400.</summary>
-    public async Task<Profile> MergeMeasuredAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    public Task<Profile> MergeMeasuredAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
+        MeasuredAsync(reader.OpenAsync(ids, cancellationToken), ids.Count, cancellationToken);
+
+    private async Task<Profile> MeasuredAsync(IAsyncEnumerable<byte[]> bodies, int profiles, CancellationToken cancellationToken)
     {
         var started = TimeProvider.System.GetTimestamp();
         try
         {
-            var merged = await MergeAsync(ids, cancellationToken).ConfigureAwait(false);
+            var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
             metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
-            metrics.MergedProfiles.Observe(ids.Count);
+            metrics.MergedProfiles.Observe(profiles);
             return merged;
         }
         catch (IncompatibleProfilesException e)
@@ -57,13 +61,14 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
         }
     }
 
-    public async Task<Profile> MergeAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    /// <summary>Folds the bodies, in order, into one profile.</summary>
+    public async Task<Profile> MergeAsync(IAsyncEnumerable<byte[]> bodies, CancellationToken cancellationToken)
     {
         var merger = new ProfileMerger();
         var decoding = new Queue<Task<RawProfile>>(Window);
         try
         {
-            await foreach (var body in reader.OpenAsync(ids, cancellationToken).ConfigureAwait(false))
+            await foreach (var body in bodies.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
                 decoding.Enqueue(Task.Run(() => Decode(body), cancellationToken));
                 if (decoding.Count >= Window)

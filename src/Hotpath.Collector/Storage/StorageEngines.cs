@@ -11,7 +11,7 @@ namespace Hotpath.Collector.Storage;
 /// start and closed at shutdown; several become one <see cref="MultiProfileStore"/>. Making one reaches no
 /// server: a remote engine prepares itself on first use, so that one that is down delays nothing else.
 /// </summary>
-public sealed class StorageEngines : IStorageSize, IAsyncDisposable
+public sealed class StorageEngines : IStorageSize, IRollupStatus, IAsyncDisposable
 {
     public static readonly IReadOnlyList<string> Known = ["sqlite", "s3", "clickhouse"];
 
@@ -40,6 +40,10 @@ public sealed class StorageEngines : IStorageSize, IAsyncDisposable
 
     /// <summary>The bytes the local engines take; remote ones are not counted.</summary>
     public long SizeBytes => _engines.OfType<IStorageSize>().Sum(e => e.SizeBytes);
+
+    public long PendingBuckets => _engines.OfType<IRollupStatus>().Sum(e => e.PendingBuckets);
+
+    public long RollupBytes => _engines.OfType<IRollupStatus>().Sum(e => e.RollupBytes);
 
     public async ValueTask DisposeAsync()
     {

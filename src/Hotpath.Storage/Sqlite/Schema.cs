@@ -6,7 +6,6 @@ namespace Hotpath.Storage.Sqlite;
 internal static class Schema
 {
     private const string Sql = """
-        PRAGMA journal_mode=WAL;
         CREATE TABLE IF NOT EXISTS profiles(
             seq INTEGER PRIMARY KEY,
             id TEXT NOT NULL UNIQUE,
@@ -33,13 +32,26 @@ internal static class Schema
         -- Bodies live in segment files (BodyLog); this counts the profiles in each and where its committed bytes end.
         CREATE TABLE IF NOT EXISTS segments(id INTEGER PRIMARY KEY, live INTEGER NOT NULL, end_offset INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS services(service TEXT PRIMARY KEY) WITHOUT ROWID;
+        -- Pre-merged pieces (Rollups.cs): per label set of a service and type (and one set '*' for all of its
+        -- profiles), per level (minute, ten minutes, hour, day) and bucket; a body, or a pointer to the one raw
+        -- profile of the bucket. A bucket written since its piece was built is in rollup_dirty.
+        CREATE TABLE IF NOT EXISTS label_sets(id INTEGER PRIMARY KEY, service TEXT NOT NULL, type INTEGER NOT NULL, labels TEXT NOT NULL,
+            UNIQUE(service, type, labels));
+        CREATE TABLE IF NOT EXISTS rollups(id INTEGER PRIMARY KEY, set_id INTEGER NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL,
+            profiles INTEGER NOT NULL, value INTEGER NOT NULL, seq INTEGER, body BLOB, UNIQUE(set_id, level, bucket));
+        CREATE TABLE IF NOT EXISTS rollup_dirty(set_id INTEGER NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL, generation INTEGER NOT NULL,
+            PRIMARY KEY(set_id, level, bucket)) WITHOUT ROWID;
         """;
 
     /// <summary>The on-disk format; a store written in another one is refused rather than misread.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
+
+    /// <summary>The format before pre-merged pieces; opened by adding them, every stored profile marked for building.</summary>
+    private const int WithoutRollups = 2;
 
     public static void Create(SqliteConnection connection)
     {
+        bool migrate;
         using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA user_version; SELECT count(*) FROM sqlite_schema WHERE type = 'table';";
         using (var reader = command.ExecuteReader())
@@ -49,10 +61,39 @@ internal static class Schema
             reader.NextResult();
             reader.Read();
             var tables = reader.GetInt64(0);
-            if (tables > 0 && version != Version)
+            if (tables > 0 && version != Version && version != WithoutRollups)
                 throw new InvalidOperationException($"{connection.DataSource} holds a store of format {version}, not {Version}; use another data directory");
+            migrate = tables > 0 && version == WithoutRollups;
         }
 
-        SqliteProfileStore.Execute(connection, Sql + $"PRAGMA user_version = {Version};");
+        // Not in a transaction, which WAL mode cannot be entered from; the rest in one, so a crash leaves either format.
+        SqliteProfileStore.Execute(connection, "PRAGMA journal_mode=WAL;");
+        using var tx = connection.BeginTransaction();
+        using var create = connection.CreateCommand();
+        create.Transaction = tx;
+        create.CommandText = Sql + (migrate ? Backfill() : "") + $"PRAGMA user_version = {Version};";
+        create.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    /// <summary>Label sets and dirty marks for every profile already stored, so the builder makes their pieces.</summary>
+    private static string Backfill()
+    {
+        var sql = new System.Text.StringBuilder($"""
+            INSERT OR IGNORE INTO label_sets(service, type, labels) SELECT DISTINCT service, type, labels FROM profiles WHERE type <> {(int)ProfileType.Trace};
+            INSERT OR IGNORE INTO label_sets(service, type, labels) SELECT DISTINCT service, type, '{RollupLevel.AllLabels}' FROM profiles WHERE type <> {(int)ProfileType.Trace};
+            """);
+        for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
+        {
+            var width = RollupLevel.Width(level);
+            sql.Append(System.Globalization.CultureInfo.InvariantCulture, $"""
+                INSERT OR IGNORE INTO rollup_dirty(set_id, level, bucket, generation)
+                SELECT s.id, {level}, p.created_at - (((p.created_at % {width}) + {width}) % {width}), max(p.seq)
+                FROM profiles p JOIN label_sets s ON s.service = p.service AND s.type = p.type AND (s.labels = p.labels OR s.labels = '{RollupLevel.AllLabels}')
+                GROUP BY 1, 2, 3;
+                """);
+        }
+
+        return sql.ToString();
     }
 }

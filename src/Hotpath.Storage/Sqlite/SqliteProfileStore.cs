@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using Hotpath.Pprof;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -13,7 +14,7 @@ namespace Hotpath.Storage.Sqlite;
 /// together, one transaction and one sync per batch (group commit); each write completes once its batch is
 /// on disk.
 /// </summary>
-public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IAsyncDisposable
+public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IRollupStatus, IAsyncDisposable
 {
     private const string Backend = "sqlite";
     private const int RetentionBatch = 500;
@@ -27,6 +28,11 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
     private readonly BatchWriter _batch;
     private readonly BodyLog _log;
     private readonly Task _writeLoop;
+    private readonly SqliteConnection _rollupConnection;
+    private readonly RollupBuilder _rollups;
+    private readonly SemaphoreSlim _rollupPass = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _rollupLoop;
     private int _disposed;
 
     public SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger)
@@ -56,6 +62,94 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
             FullMode = BoundedChannelFullMode.Wait,
         });
         _writeLoop = Task.Run(WriteLoopAsync);
+        _rollupConnection = Open();
+        _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder());
+        _rollupLoop = Task.Run(RollupLoopAsync);
+    }
+
+    /// <summary>
+    /// Builds the pieces of every bucket that can be built now (all whose time is over); the background
+    /// loop does the same every <see cref="SqliteStoreOptions.RollupInterval"/>. Returns how many were built.
+    /// </summary>
+    public async Task<int> BuildRollupsAsync(CancellationToken cancellationToken)
+    {
+        await _rollupPass.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var total = 0;
+            int built;
+            do
+            {
+                built = _rollups.BuildPending(UnixNanos.From(DateTimeOffset.UtcNow));
+                total += built;
+            }
+            while (built > 0 && !cancellationToken.IsCancellationRequested);
+            return total;
+        }
+        finally
+        {
+            _rollupPass.Release();
+        }
+    }
+
+    private async Task RollupLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.RollupInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    await BuildRollupsAsync(_stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is SqliteException or IOException)
+                {
+                    Log.RollupsFailed(_logger, e); // the marks stay; the next pass tries again
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>
+    /// A merge's bodies: for a type and no limit, the pre-merged pieces that cover the range and raw profiles
+    /// only where none does (see <see cref="MergePlanner"/>); otherwise the raw bodies of what a find selects.
+    /// </summary>
+    public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0)
+            return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken).ConfigureAwait(false);
+
+        await using var connection = Open();
+        // One snapshot for the whole plan: a piece and the dirty marks beside it are read as of one moment.
+        await using var tx = connection.BeginTransaction(deferred: true);
+        var planner = new MergePlanner(connection, tx);
+        planner.Plan(query);
+        return new MergeSource(planner.Profiles, planner.RawProfiles, ReadPieces(planner.Pieces, cancellationToken).ToAsyncEnumerable());
+    }
+
+    /// <summary>The pieces' bodies, read lazily: a raw one from the body log, a pre-merged one as planned.</summary>
+    private IEnumerable<byte[]> ReadPieces(IReadOnlyList<MergePiece> pieces, CancellationToken cancellationToken)
+    {
+        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
+        try
+        {
+            foreach (var piece in pieces)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return piece.Body ?? _log.Read(piece.Segment, piece.Offset, piece.Length, handles);
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles.Values)
+                handle.Dispose();
+        }
     }
 
     string IStorageProbe.Backend => Backend;
@@ -76,6 +170,18 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         {
             throw new StorageUnavailableException(Backend, "the embedded store cannot be read: " + e.Message, e);
         }
+    }
+
+    public long PendingBuckets => Scalar("SELECT count(*) FROM rollup_dirty");
+
+    public long RollupBytes => Scalar("SELECT coalesce(sum(length(body)), 0) FROM rollups");
+
+    private long Scalar(string sql)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
     }
 
     public long SizeBytes => FileSize(_options.DatabasePath) + FileSize(_options.DatabasePath + "-wal") + _log.SizeBytes;
@@ -251,9 +357,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         return labels;
     }
 
-    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, CancellationToken cancellationToken)
+    public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         await using var connection = Open();
+        DeleteRollups(connection, cutoffUnixNanos, Math.Min(aggregateCutoffUnixNanos, cutoffUnixNanos));
         var deleted = 0;
         while (true)
         {
@@ -270,6 +377,40 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         // Every pass, not only those that deleted: an earlier one may have been cut short before its files went.
         DeleteEmptySegments(connection);
         return deleted;
+    }
+
+    /// <summary>
+    /// Minute and ten-minute pieces go with the raw profiles they stand for (a piece that straddles the
+    /// cutoff is rebuilt from what remains); hour and day pieces stay until the aggregate cutoff, and never
+    /// go before the raw profiles do, since a bucket without a piece reads as empty.
+    /// </summary>
+    private static void DeleteRollups(SqliteConnection connection, long cutoff, long aggregateCutoff)
+    {
+        using var tx = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        var sql = new StringBuilder();
+        for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
+        {
+            var fine = level < RollupLevel.Day - 1;
+            var width = RollupLevel.Width(level);
+            var before = fine ? cutoff : aggregateCutoff;
+            if (before == long.MinValue)
+                continue;
+            sql.Append(System.Globalization.CultureInfo.InvariantCulture, $"DELETE FROM rollups WHERE level = {level} AND bucket <= {before} - {width};");
+            if (fine)
+            {
+                sql.Append(System.Globalization.CultureInfo.InvariantCulture, $"""
+                    INSERT OR IGNORE INTO rollup_dirty(set_id, level, bucket, generation)
+                    SELECT set_id, level, bucket, 0 FROM rollups WHERE level = {level} AND bucket < {before} AND bucket > {before} - {width};
+                    """);
+            }
+        }
+
+        command.CommandText = sql.ToString();
+        if (command.CommandText.Length > 0)
+            command.ExecuteNonQuery();
+        tx.Commit();
     }
 
     private void DeleteEmptySegments(SqliteConnection connection)
@@ -370,6 +511,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         // Several service registrations may share this instance; only the first dispose does the work.
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _rollupLoop.ConfigureAwait(false);
+        await _rollupPass.WaitAsync().ConfigureAwait(false); // a pass a caller started ends first
+        await _rollupConnection.DisposeAsync().ConfigureAwait(false);
         _queue.Writer.TryComplete();
         await _writeLoop.ConfigureAwait(false);
         _batch.Dispose();
@@ -377,6 +522,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);");
         await _writer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+        _rollupPass.Dispose();
+        _stopping.Dispose();
     }
 
     private sealed class PendingWrite(ProfileMeta meta, ReadOnlyMemory<byte> body)
@@ -395,6 +542,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
         private readonly BodyLog _log;
         private readonly SqliteCommand _label;
         private readonly SqliteCommand _service;
+        private readonly SqliteCommand _labelSet;
+        private readonly SqliteCommand _dirty;
+        private readonly Dictionary<(string Service, int Type, string Labels), long> _labelSets = [];
         private long _nextSeq;
 
         public BatchWriter(SqliteConnection connection, BodyLog log)
@@ -408,6 +558,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
             _label = Prepare("INSERT OR IGNORE INTO profile_labels(service, key, value, type, created_at, seq) VALUES ($service, $key, $value, $type, $created_at, $seq)",
                 "$service", "$key", "$value", "$type", "$created_at", "$seq");
             _service = Prepare("INSERT OR IGNORE INTO services(service) VALUES ($service)", "$service");
+            _labelSet = Prepare("INSERT INTO label_sets(service, type, labels) VALUES ($service, $type, $labels) ON CONFLICT(service, type, labels) DO UPDATE SET labels = labels RETURNING id",
+                "$service", "$type", "$labels");
+            _dirty = Prepare("INSERT INTO rollup_dirty(set_id, level, bucket, generation) VALUES ($set, $level, $bucket, $generation) ON CONFLICT(set_id, level, bucket) DO UPDATE SET generation = excluded.generation",
+                "$set", "$level", "$bucket", "$generation");
             using var max = connection.CreateCommand();
             max.CommandText = "SELECT coalesce(max(seq), 0) FROM profiles";
             _nextSeq = (long)max.ExecuteScalar()! + 1;
@@ -439,8 +593,15 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
                     var seq = _nextSeq++;
                     Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size,
                         placements[i].Segment, placements[i].Offset, meta.Value);
+                    var labels = LabelCodec.Encode(meta.Labels);
                     foreach (var label in meta.Labels)
                         Run(_label, tx, meta.Service, label.Key, label.Value, (int)meta.Type, meta.CreatedAtUnixNanos, seq);
+                    if (meta.Type != ProfileType.Trace)
+                    {
+                        // In this transaction: a profile acknowledged is a profile its buckets know to rebuild.
+                        MarkDirty(tx, LabelSet(tx, meta.Service, (int)meta.Type, labels), meta.CreatedAtUnixNanos, seq);
+                        MarkDirty(tx, LabelSet(tx, meta.Service, (int)meta.Type, RollupLevel.AllLabels), meta.CreatedAtUnixNanos, seq);
+                    }
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
                 }
@@ -462,8 +623,26 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
             {
                 _nextSeq = firstSeq;
                 _log.Rewind(firstSegment, firstEnd);
+                _labelSets.Clear(); // ids made in the rolled-back transaction are gone
                 throw;
             }
+        }
+
+        private long LabelSet(SqliteTransaction tx, string service, int type, string labels)
+        {
+            if (_labelSets.TryGetValue((service, type, labels), out var id))
+                return id;
+            _labelSet.Transaction = tx;
+            (_labelSet.Parameters[0].Value, _labelSet.Parameters[1].Value, _labelSet.Parameters[2].Value) = (service, type, labels);
+            id = (long)_labelSet.ExecuteScalar()!;
+            _labelSets[(service, type, labels)] = id;
+            return id;
+        }
+
+        private void MarkDirty(SqliteTransaction tx, long setId, long createdAt, long seq)
+        {
+            for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
+                Run(_dirty, tx, setId, level, RollupLevel.BucketOf(level, createdAt), seq);
         }
 
         private static void Run(SqliteCommand command, SqliteTransaction tx, params object[] values)
@@ -480,6 +659,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
             _segment.Dispose();
             _label.Dispose();
             _service.Dispose();
+            _labelSet.Dispose();
+            _dirty.Dispose();
         }
     }
 
@@ -490,5 +671,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IA
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Could not commit a batch of {Count} profiles")]
         public static partial void BatchFailed(ILogger logger, int count, Exception exception);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Building pre-merged pieces failed; the next pass retries")]
+        public static partial void RollupsFailed(ILogger logger, Exception exception);
     }
 }

@@ -21,6 +21,10 @@ public sealed class SqliteStoreOptions
     [Range(1024, 1L << 40)]
     public long MaxSegmentBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>How often the pieces of finished minutes, hours and days are built in the background.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan RollupInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     public string DatabasePath => Path.Combine(DataDirectory, "hotpath.db");
 
     public string BodiesDirectory => Path.Combine(DataDirectory, "bodies");

@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Net;
+using Hotpath.Collector.Storage;
+using Hotpath.Pprof;
+using Hotpath.Storage.Sqlite;
+using Hotpath.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hotpath.Collector.Tests;
+
+/// <summary>
+/// Merges answered from the embedded store's pre-merged pieces against Go's merge of the same raw profiles
+/// (the decode path, which a limit selects), over real HTTP on the real corpus.
+/// </summary>
+public sealed class RollupMergeTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 6, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private static SqliteProfileStore Store(CollectorInstance collector) =>
+        (SqliteProfileStore)collector.Services.GetRequiredService<StorageEngines>().Engines[0];
+
+    private static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture);
+
+    private static async Task<string?> CanonicalMergeAsync(CollectorInstance collector, string query)
+    {
+        using var response = await collector.GetAsync("/api/0/profiles/merge?" + query);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+            return null;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return CanonicalProfile.Of(new ProfileDecoder().Decode(await response.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Fact]
+    public async Task Random_selections_merged_from_pieces_equal_go_merges_of_their_raw_profiles()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var random = new Random(1201);
+        string[] cpu = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
+        string[] heap = ["heap_1.pb.gz", "heap_2.pb.gz"]; // heap samples carry labels (bytes)
+        for (var i = 0; i < 240; i++)
+        {
+            var (type, files) = i % 3 == 0 ? ("heap", heap) : ("cpu", cpu);
+            var time = T0.AddSeconds(random.Next(3 * 86_400));
+            await collector.PostOkAsync("fleet", type, ProfileBytes.WithTime(files[random.Next(files.Length)], time),
+                $"&labels=host%3Dh{random.Next(4)},version%3D1.{4 + random.Next(2)}");
+        }
+
+        await Store(collector).BuildRollupsAsync(default); // the background pass may have built some already
+        Assert.Equal(0, Store(collector).PendingBuckets);
+
+        string[] filters = ["", "&labels=version%3D1.5", "&labels=host%3Dh2", "&labels=host%3Dh1,version%3D1.4", "&labels=host%3Dnone"];
+        var compared = 0;
+        for (var i = 0; i < 40; i++)
+        {
+            var type = i % 4 == 0 ? "heap" : "cpu";
+            var from = T0.AddSeconds(random.Next(-3_600, 3 * 86_400));
+            var to = from.AddSeconds(random.Next(60, 2 * 86_400));
+            var query = $"service=fleet&type={type}&from={Format(from)}&to={Format(to)}{filters[i % filters.Length]}";
+
+            var fromPieces = await CanonicalMergeAsync(collector, query);
+            var fromRaw = await CanonicalMergeAsync(collector, query + "&limit=100000");
+
+            Assert.True(fromRaw == fromPieces, $"{query}: the merges differ");
+            if (fromRaw is not null)
+                compared++;
+        }
+
+        Assert.InRange(compared, 20, 40);
+    }
+
+    [Fact]
+    public async Task A_profile_is_in_every_merge_as_soon_as_its_post_is_answered_even_in_a_bucket_already_built()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        for (var hour = 0; hour < 3; hour++)
+            await collector.PostOkAsync("late", "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", T0.AddHours(hour).AddMinutes(7)));
+        await Store(collector).BuildRollupsAsync(default);
+        var window = $"service=late&type=cpu&from={Format(T0)}&to={Format(T0.AddDays(1))}";
+        var before = (await collector.GetProfileAsync("/api/0/profiles/merge?" + window)).Totals();
+
+        await collector.PostOkAsync("late", "cpu", ProfileBytes.WithTime("cpu_2.pb.gz", T0.AddHours(1).AddMinutes(7).AddSeconds(30)));
+        var after = (await collector.GetProfileAsync("/api/0/profiles/merge?" + window)).Totals();
+        await collector.PostOkAsync("late", "cpu", ProfileBytes.WithTime("cpu_3.pb.gz", DateTimeOffset.UtcNow));
+        var now = (await collector.GetProfileAsync($"/api/0/profiles/merge?service=late&type=cpu&from={Format(T0)}&to={Format(DateTimeOffset.UtcNow.AddMinutes(1))}")).Totals();
+
+        Assert.Equal(TestData.Sum([before, TestData.Totals["cpu_2.pb.gz"]]), after);
+        Assert.Equal(TestData.Sum([after, TestData.Totals["cpu_3.pb.gz"]]), now);
+        await Store(collector).BuildRollupsAsync(default);
+        Assert.Equal(after, (await collector.GetProfileAsync("/api/0/profiles/merge?" + window)).Totals());
+    }
+}
