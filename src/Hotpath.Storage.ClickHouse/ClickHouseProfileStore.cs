@@ -271,6 +271,9 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     }
 
     /// <summary>Drops every day partition that ends before the cutoff: retention at day granularity.</summary>
+    public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
+        SeriesPoint.FromFindAsync(this, query, cancellationToken);
+
     /// <summary>Pre-merges nothing: a merge reads the raw bodies of what a find selects.</summary>
     public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
         MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);

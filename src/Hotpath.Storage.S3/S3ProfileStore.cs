@@ -238,6 +238,9 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         return [.. labels.Select(l => new ProfileLabel(l.Item1, l.Item2))];
     }
 
+    public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
+        SeriesPoint.FromFindAsync(this, query, cancellationToken);
+
     /// <summary>Pre-merges nothing: a merge reads the raw bodies of what a find selects.</summary>
     public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
         MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);

@@ -88,6 +88,24 @@ public interface IProfileReader
     /// pre-merged pieces gives the raw bodies; it stops counting past <paramref name="maxRawProfiles"/>.
     /// </summary>
     Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Profiles over time: points of at most <paramref name="resolutionNanos"/> each (a pre-merged piece or
+    /// one profile), with how many profiles and how much of their main value they hold, in no given order.
+    /// </summary>
+    Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken);
+}
+
+/// <summary>Profiles at a time: one profile, or a piece of many starting then.</summary>
+public readonly record struct SeriesPoint(long TimeUnixNanos, int Profiles, long Value)
+{
+    /// <summary>One point per profile a find selects: for engines that pre-merge nothing.</summary>
+    public static async Task<IReadOnlyList<SeriesPoint>> FromFindAsync(IProfileReader reader, ProfileQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var found = await reader.FindAsync(query, cancellationToken).ConfigureAwait(false);
+        return [.. found.Select(m => new SeriesPoint(m.CreatedAtUnixNanos, 1, m.Value))];
+    }
 }
 
 /// <summary>The bodies of a merge, in time order, and what they stand for.</summary>

@@ -101,6 +101,9 @@ public sealed class MultiProfileStore(IReadOnlyList<IProfileStore> stores) : IPr
     public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
         FirstAsync(s => s.OpenMergeAsync(query, maxRawProfiles, cancellationToken));
 
+    public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
+        FirstAsync(s => s.SeriesAsync(query, resolutionNanos, cancellationToken));
+
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var deleted = await Task.WhenAll(stores.Select(s => s.DeleteOlderThanAsync(cutoffUnixNanos, aggregateCutoffUnixNanos, cancellationToken)));

@@ -37,9 +37,11 @@ public sealed class RollupMergeTests
         var random = new Random(1201);
         string[] cpu = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
         string[] heap = ["heap_1.pb.gz", "heap_2.pb.gz"]; // heap samples carry labels (bytes)
+        var cpuProfiles = 0;
         for (var i = 0; i < 240; i++)
         {
             var (type, files) = i % 3 == 0 ? ("heap", heap) : ("cpu", cpu);
+            cpuProfiles += type == "cpu" ? 1 : 0;
             var time = T0.AddSeconds(random.Next(3 * 86_400));
             await collector.PostOkAsync("fleet", type, ProfileBytes.WithTime(files[random.Next(files.Length)], time),
                 $"&labels=host%3Dh{random.Next(4)},version%3D1.{4 + random.Next(2)}");
@@ -66,6 +68,15 @@ public sealed class RollupMergeTests
         }
 
         Assert.InRange(compared, 20, 40);
+
+        // The series reads the pieces no wider than a bucket: the same counts and values as one row a profile.
+        var days = $"service=fleet&type=cpu&from={Format(T0)}&to={Format(T0.AddDays(3).AddSeconds(-1))}&buckets=3";
+        using var seriesFromPieces = await collector.GetAsync("/api/0/ui/series?" + days);
+        using var seriesFromRows = await collector.GetAsync("/api/0/ui/series?" + days + "&limit=100000");
+        var pieceBuckets = (await CollectorInstance.ReadEnvelopeAsync(seriesFromPieces)).GetProperty("body").GetProperty("buckets").GetRawText();
+        Assert.Equal((await CollectorInstance.ReadEnvelopeAsync(seriesFromRows)).GetProperty("body").GetProperty("buckets").GetRawText(), pieceBuckets);
+        var counted = (await CollectorInstance.ReadEnvelopeAsync(seriesFromPieces)).GetProperty("body").GetProperty("buckets").EnumerateArray().Sum(b => b.GetProperty("count").GetInt32());
+        Assert.Equal(cpuProfiles, counted);
     }
 
     [Fact]

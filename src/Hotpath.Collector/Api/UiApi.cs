@@ -122,17 +122,18 @@ public static class UiApi
         var buckets = bucketsText.Length == 0 ? 60 : int.TryParse(bucketsText, CultureInfo.InvariantCulture, out var b) && b is > 0 and <= 1000
             ? b
             : throw ApiException.BadRequest($"bad \"buckets\" \"{bucketsText}\": a number from 1 to 1000");
-        var found = await reader.FindAsync(query, cancellationToken);
         // Unsigned: a window may span every time nanoseconds hold, wider than a long.
         var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
         var step = span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL);
+        // Pieces no wider than a bucket, each counted where it starts.
+        var points = await reader.SeriesAsync(query, (long)Math.Min(step, long.MaxValue), cancellationToken);
         var counts = new int[buckets];
         var values = new long[buckets];
-        foreach (var meta in found)
+        foreach (var point in points)
         {
-            var i = (int)Math.Min((ulong)buckets - 1, (ulong)(meta.CreatedAtUnixNanos - query.FromUnixNanos) / step);
-            counts[i]++;
-            values[i] += meta.Value;
+            var i = (int)Math.Min((ulong)buckets - 1, (ulong)(point.TimeUnixNanos - query.FromUnixNanos) / step);
+            counts[i] += point.Profiles;
+            values[i] += point.Value;
         }
 
         long BucketStart(int i) => (long)((ulong)query.FromUnixNanos + Math.Min((ulong)i * step, span));

@@ -35,7 +35,7 @@ internal static class RollupLevel
 /// A piece to merge: a pre-merged body, or a raw profile's place in the body log; with the time it
 /// starts at, so that a merge reads pieces in time order.
 /// </summary>
-internal readonly record struct MergePiece(long Time, byte[]? Body, long Segment, long Offset, int Length, int Profiles);
+internal readonly record struct MergePiece(long Time, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value);
 
 /// <summary>
 /// Plans a merge of a selection over the pre-merged pieces: per label set that the filter matches, the
@@ -44,7 +44,8 @@ internal readonly record struct MergePiece(long Time, byte[]? Body, long Segment
 /// piece was built). A clean bucket without a piece holds no profiles, so nothing but dirty buckets and
 /// edges is ever descended into.
 /// </summary>
-internal sealed class MergePlanner(SqliteConnection connection, SqliteTransaction transaction)
+/// <param name="withBodies">False for a series, which needs each piece's counts and not its body.</param>
+internal sealed class MergePlanner(SqliteConnection connection, SqliteTransaction transaction, bool withBodies = true)
 {
     private readonly List<MergePiece> _pieces = [];
 
@@ -54,8 +55,12 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
 
     public IReadOnlyList<MergePiece> Pieces => _pieces;
 
-    public void Plan(ProfileQuery query)
+    /// <summary>Plans with pieces no wider than <paramref name="maxWidth"/> nanoseconds (a series needs buckets of its step or finer).</summary>
+    public void Plan(ProfileQuery query, long maxWidth = long.MaxValue)
     {
+        var top = RollupLevel.Minute;
+        while (top < RollupLevel.Day && RollupLevel.Width(top + 1) <= maxWidth)
+            top++;
         var type = (int)query.Type!.Value;
         foreach (var (setId, labels) in LabelSets(query.Service, type))
         {
@@ -64,7 +69,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
                 continue;
             // [from, to] is inclusive; buckets are half open.
             var end = query.ToUnixNanos == long.MaxValue ? long.MaxValue : query.ToUnixNanos + 1;
-            Cover(setId, query.Service, type, labels, RollupLevel.Day, query.FromUnixNanos, end);
+            Cover(setId, query.Service, type, labels, top, query.FromUnixNanos, end);
         }
 
         _pieces.Sort((a, b) => a.Time.CompareTo(b.Time));
@@ -116,7 +121,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         {
             if (dirty.Contains(piece.Time))
                 continue;
-            if (piece.Body is null && piece.Length < 0)
+            if (piece.Length < 0)
                 Finer(setId, service, type, labels, level, piece.Time, piece.Time + width); // could not be merged: its parts can
             else
                 Add(piece);
@@ -139,15 +144,15 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
     {
         _pieces.Add(piece);
         Profiles += piece.Profiles;
-        if (piece.Body is null)
+        if (piece.Length > 0)
             RawProfiles++;
     }
 
     private (List<MergePiece> Pieces, HashSet<long> Dirty) Load(long setId, int level, long from, long end)
     {
         var pieces = new List<MergePiece>();
-        using (var command = Command("""
-            SELECT r.bucket, r.profiles, r.body, p.segment, p.body_offset, p.size
+        using (var command = Command($"""
+            SELECT r.bucket, r.profiles, r.value, r.body IS NOT NULL, {(withBodies ? "r.body" : "NULL")}, p.segment, p.body_offset, p.size
             FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
             WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $from AND r.bucket < $end
             """))
@@ -157,13 +162,13 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
             while (reader.Read())
             {
                 var bucket = reader.GetInt64(0);
-                var profiles = reader.GetInt32(1);
-                if (!reader.IsDBNull(2))
-                    pieces.Add(new MergePiece(bucket, (byte[])reader.GetValue(2), 0, 0, 0, profiles));
-                else if (!reader.IsDBNull(3))
-                    pieces.Add(new MergePiece(bucket, null, reader.GetInt64(3), reader.GetInt64(4), reader.GetInt32(5), 1));
+                var (profiles, value) = (reader.GetInt32(1), reader.GetInt64(2));
+                if (reader.GetBoolean(3))
+                    pieces.Add(new MergePiece(bucket, withBodies ? (byte[])reader.GetValue(4) : null, 0, 0, 0, profiles, value));
+                else if (!reader.IsDBNull(5))
+                    pieces.Add(new MergePiece(bucket, null, reader.GetInt64(5), reader.GetInt64(6), reader.GetInt32(7), 1, value));
                 else
-                    pieces.Add(new MergePiece(bucket, null, 0, 0, -1, 0)); // unmergeable, or its raw profile is gone
+                    pieces.Add(new MergePiece(bucket, null, 0, 0, -1, 0, 0)); // unmergeable, or its raw profile is gone
             }
         }
 
@@ -182,7 +187,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
     private void Raw(string service, int type, string labels, long from, long end)
     {
         using var command = Command("""
-            SELECT created_at, segment, body_offset, size FROM profiles
+            SELECT created_at, segment, body_offset, size, value FROM profiles
             WHERE service = $service AND type = $type AND created_at >= $from AND created_at <= $last AND ($labels = '*' OR labels = $labels)
             """);
         command.Parameters.AddWithValue("$service", service);
@@ -192,7 +197,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         command.Parameters.AddWithValue("$labels", labels);
         using var reader = command.ExecuteReader();
         while (reader.Read())
-            Add(new MergePiece(reader.GetInt64(0), null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), 1));
+            Add(new MergePiece(reader.GetInt64(0), null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), 1, reader.GetInt64(4)));
     }
 
     private static void AddRange(SqliteCommand command, long setId, int level, long from, long end)

@@ -133,6 +133,20 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         return new MergeSource(planner.Profiles, planner.RawProfiles, ReadPieces(planner.Pieces, cancellationToken).ToAsyncEnumerable());
     }
 
+    /// <summary>A series from the pieces no wider than the resolution (a type, no limit), else from a find.</summary>
+    public async Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0)
+            return await SeriesPoint.FromFindAsync(this, query, cancellationToken).ConfigureAwait(false);
+
+        await using var connection = Open();
+        await using var tx = connection.BeginTransaction(deferred: true);
+        var planner = new MergePlanner(connection, tx, withBodies: false);
+        planner.Plan(query, resolutionNanos);
+        return [.. planner.Pieces.Select(p => new SeriesPoint(p.Time, p.Profiles, p.Value))];
+    }
+
     /// <summary>The pieces' bodies, read lazily: a raw one from the body log, a pre-merged one as planned.</summary>
     private IEnumerable<byte[]> ReadPieces(IReadOnlyList<MergePiece> pieces, CancellationToken cancellationToken)
     {
