@@ -210,6 +210,8 @@ async Task Fleet(Uri url, int pid, string corpus, int days)
         ("merge 24 h + version=1.5", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=version%3D1.5"),
         ($"merge {days} d", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
         ("find 24 h + host", $"/api/0/profiles?service=fleet&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=host%3Dh07"),
+        ($"UI series {days} d, 60 buckets", $"/api/0/ui/series?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&buckets=60"),
+        ($"UI profile {days} d", $"/api/0/ui/profile?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
     };
     foreach (var (name, query) in queries)
     {

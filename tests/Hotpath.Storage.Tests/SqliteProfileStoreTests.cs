@@ -181,20 +181,28 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         var hour = 3_600 * Second;
         for (var i = 0; i < 12; i++)
             await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i * hour / 4), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
+        // Alone in its day: its hour and day pieces point at it rather than copy it, until it expires.
+        await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 53 * hour), TestData.Bytes("cpu_2.pb.gz"), default);
         await store.Store.BuildRollupsAsync(default);
+        var secondDay = new ProfileQuery("s", ProfileType.Cpu, T0 + 48 * hour, T0 + 72 * hour - 1, []);
+        var rollupBytes = store.Store.RollupBytes;
         var threeHours = new ProfileQuery("s", ProfileType.Cpu, T0, T0 + 3 * hour - 1, []);
         var expected = TestData.Sum(Enumerable.Range(0, 12).Select(i => TestData.Totals[TestData.CpuProfiles[i % 3]]));
         Assert.Equal(expected, await MergedTotalsAsync(store.Store, threeHours));
 
-        Assert.Equal(12, await store.Store.DeleteOlderThanAsync(T0 + 4 * hour, long.MinValue, default));
+        Assert.Equal(13, await store.Store.DeleteOlderThanAsync(T0 + 60 * hour, long.MinValue, default));
 
         Assert.Empty(await store.Store.FindAsync(new ProfileQuery("s", null, 0, long.MaxValue, []), default));
         Assert.Equal(expected, await MergedTotalsAsync(store.Store, threeHours));
         var source = await store.Store.OpenMergeAsync(threeHours, 10_000, default);
         Assert.Equal((12, 0), (source.Profiles, source.RawProfiles));
+        Assert.Equal(TestData.Totals["cpu_2.pb.gz"], await MergedTotalsAsync(store.Store, secondDay));
+        // Its hour and day pieces took a copy, in its own label set and in the all-labels one.
+        Assert.Equal(rollupBytes + 4 * TestData.Bytes("cpu_2.pb.gz").Length, store.Store.RollupBytes);
 
-        await store.Store.DeleteOlderThanAsync(T0 + 4 * hour, T0 + 4 * hour, default);
+        await store.Store.DeleteOlderThanAsync(T0 + 60 * hour, T0 + 4 * hour, default);
         Assert.Empty(await MergedTotalsAsync(store.Store, threeHours));
+        Assert.Equal(TestData.Totals["cpu_2.pb.gz"], await MergedTotalsAsync(store.Store, secondDay));
     }
 
     [Fact]

@@ -277,10 +277,18 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         long? pointer = null;
         var profiles = parts.Sum(p => p.Profiles);
         var value = parts.Sum(p => p.Value);
-        var mergeable = true;
-        if (parts.Count == 1 && parts[0].Seq is { } seq)
+        var mergeable = parts.TrueForAll(p => !p.Unmergeable);
+        if (!mergeable)
         {
-            pointer = seq;
+            // A part that could not be merged: merges of this bucket read the parts.
+        }
+        else if (parts.Count == 1 && parts[0].Seq is { } seq)
+        {
+            pointer = seq; // one raw profile, however coarse the bucket: no copy
+        }
+        else if (parts.Count == 1)
+        {
+            body = parts[0].Body; // one piece: its bytes already are the merge
         }
         else if (parts.Count > 0)
         {
@@ -334,7 +342,7 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         tx.Commit();
     }
 
-    private sealed record Part(long? Seq, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value);
+    private sealed record Part(long? Seq, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value, bool Unmergeable = false);
 
     private List<Part> RawParts(long setId, long bucket, long width)
     {
@@ -359,7 +367,7 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
     {
         using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
+            SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
             WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $bucket AND r.bucket < $end ORDER BY r.bucket
             """;
         command.Parameters.AddWithValue("$set", setId);
@@ -373,9 +381,9 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
             if (!reader.IsDBNull(2))
                 parts.Add(new Part(null, (byte[])reader.GetValue(2), 0, 0, 0, reader.GetInt32(0), reader.GetInt64(1)));
             else if (!reader.IsDBNull(3))
-                parts.Add(new Part(null, null, reader.GetInt64(3), reader.GetInt64(4), reader.GetInt32(5), 1, reader.GetInt64(1)));
+                parts.Add(new Part(reader.GetInt64(6), null, reader.GetInt64(3), reader.GetInt64(4), reader.GetInt32(5), 1, reader.GetInt64(1)));
             else
-                throw new IncompatibleProfilesException("a part of this bucket could not be merged");
+                parts.Add(new Part(null, null, 0, 0, 0, 0, 0, Unmergeable: true));
         }
 
         return parts;

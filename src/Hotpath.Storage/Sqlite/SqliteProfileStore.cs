@@ -103,7 +103,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
                 {
                     await BuildRollupsAsync(_stopping.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is SqliteException or IOException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
                     Log.RollupsFailed(_logger, e); // the marks stay; the next pass tries again
                 }
@@ -374,6 +374,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         await using var connection = Open();
+        KeepPointedBodies(connection, cutoffUnixNanos);
         DeleteRollups(connection, cutoffUnixNanos, Math.Min(aggregateCutoffUnixNanos, cutoffUnixNanos));
         var deleted = 0;
         while (true)
@@ -391,6 +392,52 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         // Every pass, not only those that deleted: an earlier one may have been cut short before its files went.
         DeleteEmptySegments(connection);
         return deleted;
+    }
+
+    /// <summary>
+    /// An hour or day piece of a single profile points at its raw body; before that body expires, the piece
+    /// gets a copy of its bytes, so the aggregate outlives the raw profile as any other does.
+    /// </summary>
+    private void KeepPointedBodies(SqliteConnection connection, long cutoff)
+    {
+        var pointed = new List<(long Id, long Segment, long Offset, int Length)>();
+        using (var select = connection.CreateCommand())
+        {
+            select.CommandText = $"""
+                SELECT r.id, p.segment, p.body_offset, p.size FROM rollups r JOIN profiles p ON p.seq = r.seq
+                WHERE r.level >= {RollupLevel.Day - 1} AND p.created_at < $cutoff
+                """;
+            select.Parameters.AddWithValue("$cutoff", cutoff);
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+                pointed.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3)));
+        }
+
+        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
+        try
+        {
+            foreach (var chunk in pointed.Chunk(RetentionBatch))
+            {
+                using var tx = connection.BeginTransaction();
+                using var update = connection.CreateCommand();
+                update.Transaction = tx;
+                update.CommandText = "UPDATE rollups SET body = $body, seq = NULL WHERE id = $id";
+                var body = update.Parameters.Add("$body", SqliteType.Blob);
+                var id = update.Parameters.Add("$id", SqliteType.Integer);
+                foreach (var piece in chunk)
+                {
+                    (body.Value, id.Value) = (_log.Read(piece.Segment, piece.Offset, piece.Length, handles), piece.Id);
+                    update.ExecuteNonQuery();
+                }
+
+                tx.Commit();
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles.Values)
+                handle.Dispose();
+        }
     }
 
     /// <summary>
