@@ -7,7 +7,9 @@ posts one copy, then N copies at once, and reads VmRSS/VmHWM from /proc/PID/stat
 run, and RSS after --idle seconds of no requests. Every request is bounded by a 120 s timeout; the
 collector is stopped at the end. Nothing leaves 127.0.0.1.
 """
-import argparse, concurrent.futures, gzip, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request, zlib
+import argparse, concurrent.futures, time, urllib.request, zlib
+
+from local_collector import DLL, local_collector
 
 
 def varint(n):
@@ -74,28 +76,13 @@ def post(base, body):
 
 def main():
     parser = argparse.ArgumentParser()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parser.add_argument("--dll", default=os.path.join(root, "src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll"))
+    parser.add_argument("--dll", default=DLL)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--idle", type=int, default=30)
     args = parser.parse_args()
 
     payloads = list(bombs())
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    data = tempfile.mkdtemp(prefix="hotpath-bombs-")
-    collector = subprocess.Popen(["dotnet", args.dll, f"--Collector:Address=127.0.0.1:{port}", f"--Storage:DataDirectory={data}",
-                                  "--Logging:LogLevel:Default=Warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    sys.exit("collector did not start")
-                time.sleep(0.2)
+    with local_collector(args.dll, "hotpath-bombs-") as (base, collector):
         print(f"idle at start: RSS {status(collector.pid)['VmRSS']} MiB")
         print("| bomb | gzip size | one: status, peak RSS | %d at once: statuses, peak RSS, seconds | RSS after %d s idle |" % (args.concurrency, args.idle))
         print("|---|---|---|---|---|")
@@ -113,13 +100,6 @@ def main():
             idle = status(collector.pid)["VmRSS"]
             summary = ",".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes)))
             print(f"| {name} | {len(body) // 1024} KB | {one}, {peak_one} MiB | {summary}, {peak_many} MiB, {took:.1f} s | {idle} MiB |", flush=True)
-    finally:
-        collector.terminate()
-        try:
-            collector.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            collector.kill()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -250,9 +250,16 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
     private List<(long Set, long Bucket, long Generation)> Buildable(int level, long now)
     {
         using var command = connection.CreateCommand();
-        // A minute once it is over; a coarser bucket once none of its finer buckets is dirty.
+        // A minute once it is over (the all-labels set's once no other set's minute beside it is dirty, since it is
+        // their merge); a coarser bucket once none of its finer buckets is dirty.
         command.CommandText = level == RollupLevel.Minute
-            ? "SELECT set_id, bucket, generation FROM rollup_dirty WHERE level = 0 AND bucket <= $latest ORDER BY set_id, bucket LIMIT 2000"
+            ? $"""
+              SELECT d.set_id, d.bucket, d.generation FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
+              WHERE d.level = 0 AND d.bucket <= $latest AND (s.labels <> '{RollupLevel.AllLabels}' OR NOT EXISTS (
+                  SELECT 1 FROM rollup_dirty o JOIN label_sets os ON os.id = o.set_id
+                  WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND os.labels <> '{RollupLevel.AllLabels}'))
+              ORDER BY d.set_id, d.bucket LIMIT 2000
+              """
             : """
               SELECT d.set_id, d.bucket, d.generation FROM rollup_dirty d
               WHERE d.level = $level AND d.bucket <= $latest AND NOT EXISTS (
@@ -272,7 +279,8 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
     private void Build(long setId, int level, long bucket, long generation)
     {
         var width = RollupLevel.Width(level);
-        var parts = level == RollupLevel.Minute ? RawParts(setId, bucket, width) : PieceParts(setId, level - 1, bucket, width);
+        var parts = level > RollupLevel.Minute ? PieceParts(setId, level - 1, bucket, width)
+            : IsAllLabels(setId) ? SiblingParts(setId, bucket) : RawParts(setId, bucket, width);
         byte[]? body = null;
         long? pointer = null;
         var profiles = parts.Sum(p => p.Profiles);
@@ -349,8 +357,7 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT p.seq, p.segment, p.body_offset, p.size, p.value FROM label_sets s
-            JOIN profiles p ON p.service = s.service AND p.type = s.type AND p.created_at >= $bucket AND p.created_at < $end
-                AND (s.labels = '*' OR p.labels = s.labels)
+            JOIN profiles p ON p.service = s.service AND p.type = s.type AND p.created_at >= $bucket AND p.created_at < $end AND p.labels = s.labels
             WHERE s.id = $set ORDER BY p.created_at, p.seq
             """;
         command.Parameters.AddWithValue("$set", setId);
@@ -363,17 +370,39 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         return parts;
     }
 
-    private List<Part> PieceParts(long setId, int level, long bucket, long width)
+    private bool IsAllLabels(long setId)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
-            WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $bucket AND r.bucket < $end ORDER BY r.bucket
-            """;
+        command.CommandText = "SELECT labels FROM label_sets WHERE id = $set";
+        command.Parameters.AddWithValue("$set", setId);
+        return (string?)command.ExecuteScalar() == RollupLevel.AllLabels;
+    }
+
+    /// <summary>The parts of a bucket at a finer level of the same label set.</summary>
+    private List<Part> PieceParts(long setId, int level, long bucket, long width) => ReadParts("""
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
+        WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $bucket AND r.bucket < $end ORDER BY r.bucket
+        """, setId, level, bucket, bucket + width);
+
+    /// <summary>
+    /// The parts of an all-labels minute: the same minute's pieces of every other label set of its service and
+    /// type, which together hold each of its profiles once; cheaper than its raw profiles wherever a set has many.
+    /// </summary>
+    private List<Part> SiblingParts(long setId, long bucket) => ReadParts($"""
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq
+        FROM label_sets a JOIN label_sets s ON s.service = a.service AND s.type = a.type AND s.labels <> '{RollupLevel.AllLabels}'
+        JOIN rollups r ON r.set_id = s.id AND r.level = $level AND r.bucket = $bucket LEFT JOIN profiles p ON p.seq = r.seq
+        WHERE a.id = $set ORDER BY s.id
+        """, setId, RollupLevel.Minute, bucket, bucket);
+
+    private List<Part> ReadParts(string sql, long setId, int level, long bucket, long end)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
         command.Parameters.AddWithValue("$set", setId);
         command.Parameters.AddWithValue("$level", level);
         command.Parameters.AddWithValue("$bucket", bucket);
-        command.Parameters.AddWithValue("$end", bucket + width);
+        command.Parameters.AddWithValue("$end", end);
         var parts = new List<Part>();
         using var reader = command.ExecuteReader();
         while (reader.Read())
