@@ -39,7 +39,14 @@ public sealed record NewProfile(
     IReadOnlyList<ProfileLabel> Labels,
     long CreatedAtUnixNanos,
     long Value = 0,
-    string? Id = null);
+    string? Id = null)
+{
+    /// <summary>
+    /// The profile as ingest decoded it to validate it, valid until the write completes: an engine that
+    /// pre-merges may fold it rather than decode the body again. Null when the caller did not decode it.
+    /// </summary>
+    public Pprof.RawProfile? Decoded { get; init; }
+}
 
 /// <summary>
 /// A find: one service, an inclusive time window, optionally a type and a label subset.

@@ -99,4 +99,28 @@ public sealed class RollupMergeTests
         await Store(collector).BuildRollupsAsync(default);
         Assert.Equal(after, (await collector.GetProfileAsync("/api/0/profiles/merge?" + window)).Totals());
     }
+
+    [Fact]
+    public async Task Recent_minutes_are_built_from_the_profiles_ingest_decoded_and_equal_go_merges_of_their_raw_profiles()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        // Within a minute that is over but recent, so ingest keeps what it decoded for it.
+        var minute = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60 * 60 - 60);
+        for (var i = 0; i < 12; i++)
+        {
+            await collector.PostOkAsync("recent", i % 3 == 0 ? "heap" : "cpu",
+                ProfileBytes.WithTime(i % 3 == 0 ? "heap_1.pb.gz" : TestData.CpuProfiles[i % 3], minute.AddSeconds(i * 4)), $"&labels=host%3Dh{i % 2}");
+        }
+
+        await Store(collector).BuildRollupsAsync(default);
+
+        Assert.True(Store(collector).MinutesFromIngest >= 1, $"only {Store(collector).MinutesFromIngest} minutes came from ingest");
+        foreach (var (type, filter) in new[] { ("cpu", ""), ("cpu", "&labels=host%3Dh1"), ("heap", "") })
+        {
+            var query = $"service=recent&type={type}&from={Format(minute.AddMinutes(-1))}&to={Format(minute.AddMinutes(2))}{filter}";
+            var fromPieces = await CanonicalMergeAsync(collector, query);
+            Assert.NotNull(fromPieces);
+            Assert.True(await CanonicalMergeAsync(collector, query + "&limit=100000") == fromPieces, $"{query}: the merges differ");
+        }
+    }
 }

@@ -19,7 +19,7 @@ public static class ProfilesApi
     }
 
     private static async Task<IResult> WriteAsync(
-        HttpContext context, IProfileWriter writer, ProfileDecoder decoder, CollectorMetrics metrics,
+        HttpContext context, IProfileWriter writer, ProfileDecoder decoder, RawProfilePool decoded, CollectorMetrics metrics,
         IOptions<CollectorOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var query = context.Request.Query;
@@ -36,15 +36,34 @@ public static class ProfilesApi
 
         var createdAt = createdAtParameter ?? UnixNanos.From(time.GetUtcNow());
         long value = 0;
-        if (type != ProfileType.Trace)
+        // Decoded once, here: the store may fold it into its pre-merged pieces instead of decoding it again.
+        var profile = type == ProfileType.Trace ? null : decoded.Rent();
+        try
         {
-            // Traces are stored as received; everything else must be a valid pprof profile.
-            try
+            if (profile is not null)
             {
-                var profile = decoder.Inspect(body);
+                Validate(profile);
                 if (profile.TimeNanos != 0)
                     createdAt = profile.TimeNanos;
-                value = profile.DefaultTotal;
+                value = profile.Total(profile.DefaultSampleTypeIndex());
+            }
+
+            var meta = await writer.WriteAsync(new NewProfile(service, type, instanceId, labels, createdAt, value) { Decoded = profile }, body, cancellationToken);
+            metrics.ProfilesWritten.WithLabels(type.ToWire()).Inc();
+            return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
+        }
+        finally
+        {
+            if (profile is not null)
+                decoded.Return(profile);
+        }
+
+        // Traces are stored as received; everything else must be a valid pprof profile.
+        void Validate(RawProfile profile)
+        {
+            try
+            {
+                decoder.Load(body, profile);
             }
             catch (MalformedProfileException e)
             {
@@ -59,10 +78,6 @@ public static class ProfilesApi
                     : $"profile too large: decoding it takes more than the limit of {e.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)");
             }
         }
-
-        var meta = await writer.WriteAsync(new NewProfile(service, type, instanceId, labels, createdAt, value), body, cancellationToken);
-        metrics.ProfilesWritten.WithLabels(type.ToWire()).Inc();
-        return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
     }
 
     private static async Task<IResult> FindAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)

@@ -48,6 +48,7 @@ public static class CollectorApp
         });
         services.AddSingleton(sp => new ProfileDecoder(sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxDecompressedSize,
             sp.GetRequiredService<DecodeBudget>()));
+        services.AddSingleton<RawProfilePool>();
         services.AddHostedService<MemoryReliefService>();
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();

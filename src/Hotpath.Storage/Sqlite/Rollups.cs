@@ -227,9 +227,10 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
 /// built leaves the bucket dirty for the next pass. Marks are written in the profile's own transaction, so
 /// after a crash the pieces still agree with what was acknowledged.
 /// </summary>
-internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, ProfileDecoder decoder)
+internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, ProfileDecoder decoder, IngestFolds folds)
 {
     private readonly RawProfile _raw = new();
+    private readonly Dictionary<long, (string Service, int Type, string Labels)> _sets = [];
 
     /// <summary>Builds every bucket that can be built now; returns how many pieces were written.</summary>
     public int BuildPending(long nowUnixNanos)
@@ -244,6 +245,7 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
             }
         }
 
+        folds.DropOlderThan(nowUnixNanos);
         return built;
     }
 
@@ -279,8 +281,13 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
     private void Build(long setId, int level, long bucket, long generation)
     {
         var width = RollupLevel.Width(level);
+        var set = Set(setId);
         var parts = level > RollupLevel.Minute ? PieceParts(setId, level - 1, bucket, width)
-            : IsAllLabels(setId) ? SiblingParts(setId, bucket) : RawParts(setId, bucket, width);
+            : set.Labels == RollupLevel.AllLabels ? SiblingParts(setId, bucket) : RawParts(setId, bucket, width);
+        // A raw minute that ingest already merged in memory needs no second decode.
+        var folded = level == RollupLevel.Minute && set.Labels != RollupLevel.AllLabels
+            ? folds.Take(set.Service, set.Type, set.Labels, bucket, parts.Count >= 2 ? [.. parts.Select(p => p.Id!)] : []) // fewer: a pointer, nothing to merge
+            : null;
         byte[]? body = null;
         long? pointer = null;
         var profiles = parts.Sum(p => p.Profiles);
@@ -297,6 +304,10 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         else if (parts.Count == 1)
         {
             body = parts[0].Body; // one piece: its bytes already are the merge
+        }
+        else if (folded is not null)
+        {
+            body = ProfileEncoder.ToGzipBytes(folded);
         }
         else if (parts.Count > 0)
         {
@@ -350,13 +361,13 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         tx.Commit();
     }
 
-    private sealed record Part(long? Seq, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value, bool Unmergeable = false);
+    private sealed record Part(long? Seq, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value, bool Unmergeable = false, string? Id = null);
 
     private List<Part> RawParts(long setId, long bucket, long width)
     {
         using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT p.seq, p.segment, p.body_offset, p.size, p.value FROM label_sets s
+            SELECT p.seq, p.segment, p.body_offset, p.size, p.value, p.id FROM label_sets s
             JOIN profiles p ON p.service = s.service AND p.type = s.type AND p.created_at >= $bucket AND p.created_at < $end AND p.labels = s.labels
             WHERE s.id = $set ORDER BY p.created_at, p.seq
             """;
@@ -366,16 +377,20 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         var parts = new List<Part>();
         using var reader = command.ExecuteReader();
         while (reader.Read())
-            parts.Add(new Part(reader.GetInt64(0), null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), 1, reader.GetInt64(4)));
+            parts.Add(new Part(reader.GetInt64(0), null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), 1, reader.GetInt64(4), Id: reader.GetString(5)));
         return parts;
     }
 
-    private bool IsAllLabels(long setId)
+    private (string Service, int Type, string Labels) Set(long setId)
     {
+        if (_sets.TryGetValue(setId, out var set))
+            return set;
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT labels FROM label_sets WHERE id = $set";
+        command.CommandText = "SELECT service, type, labels FROM label_sets WHERE id = $set";
         command.Parameters.AddWithValue("$set", setId);
-        return (string?)command.ExecuteScalar() == RollupLevel.AllLabels;
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return _sets[setId] = (reader.GetString(0), reader.GetInt32(1), reader.GetString(2));
     }
 
     /// <summary>The parts of a bucket at a finer level of the same label set.</summary>

@@ -29,6 +29,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private readonly BodyLog _log;
     private readonly Task _writeLoop;
     private readonly SqliteConnection _rollupConnection;
+    private readonly IngestFolds _folds = new();
     private readonly RollupBuilder _rollups;
     private readonly SemaphoreSlim _rollupPass = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
@@ -63,7 +64,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         });
         _writeLoop = Task.Run(WriteLoopAsync);
         _rollupConnection = Open();
-        _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder());
+        _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder(), _folds);
         _rollupLoop = Task.Run(RollupLoopAsync);
     }
 
@@ -188,6 +189,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
 
     public long PendingBuckets => Scalar("SELECT count(*) FROM rollup_dirty");
 
+    /// <summary>Minute pieces built from the profiles ingest had decoded, without decoding them again.</summary>
+    public long MinutesFromIngest => _folds.Taken;
+
     public long RollupBytes => Scalar("SELECT coalesce(sum(length(body)), 0) FROM rollups");
 
     private long Scalar(string sql)
@@ -220,6 +224,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     {
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
             profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
+        if (profile.Decoded is { } decoded && profile.Type != ProfileType.Trace)
+            _folds.Add(meta.Service, (int)meta.Type, LabelCodec.Encode(meta.Labels), meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(DateTimeOffset.UtcNow), decoded);
         var pending = new PendingWrite(meta, body);
         try
         {
@@ -606,6 +612,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         private readonly SqliteCommand _labelSet;
         private readonly SqliteCommand _dirty;
         private readonly Dictionary<(string Service, int Type, string Labels), long> _labelSets = [];
+        private readonly Dictionary<(long Set, int Level, long Bucket), long> _marks = [];
         private long _nextSeq;
 
         public BatchWriter(SqliteConnection connection, BodyLog log)
@@ -660,8 +667,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
                     if (meta.Type != ProfileType.Trace)
                     {
                         // In this transaction: a profile acknowledged is a profile its buckets know to rebuild.
-                        MarkDirty(tx, LabelSet(tx, meta.Service, (int)meta.Type, labels), meta.CreatedAtUnixNanos, seq);
-                        MarkDirty(tx, LabelSet(tx, meta.Service, (int)meta.Type, RollupLevel.AllLabels), meta.CreatedAtUnixNanos, seq);
+                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, labels), meta.CreatedAtUnixNanos, seq);
+                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, RollupLevel.AllLabels), meta.CreatedAtUnixNanos, seq);
                     }
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
@@ -678,13 +685,18 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
 
                 foreach (var (segment, (count, end)) in segments)
                     Run(_segment, tx, segment, count, end);
+                // Once per bucket a batch touched, with its latest profile: most of a batch shares a few buckets.
+                foreach (var ((set, level, bucket), seq) in _marks)
+                    Run(_dirty, tx, set, level, bucket, seq);
                 tx.Commit();
+                _marks.Clear();
             }
             catch
             {
                 _nextSeq = firstSeq;
                 _log.Rewind(firstSegment, firstEnd);
                 _labelSets.Clear(); // ids made in the rolled-back transaction are gone
+                _marks.Clear();
                 throw;
             }
         }
@@ -700,10 +712,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             return id;
         }
 
-        private void MarkDirty(SqliteTransaction tx, long setId, long createdAt, long seq)
+        private void MarkDirty(long setId, long createdAt, long seq)
         {
             for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
-                Run(_dirty, tx, setId, level, RollupLevel.BucketOf(level, createdAt), seq);
+                _marks[(setId, level, RollupLevel.BucketOf(level, createdAt))] = seq; // seqs only grow within a batch
         }
 
         private static void Run(SqliteCommand command, SqliteTransaction tx, params object[] values)
