@@ -229,16 +229,23 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
 /// </summary>
 internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, ProfileDecoder decoder, IngestFolds folds)
 {
+    /// <summary>
+    /// A bucket is built once no write has marked it for this long: one that writes keep reaching (a client
+    /// that stamps every profile with the same old time) would otherwise be rebuilt, whole, on every pass.
+    /// Merges read such a bucket's raw profiles meanwhile.
+    /// </summary>
+    public const long SettleNanos = 2_000_000_000;
+
     private readonly RawProfile _raw = new();
     private readonly Dictionary<long, (string Service, int Type, string Labels)> _sets = [];
 
-    /// <summary>Builds every bucket that can be built now; returns how many pieces were written.</summary>
-    public int BuildPending(long nowUnixNanos)
+    /// <summary>Builds every bucket that can be built now (settled ones only, unless told); returns how many pieces were written.</summary>
+    public int BuildPending(long nowUnixNanos, bool settledOnly)
     {
         var built = 0;
         for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
         {
-            foreach (var (setId, bucket, generation) in Buildable(level, nowUnixNanos))
+            foreach (var (setId, bucket, generation) in Buildable(level, nowUnixNanos, settledOnly ? nowUnixNanos - SettleNanos : long.MaxValue))
             {
                 Build(setId, level, bucket, generation);
                 built++;
@@ -249,7 +256,7 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         return built;
     }
 
-    private List<(long Set, long Bucket, long Generation)> Buildable(int level, long now)
+    private List<(long Set, long Bucket, long Generation)> Buildable(int level, long now, long settled)
     {
         using var command = connection.CreateCommand();
         // A minute once it is over (the all-labels set's once no other set's minute beside it is dirty, since it is
@@ -257,20 +264,21 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         command.CommandText = level == RollupLevel.Minute
             ? $"""
               SELECT d.set_id, d.bucket, d.generation FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
-              WHERE d.level = 0 AND d.bucket <= $latest AND (s.labels <> '{RollupLevel.AllLabels}' OR NOT EXISTS (
+              WHERE d.level = 0 AND d.bucket <= $latest AND d.touched <= $settled AND (s.labels <> '{RollupLevel.AllLabels}' OR NOT EXISTS (
                   SELECT 1 FROM rollup_dirty o JOIN label_sets os ON os.id = o.set_id
                   WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND os.labels <> '{RollupLevel.AllLabels}'))
               ORDER BY d.set_id, d.bucket LIMIT 2000
               """
             : """
               SELECT d.set_id, d.bucket, d.generation FROM rollup_dirty d
-              WHERE d.level = $level AND d.bucket <= $latest AND NOT EXISTS (
+              WHERE d.level = $level AND d.bucket <= $latest AND d.touched <= $settled AND NOT EXISTS (
                   SELECT 1 FROM rollup_dirty f WHERE f.set_id = d.set_id AND f.level = $level - 1 AND f.bucket >= d.bucket AND f.bucket < d.bucket + $width)
               ORDER BY d.set_id, d.bucket LIMIT 2000
               """;
         command.Parameters.AddWithValue("$level", level);
         command.Parameters.AddWithValue("$width", RollupLevel.Width(level));
         command.Parameters.AddWithValue("$latest", now - RollupLevel.Width(level));
+        command.Parameters.AddWithValue("$settled", settled);
         var buckets = new List<(long, long, long)>();
         using var reader = command.ExecuteReader();
         while (reader.Read())

@@ -39,19 +39,24 @@ internal static class Schema
             UNIQUE(service, type, labels));
         CREATE TABLE IF NOT EXISTS rollups(id INTEGER PRIMARY KEY, set_id INTEGER NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL,
             profiles INTEGER NOT NULL, value INTEGER NOT NULL, seq INTEGER, body BLOB, UNIQUE(set_id, level, bucket));
+        -- touched: when a write last marked the bucket (Unix nanoseconds); a bucket is built once writes to it settle.
         CREATE TABLE IF NOT EXISTS rollup_dirty(set_id INTEGER NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL, generation INTEGER NOT NULL,
+            touched INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY(set_id, level, bucket)) WITHOUT ROWID;
         """;
 
     /// <summary>The on-disk format; a store written in another one is refused rather than misread.</summary>
-    public const int Version = 3;
+    public const int Version = 4;
+
+    /// <summary>The first format with pieces, whose dirty marks had no time: opened by adding it.</summary>
+    private const int WithoutTouched = 3;
 
     /// <summary>The format before pre-merged pieces; opened by adding them, every stored profile marked for building.</summary>
     private const int WithoutRollups = 2;
 
     public static void Create(SqliteConnection connection)
     {
-        bool migrate;
+        bool migrate, addTouched;
         using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA user_version; SELECT count(*) FROM sqlite_schema WHERE type = 'table';";
         using (var reader = command.ExecuteReader())
@@ -61,9 +66,10 @@ internal static class Schema
             reader.NextResult();
             reader.Read();
             var tables = reader.GetInt64(0);
-            if (tables > 0 && version != Version && version != WithoutRollups)
+            if (tables > 0 && version != Version && version != WithoutRollups && version != WithoutTouched)
                 throw new InvalidOperationException($"{connection.DataSource} holds a store of format {version}, not {Version}; use another data directory");
             migrate = tables > 0 && version == WithoutRollups;
+            addTouched = tables > 0 && version == WithoutTouched;
         }
 
         // Not in a transaction, which WAL mode cannot be entered from; the rest in one, so a crash leaves either format.
@@ -71,7 +77,8 @@ internal static class Schema
         using var tx = connection.BeginTransaction();
         using var create = connection.CreateCommand();
         create.Transaction = tx;
-        create.CommandText = Sql + (migrate ? Backfill() : "") + $"PRAGMA user_version = {Version};";
+        create.CommandText = (addTouched ? "ALTER TABLE rollup_dirty ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;" : "")
+            + Sql + (migrate ? Backfill() : "") + $"PRAGMA user_version = {Version};";
         create.ExecuteNonQuery();
         tx.Commit();
     }

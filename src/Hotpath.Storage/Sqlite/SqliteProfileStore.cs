@@ -69,10 +69,13 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     }
 
     /// <summary>
-    /// Builds the pieces of every bucket that can be built now (all whose time is over); the background
-    /// loop does the same every <see cref="SqliteStoreOptions.RollupInterval"/>. Returns how many were built.
+    /// Builds the pieces of every bucket whose time is over, whether or not writes to it have settled; the
+    /// background loop builds the settled ones every <see cref="SqliteStoreOptions.RollupInterval"/>.
+    /// Returns how many were built.
     /// </summary>
-    public async Task<int> BuildRollupsAsync(CancellationToken cancellationToken)
+    public Task<int> BuildRollupsAsync(CancellationToken cancellationToken) => BuildRollupsAsync(settledOnly: false, cancellationToken);
+
+    private async Task<int> BuildRollupsAsync(bool settledOnly, CancellationToken cancellationToken)
     {
         await _rollupPass.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -81,7 +84,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             int built;
             do
             {
-                built = _rollups.BuildPending(UnixNanos.From(DateTimeOffset.UtcNow));
+                built = _rollups.BuildPending(UnixNanos.From(DateTimeOffset.UtcNow), settledOnly);
                 total += built;
             }
             while (built > 0 && !cancellationToken.IsCancellationRequested);
@@ -102,7 +105,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             {
                 try
                 {
-                    await BuildRollupsAsync(_stopping.Token).ConfigureAwait(false);
+                    await BuildRollupsAsync(settledOnly: true, _stopping.Token).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -628,8 +631,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             _service = Prepare("INSERT OR IGNORE INTO services(service) VALUES ($service)", "$service");
             _labelSet = Prepare("INSERT INTO label_sets(service, type, labels) VALUES ($service, $type, $labels) ON CONFLICT(service, type, labels) DO UPDATE SET labels = labels RETURNING id",
                 "$service", "$type", "$labels");
-            _dirty = Prepare("INSERT INTO rollup_dirty(set_id, level, bucket, generation) VALUES ($set, $level, $bucket, $generation) ON CONFLICT(set_id, level, bucket) DO UPDATE SET generation = excluded.generation",
-                "$set", "$level", "$bucket", "$generation");
+            _dirty = Prepare("""
+                INSERT INTO rollup_dirty(set_id, level, bucket, generation, touched) VALUES ($set, $level, $bucket, $generation, $touched)
+                ON CONFLICT(set_id, level, bucket) DO UPDATE SET generation = excluded.generation, touched = excluded.touched
+                """, "$set", "$level", "$bucket", "$generation", "$touched");
             using var max = connection.CreateCommand();
             max.CommandText = "SELECT coalesce(max(seq), 0) FROM profiles";
             _nextSeq = (long)max.ExecuteScalar()! + 1;
@@ -686,8 +691,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
                 foreach (var (segment, (count, end)) in segments)
                     Run(_segment, tx, segment, count, end);
                 // Once per bucket a batch touched, with its latest profile: most of a batch shares a few buckets.
+                var touched = UnixNanos.From(DateTimeOffset.UtcNow);
                 foreach (var ((set, level, bucket), seq) in _marks)
-                    Run(_dirty, tx, set, level, bucket, seq);
+                    Run(_dirty, tx, set, level, bucket, seq, touched);
                 tx.Commit();
                 _marks.Clear();
             }
