@@ -131,7 +131,7 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         {
             await foreach (var meta in ListIndexAsync(query.Service, type, query.FromUnixNanos, query.ToUnixNanos, cancellationToken))
             {
-                if (query.Labels.All(l => meta.Labels.Contains(l)))
+                if (query.MatchesLabels(meta.Labels))
                     found.Add(meta);
             }
         }

@@ -58,7 +58,21 @@ public sealed record ProfileQuery(
     long FromUnixNanos,
     long ToUnixNanos,
     IReadOnlyList<ProfileLabel> Labels,
-    int Limit = 0);
+    int Limit = 0)
+{
+    /// <summary>The label filter's rule: a label set matches when it has every queried pair (a subset match).</summary>
+    public bool MatchesLabels(IReadOnlyList<ProfileLabel> labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        foreach (var label in Labels)
+        {
+            if (!labels.Contains(label))
+                return false;
+        }
+
+        return true;
+    }
+}
 
 /// <summary>Stores profiles. A completed write is durable: it survives a crash of the process.</summary>
 public interface IProfileWriter

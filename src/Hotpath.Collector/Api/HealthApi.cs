@@ -1,6 +1,5 @@
 using System.Text;
 using Hotpath.Collector.Storage;
-using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
 
@@ -15,19 +14,7 @@ public static class HealthApi
 
     private static async Task<IResult> CheckAsync(StorageEngines engines, CancellationToken cancellationToken)
     {
-        var probes = engines.Engines.Select(async engine =>
-        {
-            try
-            {
-                await engine.ProbeAsync(cancellationToken);
-                return (engine.Backend, Error: (string?)null);
-            }
-            catch (StorageUnavailableException e)
-            {
-                return (engine.Backend, Error: e.Message);
-            }
-        });
-        var results = await Task.WhenAll(probes);
+        var results = await engines.ProbeAsync(cancellationToken);
         if (results.All(r => r.Error is null))
             return Results.Text("ok\n");
 

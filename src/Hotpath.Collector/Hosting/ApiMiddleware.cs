@@ -48,9 +48,8 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         catch (DecodeBudgetExhaustedException e)
         {
             Log.DecodeBudgetExhausted(logger, context.Request.Method, context.Request.Path, e.TotalBytes);
-            context.Response.Headers.RetryAfter = "1";
             await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable,
-                $"busy: profiles being decoded hold the whole decode memory budget of {e.TotalBytes} bytes (Collector:DecodeMemoryBudget); retry shortly");
+                $"busy: profiles being decoded hold the whole decode memory budget of {e.TotalBytes} bytes (Collector:DecodeMemoryBudget); retry shortly", retryAfter: "1");
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
@@ -83,7 +82,7 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), required);
     }
 
-    private static async Task ReplyAsync(HttpContext context, int status, string message)
+    private static async Task ReplyAsync(HttpContext context, int status, string message, string? retryAfter = null)
     {
         if (context.Response.HasStarted)
         {
@@ -91,9 +90,9 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             return;
         }
 
-        var retryAfter = context.Response.Headers.RetryAfter;
         context.Response.Clear();
-        context.Response.Headers.RetryAfter = retryAfter;
+        if (retryAfter is not null)
+            context.Response.Headers.RetryAfter = retryAfter;
         if (status == StatusCodes.Status401Unauthorized)
             context.Response.Headers.WWWAuthenticate = "Bearer";
         await ApiResults.WriteErrorAsync(context, status, message);

@@ -35,8 +35,23 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IAsyncDisposab
 
     public IProfileStore Store { get; }
 
-    /// <summary>Each engine on its own, for health checks.</summary>
+    /// <summary>Each engine on its own.</summary>
     public IReadOnlyList<IProfileStore> Engines => _engines;
+
+    /// <summary>Probes every engine at once: each one's name, and why it is unavailable (null when it answered).</summary>
+    public Task<(string Backend, string? Error)[]> ProbeAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(_engines.Select(async engine =>
+        {
+            try
+            {
+                await engine.ProbeAsync(cancellationToken);
+                return (engine.Backend, (string?)null);
+            }
+            catch (StorageUnavailableException e)
+            {
+                return (engine.Backend, e.Message);
+            }
+        }));
 
     /// <summary>The bytes the local engines take; remote ones are not counted.</summary>
     public long SizeBytes => _engines.OfType<IStorageSize>().Sum(e => e.SizeBytes);

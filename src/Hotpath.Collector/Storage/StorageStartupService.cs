@@ -1,5 +1,4 @@
 using Hotpath.Collector.Hosting;
-using Hotpath.Storage;
 
 namespace Hotpath.Collector.Storage;
 
@@ -9,16 +8,12 @@ namespace Hotpath.Collector.Storage;
 /// </summary>
 public sealed class StorageStartupService(StorageEngines engines, ILogger<StorageStartupService> logger) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(engines.Engines.Select(async engine =>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        foreach (var (backend, error) in await engines.ProbeAsync(stoppingToken))
         {
-            try
-            {
-                await engine.ProbeAsync(stoppingToken);
-            }
-            catch (StorageUnavailableException e)
-            {
-                Log.EngineDownAtStart(logger, engine.Backend, e.Message);
-            }
-        }));
+            if (error is not null)
+                Log.EngineDownAtStart(logger, backend, error);
+        }
+    }
 }

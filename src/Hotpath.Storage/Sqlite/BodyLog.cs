@@ -79,21 +79,37 @@ internal sealed class BodyLog : IDisposable
         _length = end;
     }
 
-    public byte[] Read(long segment, long offset, int length, Dictionary<long, SafeFileHandle> handles)
+    /// <summary>A reader of bodies that keeps each segment it touches open until disposed.</summary>
+    public Reader OpenReader() => new(this);
+
+    /// <summary>Reads bodies by place, opening each segment once; one reader per caller, not shared.</summary>
+    public sealed class Reader(BodyLog log) : IDisposable
     {
-        if (!handles.TryGetValue(segment, out var handle))
-            handles[segment] = handle = File.OpenHandle(PathOf(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        var body = new byte[length];
-        var read = 0;
-        while (read < length)
+        private readonly Dictionary<long, SafeFileHandle> _handles = [];
+
+        public byte[] Read(long segment, long offset, int length)
         {
-            var n = RandomAccess.Read(handle, body.AsSpan(read), offset + read);
-            if (n == 0)
-                throw new IOException($"profile body in segment {segment} at {offset} is cut short");
-            read += n;
+            if (!_handles.TryGetValue(segment, out var handle))
+                _handles[segment] = handle = File.OpenHandle(log.PathOf(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var body = new byte[length];
+            var read = 0;
+            while (read < length)
+            {
+                var n = RandomAccess.Read(handle, body.AsSpan(read), offset + read);
+                if (n == 0)
+                    throw new IOException($"profile body in segment {segment} at {offset} is cut short");
+                read += n;
+            }
+
+            return body;
         }
 
-        return body;
+        public void Dispose()
+        {
+            foreach (var handle in _handles.Values)
+                handle.Dispose();
+            _handles.Clear();
+        }
     }
 
     /// <summary>Deletes a segment no profile refers to any more.</summary>

@@ -31,7 +31,7 @@ internal static class FindSql
         parameters.AddWithValue("$k0", query.Labels[0].Key);
         parameters.AddWithValue("$v0", query.Labels[0].Value);
         // One label drives, a range scan over exactly its matches; the others are checked on each match by
-        // the caller (Matches), so that a filter costs its matches, not a join per pair. The limit then
+        // the caller (ProfileQuery.MatchesLabels), so that a filter costs its matches, not a join per pair. The limit then
         // counts what passed, so it is applied by the caller too unless this label is the whole filter.
         var labelLimit = query.Labels.Count == 1 ? limit : "";
 
@@ -41,17 +41,5 @@ internal static class FindSql
             WHERE l.service = $service AND l.key = $k0 AND l.value = $v0 AND l.type IN ({type}) AND l.created_at BETWEEN $from AND $to
             ORDER BY l.created_at {order}, l.seq {order}{labelLimit}
             """;
-    }
-
-    /// <summary>Whether a row the query's SQL gave has every queried label (the SQL checked the first).</summary>
-    public static bool Matches(ProfileQuery query, ProfileMeta meta)
-    {
-        for (var i = 1; i < query.Labels.Count; i++)
-        {
-            if (!meta.Labels.Contains(query.Labels[i]))
-                return false;
-        }
-
-        return true;
     }
 }

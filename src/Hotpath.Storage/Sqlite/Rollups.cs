@@ -65,7 +65,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         foreach (var (setId, labels) in LabelSets(query.Service, type))
         {
             // Without a filter the all-labels pieces answer alone; with one, each label set that has it does.
-            if (query.Labels.Count == 0 ? labels != RollupLevel.AllLabels : labels == RollupLevel.AllLabels || !IsSubset(query.Labels, LabelCodec.Decode(labels)))
+            if (query.Labels.Count == 0 ? labels != RollupLevel.AllLabels : labels == RollupLevel.AllLabels || !query.MatchesLabels(LabelCodec.Decode(labels)))
                 continue;
             // [from, to] is inclusive; buckets are half open.
             var end = query.ToUnixNanos == long.MaxValue ? long.MaxValue : query.ToUnixNanos + 1;
@@ -73,17 +73,6 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         }
 
         _pieces.Sort((a, b) => a.Time.CompareTo(b.Time));
-    }
-
-    private static bool IsSubset(IReadOnlyList<ProfileLabel> wanted, IReadOnlyList<ProfileLabel> have)
-    {
-        foreach (var label in wanted)
-        {
-            if (!have.Contains(label))
-                return false;
-        }
-
-        return true;
     }
 
     private List<(long Id, string Labels)> LabelSets(string service, int type)
@@ -444,27 +433,19 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
     private byte[] Merge(List<Part> parts)
     {
         var merger = new ProfileMerger();
-        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
-        try
+        using var bodies = log.OpenReader();
+        foreach (var part in parts)
         {
-            foreach (var part in parts)
+            var body = part.Body ?? bodies.Read(part.Segment, part.Offset, part.Length);
+            try
             {
-                var body = part.Body ?? log.Read(part.Segment, part.Offset, part.Length, handles);
-                try
-                {
-                    decoder.Load(body, _raw);
-                    merger.Add(_raw);
-                }
-                finally
-                {
-                    ProfileDecoder.Release(_raw);
-                }
+                decoder.Load(body, _raw);
+                merger.Add(_raw);
             }
-        }
-        finally
-        {
-            foreach (var handle in handles.Values)
-                handle.Dispose();
+            finally
+            {
+                ProfileDecoder.Release(_raw);
+            }
         }
 
         return ProfileEncoder.ToGzipBytes(merger.Build());

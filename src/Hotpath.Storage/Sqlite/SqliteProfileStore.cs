@@ -154,19 +154,11 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     /// <summary>The pieces' bodies, read lazily: a raw one from the body log, a pre-merged one as planned.</summary>
     private IEnumerable<byte[]> ReadPieces(IReadOnlyList<MergePiece> pieces, CancellationToken cancellationToken)
     {
-        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
-        try
+        using var bodies = _log.OpenReader();
+        foreach (var piece in pieces)
         {
-            foreach (var piece in pieces)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                yield return piece.Body ?? _log.Read(piece.Segment, piece.Offset, piece.Length, handles);
-            }
-        }
-        finally
-        {
-            foreach (var handle in handles.Values)
-                handle.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return piece.Body ?? bodies.Read(piece.Segment, piece.Offset, piece.Length);
         }
     }
 
@@ -227,9 +219,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     {
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
             profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
+        var labels = LabelCodec.Encode(meta.Labels);
         if (profile.Decoded is { } decoded && profile.Type != ProfileType.Trace)
-            _folds.Add(meta.Service, (int)meta.Type, LabelCodec.Encode(meta.Labels), meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(DateTimeOffset.UtcNow), decoded);
-        var pending = new PendingWrite(meta, body);
+            _folds.Add(meta.Service, (int)meta.Type, labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(DateTimeOffset.UtcNow), decoded);
+        var pending = new PendingWrite(meta, labels, body);
         try
         {
             await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
@@ -283,7 +276,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var meta = ReadMeta(reader);
-            if (!FindSql.Matches(query, meta))
+            if (!query.MatchesLabels(meta.Labels))
                 continue;
             found.Add(meta);
             if (found.Count == query.Limit)
@@ -326,32 +319,24 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     {
         await using var connection = Open();
         var places = new Dictionary<string, (long Segment, long Offset, int Length)>(IdChunk, StringComparer.Ordinal);
-        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
-        try
+        using var bodies = _log.OpenReader();
+        foreach (var chunk in ids.Chunk(IdChunk))
         {
-            foreach (var chunk in ids.Chunk(IdChunk))
+            places.Clear();
+            await using (var command = connection.CreateCommand())
             {
-                places.Clear();
-                await using (var command = connection.CreateCommand())
-                {
-                    command.CommandText = "SELECT p.id, p.segment, p.body_offset, p.size FROM profiles p WHERE p.id IN (SELECT value FROM json_each($ids))";
-                    command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(chunk, StorageJson.Default.StringArray));
-                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                        places[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3));
-                }
-
-                foreach (var id in chunk)
-                {
-                    if (places.TryGetValue(id, out var place))
-                        yield return _log.Read(place.Segment, place.Offset, place.Length, handles);
-                }
+                command.CommandText = "SELECT p.id, p.segment, p.body_offset, p.size FROM profiles p WHERE p.id IN (SELECT value FROM json_each($ids))";
+                command.Parameters.AddWithValue("$ids", JsonSerializer.Serialize(chunk, StorageJson.Default.StringArray));
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    places[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3));
             }
-        }
-        finally
-        {
-            foreach (var handle in handles.Values)
-                handle.Dispose();
+
+            foreach (var id in chunk)
+            {
+                if (places.TryGetValue(id, out var place))
+                    yield return bodies.Read(place.Segment, place.Offset, place.Length);
+            }
         }
     }
 
@@ -422,30 +407,22 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
                 pointed.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3)));
         }
 
-        var handles = new Dictionary<long, Microsoft.Win32.SafeHandles.SafeFileHandle>();
-        try
+        using var bodies = _log.OpenReader();
+        foreach (var chunk in pointed.Chunk(RetentionBatch))
         {
-            foreach (var chunk in pointed.Chunk(RetentionBatch))
+            using var tx = connection.BeginTransaction();
+            using var update = connection.CreateCommand();
+            update.Transaction = tx;
+            update.CommandText = "UPDATE rollups SET body = $body, seq = NULL WHERE id = $id";
+            var body = update.Parameters.Add("$body", SqliteType.Blob);
+            var id = update.Parameters.Add("$id", SqliteType.Integer);
+            foreach (var piece in chunk)
             {
-                using var tx = connection.BeginTransaction();
-                using var update = connection.CreateCommand();
-                update.Transaction = tx;
-                update.CommandText = "UPDATE rollups SET body = $body, seq = NULL WHERE id = $id";
-                var body = update.Parameters.Add("$body", SqliteType.Blob);
-                var id = update.Parameters.Add("$id", SqliteType.Integer);
-                foreach (var piece in chunk)
-                {
-                    (body.Value, id.Value) = (_log.Read(piece.Segment, piece.Offset, piece.Length, handles), piece.Id);
-                    update.ExecuteNonQuery();
-                }
-
-                tx.Commit();
+                (body.Value, id.Value) = (bodies.Read(piece.Segment, piece.Offset, piece.Length), piece.Id);
+                update.ExecuteNonQuery();
             }
-        }
-        finally
-        {
-            foreach (var handle in handles.Values)
-                handle.Dispose();
+
+            tx.Commit();
         }
     }
 
@@ -596,9 +573,12 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _stopping.Dispose();
     }
 
-    private sealed class PendingWrite(ProfileMeta meta, ReadOnlyMemory<byte> body)
+    private sealed class PendingWrite(ProfileMeta meta, string labels, ReadOnlyMemory<byte> body)
     {
         public ProfileMeta Meta { get; } = meta;
+
+        /// <summary>The labels as the store encodes them (LabelCodec), made once per write.</summary>
+        public string Labels { get; } = labels;
         public ReadOnlyMemory<byte> Body { get; } = body;
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -664,9 +644,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
                 {
                     var meta = batch[i].Meta;
                     var seq = _nextSeq++;
-                    Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, LabelCodec.Encode(meta.Labels), meta.Size,
+                    var labels = batch[i].Labels;
+                    Run(_profile, tx, seq, meta.Id, meta.Service, (int)meta.Type, meta.CreatedAtUnixNanos, meta.InstanceId, labels, meta.Size,
                         placements[i].Segment, placements[i].Offset, meta.Value);
-                    var labels = LabelCodec.Encode(meta.Labels);
                     foreach (var label in meta.Labels)
                         Run(_label, tx, meta.Service, label.Key, label.Value, (int)meta.Type, meta.CreatedAtUnixNanos, seq);
                     if (meta.Type != ProfileType.Trace)
