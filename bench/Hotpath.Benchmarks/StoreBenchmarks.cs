@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using BenchmarkDotNet.Attributes;
 using Hotpath.Storage;
 using Hotpath.Storage.Sqlite;

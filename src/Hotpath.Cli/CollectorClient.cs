@@ -86,6 +86,8 @@ public sealed class CollectorClient(Uri baseAddress, string? token, HttpMessageH
             using var json = JsonDocument.Parse(text);
             if (json.RootElement.TryGetProperty("error", out var error))
                 text = error.GetString() ?? text;
+            if (json.RootElement.TryGetProperty("hint", out var hint))
+                text += $" ({hint.GetString()})";
         }
         catch (JsonException)
         {

@@ -2,7 +2,16 @@ namespace Hotpath.Pprof;
 
 /// <summary>The bytes are not a valid pprof profile; <see cref="Exception.Message"/> says why.</summary>
 public sealed class MalformedProfileException(string reason, Exception? inner = null)
-    : Exception(reason, inner);
+    : Exception(reason, inner)
+{
+    /// <summary>
+    /// The profile is well-formed but holds no samples: what profefe's agent sends each minute for a type with
+    /// nothing to sample, which an import skips rather than counts as a failure.
+    /// </summary>
+    public bool HasNoSamples { get; private init; }
+
+    public static MalformedProfileException NoSamples() => new("profile has no samples") { HasNoSamples = true };
+}
 
 /// <summary>Which limit a profile passed.</summary>
 public enum ProfileLimit

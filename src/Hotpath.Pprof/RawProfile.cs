@@ -385,7 +385,7 @@ public sealed class RawProfile
         if (SampleTypes.Count == 0)
             throw new MalformedProfileException("profile has no sample types: nothing says what its values measure");
         if (Samples.Count == 0)
-            throw new MalformedProfileException("profile has no samples");
+            throw MalformedProfileException.NoSamples();
 
         var types = SampleTypes.Count;
         foreach (ref readonly var s in Samples.AsSpan())

@@ -281,7 +281,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     /// <summary>Deletes raw profiles past the cutoff; this engine keeps no aggregates.</summary>
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
-        var cutoffDay = int.Parse(DateTimeOffset.UnixEpoch.AddTicks(cutoffUnixNanos / 100).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        var cutoffDay = int.Parse(UnixNanos.ToDateTimeOffset(cutoffUnixNanos).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var rows = await QueryAsync(
             $"SELECT toUInt32(toYYYYMMDD(created_at)) AS day, toUInt32(count()) FROM {_db}.profiles GROUP BY day HAVING day < {cutoffDay} ORDER BY day", cancellationToken);
         var deleted = 0;

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using System.Buffers;
 using System.Text.Json;
 

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 namespace Hotpath.Storage;
 
 /// <summary>One key=value label of a profile. Keys may repeat.</summary>

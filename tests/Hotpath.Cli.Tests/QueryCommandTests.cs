@@ -62,6 +62,39 @@ public sealed class QueryCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Find_shows_each_profiles_instance_id()
+    {
+        var service = CollectorInstance.NewServiceName();
+        await _collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", DateTimeOffset.UtcNow.AddMinutes(-1)), "&instance_id=pod-7f9c");
+
+        var result = await CliRunner.RunAsync(_collector, "find", "-s", service);
+
+        Assert.Contains("instance_id", result.Output);
+        Assert.Contains("pod-7f9c", result.Output);
+    }
+
+    [Fact]
+    public async Task Find_with_no_match_names_the_window_it_searched_and_how_to_widen_it()
+    {
+        var result = await CliRunner.RunAsync(_collector, "find", "-s", _service, "--from", "2026-11-01T10:00:00", "--to", "2026-11-01T12:00:00");
+
+        Assert.Contains("2026-11-01 10:00:00 .. 2026-11-01 12:00:00 UTC (2 hours)", result.Output);
+        Assert.Contains("--since 24h", result.Output);
+    }
+
+    [Theory]
+    [InlineData("find")]
+    [InlineData("top")]
+    [InlineData("merge")]
+    public async Task An_unknown_type_is_refused_with_the_list_of_types_before_anything_is_asked(string command)
+    {
+        var result = await CliRunner.RunAsync(_collector, command, "-s", _service, "--type", "wall");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--type: unknown profile type \"wall\"; the types are cpu, heap, block, mutex, goroutine, threadcreate, other, trace", result.Error);
+    }
+
+    [Fact]
     public async Task Merge_writes_the_same_profile_the_api_merges()
     {
         var file = Path.GetTempFileName();
@@ -103,6 +136,23 @@ public sealed class QueryCommandTests : IAsyncLifetime
         Assert.Equal(total, rows.Sum(c => long.Parse(c[0], CultureInfo.InvariantCulture)));
         Assert.Equal("crypto/sha256.block", rows[0][5]);
         Assert.Contains("Type: cpu (nanoseconds)", result.Output);
+    }
+
+    [Fact]
+    public async Task Top_prints_a_long_dotnet_name_whole_on_its_row()
+    {
+        var service = CollectorInstance.NewServiceName();
+        const string Name = "Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Http.HttpProtocol.ProcessRequests<Microsoft.AspNetCore.Hosting.HostingApplication.Context>";
+        var profile = SyntheticProfiles.DeepStack(2);
+        profile.StringTable[(int)profile.Function[0].Name] = Name;
+        profile.TimeNanos = UnixNanos.From(DateTimeOffset.UtcNow.AddMinutes(-1));
+        await _collector.PostOkAsync(service, "cpu", ProfileEncoder.ToGzipBytes(profile));
+
+        var result = await CliRunner.RunAsync(_collector, "top", "-s", service, "-t", "cpu");
+
+        Assert.Equal(0, result.ExitCode);
+        var row = Assert.Single(result.Output.Split('\n'), line => line.Contains("Kestrel", StringComparison.Ordinal));
+        Assert.EndsWith("  " + Name, row.TrimEnd());
     }
 
     [Fact]

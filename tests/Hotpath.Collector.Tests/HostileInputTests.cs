@@ -135,14 +135,26 @@ public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<
 
     [Theory]
     [InlineData("GET", "/nope")]
+    [InlineData("POST", "/ingest")]
     [InlineData("GET", "/ui/nope.js")]
+    [InlineData("GET", "/favicon.ico")]
     [InlineData("POST", "/healthz/more")]
+    public async Task Unknown_routes_outside_the_api_answer_the_json_404_naming_the_route(string method, string path)
+    {
+        using var response = await Collector.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        Assert.Equal($"nothing found: no route answers {method} {path}", await AssertError(response, 404));
+    }
+
+    [Theory]
+    [InlineData("GET", "/api/0/nonexistent")]
     [InlineData("DELETE", "/api/0/profiles")]
-    public async Task Unknown_routes_anywhere_answer_the_json_404(string method, string path)
+    public async Task Unknown_routes_of_the_api_keep_profefes_text_and_name_the_route_in_a_hint(string method, string path)
     {
         using var response = await Collector.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
 
         await AssertError(response, 404, "nothing found");
+        Assert.Equal($"no API route answers {method} {path}", (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("hint").GetString());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using System.Text;
 using Hotpath.Storage.ClickHouse;
 using Hotpath.Testing;

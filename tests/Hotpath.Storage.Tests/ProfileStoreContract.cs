@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using Hotpath.Testing;
 
 namespace Hotpath.Storage.Tests;

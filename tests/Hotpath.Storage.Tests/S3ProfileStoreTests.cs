@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using Hotpath.Storage.S3;
 using Hotpath.Testing;
 

@@ -21,7 +21,8 @@ public static class FindCommand
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
         {
             using var client = CliContext.Client(parsed);
-            var found = await client.GetJsonAsync("/api/0/profiles?" + selection.Query(parsed), cancellationToken);
+            var window = selection.Window(parsed);
+            var found = await client.GetJsonAsync("/api/0/profiles?" + selection.Query(parsed, window), cancellationToken);
             if (parsed.GetValue(json))
             {
                 await context.Output.WriteLineAsync(JsonSerializer.Serialize(new { code = 200, body = found }, CliJson.Indented));
@@ -30,11 +31,12 @@ public static class FindCommand
 
             if (found is not { } profiles)
             {
-                context.Console.MarkupLine("[yellow]No profiles match.[/]");
+                context.Console.MarkupLineInterpolated(
+                    $"[yellow]No profiles match[/] in {window.From:yyyy-MM-dd HH:mm:ss} .. {window.To:yyyy-MM-dd HH:mm:ss} UTC ({Span(window.To - window.From)}). A longer window: --since 24h, --since 7d, or --from/--to.");
                 return 0;
             }
 
-            var table = new Table().AddColumns("id", "type", "created_at", "labels");
+            var table = new Table().AddColumns("id", "type", "created_at", "instance_id", "labels");
             foreach (var p in profiles.EnumerateArray())
             {
                 var labels = p.TryGetProperty("labels", out var l)
@@ -44,6 +46,7 @@ public static class FindCommand
                     Markup.Escape(p.GetProperty("id").GetString() ?? ""),
                     Markup.Escape(p.GetProperty("type").GetString() ?? ""),
                     Markup.Escape(p.GetProperty("created_at").GetString() ?? ""),
+                    Markup.Escape(p.TryGetProperty("instance_id", out var instance) ? instance.GetString() ?? "" : ""),
                     Markup.Escape(labels));
             }
 
@@ -53,6 +56,9 @@ public static class FindCommand
         }));
         return command;
     }
+
+    private static string Span(TimeSpan span) =>
+        span.TotalDays >= 1 ? $"{span.TotalDays:0.#} days" : span.TotalHours >= 1 ? $"{span.TotalHours:0.#} hours" : $"{span.TotalMinutes:0.#} minutes";
 }
 
 internal static class CliJson

@@ -11,13 +11,12 @@ namespace Hotpath.Cli.Commands;
 /// <summary>hotpath import: upload existing pprof files (what profefe's pprof_import.sh does), in parallel.</summary>
 public static class ImportCommand
 {
-    private static readonly HashSet<string> Types = ["cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "other", "trace"];
-
     public static Command Create(CliContext context)
     {
         var files = new Argument<string[]>("files") { Description = "Files, folders or glob patterns (./profiles/**/*.pb.gz)", Arity = ArgumentArity.OneOrMore };
         var service = new Option<string>("--service", "-s") { Description = "Service the profiles belong to", Required = true };
-        var type = new Option<string>("--type", "-t") { Description = "Profile type: cpu, heap, block, mutex, goroutine, threadcreate, other, trace", Required = true };
+        var type = SelectionOptions.TypeOption();
+        type.Required = true;
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable)" };
         var instance = new Option<string?>("--instance-id") { Description = "Instance id stored with every profile" };
         var mtime = new Option<bool>("--mtime") { Description = "Profiles without a time of their own get the file's modification time (else: now)" };
@@ -30,11 +29,6 @@ public static class ImportCommand
         {
             files, service, type, labels, instance, mtime, skipExisting, parallel,
         };
-        type.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<string>() is { } t && !Types.Contains(t))
-                result.AddError($"unknown profile type \"{t}\"; use one of {string.Join(", ", Types)}");
-        });
 
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
         {
@@ -43,7 +37,7 @@ public static class ImportCommand
                 parsed.GetValue(labels) ?? [], parsed.GetValue(instance), parsed.GetValue(mtime), parsed.GetValue(skipExisting));
             using var client = CliContext.Client(parsed);
             var failures = new ConcurrentBag<(string File, string Reason)>(missing.Select(m => (m, "no such file or folder")));
-            int imported = 0, skipped = 0;
+            var outcomes = new int[3]; // by ImportOutcome
             long bytes = 0;
             var clock = Stopwatch.StartNew();
 
@@ -59,10 +53,8 @@ public static class ImportCommand
                             var size = new FileInfo(path).Length;
                             try
                             {
-                                if (await job.UploadAsync(client, path, ct))
-                                    Interlocked.Increment(ref imported);
-                                else
-                                    Interlocked.Increment(ref skipped);
+                                var outcome = await job.UploadAsync(client, path, ct);
+                                Interlocked.Increment(ref outcomes[(int)outcome]);
                                 Interlocked.Add(ref bytes, size);
                             }
                             catch (Exception e) when (e is CollectorException or IOException or UnauthorizedAccessException)
@@ -78,7 +70,7 @@ public static class ImportCommand
 
             var seconds = clock.Elapsed.TotalSeconds;
             context.Console.MarkupLineInterpolated(
-                $"Imported {imported}, skipped {skipped} already stored, failed {failures.Count} of {paths.Count + missing.Count} files in {seconds:0.0} s ({paths.Count / Math.Max(0.001, seconds):0.0} files/s, {bytes / 1e6:0.00} MB)");
+                $"Imported {outcomes[(int)ImportOutcome.Imported]}, skipped {outcomes[(int)ImportOutcome.AlreadyStored]} already stored and {outcomes[(int)ImportOutcome.Empty]} without samples, failed {failures.Count} of {paths.Count + missing.Count} files in {seconds:0.0} s ({paths.Count / Math.Max(0.001, seconds):0.0} files/s, {bytes / 1e6:0.00} MB)");
             foreach (var (file, reason) in failures.OrderBy(f => f.File, StringComparer.Ordinal))
                 await context.Error.WriteLineAsync($"failed: {file}: {reason}");
             return failures.IsEmpty ? 0 : 1;
@@ -156,15 +148,41 @@ public static class ImportCommand
         return new System.Text.RegularExpressions.Regex(regex.Append('$').ToString(), System.Text.RegularExpressions.RegexOptions.CultureInvariant);
     }
 
+    private enum ImportOutcome
+    {
+        Imported,
+        AlreadyStored,
+        Empty,
+    }
+
     private sealed record ImportJob(string Service, string Type, string LabelQuery, string[] Labels, string? InstanceId, bool UseMtime, bool SkipExisting)
     {
-        /// <summary>Uploads one file; false when it was already stored and skipped.</summary>
-        public async Task<bool> UploadAsync(CollectorClient client, string path, CancellationToken cancellationToken)
+        /// <summary>Uploads one file, unless it is already stored (asked to skip those) or has no samples.</summary>
+        public async Task<ImportOutcome> UploadAsync(CollectorClient client, string path, CancellationToken cancellationToken)
         {
             var body = await File.ReadAllBytesAsync(path, cancellationToken);
-            var created = CreatedAt(body, path);
+            ProfileSummary? summary = null;
+            if (Type != "trace")
+            {
+                try
+                {
+                    summary = new ProfileDecoder().Inspect(body);
+                }
+                catch (MalformedProfileException e) when (e.HasNoSamples)
+                {
+                    // profefe's agent writes one such profile a minute for a type with nothing to sample; the
+                    // collector refuses them (there is nothing to merge), and they are no failure of the import.
+                    return ImportOutcome.Empty;
+                }
+                catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
+                {
+                    // Upload anyway: the collector's refusal is the reason the user sees.
+                }
+            }
+
+            var created = summary is { TimeNanos: not 0 and var nanos } ? UnixNanos.ToDateTimeOffset(nanos) : UseMtime ? File.GetLastWriteTimeUtc(path) : (DateTimeOffset?)null;
             if (SkipExisting && created is { } at && await AlreadyStoredAsync(client, body, at, cancellationToken))
-                return false;
+                return ImportOutcome.AlreadyStored;
 
             var query = new StringBuilder($"service={Uri.EscapeDataString(Service)}&type={Type}");
             if (LabelQuery.Length > 0)
@@ -174,27 +192,7 @@ public static class ImportCommand
             if (UseMtime)
                 query.Append("&created_at=").Append(Uri.EscapeDataString(TimeArguments.Format(File.GetLastWriteTimeUtc(path))));
             await client.PostAsync(query.ToString(), body, cancellationToken);
-            return true;
-        }
-
-        /// <summary>When the collector will say the profile was created: its own time, else the mtime if asked; null if "now".</summary>
-        private DateTimeOffset? CreatedAt(byte[] body, string path)
-        {
-            if (Type != "trace")
-            {
-                try
-                {
-                    var nanos = new ProfileDecoder().Inspect(body).TimeNanos;
-                    if (nanos != 0)
-                        return DateTimeOffset.UnixEpoch.AddTicks(nanos / 100);
-                }
-                catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
-                {
-                    // Upload anyway: the collector's refusal is the reason the user sees.
-                }
-            }
-
-            return UseMtime ? File.GetLastWriteTimeUtc(path) : null;
+            return ImportOutcome.Imported;
         }
 
         private async Task<bool> AlreadyStoredAsync(CollectorClient client, byte[] body, DateTimeOffset at, CancellationToken cancellationToken)

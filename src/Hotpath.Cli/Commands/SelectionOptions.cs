@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using Hotpath.Pprof;
 
 namespace Hotpath.Cli.Commands;
 
@@ -7,12 +8,27 @@ namespace Hotpath.Cli.Commands;
 public sealed class SelectionOptions
 {
     public Option<string> Service { get; } = new("--service", "-s") { Description = "Service name", Required = true };
-    public Option<string?> Type { get; } = new("--type", "-t") { Description = "Profile type: cpu, heap, block, mutex, goroutine, threadcreate, other" };
+    public Option<string?> Type { get; } = TypeOption();
     public Option<string[]> Labels { get; } = new("--label", "-l") { Description = "Label filter key=value (repeatable; all must match)", AllowMultipleArgumentsPerToken = false };
     public Option<string> Since { get; } = new("--since") { Description = "Window ending now (or at --to): 15m, 2h, 7d", DefaultValueFactory = _ => "1h" };
     public Option<string?> From { get; } = new("--from") { Description = "Window start: 2026-11-28T10:00:00, RFC 3339, or a duration ago (3h)" };
     public Option<string?> To { get; } = new("--to") { Description = "Window end (default now): same forms as --from" };
     public Option<int> Limit { get; } = new("--limit") { Description = "Keep only the newest N profiles" };
+
+    /// <summary>
+    /// --type, checked here: the collector's find (as profefe's) takes an unknown type for no filter at all and
+    /// would list every type.
+    /// </summary>
+    public static Option<string?> TypeOption()
+    {
+        var option = new Option<string?>("--type", "-t") { Description = "Profile type: " + ProfileTypes.Listed };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } given && !ProfileTypes.TryParse(given, out _))
+                result.AddError($"--type: unknown profile type \"{given}\"; the types are {ProfileTypes.Listed}");
+        });
+        return option;
+    }
 
     public void AddTo(Command command, bool typeRequired)
     {
@@ -22,9 +38,16 @@ public sealed class SelectionOptions
     }
 
     /// <summary>The API query string for the selection.</summary>
-    public string Query(ParseResult parsed)
+    public string Query(ParseResult parsed) => Query(parsed, Window(parsed));
+
+    /// <summary>The time window the options select.</summary>
+    public (DateTimeOffset From, DateTimeOffset To) Window(ParseResult parsed) =>
+        TimeArguments.Window(parsed.GetValue(Since), parsed.GetValue(From), parsed.GetValue(To), DateTimeOffset.UtcNow);
+
+    /// <summary>The API query string for the selection over the given window.</summary>
+    public string Query(ParseResult parsed, (DateTimeOffset From, DateTimeOffset To) window)
     {
-        var (from, to) = TimeArguments.Window(parsed.GetValue(Since), parsed.GetValue(From), parsed.GetValue(To), DateTimeOffset.UtcNow);
+        var (from, to) = window;
         var query = new StringBuilder();
         query.Append("service=").Append(Uri.EscapeDataString(parsed.GetValue(Service)!));
         if (parsed.GetValue(Type) is { Length: > 0 } type)

@@ -46,17 +46,19 @@ public static class TopCommand
             var shown = top.Rows.Take(Math.Max(1, parsed.GetValue(count))).ToList();
             context.Console.MarkupLineInterpolated(
                 $"Type: {top.SampleType} ({top.Unit}). Showing {shown.Count} of {top.Rows.Count} functions, {Percent(shown.Sum(r => r.Flat))} of {Format(top.Total)} total");
-            var table = new Table().NoBorder().AddColumns(
-                new TableColumn("flat").RightAligned(), new TableColumn("flat%").RightAligned(), new TableColumn("sum%").RightAligned(),
-                new TableColumn("cum").RightAligned(), new TableColumn("cum%").RightAligned(), new TableColumn("function"));
+            // Plain columns, as pprof -top prints them: the function comes last and is never wrapped (a table
+            // column breaks a long .NET name in the middle of a word).
+            var lines = new List<string[]>(shown.Count + 1) { new[] { "flat", "flat%", "sum%", "cum", "cum%", "function" } };
             long sum = 0;
             foreach (var row in shown)
             {
                 sum += row.Flat;
-                table.AddRow(Format(row.Flat), Percent(row.Flat), Percent(sum), Format(row.Cumulative), Percent(row.Cumulative), Markup.Escape(row.Function));
+                lines.Add([Format(row.Flat), Percent(row.Flat), Percent(sum), Format(row.Cumulative), Percent(row.Cumulative), row.Function]);
             }
 
-            context.Console.Write(table);
+            var widths = Enumerable.Range(0, 5).Select(c => lines.Max(l => l[c].Length)).ToArray();
+            foreach (var line in lines)
+                await context.Output.WriteLineAsync(string.Join("  ", line.Take(5).Select((cell, c) => cell.PadLeft(widths[c]))) + "  " + line[5]);
             return 0;
         }));
         return command;

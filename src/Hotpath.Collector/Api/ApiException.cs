@@ -1,9 +1,20 @@
+using Hotpath.Pprof;
 namespace Hotpath.Collector.Api;
 
 /// <summary>A request that fails with a status and the profefe error text; turned into the JSON envelope once, centrally.</summary>
-public sealed class ApiException(int status, string message) : Exception(message)
+/// <param name="hint">
+/// What would work instead, sent beside <c>error</c> as <c>hint</c>: profefe's clients compare the error text
+/// itself, so it stays exactly profefe's and the help goes in a field they ignore.
+/// </param>
+public sealed class ApiException(int status, string message, string? hint = null) : Exception(message)
 {
     public int Status { get; } = status;
+
+    public string? Hint { get; } = hint;
+
+    public static ApiException UnknownType(string? given) =>
+        new(StatusCodes.Status400BadRequest, "bad request: unknown profile type",
+            $"{(string.IsNullOrEmpty(given) ? "no type given" : $"\"{given}\" is not a type")}; the types are {Hotpath.Pprof.ProfileTypes.Listed}");
 
     public static ApiException BadRequest(string detail) => new(StatusCodes.Status400BadRequest, "bad request: " + detail);
 

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
@@ -8,12 +9,12 @@ namespace Hotpath.Collector.Api;
 /// <summary>The profefe envelope: {"code":N,"body":…} on success, {"code":N,"error":"…"} on failure, always application/json.</summary>
 public static class ApiResults
 {
-    public static IResult Ok(Action<Utf8JsonWriter> writeBody) => new EnvelopeResult(StatusCodes.Status200OK, writeBody, null);
+    public static IResult Ok(Action<Utf8JsonWriter> writeBody) => new EnvelopeResult(StatusCodes.Status200OK, writeBody, null, null);
 
-    public static IResult Error(int status, string message) => new EnvelopeResult(status, null, message);
+    public static IResult Error(int status, string message, string? hint = null) => new EnvelopeResult(status, null, message, hint);
 
-    public static Task WriteErrorAsync(HttpContext context, int status, string message) =>
-        Error(status, message).ExecuteAsync(context);
+    public static Task WriteErrorAsync(HttpContext context, int status, string message, string? hint = null) =>
+        Error(status, message, hint).ExecuteAsync(context);
 
     /// <summary>Bytes as a download: the stored profile, or a merge.</summary>
     public static IResult Download(ReadOnlyMemory<byte> bytes, string fileName) => new DownloadResult(bytes, fileName);
@@ -62,7 +63,7 @@ public static class ApiResults
         return DateTimeOffset.FromUnixTimeSeconds(seconds).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
     }
 
-    private sealed class EnvelopeResult(int status, Action<Utf8JsonWriter>? writeBody, string? error) : IResult
+    private sealed class EnvelopeResult(int status, Action<Utf8JsonWriter>? writeBody, string? error, string? hint) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {
@@ -81,6 +82,8 @@ public static class ApiResults
 
                 if (error is not null)
                     json.WriteString("error", error);
+                if (hint is not null)
+                    json.WriteString("hint", hint);
                 json.WriteEndObject();
             }
 

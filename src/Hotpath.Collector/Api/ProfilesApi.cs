@@ -25,7 +25,7 @@ public static class ProfilesApi
         var query = context.Request.Query;
         var service = ApiQuery.RequiredString(query, "service");
         if (!ProfileTypes.TryParse(query["type"], out var type))
-            throw ApiException.BadRequest("unknown profile type");
+            throw ApiException.UnknownType(query["type"]);
         var labels = ApiQuery.Labels(query);
         var createdAtParameter = ApiQuery.CreatedAt(query);
         var instanceId = query["instance_id"].ToString();
@@ -108,7 +108,7 @@ public static class ProfilesApi
         if (parameters["type"].ToString() == ProfileType.Trace.ToWire())
             throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of trace type");
         if (query.Type is null)
-            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type");
+            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type", ApiException.UnknownType(parameters["type"]).Hint);
         return query;
     }
 

@@ -31,7 +31,7 @@ public static class ServicesApi
             json.WriteEndObject();
         }));
 
-        app.Map("/api/{**rest}", () => ApiResults.Error(StatusCodes.Status404NotFound, "nothing found"));
+        app.Map("/api/{**rest}", UnmatchedRoute.Answer);
         return app;
     }
 

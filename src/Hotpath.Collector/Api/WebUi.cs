@@ -12,15 +12,15 @@ public static class WebUi
 
     public static IEndpointRouteBuilder MapWebUi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", (HttpContext context) => Serve(context, "index.html"));
-        app.MapGet("/ui/{file}", (HttpContext context, string file) => Serve(context, file));
+        app.MapGet("/", (HttpContext context, ILoggerFactory loggers) => Serve(context, "index.html", loggers));
+        app.MapGet("/ui/{file}", (HttpContext context, string file, ILoggerFactory loggers) => Serve(context, file, loggers));
         return app;
     }
 
-    private static IResult Serve(HttpContext context, string file)
+    private static IResult Serve(HttpContext context, string file, ILoggerFactory loggers)
     {
         if (!Files.TryGetValue(file, out var entry))
-            return ApiResults.Error(StatusCodes.Status404NotFound, "nothing found");
+            return UnmatchedRoute.Answer(context, loggers);
         context.Response.Headers.CacheControl = "no-cache";
         // The UI only talks to this collector and runs no inline script.
         context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'";

@@ -30,7 +30,7 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         }
         catch (ApiException e)
         {
-            await ReplyAsync(context, e.Status, e.Message);
+            await ReplyAsync(context, e.Status, e.Message, hint: e.Hint);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413RequestEntityTooLarge)
         {
@@ -82,7 +82,7 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), required);
     }
 
-    private static async Task ReplyAsync(HttpContext context, int status, string message, string? retryAfter = null)
+    private static async Task ReplyAsync(HttpContext context, int status, string message, string? retryAfter = null, string? hint = null)
     {
         if (context.Response.HasStarted)
         {
@@ -95,7 +95,7 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             context.Response.Headers.RetryAfter = retryAfter;
         if (status == StatusCodes.Status401Unauthorized)
             context.Response.Headers.WWWAuthenticate = "Bearer";
-        await ApiResults.WriteErrorAsync(context, status, message);
+        await ApiResults.WriteErrorAsync(context, status, message, hint);
     }
 
     private static byte[]? TokenBytes(string? token) => string.IsNullOrEmpty(token) ? null : Encoding.UTF8.GetBytes(token);

@@ -79,7 +79,9 @@ public static class CollectorApp
         app.MapWebUi();
         app.MapHealthApi();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<CollectorMetrics>().Registry);
-        app.MapFallback(() => ApiResults.Error(StatusCodes.Status404NotFound, "nothing found"));
+        // Every path, file-like ones too (the default fallback skips "/x.json"), gets the envelope: an SDK pointed
+        // at a route Hotpath does not serve then sees why, and so does the collector's debug log.
+        app.MapFallback("{**path}", UnmatchedRoute.Answer);
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using Microsoft.Data.Sqlite;
 
 namespace Hotpath.Storage.Sqlite;

@@ -1,6 +1,6 @@
-namespace Hotpath.Storage;
+namespace Hotpath.Pprof;
 
-/// <summary>The profile types of the profefe API, stored as these numbers.</summary>
+/// <summary>The profile types of the profefe API, stored as these numbers; the one list every part (API, stores, CLI) uses.</summary>
 public enum ProfileType
 {
     Cpu = 1,
@@ -18,6 +18,9 @@ public static class ProfileTypes
     private static readonly string[] Names = ["", "cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "other", "trace"];
 
     public static IReadOnlyList<ProfileType> All { get; } = Enum.GetValues<ProfileType>();
+
+    /// <summary>Every name, comma-separated, for messages that say what would have worked.</summary>
+    public static string Listed { get; } = string.Join(", ", Names[1..]);
 
     /// <summary>The API's name of the type: lower case, as profefe spells it.</summary>
     public static string ToWire(this ProfileType type) => Names[(int)type];
