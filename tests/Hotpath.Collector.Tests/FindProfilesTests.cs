@@ -31,6 +31,41 @@ public sealed class FindProfilesTests(CollectorFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Relative_times_count_back_from_now_as_pyroscope_writes_them()
+    {
+        var service = CollectorInstance.NewServiceName();
+        var tenMinutesAgo = await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", DateTimeOffset.UtcNow.AddMinutes(-10)));
+        await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_2.pb.gz", DateTimeOffset.UtcNow.AddDays(-2)));
+
+        async Task<List<string>> Find(string from, string to)
+        {
+            using var response = await Collector.GetAsync($"/api/0/profiles?service={service}&from={from}&to={to}");
+            return response.StatusCode == HttpStatusCode.NotFound
+                ? []
+                : [.. (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body").EnumerateArray().Select(m => m.GetProperty("id").GetString()!)];
+        }
+
+        Assert.Equal([tenMinutesAgo.GetProperty("id").GetString()!], await Find("now-1h", "now"));
+        Assert.Empty(await Find("now-5m", "now"));
+        Assert.Equal(2, (await Find("now-1w", "now")).Count);
+        Assert.Single(await Find("now-3d", "now-1d"));
+        using var merge = await Collector.GetAsync($"/api/0/profiles/merge?service={service}&type=cpu&from=now-60m&to=now");
+        Assert.Equal(HttpStatusCode.OK, merge.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("now-1x")]
+    [InlineData("now-h")]
+    [InlineData("now+1h")]
+    [InlineData("nowish")]
+    public async Task A_relative_time_it_cannot_read_is_a_bad_request(string from)
+    {
+        using var response = await Collector.GetAsync($"/api/0/profiles?service=s&from={Uri.EscapeDataString(from)}&to=now");
+
+        Assert.StartsWith($"bad request: bad \"from\" timestamp \"{from}\"", await AssertError(response, 400));
+    }
+
+    [Fact]
     public async Task Find_lists_metadata_oldest_first_whatever_the_upload_order()
     {
         var service = CollectorInstance.NewServiceName();

@@ -36,6 +36,49 @@ public sealed class MergeAndGetTests(CollectorFixture fixture) : IClassFixture<C
     }
 
     [Fact]
+    public async Task Aggregation_avg_averages_in_use_snapshots_per_instance_and_sums_allocations_and_instances()
+    {
+        var service = CollectorInstance.NewServiceName();
+        for (var i = 0; i < 3; i++)
+            await Collector.PostOkAsync(service, "heap", ProfileBytes.WithTime("heap_1.pb.gz", T0.AddSeconds(i)), "&instance_id=a");
+        await Collector.PostOkAsync(service, "heap", ProfileBytes.WithTime("heap_2.pb.gz", T0.AddSeconds(5)), "&instance_id=b");
+        var one = TestData.Totals["heap_1.pb.gz"];
+        var other = TestData.Totals["heap_2.pb.gz"];
+
+        var summed = await Collector.GetProfileAsync($"/api/0/profiles/merge?service={service}&type=heap&{Window}");
+        var averaged = await Collector.GetProfileAsync($"/api/0/profiles/merge?service={service}&type=heap&{Window}&aggregation=avg");
+
+        // alloc_objects, alloc_space, inuse_objects, inuse_space: three snapshots of a read once, plus b's one.
+        Assert.Equal(TestData.Sum([one, one, one, other]), summed.Totals());
+        Assert.Equal([3 * one[0] + other[0], 3 * one[1] + other[1], one[2] + other[2], one[3] + other[3]], averaged.Totals());
+    }
+
+    [Fact]
+    public async Task The_ui_averages_gauges_by_default_and_says_so_and_sums_when_asked()
+    {
+        var service = CollectorInstance.NewServiceName();
+        for (var i = 0; i < 3; i++)
+            await Collector.PostOkAsync(service, "goroutine", ProfileBytes.WithTime("goroutine.pb.gz", T0.AddSeconds(i)), "&instance_id=a");
+        var snapshot = TestData.Totals["goroutine.pb.gz"][0];
+
+        using var byDefault = await Collector.GetAsync($"/api/0/ui/profile?service={service}&type=goroutine&{Window}");
+        using var summed = await Collector.GetAsync($"/api/0/ui/profile?service={service}&type=goroutine&{Window}&aggregation=sum");
+        var average = (await CollectorInstance.ReadEnvelopeAsync(byDefault)).GetProperty("body");
+        var sum = (await CollectorInstance.ReadEnvelopeAsync(summed)).GetProperty("body");
+
+        Assert.Equal((snapshot, "avg"), (average.GetProperty("total").GetInt64(), average.GetProperty("aggregation").GetString()));
+        Assert.Equal((3 * snapshot, "sum"), (sum.GetProperty("total").GetInt64(), sum.GetProperty("aggregation").GetString()));
+    }
+
+    [Fact]
+    public async Task An_unknown_aggregation_is_a_bad_request()
+    {
+        using var response = await Collector.GetAsync($"/api/0/profiles/merge?service=s&type=heap&{Window}&aggregation=max");
+
+        await AssertError(response, 400, "bad request: bad \"aggregation\" \"max\": sum or avg");
+    }
+
+    [Fact]
     public async Task Merging_heap_profiles_sums_all_four_sample_types()
     {
         var service = CollectorInstance.NewServiceName();

@@ -267,4 +267,31 @@ public sealed class ProfileMergerTests
         var locations = p.Location.ToDictionary(l => l.Id, l => string.Join("|", l.Line.Select(line => functions[line.FunctionId])));
         return [.. p.Sample.Select(s => string.Join(";", s.LocationId.Select(id => locations[id])) + " " + string.Join(",", s.Value)).Order()];
     }
+
+    [Fact]
+    public void ScaleN_rounds_each_column_by_its_ratio_and_drops_samples_left_all_zero()
+    {
+        var profile = TestData.Decode("heap_1.pb.gz");
+        var before = profile.Totals();
+        var samples = profile.Sample.Count;
+
+        profile.ScaleN([1, 1, 0, 0]);
+
+        Assert.Equal([before[0], before[1], 0, 0], profile.Totals());
+        Assert.All(profile.Sample, s => Assert.Contains(s.Value, v => v != 0));
+        Assert.True(profile.Sample.Count <= samples);
+        profile.ScaleN([0, 0, 0, 0]);
+        Assert.Empty(profile.Sample);
+    }
+
+    [Theory]
+    [InlineData("inuse_space", true)]
+    [InlineData("inuse_objects", true)]
+    [InlineData("goroutine", true)]
+    [InlineData("threadcreate", true)]
+    [InlineData("alloc_space", false)]
+    [InlineData("cpu", false)]
+    [InlineData("contentions", false)]
+    public void Snapshots_are_gauges_and_events_are_not(string sampleType, bool gauge) =>
+        Assert.Equal(gauge, Aggregations.IsGauge(sampleType));
 }

@@ -15,7 +15,7 @@ public static class FindCommand
             List stored profiles that match, oldest first.
             Example: hotpath find --service api --type cpu --since 1h --label version=1.4
             """);
-        selection.AddTo(command, typeRequired: false);
+        selection.AddTo(command, merges: false);
         command.Options.Add(json);
 
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>

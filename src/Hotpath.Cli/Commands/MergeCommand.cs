@@ -14,7 +14,7 @@ public static class MergeCommand
             Download one pprof merging every matching profile (go tool pprof reads it).
             Example: hotpath merge --service api --type cpu --since 24h -o api-cpu.pb.gz
             """);
-        selection.AddTo(command, typeRequired: true);
+        selection.AddTo(command, merges: true);
         command.Options.Add(output);
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
         {

@@ -14,6 +14,20 @@ public sealed class SelectionOptions
     public Option<string?> From { get; } = new("--from") { Description = "Window start: 2026-11-28T10:00:00, RFC 3339, or a duration ago (3h)" };
     public Option<string?> To { get; } = new("--to") { Description = "Window end (default now): same forms as --from" };
     public Option<int> Limit { get; } = new("--limit") { Description = "Keep only the newest N profiles" };
+    public Option<string> Aggregation { get; } = AggregationOption();
+
+    private bool _merges;
+
+    private static Option<string> AggregationOption()
+    {
+        var option = new Option<string>("--aggregation")
+        {
+            Description = "avg: snapshots (in-use heap, goroutines) averaged over time per instance, summed across instances; sum: every value added up (profefe's merge)",
+            DefaultValueFactory = _ => "avg",
+        };
+        option.AcceptOnlyFromAmong("avg", "sum");
+        return option;
+    }
 
     /// <summary>
     /// --type, checked here: the collector's find (as profefe's) takes an unknown type for no filter at all and
@@ -30,11 +44,15 @@ public sealed class SelectionOptions
         return option;
     }
 
-    public void AddTo(Command command, bool typeRequired)
+    /// <param name="merges">The command merges the selection: the type is required, and --aggregation applies.</param>
+    public void AddTo(Command command, bool merges)
     {
-        Type.Required = typeRequired;
+        Type.Required = merges;
+        _merges = merges;
         foreach (var option in (Option[])[Service, Type, Labels, Since, From, To, Limit])
             command.Options.Add(option);
+        if (merges)
+            command.Options.Add(Aggregation);
     }
 
     /// <summary>The API query string for the selection.</summary>
@@ -58,6 +76,8 @@ public sealed class SelectionOptions
             query.Append("&labels=").Append(labels);
         if (parsed.GetValue(Limit) is > 0 and var limit)
             query.Append("&limit=").Append(limit);
+        if (_merges)
+            query.Append("&aggregation=").Append(parsed.GetValue(Aggregation));
         return query.ToString();
     }
 

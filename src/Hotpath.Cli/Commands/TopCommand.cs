@@ -20,7 +20,7 @@ public static class TopCommand
             Merge the selection and print its top functions: flat, flat%, sum%, cum, cum%.
             Example: hotpath top --service api --type cpu --since 1h -n 20
             """);
-        selection.AddTo(command, typeRequired: true);
+        selection.AddTo(command, merges: true);
         foreach (var option in (Option[])[count, sampleType, folded, raw])
             command.Options.Add(option);
 
@@ -44,8 +44,9 @@ public static class TopCommand
             string Percent(long v) => top.Total == 0 ? "0%" : (100.0 * v / top.Total).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 
             var shown = top.Rows.Take(Math.Max(1, parsed.GetValue(count))).ToList();
+            var averaged = parsed.GetValue(selection.Aggregation) == "avg" && Aggregations.IsGauge(top.SampleType) ? ", averaged over time per instance" : "";
             context.Console.MarkupLineInterpolated(
-                $"Type: {top.SampleType} ({top.Unit}). Showing {shown.Count} of {top.Rows.Count} functions, {Percent(shown.Sum(r => r.Flat))} of {Format(top.Total)} total");
+                $"Type: {top.SampleType} ({top.Unit}){averaged}. Showing {shown.Count} of {top.Rows.Count} functions, {Percent(shown.Sum(r => r.Flat))} of {Format(top.Total)} total");
             // Plain columns, as pprof -top prints them: the function comes last and is never wrapped (a table
             // column breaks a long .NET name in the middle of a word).
             var lines = new List<string[]>(shown.Count + 1) { new[] { "flat", "flat%", "sum%", "cum", "cum%", "function" } };

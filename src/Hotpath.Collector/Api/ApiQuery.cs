@@ -25,21 +25,35 @@ public static class ApiQuery
         return value.Length > 0 ? value : throw ApiException.BadRequest($"missing \"{name}\"");
     }
 
-    /// <summary>Find and merge selection: service, from, to (checked in that order), type, labels, limit.</summary>
-    public static ProfileQuery Find(IQueryCollection query)
+    /// <summary>
+    /// Find and merge selection: service, from, to (checked in that order), type, labels, limit. <paramref name="now"/>
+    /// is what relative times (<c>now-1h</c>) count from.
+    /// </summary>
+    public static ProfileQuery Find(IQueryCollection query, DateTimeOffset now)
     {
         var service = RequiredString(query, "service");
         var fromText = RequiredString(query, "from");
         var toText = RequiredString(query, "to");
         // A bound past what nanoseconds hold selects as far as they go: a range up to year 9999 is "everything".
-        var from = UnixNanos.Clamp(ParseTimestamp(fromText, "from"));
-        var to = UnixNanos.Clamp(ParseTimestamp(toText, "to"));
+        var from = UnixNanos.Clamp(ParseTimestamp(fromText, "from", now));
+        var to = UnixNanos.Clamp(ParseTimestamp(toText, "to", now));
         if (from > to)
             throw ApiException.BadRequest($"\"from\" {fromText} is after \"to\" {toText}");
 
         // An unknown type in a query is no filter at all, as in profefe.
         ProfileType? type = ProfileTypes.TryParse(query["type"], out var t) ? t : null;
         return new ProfileQuery(service, type, from, to, Labels(query), Limit(query));
+    }
+
+    /// <summary><c>aggregation=sum|avg</c>, or the given default when absent.</summary>
+    public static Aggregation Aggregation(IQueryCollection query, Aggregation byDefault)
+    {
+        var text = query["aggregation"].ToString();
+        if (text.Length == 0)
+            return byDefault;
+        return Aggregations.TryParse(text, out var aggregation)
+            ? aggregation
+            : throw ApiException.BadRequest($"bad \"aggregation\" \"{text}\": sum or avg");
     }
 
     public static int Limit(IQueryCollection query)
@@ -97,11 +111,43 @@ public static class ApiQuery
             : throw ApiException.BadRequest($"bad \"created_at\" \"{text}\": outside the times a profile can carry ({UnixNanos.RangeText})");
     }
 
-    private static DateTimeOffset ParseTimestamp(string text, string name) =>
-        TryParseTime(text, out var time)
+    private static DateTimeOffset ParseTimestamp(string text, string name, DateTimeOffset now) =>
+        TryParseTime(text, out var time) || TryParseRelative(text, now, out time)
             ? time
             : throw ApiException.BadRequest(
-                $"bad \"{name}\" timestamp \"{text}\": parsing time \"{text}\" as \"{GoTimeLayout}\": cannot parse, and not RFC 3339 either");
+                $"bad \"{name}\" timestamp \"{text}\": parsing time \"{text}\" as \"{GoTimeLayout}\": cannot parse, and neither RFC 3339 nor relative (now, now-1h)");
+
+    /// <summary>
+    /// Pyroscope's relative times, which profefe clients never send: <c>now</c>, or <c>now-N</c> with a unit of
+    /// s, m, h, d or w (<c>now-15m</c>, <c>now-7d</c>).
+    /// </summary>
+    public static bool TryParseRelative(string text, DateTimeOffset now, out DateTimeOffset time)
+    {
+        time = now;
+        if (!text.StartsWith("now", StringComparison.Ordinal))
+            return false;
+        var rest = text.AsSpan(3);
+        if (rest.IsEmpty)
+            return true;
+        if (rest.Length < 3 || rest[0] != '-'
+            || !long.TryParse(rest[1..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+            return false;
+        var unit = rest[^1] switch
+        {
+            's' => TimeSpan.TicksPerSecond,
+            'm' => TimeSpan.TicksPerMinute,
+            'h' => TimeSpan.TicksPerHour,
+            'd' => TimeSpan.TicksPerDay,
+            'w' => 7 * TimeSpan.TicksPerDay,
+            _ => 0,
+        };
+        if (unit == 0)
+            return false;
+        // Further back than DateTimeOffset reaches is the beginning of time, as an absolute "from" that early is.
+        var ticks = count > (now - DateTimeOffset.MinValue).Ticks / unit ? (now - DateTimeOffset.MinValue).Ticks : count * unit;
+        time = now.AddTicks(-ticks);
+        return true;
+    }
 
     /// <summary>The API layout (UTC) or RFC 3339 with Z or an offset, in UTC.</summary>
     public static bool TryParseTime(string text, out DateTimeOffset time)

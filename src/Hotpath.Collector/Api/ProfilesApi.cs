@@ -80,9 +80,9 @@ public static class ProfilesApi
         }
     }
 
-    private static async Task<IResult> FindAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
+    private static async Task<IResult> FindAsync(HttpContext context, IProfileReader reader, TimeProvider time, CancellationToken cancellationToken)
     {
-        var found = await reader.FindAsync(ApiQuery.Find(context.Request.Query), cancellationToken);
+        var found = await reader.FindAsync(ApiQuery.Find(context.Request.Query, time.GetUtcNow()), cancellationToken);
         if (found.Count == 0)
             throw ApiException.NothingFound();
         return ApiResults.Ok(json =>
@@ -94,17 +94,18 @@ public static class ProfilesApi
         });
     }
 
-    private static async Task<IResult> MergeQueryAsync(HttpContext context, ProfileMergeService merger, CancellationToken cancellationToken)
+    private static async Task<IResult> MergeQueryAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
-        var query = MergeQuery(context.Request.Query);
-        var (merged, _) = await merger.MergeSelectionAsync(query, cancellationToken);
+        var query = MergeQuery(context.Request.Query, time.GetUtcNow());
+        // Go's sum unless asked: what profefe answers, and what its clients expect.
+        var (merged, _) = await merger.MergeSelectionAsync(query, ApiQuery.Aggregation(context.Request.Query, Aggregation.Sum), cancellationToken);
         return Gzipped(merged, query.Type!.Value);
     }
 
     /// <summary>A find selection that must name a type that merges: 405 otherwise, as profefe answers.</summary>
-    internal static ProfileQuery MergeQuery(IQueryCollection parameters)
+    internal static ProfileQuery MergeQuery(IQueryCollection parameters, DateTimeOffset now)
     {
-        var query = ApiQuery.Find(parameters);
+        var query = ApiQuery.Find(parameters, now);
         if (parameters["type"].ToString() == ProfileType.Trace.ToWire())
             throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of trace type");
         if (query.Type is null)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Hotpath.Collector.Merging;
+using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
@@ -26,17 +27,19 @@ public static class UiApi
         return app;
     }
 
-    private static async Task<IResult> ProfileAsync(HttpContext context, ProfileMergeService merger, CancellationToken cancellationToken)
+    private static async Task<IResult> ProfileAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
-        var query = ProfilesApi.MergeQuery(context.Request.Query);
-        var (merged, count) = await merger.MergeSelectionAsync(query, cancellationToken);
+        var query = ProfilesApi.MergeQuery(context.Request.Query, time.GetUtcNow());
+        // The UI averages gauges (in-use memory, goroutines) over time unless asked to sum.
+        var aggregation = ApiQuery.Aggregation(context.Request.Query, Aggregation.Average);
+        var (merged, count) = await merger.MergeSelectionAsync(query, aggregation, cancellationToken);
         var index = SampleType(merged, context.Request.Query["sample_type"]);
         var flame = FlameGraph.Build(merged, index);
         var top = TopTable.Build(merged, index);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
-            WriteHeader(json, merged, index, count);
+            WriteHeader(json, merged, index, count, aggregation);
             json.WriteNumber("total", top.Total);
             WriteFlame(json, flame, diff: false);
             json.WriteStartArray("top");
@@ -56,10 +59,12 @@ public static class UiApi
     }
 
     /// <summary>Baseline: service/type/from/to/labels; comparison: cmp_from/cmp_to/cmp_labels (each defaulting to the baseline's).</summary>
-    private static async Task<IResult> DiffAsync(HttpContext context, ProfileMergeService merger, CancellationToken cancellationToken)
+    private static async Task<IResult> DiffAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var parameters = context.Request.Query;
-        var baselineQuery = ProfilesApi.MergeQuery(parameters);
+        // One "now" for both sides, so that relative ranges are the same length.
+        var at = time.GetUtcNow();
+        var baselineQuery = ProfilesApi.MergeQuery(parameters, at);
         var comparisonParameters = new Dictionary<string, StringValues>(StringComparer.Ordinal);
         foreach (var (key, value) in parameters)
             comparisonParameters[key] = value;
@@ -69,9 +74,10 @@ public static class UiApi
                 comparisonParameters[name] = parameters["cmp_" + name];
         }
 
-        var comparisonQuery = ProfilesApi.MergeQuery(new QueryCollection(comparisonParameters));
-        var (baseline, baselineCount) = await merger.MergeSelectionAsync(baselineQuery, cancellationToken);
-        var (comparison, comparisonCount) = await merger.MergeSelectionAsync(comparisonQuery, cancellationToken);
+        var comparisonQuery = ProfilesApi.MergeQuery(new QueryCollection(comparisonParameters), at);
+        var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
+        var (baseline, baselineCount) = await merger.MergeSelectionAsync(baselineQuery, aggregation, cancellationToken);
+        var (comparison, comparisonCount) = await merger.MergeSelectionAsync(comparisonQuery, aggregation, cancellationToken);
         var index = SampleType(comparison, parameters["sample_type"]);
         var baselineIndex = SampleType(baseline, comparison.StringTable[(int)comparison.SampleType[index].Type]);
 
@@ -91,7 +97,7 @@ public static class UiApi
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
-            WriteHeader(json, comparison, index, comparisonCount);
+            WriteHeader(json, comparison, index, comparisonCount, aggregation);
             json.WriteNumber("baseline_profiles", baselineCount);
             json.WriteNumber("total", flame.Root.Total);
             json.WriteNumber("baseline_total", baselineTotal);
@@ -115,9 +121,9 @@ public static class UiApi
     }
 
     /// <summary>Profiles over time: count and summed main value per bucket of the window.</summary>
-    private static async Task<IResult> SeriesAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
+    private static async Task<IResult> SeriesAsync(HttpContext context, IProfileReader reader, TimeProvider time, CancellationToken cancellationToken)
     {
-        var query = ApiQuery.Find(context.Request.Query);
+        var query = ApiQuery.Find(context.Request.Query, time.GetUtcNow());
         var bucketsText = context.Request.Query["buckets"].ToString();
         var buckets = bucketsText.Length == 0 ? 60 : int.TryParse(bucketsText, CultureInfo.InvariantCulture, out var b) && b is > 0 and <= 1000
             ? b
@@ -191,9 +197,12 @@ public static class UiApi
         }
     }
 
-    private static void WriteHeader(Utf8JsonWriter json, Profile profile, int index, int count)
+    private static void WriteHeader(Utf8JsonWriter json, Profile profile, int index, int count, Aggregation aggregation)
     {
         json.WriteNumber("profiles", count);
+        // How the values shown combine: "avg" for a gauge averaged over time per instance, else "sum".
+        var gauge = Aggregations.IsGauge(profile.StringTable[(int)profile.SampleType[index].Type]);
+        json.WriteString("aggregation", (gauge ? aggregation : Aggregation.Sum).ToWire());
         json.WriteStartArray("sample_types");
         foreach (var type in profile.SampleType)
         {

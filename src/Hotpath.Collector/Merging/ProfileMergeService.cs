@@ -24,6 +24,52 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
     /// decode more than MaxProfilesPerMerge raw profiles or when the profiles cannot be merged. Without a
     /// limit the store may answer with pre-merged pieces, which count against no cap.
     /// </summary>
+    /// <remarks>
+    /// With <see cref="Aggregation.Average"/>, a merge whose sample types include gauges is done again per
+    /// instance from the raw profiles (pre-merged pieces hold every instance together), so that each instance's
+    /// gauges are divided by its own number of snapshots; the raw profiles count against the cap.
+    /// </remarks>
+    public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, Aggregation aggregation, CancellationToken cancellationToken)
+    {
+        var (merged, count) = await MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false);
+        if (aggregation == Aggregation.Sum || !Array.Exists(Aggregations.GaugeColumns(merged), gauge => gauge))
+            return (merged, count);
+        return (await AverageAsync(query, cancellationToken).ConfigureAwait(false), count);
+    }
+
+    private async Task<Profile> AverageAsync(ProfileQuery query, CancellationToken cancellationToken)
+    {
+        var max = options.Value.MaxProfilesPerMerge;
+        var found = await reader.FindAsync(query with { Limit = query.Limit > 0 ? Math.Min(query.Limit, max + 1) : max + 1 }, cancellationToken).ConfigureAwait(false);
+        if (found.Count > max)
+        {
+            throw ApiException.BadRequest(
+                $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge), and aggregation=avg reads each; narrow the time range or labels, or pass aggregation=sum");
+        }
+
+        var started = TimeProvider.System.GetTimestamp();
+        var total = new ProfileMerger();
+        try
+        {
+            foreach (var instance in found.GroupBy(m => m.InstanceId, StringComparer.Ordinal))
+            {
+                var ids = instance.Select(m => m.Id).ToList();
+                var merged = await MergeAsync(reader.OpenAsync(ids, cancellationToken), cancellationToken).ConfigureAwait(false);
+                merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / ids.Count : 1.0)]);
+                total.Add(merged);
+            }
+        }
+        catch (IncompatibleProfilesException e)
+        {
+            throw ApiException.BadRequest("profiles cannot be merged: " + e.Message);
+        }
+
+        metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
+        metrics.MergedProfiles.Observe(found.Count);
+        return total.Build();
+    }
+
+    /// <summary>The merge of what a find selects, every value summed (Go's semantics, the profefe API's).</summary>
     public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
         var max = options.Value.MaxProfilesPerMerge;

@@ -214,7 +214,7 @@ async function load() {
       : '';
     message((state.diff
       ? `Diff of ${result.sample_type}: ${result.baseline_profiles} baseline profiles (${formatValue(result.baseline_total, result.unit)}) against ${result.profiles} (${formatValue(result.total, result.unit)}). Red grew, green shrank (share of the total).`
-      : `${result.profiles} profiles merged: ${formatValue(result.total, result.unit)} of ${result.sample_type}.`) + deep);
+      : `${result.profiles} profiles merged: ${formatValue(result.total, result.unit)} of ${result.sample_type}${result.aggregation === 'avg' ? ' (a snapshot: averaged over time per instance, summed across instances)' : ''}.`) + deep);
   } catch (error) {
     result = null;
     flame.setData(null, {});
