@@ -42,6 +42,7 @@ need_deb curl curl
 need_deb chromium chromium   # browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser)
 need_deb node nodejs
 need_deb npm npm
+need_deb go golang-go   # a real Go service with net/http/pprof for the scrape tests and the quick start
 
 # The S3-compatible server of the storage tests: s3rver from npm, in .test-tools (not committed).
 if [ ! -f .test-tools/node_modules/s3rver/bin/s3rver.js ]; then

@@ -294,4 +294,23 @@ public sealed class ProfileMergerTests
     [InlineData("contentions", false)]
     public void Snapshots_are_gauges_and_events_are_not(string sampleType, bool gauge) =>
         Assert.Equal(gauge, Aggregations.IsGauge(sampleType));
+
+    [Fact]
+    public void A_heap_delta_keeps_what_is_in_use_and_counts_only_what_was_allocated_since_the_previous_snapshot()
+    {
+        var previous = TestData.Decode("heap_1.pb.gz");
+        var current = previous.Clone();
+        current.ScaleN([2, 2, 1, 1]); // twice the allocations since start, the same in use
+        current.TimeNanos = previous.TimeNanos + 60_000_000_000;
+        var totals = previous.Totals();
+
+        var delta = CumulativeDelta.Since(current, previous);
+
+        Assert.Equal(totals, delta.Totals());
+        Assert.Equal(60_000_000_000, delta.DurationNanos);
+        Assert.Equal(current.TimeNanos, delta.TimeNanos);
+        Assert.Equal([0, 0, totals[2], totals[3]], CumulativeDelta.Since(previous, null).Totals());
+        // After a restart the counts fell: everything since the restart is new.
+        Assert.Equal(totals, CumulativeDelta.Since(previous, current).Totals());
+    }
 }

@@ -1,13 +1,18 @@
+using System.Collections.Concurrent;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Cli.Commands;
 
 /// <summary>
 /// hotpath scrape: pull Go services' /debug/pprof endpoints on a schedule and store what they return, so
-/// Go services are profiled with no code change (what kprofefe does).
+/// Go services are profiled with no code change (what kprofefe does). Totals since the process started
+/// are stored as what happened since the last scrape, as Parca and Pyroscope do: mutex and block are
+/// fetched as deltas over a recording (<c>?seconds=N</c>), heap allocations made deltas between two scrapes.
 /// </summary>
 public static class ScrapeCommand
 {
@@ -15,8 +20,8 @@ public static class ScrapeCommand
     {
         ["cpu"] = "/debug/pprof/profile?seconds={0}",
         ["heap"] = "/debug/pprof/heap",
-        ["block"] = "/debug/pprof/block",
-        ["mutex"] = "/debug/pprof/mutex",
+        ["block"] = "/debug/pprof/block?seconds={0}",
+        ["mutex"] = "/debug/pprof/mutex?seconds={0}",
         ["goroutine"] = "/debug/pprof/goroutine",
         ["threadcreate"] = "/debug/pprof/threadcreate",
         ["trace"] = "/debug/pprof/trace?seconds={0}",
@@ -28,7 +33,7 @@ public static class ScrapeCommand
         var service = new Option<string?>("--service", "-s") { Description = "Service name to store the profiles under" };
         var types = new Option<string>("--types") { Description = "Comma-separated profile types", DefaultValueFactory = _ => "cpu,heap" };
         var interval = new Option<string>("--interval") { Description = "Time between rounds: 60s, 5m", DefaultValueFactory = _ => "60s" };
-        var cpuSeconds = new Option<int>("--cpu-seconds") { Description = "Length of each CPU (and trace) recording", DefaultValueFactory = _ => 10 };
+        var cpuSeconds = new Option<int>("--cpu-seconds") { Description = "Length of each recording: cpu, trace, and the mutex and block deltas", DefaultValueFactory = _ => 10 };
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable)" };
         var config = new Option<FileInfo?>("--config") { Description = "JSON file listing several targets (see README)" };
         var rounds = new Option<int>("--rounds") { Description = "Stop after this many rounds (0: run until stopped)" };
@@ -54,10 +59,11 @@ public static class ScrapeCommand
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(plan.Targets.Max(t => t.CpuSeconds) + 60) };
             var maxRounds = parsed.GetValue(rounds);
             var failures = 0;
+            var heaps = new ConcurrentDictionary<ScrapeTarget, Profile>();
             for (var round = 1; maxRounds == 0 || round <= maxRounds; round++)
             {
                 var started = DateTimeOffset.UtcNow;
-                var results = await Task.WhenAll(plan.Targets.SelectMany(t => t.Types.Select(type => ScrapeOnceAsync(context, http, collector, t, type, cancellationToken))));
+                var results = await Task.WhenAll(plan.Targets.SelectMany(t => t.Types.Select(type => ScrapeOnceAsync(context, http, collector, t, type, heaps, cancellationToken))));
                 failures += results.Count(ok => !ok);
                 if (maxRounds != 0 && round == maxRounds)
                     break;
@@ -71,7 +77,8 @@ public static class ScrapeCommand
         return command;
     }
 
-    private static async Task<bool> ScrapeOnceAsync(CliContext context, HttpClient http, CollectorClient collector, ScrapeTarget target, string type, CancellationToken cancellationToken)
+    private static async Task<bool> ScrapeOnceAsync(CliContext context, HttpClient http, CollectorClient collector, ScrapeTarget target, string type,
+        ConcurrentDictionary<ScrapeTarget, Profile> heaps, CancellationToken cancellationToken)
     {
         var url = new Uri(new Uri(target.Url), string.Format(CultureInfo.InvariantCulture, Paths[type], target.CpuSeconds));
         try
@@ -80,6 +87,21 @@ public static class ScrapeCommand
             if (!response.IsSuccessStatusCode)
                 throw new CollectorException($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
             var body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            if (type == "heap")
+            {
+                // alloc_* count since the process started: store what this interval allocated (inuse_* stay as they are).
+                var snapshot = new ProfileDecoder().Decode(body);
+                var delta = CumulativeDelta.Since(snapshot, heaps.TryGetValue(target, out var previous) ? previous : null);
+                heaps[target] = snapshot;
+                if (delta.Sample.Count == 0)
+                {
+                    await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} nothing allocated or in use in {target.Service} from {target.Url}; nothing stored");
+                    return true;
+                }
+
+                body = ProfileEncoder.ToGzipBytes(delta);
+            }
+
             var labels = target.Labels.Select(l => l.Key + "=" + l.Value);
             var query = $"service={Uri.EscapeDataString(target.Service!)}&type={type}&instance_id={Uri.EscapeDataString(target.InstanceId ?? url.Authority)}";
             if (SelectionOptions.LabelQuery(labels) is { Length: > 0 } encoded)
@@ -88,7 +110,8 @@ public static class ScrapeCommand
             await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} of {target.Service} from {target.Url}: {meta.GetProperty("id").GetString()}");
             return true;
         }
-        catch (Exception e) when (e is HttpRequestException or CollectorException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is HttpRequestException or CollectorException or MalformedProfileException or ProfileTooLargeException
+            or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             await context.Error.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} failed {type} of {target.Service} from {target.Url}: {e.Message}");
             return false;
