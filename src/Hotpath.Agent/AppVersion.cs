@@ -33,8 +33,20 @@ public static class AppVersion
             return null;
         }
 
-        var assembly = arguments.FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(a))
-            ?? (arguments.Length > 0 && File.Exists(arguments[0] + ".dll") ? arguments[0] + ".dll" : null);
+        // A relative path on the target's command line is relative to the target's working directory, not ours.
+        string? directory;
+        try
+        {
+            directory = new DirectoryInfo($"/proc/{processId}/cwd").ResolveLinkTarget(returnFinalTarget: true)?.FullName;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            directory = null;
+        }
+
+        string Resolved(string path) => directory is null ? path : Path.Combine(directory, path);
+        var assembly = arguments.Select(Resolved).FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(a))
+            ?? (arguments.Length > 0 && File.Exists(Resolved(arguments[0]) + ".dll") ? Resolved(arguments[0]) + ".dll" : null);
         // FileVersionInfo reads a managed assembly's version attributes on every platform.
         return assembly is null ? null : WithoutBuildMetadata(FileVersionInfo.GetVersionInfo(assembly).ProductVersion);
     }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
@@ -27,6 +28,12 @@ public sealed record UploaderOptions
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(2);
 
     public int MaxAttempts { get; init; } = 10;
+
+    /// <summary>How long disposing waits for what is still queued before dropping it.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Called on the upload loop with the type and the stored id of each profile the collector acknowledged.</summary>
+    public Action<string, string>? Stored { get; init; }
 
     /// <summary>The instance id profiles of a process carry unless told otherwise: "host-pid".</summary>
     public static string DefaultInstanceId(int processId) => $"{Environment.MachineName}-{processId}";
@@ -110,6 +117,8 @@ public sealed partial class ProfileUploader : IAsyncDisposable
                 if (response.IsSuccessStatusCode)
                 {
                     Interlocked.Increment(ref _uploaded);
+                    if (_options.Stored is { } stored)
+                        stored(upload.Type, await StoredIdAsync(response));
                     return;
                 }
 
@@ -144,13 +153,26 @@ public sealed partial class ProfileUploader : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends what is still queued for up to five seconds (never holding the host's shutdown longer), then stops.</summary>
+    private async Task<string> StoredIdAsync(HttpResponseMessage response)
+    {
+        try
+        {
+            using var reply = JsonDocument.Parse(await response.Content.ReadAsStringAsync(_stopping.Token));
+            return reply.RootElement.GetProperty("body").GetProperty("id").GetString() ?? "";
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return ""; // acknowledged all the same; only the id is unknown
+        }
+    }
+
+    /// <summary>Sends what is still queued for up to <see cref="UploaderOptions.DrainTimeout"/> (never holding the host's shutdown longer), then stops.</summary>
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
         try
         {
-            await _loop.WaitAsync(TimeSpan.FromSeconds(5));
+            await _loop.WaitAsync(_options.DrainTimeout);
         }
         catch (TimeoutException)
         {

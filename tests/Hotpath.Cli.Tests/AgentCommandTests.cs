@@ -32,6 +32,41 @@ public sealed class AgentCommandTests
     }
 
     [Fact]
+    public async Task The_version_is_read_from_a_target_started_by_a_relative_path_in_its_own_directory()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        await using var hotApp = HotAppProcess.Start(seconds: 60, fromItsDirectory: true);
+
+        var result = await CliRunner.RunAsync(collector, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--service", "hotapp-cwd", "--types", "mutex", "--window", "2s", "--rounds", "1");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        var labels = Assert.Single(await collector.FindAllAsync("hotapp-cwd")).GetProperty("labels");
+        Assert.Contains(labels.EnumerateArray(), l => l.GetProperty("key").GetString() == "version" && l.GetProperty("value").GetString() == "1.4.0");
+    }
+
+    [Fact]
+    public async Task A_collector_that_is_away_at_first_costs_a_retry_not_the_attach()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        await using var relay = TcpRelay.Start(TcpRelay.Mode.Refuse, collector.BaseAddress.ToString());
+        await using var hotApp = HotAppProcess.Start(seconds: 90);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var errors = TextWriter.Synchronized(error);
+
+        var run = CliApp.RunAsync(["agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--service", "hotapp-retry",
+            "--types", "mutex", "--window", "2s", "--interval", "3s", "--rounds", "2", "--collector", relay.Url], TextWriter.Synchronized(output), errors);
+        await Eventually.TrueAsync(() => { lock (errors) return error.ToString().Contains("retrying", StringComparison.Ordinal); }, TimeSpan.FromSeconds(60),
+            "the first upload was never refused and retried");
+        relay.Switch(TcpRelay.Mode.Forward);
+        var code = await run.WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.True(code == 0, error.ToString());
+        Assert.Equal(2, (await collector.FindAllAsync("hotapp-retry")).Count);
+    }
+
+    [Fact]
     public async Task Only_the_types_asked_for_are_recorded()
     {
         await using var collector = await CollectorInstance.StartAsync();

@@ -15,11 +15,14 @@ public sealed class HotAppProcess : IAsyncDisposable
 
     /// <summary>Starts HotApp from this test build's configuration and returns once its busy loop runs.</summary>
     /// <param name="environment">Extra environment, e.g. the agent's settings (Hotpath__Agent__Window).</param>
-    public static HotAppProcess Start(int seconds, string? agentCollector = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="fromItsDirectory">Started as a user would: in its own directory, as <c>dotnet HotApp.dll</c>.</param>
+    public static HotAppProcess Start(int seconds, string? agentCollector = null, IReadOnlyDictionary<string, string>? environment = null, bool fromItsDirectory = false)
     {
         var dll = Path.Combine(TestData.ProjectRoot, "examples", "HotApp", "bin", TestData.Configuration, "net10.0", "HotApp.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true };
-        start.ArgumentList.Add(dll);
+        if (fromItsDirectory)
+            start.WorkingDirectory = Path.GetDirectoryName(dll);
+        start.ArgumentList.Add(fromItsDirectory ? Path.GetFileName(dll) : dll);
         start.ArgumentList.Add("--seconds");
         start.ArgumentList.Add(seconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (agentCollector is not null)

@@ -18,7 +18,7 @@ public static class AgentCommand
         var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
         var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "3s" };
         var interval = new Option<string>("--interval") { Description = "Time from the start of one recording to the next", DefaultValueFactory = _ => "60s" };
-        var rounds = new Option<int>("--rounds") { Description = "Stop after this many profiles (0: until stopped)" };
+        var rounds = new Option<int>("--rounds") { Description = "Stop after this many recordings, each giving one profile per type (0: until stopped)" };
         var command = new Command("agent", """
             Profile a running .NET process by PID through EventPipe and push cpu, heap, mutex and exception profiles to the collector.
             Example: hotpath agent --pid 4242 --service checkout --collector http://localhost:10100
@@ -36,44 +36,67 @@ public static class AgentCommand
             if (!TimeArguments.TryParseDuration(parsed.GetValue(interval)!, out var every) || every < recording)
                 throw new ArgumentException("--interval must be a duration no shorter than --window");
 
-            using var client = CliContext.Client(parsed);
             var target = parsed.GetValue(pid);
-            var query = $"service={Uri.EscapeDataString(parsed.GetValue(service)!)}&instance_id={Uri.EscapeDataString(UploaderOptions.DefaultInstanceId(target))}";
             var given = parsed.GetValue(labels) ?? [];
-            if (!given.Any(l => l.StartsWith(AppVersion.Label + "=", StringComparison.Ordinal)) && AppVersion.OfProcess(target) is { } version)
-                given = [.. given, $"{AppVersion.Label}={version}"];
-            if (SelectionOptions.LabelQuery(given) is { Length: > 0 } encoded)
-                query += "&labels=" + encoded;
-            var max = parsed.GetValue(rounds);
-            for (var round = 1; max == 0 || round <= max; round++)
+            var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var label in given)
             {
-                var started = DateTimeOffset.UtcNow;
-                IReadOnlyList<RecordedProfile> recorded;
-                try
-                {
-                    recorded = await ProfileSession.RecordAsync(target, kinds, recording, cancellationToken);
-                }
-                catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.ServerNotAvailableException or ArgumentException)
-                {
-                    throw new ArgumentException($"cannot attach to process {target}: {e.Message} (is it a .NET process of this user, with diagnostics enabled?)");
-                }
-
-                if (recorded.Count == 0)
-                    await context.Error.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} no samples in this window; nothing stored");
-                foreach (var (type, profile) in recorded)
-                {
-                    var meta = await client.PostAsync($"{query}&type={type}", ProfileEncoder.ToGzipBytes(profile), cancellationToken);
-                    await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} profile of process {target} ({profile.Sample.Count} stacks): {meta.GetProperty("id").GetString()}");
-                }
-
-                if (max != 0 && round == max)
-                    break;
-                var wait = every - (DateTimeOffset.UtcNow - started);
-                if (wait > TimeSpan.Zero)
-                    await Task.Delay(wait, cancellationToken);
+                var eq = label.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0)
+                    throw new ArgumentException($"label \"{label}\" is not key=value");
+                pairs[label[..eq]] = label[(eq + 1)..];
             }
 
-            return 0;
+            // The in-process agent's uploader: a collector that is away for a while costs retries, not the attach.
+            var output = TextWriter.Synchronized(context.Output);
+            var queued = 0;
+            var uploader = new ProfileUploader(new UploaderOptions
+            {
+                Collector = new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"),
+                Service = parsed.GetValue(service)!,
+                InstanceId = UploaderOptions.DefaultInstanceId(target),
+                Labels = AppVersion.AddTo(pairs, AppVersion.OfProcess(target)),
+                Token = parsed.GetValue(CliApp.Token),
+                DrainTimeout = TimeSpan.FromSeconds(30),
+                Stored = (type, id) => output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} profile of process {target}: {id}"),
+            }, new CliLogger<ProfileUploader>(TextWriter.Synchronized(context.Error)));
+            await using (uploader)
+            {
+                var max = parsed.GetValue(rounds);
+                for (var round = 1; max == 0 || round <= max; round++)
+                {
+                    var started = DateTimeOffset.UtcNow;
+                    IReadOnlyList<RecordedProfile> recorded;
+                    try
+                    {
+                        recorded = await ProfileSession.RecordAsync(target, kinds, recording, cancellationToken);
+                    }
+                    catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.ServerNotAvailableException or ArgumentException)
+                    {
+                        throw new ArgumentException($"cannot attach to process {target}: {e.Message} (is it a .NET process of this user, with diagnostics enabled?)");
+                    }
+
+                    if (recorded.Count == 0)
+                        await output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} no samples in this window; nothing stored");
+                    foreach (var (type, profile) in recorded)
+                    {
+                        uploader.Enqueue(type, ProfileEncoder.ToGzipBytes(profile));
+                        queued++;
+                        await output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} recorded {type} profile of process {target} ({profile.Sample.Count} stacks)");
+                    }
+
+                    if (max != 0 && round == max)
+                        break;
+                    var wait = every - (DateTimeOffset.UtcNow - started);
+                    if (wait > TimeSpan.Zero)
+                        await Task.Delay(wait, cancellationToken);
+                }
+            }
+
+            var lost = queued - uploader.Uploaded;
+            if (lost > 0)
+                await context.Error.WriteLineAsync($"hotpath: {lost} of {queued} profiles did not reach the collector (see the lines above)");
+            return lost == 0 ? 0 : 1;
         }));
         return command;
     }
