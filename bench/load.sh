@@ -66,6 +66,14 @@ $LOAD find "$URL" 500
 $LOAD merge "$URL" "$COLLECTOR" 10
 
 kill $COLLECTOR; wait $COLLECTOR 2>/dev/null || true   # graceful stop checkpoints the WAL
+if [ "$ENGINE" = clickhouse ]; then
+  # The stack store's share: what its rows weigh (uncompressed, as sent; and on disk) per stored profile.
+  ch_sql() { curl -fsS "http://127.0.0.1:$CH_PORT/" --data-binary "$1"; }
+  ch_sql "OPTIMIZE TABLE seeded.stacks FINAL" >/dev/null || true
+  read -r raw_bytes profiles < <(ch_sql "SELECT sum(size), count() FROM seeded.profiles FORMAT TSV")
+  read -r sent disk < <(ch_sql "SELECT sum(data_uncompressed_bytes), sum(data_compressed_bytes) FROM system.parts WHERE database = 'seeded' AND table IN ('stacks', 'stack_samples') AND active FORMAT TSV")
+  python3 -c "print(f'stack store: {$sent/$profiles:.0f} bytes of rows per profile ({$sent/$raw_bytes:.3f}x the body), {$disk/$profiles:.0f} on disk ({$disk/$raw_bytes:.3f}x)')"
+fi
 if [ "$ENGINE" = sqlite ] && command -v sqlite3 >/dev/null; then
   read -r bodies profiles < <(sqlite3 -separator ' ' "$DATA/sqlite/hotpath.db" 'SELECT sum(size), count(*) FROM profiles')
   disk=$(du -cb "$DATA"/sqlite/hotpath.db* "$DATA"/sqlite/bodies/*.seg | tail -n 1 | cut -f1)

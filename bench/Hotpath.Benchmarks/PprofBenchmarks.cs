@@ -50,7 +50,7 @@ public class PprofBenchmarks
     [Benchmark]
     public byte[] EncodeMerged() => ProfileEncoder.ToGzipBytes(_merged);
 
-    private static string FindRoot()
+    internal static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -19,6 +19,12 @@ internal sealed class RowBinaryWriter
         _buffer.Advance(4);
     }
 
+    public void UInt64(ulong value)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(_buffer.GetSpan(8), value);
+        _buffer.Advance(8);
+    }
+
     public void Int64(long value)
     {
         BinaryPrimitives.WriteInt64LittleEndian(_buffer.GetSpan(8), value);

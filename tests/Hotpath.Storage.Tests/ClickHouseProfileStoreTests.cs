@@ -28,7 +28,7 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
-    public async Task Samples_land_one_row_each_so_a_fleet_question_is_one_sql_query()
+    public async Task The_stack_store_answers_a_fleet_question_in_one_sql_query()
     {
         var options = ClickHouseServer.Instance.NewDatabase();
         await using (var store = new ClickHouseProfileStore(options))
@@ -37,13 +37,43 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
                 await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "", [new ProfileLabel("v", "1")], T0), TestData.Bytes(file), default);
         }
 
-        using var http = new HttpClient();
-        var sql = $"SELECT stack[1] AS leaf, sum(values[2]) AS cpu FROM {options.Database}.samples WHERE service = 'api' AND type = 1 GROUP BY leaf ORDER BY cpu DESC LIMIT 1 FORMAT TabSeparated";
-        var reply = await (await http.PostAsync(options.Url, new StringContent(sql, Encoding.UTF8))).Content.ReadAsStringAsync();
-        var total = await (await http.PostAsync(options.Url, new StringContent($"SELECT sum(values[2]) FROM {options.Database}.samples FORMAT TabSeparated"))).Content.ReadAsStringAsync();
+        var leaf = await SqlAsync(options, $"SELECT frames[1] AS leaf, sum(values[2]) AS cpu FROM {options.Database}.stack_samples ANY INNER JOIN {options.Database}.stacks USING (hash) WHERE service = 'api' AND type = 1 GROUP BY leaf ORDER BY cpu DESC LIMIT 1");
+        var total = await SqlAsync(options, $"SELECT sum(values[2]) FROM {options.Database}.stack_samples");
 
-        Assert.Equal("crypto/sha256.block\t3220000000\n", reply);
+        Assert.Equal("crypto/sha256.block\t3220000000\n", leaf);
         Assert.Equal(TestData.Sum(TestData.CpuProfiles.Select(f => TestData.Totals[f]))[1].ToString(System.Globalization.CultureInfo.InvariantCulture), total.Trim());
+    }
+
+    [Fact]
+    public async Task Each_stack_is_stored_once_and_profiles_of_one_minute_and_label_set_share_their_rows()
+    {
+        var options = ClickHouseServer.Instance.NewDatabase();
+        var distinct = TestData.Decode("cpu_1.pb.gz").Sample.Count;
+        await using (var store = new ClickHouseProfileStore(options))
+        {
+            // Concurrent writes of one minute and label set land in the same batches and are merged before the insert.
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+                store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("v", "1")], T0 + i), TestData.Bytes("cpu_1.pb.gz"), default)));
+        }
+
+        var stacks = long.Parse(await SqlAsync(options, $"SELECT count() FROM (SELECT DISTINCT hash FROM {options.Database}.stacks)"), System.Globalization.CultureInfo.InvariantCulture);
+        var stackRows = long.Parse(await SqlAsync(options, $"SELECT count() FROM {options.Database}.stacks"), System.Globalization.CultureInfo.InvariantCulture);
+        var sampleRows = long.Parse(await SqlAsync(options, $"SELECT count() FROM {options.Database}.stack_samples"), System.Globalization.CultureInfo.InvariantCulture);
+        var total = long.Parse(await SqlAsync(options, $"SELECT sum(values[2]) FROM {options.Database}.stack_samples"), System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.InRange(stacks, 1, distinct);
+        Assert.Equal(stacks, stackRows); // sent once by this collector, not once per profile
+        Assert.InRange(sampleRows, stacks, 20 * stacks - 1);
+        Assert.Equal(20 * TestData.Totals["cpu_1.pb.gz"][1], total);
+    }
+
+    private static async Task<string> SqlAsync(ClickHouseStoreOptions options, string sql)
+    {
+        using var http = new HttpClient();
+        using var reply = await http.PostAsync(options.Url, new StringContent(sql + " FORMAT TabSeparated", Encoding.UTF8));
+        var text = await reply.Content.ReadAsStringAsync();
+        Assert.True(reply.IsSuccessStatusCode, text);
+        return text;
     }
 
     [Fact]
