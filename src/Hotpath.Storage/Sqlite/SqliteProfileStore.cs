@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
-using System.Threading.Channels;
 using Hotpath.Pprof;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -23,11 +22,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private readonly SqliteStoreOptions _options;
     private readonly ILogger _logger;
     private readonly string _connectionString;
-    private readonly Channel<PendingWrite> _queue;
+    private readonly GroupCommit<PendingWrite> _commits;
     private readonly SqliteConnection _writer;
     private readonly BatchWriter _batch;
     private readonly BodyLog _log;
-    private readonly Task _writeLoop;
     private readonly SqliteConnection _rollupConnection;
     private readonly IngestFolds _folds = new();
     private readonly RollupBuilder _rollups;
@@ -55,14 +53,8 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _log = OpenBodyLog(_writer, options);
         // A crash between a retention pass's commit and its file deletes leaves empty segments behind.
         DeleteEmptySegments(_writer);
-        _batch = new BatchWriter(_writer, _log);
-
-        _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(options.MaxPendingWrites)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
-        _writeLoop = Task.Run(WriteLoopAsync);
+        _batch = new BatchWriter(_writer, _log, logger);
+        _commits = new GroupCommit<PendingWrite>(Backend, options.MaxPendingWrites, options.MaxBatchSize, _batch);
         _rollupConnection = Open();
         _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder(), _folds);
         _rollupLoop = Task.Run(RollupLoopAsync);
@@ -222,47 +214,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         var labels = LabelCodec.Encode(meta.Labels);
         if (profile.Decoded is { } decoded && profile.Type != ProfileType.Trace)
             _folds.Add(meta.Service, (int)meta.Type, labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(DateTimeOffset.UtcNow), decoded);
-        var pending = new PendingWrite(meta, labels, body);
-        try
-        {
-            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException e)
-        {
-            throw new StorageUnavailableException(Backend, "the embedded store is shutting down", e);
-        }
-
-        // Not cancellable from here on: the write is in a batch and will be committed or fail as a whole.
-        await pending.Done.Task.ConfigureAwait(false);
+        // Not cancellable once queued: the write is in a batch and will be committed or fail as a whole.
+        await _commits.CommitAsync(new PendingWrite(meta, labels, body)).ConfigureAwait(false);
         return meta;
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var batch = new List<PendingWrite>(_options.MaxBatchSize);
-        var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            while (batch.Count < _options.MaxBatchSize && reader.TryRead(out var next))
-                batch.Add(next);
-
-            try
-            {
-                _batch.Commit(batch);
-                foreach (var write in batch)
-                    write.Done.TrySetResult();
-                Log.BatchCommitted(_logger, batch.Count);
-            }
-            catch (Exception e)
-            {
-                Log.BatchFailed(_logger, batch.Count, e);
-                var failure = new StorageUnavailableException(Backend, "the embedded store could not commit the write", e);
-                foreach (var write in batch)
-                    write.Done.TrySetException(failure);
-            }
-
-            batch.Clear();
-        }
     }
 
     public async Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken)
@@ -562,8 +516,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         await _rollupLoop.ConfigureAwait(false);
         await _rollupPass.WaitAsync().ConfigureAwait(false); // a pass a caller started ends first
         await _rollupConnection.DisposeAsync().ConfigureAwait(false);
-        _queue.Writer.TryComplete();
-        await _writeLoop.ConfigureAwait(false);
+        await _commits.DisposeAsync().ConfigureAwait(false);
         _batch.Dispose();
         _log.Dispose();
         Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);");
@@ -580,12 +533,12 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         /// <summary>The labels as the store encodes them (LabelCodec), made once per write.</summary>
         public string Labels { get; } = labels;
         public ReadOnlyMemory<byte> Body { get; } = body;
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>The prepared inserts of the write loop, on the single writer connection.</summary>
-    private sealed class BatchWriter : IDisposable
+    private sealed class BatchWriter : IBatchCommitter<PendingWrite>, IDisposable
     {
+        private readonly ILogger _logger;
         private readonly SqliteConnection _connection;
         private readonly SqliteCommand _profile;
         private readonly SqliteCommand _segment;
@@ -598,8 +551,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         private readonly Dictionary<(long Set, int Level, long Bucket), long> _marks = [];
         private long _nextSeq;
 
-        public BatchWriter(SqliteConnection connection, BodyLog log)
+        public BatchWriter(SqliteConnection connection, BodyLog log, ILogger logger)
         {
+            _logger = logger;
             _connection = connection;
             _log = log;
             _profile = Prepare("INSERT INTO profiles(seq, id, service, type, created_at, instance_id, labels, size, segment, body_offset, value) VALUES ($seq, $id, $service, $type, $created_at, $instance_id, $labels, $size, $segment, $offset, $value)",
@@ -629,7 +583,25 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             return command;
         }
 
-        public void Commit(List<PendingWrite> batch)
+        public object? Prepare(IReadOnlyList<PendingWrite> batch) => null;
+
+        /// <summary>One synced commit for the batch, on the write loop (SQLite has one writer).</summary>
+        public Task CommitAsync(IReadOnlyList<PendingWrite> batch, object? prepared)
+        {
+            try
+            {
+                Commit(batch);
+                Log.BatchCommitted(_logger, batch.Count);
+                return Task.CompletedTask;
+            }
+            catch (Exception e)
+            {
+                Log.BatchFailed(_logger, batch.Count, e);
+                throw new StorageUnavailableException(Backend, "the embedded store could not commit the write", e);
+            }
+        }
+
+        private void Commit(IReadOnlyList<PendingWrite> batch)
         {
             var firstSeq = _nextSeq;
             var (firstSegment, firstEnd) = (_log.ActiveSegment, _log.ActiveEnd);
@@ -637,7 +609,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             {
                 // Bodies first, synced; then the rows that point at them, in one synced transaction.
                 var placements = new (long Segment, long Offset)[batch.Count];
-                _log.Append(batch.ConvertAll(w => w.Body), placements);
+                _log.Append([.. batch.Select(w => w.Body)], placements);
 
                 using var tx = _connection.BeginTransaction();
                 for (var i = 0; i < batch.Count; i++)

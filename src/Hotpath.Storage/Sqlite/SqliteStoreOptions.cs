@@ -13,7 +13,7 @@ public sealed class SqliteStoreOptions
     [Range(1, 10_000)]
     public int MaxBatchSize { get; set; } = 512;
 
-    /// <summary>Writes waiting for a commit before new ones wait for room (back-pressure, bounded memory).</summary>
+    /// <summary>Writes waiting for a commit; past it a write is refused at once with 503 (back-pressure, bounded memory).</summary>
     [Range(1, 100_000)]
     public int MaxPendingWrites { get; set; } = 4096;
 
