@@ -78,6 +78,12 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
                 hash UInt64, sample_types Array(String), values Array(Int64)
             ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(minute) ORDER BY (service, type, minute, hash)
             """;
+        yield return $"""
+            CREATE TABLE IF NOT EXISTS {_db}.pieces (
+                service String, type UInt8, minute DateTime, label_keys Array(String), label_values Array(String),
+                profiles UInt32, body String
+            ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(minute) ORDER BY (service, type, minute)
+            """;
     }
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
@@ -121,7 +127,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 
             try
             {
-                await store.InsertAsync(batch, rows.Stacks.Written, rows.Samples.Written);
+                await store.InsertAsync(batch, rows);
             }
             catch
             {
@@ -136,7 +142,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
         }
     }
 
-    private async Task InsertAsync(IReadOnlyList<PendingWrite> batch, ReadOnlyMemory<byte> stacks, ReadOnlyMemory<byte> samples)
+    private async Task InsertAsync(IReadOnlyList<PendingWrite> batch, EncodedRows rows)
     {
         var profiles = new RowBinaryWriter();
         var ids = new RowBinaryWriter();
@@ -162,13 +168,18 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
             ids.Int64(m.CreatedAtUnixNanos);
         }
 
-        // The stack store and the id index first: a profile is findable only once everything about it is in.
+        // The stack store, the pieces and the id index first: a profile is findable only once everything about
+        // it is in. A piece whose profiles then fail to land counts more than the profiles table: merges see
+        // the difference and read that minute's raw profiles (OpenMergeAsync).
         await Task.WhenAll(
-            stacks.Length > 0 ? InsertAsync("stacks", stacks) : Task.CompletedTask,
-            samples.Length > 0 ? InsertAsync("stack_samples", samples) : Task.CompletedTask,
+            InsertIfAnyAsync("stacks", rows.Stacks.Written),
+            InsertIfAnyAsync("stack_samples", rows.Samples.Written),
+            InsertIfAnyAsync("pieces", rows.Pieces.Written),
             InsertAsync("profile_ids", ids.Written));
         await InsertAsync("profiles", profiles.Written);
     }
+
+    private Task InsertIfAnyAsync(string table, ReadOnlyMemory<byte> rows) => rows.Length > 0 ? InsertAsync(table, rows) : Task.CompletedTask;
 
     private Task InsertAsync(string table, ReadOnlyMemory<byte> rows) =>
         SendAsync($"?query={Uri.EscapeDataString($"INSERT INTO {_db}.{table} FORMAT RowBinary")}", new ReadOnlyMemoryContent(rows), default);
@@ -251,11 +262,56 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
         SeriesPoint.FromFindAsync(this, query, cancellationToken);
 
-    /// <summary>Pre-merges nothing: a merge reads the raw bodies of what a find selects.</summary>
-    public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
-        MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
+    /// <summary>
+    /// The whole minutes of the range from their pieces, where a minute's pieces hold exactly the profiles
+    /// the profiles table has for it (same label set); the edges of the range, and any minute whose pieces
+    /// disagree (a batch that failed half-way), from the raw bodies. No type, or a limit: raw bodies only.
+    /// </summary>
+    public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        // Pieces are of minutes from 1970 on that DateTime holds (to 2106); a range elsewhere reads raw bodies.
+        var from = Math.Max(query.FromUnixNanos, 0);
+        var to = Math.Min(query.ToUnixNanos, (long)uint.MaxValue * 1_000_000_000);
+        var firstMinute = FloorDiv(from + NanosPerMinute - 1, NanosPerMinute);
+        var lastMinute = FloorDiv(to - NanosPerMinute + 1, NanosPerMinute);
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0 || to < NanosPerMinute || firstMinute > lastMinute)
+            return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
 
-    /// <summary>Deletes raw profiles past the cutoff; this engine keeps no aggregates.</summary>
+        var found = await FindAsync(query, cancellationToken);
+        var sql = new StringBuilder($"SELECT toUInt32(minute), label_keys, label_values, profiles, body FROM {_db}.pieces WHERE service = {Literal(query.Service)}")
+            .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type} AND minute >= toDateTime({firstMinute * 60}) AND minute <= toDateTime({lastMinute * 60})");
+        foreach (var label in query.Labels)
+            sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+        var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
+        var pieces = new Dictionary<(long Minute, string Labels), (long Profiles, List<byte[]> Bodies)>();
+        while (!reader.End)
+        {
+            long minute = reader.UInt32() / 60;
+            var labels = string.Join('\0', reader.Strings().Zip(reader.Strings(), (k, v) => k + "=" + v));
+            var profiles = reader.UInt32();
+            var body = reader.Bytes().ToArray();
+            var piece = pieces.TryGetValue((minute, labels), out var p) ? p : (0, []);
+            piece.Bodies.Add(body);
+            pieces[(minute, labels)] = (piece.Profiles + profiles, piece.Bodies);
+        }
+
+        var inMinute = found
+            .Where(m => FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute) is var minute && minute >= firstMinute && minute <= lastMinute)
+            .GroupBy(m => (FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), string.Join('\0', m.Labels.Select(l => l.Key + "=" + l.Value))))
+            .ToDictionary(g => g.Key, g => g.Count());
+        var used = pieces.Where(p => inMinute.TryGetValue(p.Key, out var count) && count == p.Value.Profiles).Select(p => p.Key).ToHashSet();
+        var raw = found.Where(m => !used.Contains((FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), string.Join('\0', m.Labels.Select(l => l.Key + "=" + l.Value))))).ToList();
+        var bodies = used.SelectMany(key => pieces[key].Bodies).ToAsyncEnumerable()
+            .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
+        return new MergeSource(found.Count, raw.Count, bodies);
+    }
+
+    private const long NanosPerMinute = 60_000_000_000;
+
+    private static long FloorDiv(long value, long divisor) => Math.DivRem(value, divisor, out var rest) - (rest < 0 ? 1 : 0);
+
+    /// <summary>Deletes raw profiles past the cutoff, with the stack rows and pieces of their days.</summary>
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var cutoffDay = int.Parse(UnixNanos.ToDateTimeOffset(cutoffUnixNanos).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
@@ -271,7 +327,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 
         foreach (var day in days)
         {
-            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples" })
+            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples", "pieces" })
                 await ExecuteAsync($"ALTER TABLE {_db}.{table} DROP PARTITION {day}", cancellationToken);
         }
 

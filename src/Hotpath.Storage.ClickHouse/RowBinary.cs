@@ -74,6 +74,13 @@ internal ref struct RowBinaryReader(ReadOnlySpan<byte> data)
 
     public byte UInt8() => _data[_position++];
 
+    public uint UInt32()
+    {
+        var value = BinaryPrimitives.ReadUInt32LittleEndian(_data[_position..]);
+        _position += 4;
+        return value;
+    }
+
     public long Int64()
     {
         var value = BinaryPrimitives.ReadInt64LittleEndian(_data[_position..]);

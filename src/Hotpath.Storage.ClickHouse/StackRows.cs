@@ -1,5 +1,6 @@
 using System.IO.Hashing;
 using System.Text;
+using Google.Protobuf;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 
@@ -9,7 +10,8 @@ namespace Hotpath.Storage.ClickHouse;
 /// Turns a batch of profiles into the rows of the stack store: each distinct stack (function names, leaf
 /// first) once in <c>stacks</c>, keyed by its 64-bit hash, and per service, type, label set and minute one
 /// <c>stack_samples</c> row per stack with the summed values. The profiles of a batch that share those are
-/// merged first, so a fleet's profiles of one minute cost one row per stack, not one per sample and profile.
+/// merged first, so a fleet's profiles of one minute cost one row per stack, not one per sample and profile;
+/// that merge is also kept whole as a <c>pieces</c> row (pprof), which merges of whole minutes read.
 /// Runs on the write loop, from the profile ingest already decoded: no body is parsed twice.
 /// </summary>
 internal sealed class StackRows
@@ -31,7 +33,7 @@ internal sealed class StackRows
     {
         if (_known.Count > MaxKnownStacks)
             _known.Clear();
-        var rows = new EncodedRows(new RowBinaryWriter(), new RowBinaryWriter(), []);
+        var rows = new EncodedRows(new RowBinaryWriter(), new RowBinaryWriter(), new RowBinaryWriter(), []);
         var groups = new Dictionary<(string Service, ProfileType Type, string Labels, long Minute), List<ProfileMerger>>();
         var labelsOf = new Dictionary<string, IReadOnlyList<ProfileLabel>>(StringComparer.Ordinal);
         RawProfile? scratch = null;
@@ -67,7 +69,7 @@ internal sealed class StackRows
         foreach (var ((service, type, labels, minute), mergers) in groups)
         {
             foreach (var merger in mergers)
-                Write(rows, service, type, labelsOf[labels], minute, merger.Build());
+                Write(rows, service, type, labelsOf[labels], minute, merger.Count, merger.Build());
         }
 
         return rows;
@@ -101,7 +103,7 @@ internal sealed class StackRows
         mergers.Add(added);
     }
 
-    private void Write(EncodedRows rows, string service, ProfileType type, IReadOnlyList<ProfileLabel> labels, long minute, Pprof.Proto.Profile merged)
+    private void Write(EncodedRows rows, string service, ProfileType type, IReadOnlyList<ProfileLabel> labels, long minute, int profiles, Pprof.Proto.Profile merged)
     {
         var sums = new Dictionary<ulong, long[]>();
         foreach (var (stack, values) in ProfileSamples.Stacks(merged))
@@ -138,6 +140,15 @@ internal sealed class StackRows
             rows.Samples.Strings(types);
             rows.Samples.Int64s(sum);
         }
+
+        // The merged pprof itself, a piece a merge of whole minutes reads instead of the profiles it holds.
+        rows.Pieces.String(service);
+        rows.Pieces.UInt8((byte)type);
+        rows.Pieces.UInt32(seconds);
+        rows.Pieces.Strings(keys);
+        rows.Pieces.Strings(labelValues);
+        rows.Pieces.UInt32((uint)profiles);
+        rows.Pieces.Bytes(merged.ToByteArray());
     }
 
     /// <summary>XxHash64 of the frames, each ended by a NUL: the same on every collector.</summary>
@@ -156,4 +167,4 @@ internal sealed class StackRows
 }
 
 /// <summary>The rows of one batch, and the stacks it is the first to send.</summary>
-internal sealed record EncodedRows(RowBinaryWriter Stacks, RowBinaryWriter Samples, List<ulong> NewStacks);
+internal sealed record EncodedRows(RowBinaryWriter Stacks, RowBinaryWriter Samples, RowBinaryWriter Pieces, List<ulong> NewStacks);

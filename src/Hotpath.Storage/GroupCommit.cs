@@ -5,7 +5,7 @@ namespace Hotpath.Storage;
 /// <summary>What an engine does with a batch of writes, for <see cref="GroupCommit{TWrite}"/>.</summary>
 public interface IBatchCommitter<TWrite>
 {
-    /// <summary>Encodes a batch (rows, statements) while the batch before it is still being committed.</summary>
+    /// <summary>Encodes a batch (rows, statements) before it is committed.</summary>
     object? Prepare(IReadOnlyList<TWrite> batch);
 
     /// <summary>Makes the batch durable in the engine: once this returns, every write in it is acknowledged.</summary>
@@ -14,8 +14,8 @@ public interface IBatchCommitter<TWrite>
 
 /// <summary>
 /// The one write pipeline of every engine that writes in batches: writes wait in a bounded queue, one loop
-/// takes whatever is waiting as a batch (one commit, one sync, one insert), prepares it while the previous
-/// batch commits, and completes each write when its batch is in. A full queue is refused at once with
+/// takes whatever is waiting as a batch (one commit, one sync, one insert), forming the next batch while the
+/// previous one commits, and completes each write when its batch is in. A full queue is refused at once with
 /// <see cref="StorageUnavailableException"/> (503, retry shortly), so memory stays bounded under any load.
 /// </summary>
 public sealed class GroupCommit<TWrite> : IAsyncDisposable
@@ -56,11 +56,23 @@ public sealed class GroupCommit<TWrite> : IAsyncDisposable
     private async Task LoopAsync()
     {
         var committing = Task.CompletedTask;
-        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            // The next batch forms while the one before commits: whatever arrives meanwhile joins it, so that
+            // a batch holds every write that waited (16 connections give batches of 16, not many of a few).
             var batch = new List<Pending>(_maxBatch);
-            while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var next))
-                batch.Add(next);
+            while (true)
+            {
+                while (batch.Count < _maxBatch && reader.TryRead(out var next))
+                    batch.Add(next);
+                if (committing.IsCompleted || batch.Count >= _maxBatch)
+                    break;
+                var more = reader.WaitToReadAsync().AsTask();
+                if (await Task.WhenAny(committing, more).ConfigureAwait(false) == more && !await more.ConfigureAwait(false))
+                    break; // closed: commit what came
+            }
+
             var writes = batch.ConvertAll(p => p.Write);
             object? prepared;
             try

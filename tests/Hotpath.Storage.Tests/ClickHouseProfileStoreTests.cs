@@ -1,5 +1,5 @@
-using Hotpath.Pprof;
 using System.Text;
+using Hotpath.Pprof;
 using Hotpath.Storage.ClickHouse;
 using Hotpath.Testing;
 
@@ -67,10 +67,59 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         Assert.Equal(20 * TestData.Totals["cpu_1.pb.gz"][1], total);
     }
 
-    private static async Task<string> SqlAsync(ClickHouseStoreOptions options, string sql)
+    [Fact]
+    public async Task Merges_of_whole_minutes_read_the_pieces_and_equal_gos_merge_of_the_raw_profiles()
+    {
+        var options = ClickHouseServer.Instance.NewDatabase();
+        await using var store = new ClickHouseProfileStore(options);
+        var start = T0 - T0 % 60_000_000_000;
+        string[] files = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
+        for (var round = 0; round < 3; round++)
+        {
+            // Twenty at once: they share batches, and so pieces.
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+                store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("host", $"h{i % 2}")], start + (round * 20 + i) * 9_000_000_000L),
+                    TestData.Bytes(files[i % files.Length]), default)));
+        }
+
+        var all = new ProfileQuery("api", ProfileType.Cpu, start - 60_000_000_000, start + 600_000_000_000, []);
+        var source = await store.OpenMergeAsync(all, 10_000, default);
+        Assert.Equal(60, source.Profiles);
+        Assert.InRange(source.RawProfiles, 0, 59);
+        Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(source.Bodies));
+
+        // Edges in the middle of minutes, and a label filter: the edges are read raw, the rest from pieces.
+        var part = new ProfileQuery("api", ProfileType.Cpu, start + 95_000_000_000, start + 400_000_000_000, [new ProfileLabel("host", "h1")]);
+        Assert.Equal(await RawMergeAsync(store, part), await MergeAsync((await store.OpenMergeAsync(part, 10_000, default)).Bodies));
+
+        // A piece that holds more than the profiles table has (its batch failed after it): that minute is read raw.
+        await SqlAsync(options, $"INSERT INTO {options.Database}.pieces SELECT service, type, minute, label_keys, label_values, profiles, body FROM {options.Database}.pieces LIMIT 1", format: "");
+        var afterFailure = await store.OpenMergeAsync(all, 10_000, default);
+        Assert.True(afterFailure.RawProfiles > source.RawProfiles);
+        Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(afterFailure.Bodies));
+    }
+
+    private static async Task<string> RawMergeAsync(ClickHouseProfileStore store, ProfileQuery query) =>
+        await MergeAsync((await MergeSource.FromFindAsync(store, query, 10_000, default)).Bodies);
+
+    private static async Task<string> MergeAsync(IAsyncEnumerable<byte[]> bodies)
+    {
+        var merger = new ProfileMerger();
+        var decoder = new ProfileDecoder();
+        await foreach (var body in bodies)
+        {
+            var raw = new RawProfile();
+            decoder.Load(body, raw);
+            merger.Add(raw);
+        }
+
+        return CanonicalProfile.Of(merger.Build());
+    }
+
+    private static async Task<string> SqlAsync(ClickHouseStoreOptions options, string sql, string format = " FORMAT TabSeparated")
     {
         using var http = new HttpClient();
-        using var reply = await http.PostAsync(options.Url, new StringContent(sql + " FORMAT TabSeparated", Encoding.UTF8));
+        using var reply = await http.PostAsync(options.Url, new StringContent(sql + format, Encoding.UTF8));
         var text = await reply.Content.ReadAsStringAsync();
         Assert.True(reply.IsSuccessStatusCode, text);
         return text;

@@ -53,19 +53,18 @@ public sealed class GroupCommitTests
     }
 
     [Fact]
-    public async Task The_next_batch_is_prepared_while_the_one_before_commits()
+    public async Task Writes_that_arrive_while_a_batch_commits_form_the_next_batch_together()
     {
         var committer = new GatedCommitter();
         await using var commits = new GroupCommit<string>("test", maxPending: 16, maxBatch: 16, committer);
         var first = commits.CommitAsync("a");
         await Eventually(() => committer.Prepared.Count == 1);
-        var second = commits.CommitAsync("b");
+        var later = new[] { commits.CommitAsync("b"), commits.CommitAsync("c"), commits.CommitAsync("d") };
 
-        await Eventually(() => committer.Prepared.Count == 2);
-        Assert.Empty(committer.Committed); // prepared before the first batch was in
         committer.Gate.SetResult();
-        await Task.WhenAll(first, second);
-        Assert.Equal([["a"], ["b"]], committer.Committed);
+        await Task.WhenAll([first, .. later]);
+
+        Assert.Equal([["a"], ["b", "c", "d"]], committer.Committed);
     }
 
     [Fact]
