@@ -265,7 +265,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     /// <summary>
     /// The whole minutes of the range from their pieces, where a minute's pieces hold exactly the profiles
     /// the profiles table has for it (same label set); the edges of the range, and any minute whose pieces
-    /// disagree (a batch that failed half-way), from the raw bodies. No type, or a limit: raw bodies only.
+    /// disagree (a batch that failed half-way, a profile that was alone in its batch), from the raw bodies. No type, or a limit: raw bodies only.
     /// </summary>
     public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
     {

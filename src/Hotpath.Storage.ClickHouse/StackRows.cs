@@ -11,7 +11,8 @@ namespace Hotpath.Storage.ClickHouse;
 /// first) once in <c>stacks</c>, keyed by its 64-bit hash, and per service, type, label set and minute one
 /// <c>stack_samples</c> row per stack with the summed values. The profiles of a batch that share those are
 /// merged first, so a fleet's profiles of one minute cost one row per stack, not one per sample and profile;
-/// that merge is also kept whole as a <c>pieces</c> row (pprof), which merges of whole minutes read.
+/// that merge of two or more profiles is also kept whole as a <c>pieces</c> row (pprof), which merges of
+/// whole minutes read.
 /// Runs on the write loop, from the profile ingest already decoded: no body is parsed twice.
 /// </summary>
 internal sealed class StackRows
@@ -141,7 +142,10 @@ internal sealed class StackRows
             rows.Samples.Int64s(sum);
         }
 
-        // The merged pprof itself, a piece a merge of whole minutes reads instead of the profiles it holds.
+        // The merged pprof itself, a piece a merge of whole minutes reads instead of the profiles it holds;
+        // of one profile it would save no decode and only cost an insert and the bytes again.
+        if (profiles < 2)
+            return;
         rows.Pieces.String(service);
         rows.Pieces.UInt8((byte)type);
         rows.Pieces.UInt32(seconds);

@@ -76,9 +76,9 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         string[] files = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
         for (var round = 0; round < 3; round++)
         {
-            // Twenty at once: they share batches, and so pieces.
+            // Twenty of one minute at once: they share batches, and so pieces.
             await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
-                store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("host", $"h{i % 2}")], start + (round * 20 + i) * 9_000_000_000L),
+                store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("host", $"h{i % 2}")], start + round * 60_000_000_000L + i * 2_000_000_000L),
                     TestData.Bytes(files[i % files.Length]), default)));
         }
 
@@ -88,9 +88,11 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         Assert.InRange(source.RawProfiles, 0, 59);
         Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(source.Bodies));
 
-        // Edges in the middle of minutes, and a label filter: the edges are read raw, the rest from pieces.
-        var part = new ProfileQuery("api", ProfileType.Cpu, start + 95_000_000_000, start + 400_000_000_000, [new ProfileLabel("host", "h1")]);
-        Assert.Equal(await RawMergeAsync(store, part), await MergeAsync((await store.OpenMergeAsync(part, 10_000, default)).Bodies));
+        // A label filter and an edge in the middle of minute 1: that part is read raw, minute 2 from its pieces.
+        var part = new ProfileQuery("api", ProfileType.Cpu, start + 95_000_000_000, start + 190_000_000_000, [new ProfileLabel("host", "h1")]);
+        var partSource = await store.OpenMergeAsync(part, 10_000, default);
+        Assert.InRange(partSource.RawProfiles, 1, partSource.Profiles - 1);
+        Assert.Equal(await RawMergeAsync(store, part), await MergeAsync(partSource.Bodies));
 
         // A piece that holds more than the profiles table has (its batch failed after it): that minute is read raw.
         await SqlAsync(options, $"INSERT INTO {options.Database}.pieces SELECT service, type, minute, label_keys, label_values, profiles, body FROM {options.Database}.pieces LIMIT 1", format: "");
