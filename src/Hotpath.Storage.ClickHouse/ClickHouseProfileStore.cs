@@ -16,7 +16,7 @@ namespace Hotpath.Storage.ClickHouse;
 /// and ordered for service/type/time. Concurrent writes are batched into one RowBinary insert per table,
 /// one batch forming while the previous one is in flight.
 /// </summary>
-public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
+public sealed partial class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 {
     private const string BackendName = "clickhouse";
     private const int MaxBatch = 512;
@@ -30,6 +30,9 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
     private readonly StartupGate _schema;
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _hourLoop;
+    private int _disposed;
 
     public ClickHouseProfileStore(ClickHouseStoreOptions options)
     {
@@ -41,6 +44,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
         _schema = new StartupGate(CreateSchemaAsync, RetryStartAfter);
         _commits = new GroupCommit<PendingWrite>(BackendName, MaxPending, MaxBatch, new Batches(this));
+        _hourLoop = Task.Run(HourLoopAsync);
     }
 
     public string Backend => BackendName;
@@ -84,6 +88,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
                 profiles UInt32, body String
             ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(minute) ORDER BY (service, type, minute)
             """;
+        yield return HourPiecesTable;
     }
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
@@ -263,7 +268,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
         SeriesPoint.FromFindAsync(this, query, cancellationToken);
 
     /// <summary>
-    /// The whole minutes of the range from their pieces, where a minute's pieces hold exactly the profiles
+    /// The whole hours of the range from their hour pieces (see HourPieces.cs), the whole minutes left from their pieces, where a minute's pieces hold exactly the profiles
     /// the profiles table has for it (same label set); the edges of the range, and any minute whose pieces
     /// disagree (a batch that failed half-way, a profile that was alone in its batch), from the raw bodies. No type, or a limit: raw bodies only.
     /// </summary>
@@ -278,7 +283,9 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
         if (query.Type is null or ProfileType.Trace || query.Limit > 0 || to < NanosPerMinute || firstMinute > lastMinute)
             return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
 
-        var found = await FindAsync(query, cancellationToken);
+        var all = await FindAsync(query, cancellationToken);
+        // Whole hours from their pieces first; what they do not cover, from minute pieces and raw bodies.
+        var (hours, found) = await HourPiecesAsync(query, from, to, [.. all], cancellationToken);
         var sql = new StringBuilder($"SELECT toUInt32(minute), label_keys, label_values, profiles, body FROM {_db}.pieces WHERE service = {Literal(query.Service)}")
             .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type} AND minute >= toDateTime({firstMinute * 60}) AND minute <= toDateTime({lastMinute * 60})");
         foreach (var label in query.Labels)
@@ -302,9 +309,9 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
             .ToDictionary(g => g.Key, g => g.Count());
         var used = pieces.Where(p => inMinute.TryGetValue(p.Key, out var count) && count == p.Value.Profiles).Select(p => p.Key).ToHashSet();
         var raw = found.Where(m => !used.Contains((FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), string.Join('\0', m.Labels.Select(l => l.Key + "=" + l.Value))))).ToList();
-        var bodies = used.SelectMany(key => pieces[key].Bodies).ToAsyncEnumerable()
+        var bodies = hours.Concat(used.SelectMany(key => pieces[key].Bodies)).ToAsyncEnumerable()
             .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
-        return new MergeSource(found.Count, raw.Count, bodies);
+        return new MergeSource(all.Count, raw.Count, bodies);
     }
 
     private const long NanosPerMinute = 60_000_000_000;
@@ -327,7 +334,7 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 
         foreach (var day in days)
         {
-            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples", "pieces" })
+            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples", "pieces", "hour_pieces" })
                 await ExecuteAsync($"ALTER TABLE {_db}.{table} DROP PARTITION {day}", cancellationToken);
         }
 
@@ -414,8 +421,14 @@ public sealed class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Several service registrations may share this instance; only the first dispose does the work.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        await _stopping.CancelAsync();
+        await _hourLoop;
         await _commits.DisposeAsync();
         _http.Dispose();
+        _stopping.Dispose();
     }
 
     private sealed class PendingWrite(ProfileMeta meta, byte[] body, RawProfile? decoded)

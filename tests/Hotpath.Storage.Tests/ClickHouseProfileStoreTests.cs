@@ -101,6 +101,41 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(afterFailure.Bodies));
     }
 
+    [Fact]
+    public async Task Whole_hours_are_merged_from_hour_pieces_while_they_hold_exactly_the_profiles_stored()
+    {
+        await using var store = new ClickHouseProfileStore(ClickHouseServer.Instance.NewDatabase());
+        const long Hour = 3_600_000_000_000;
+        string[] files = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
+        for (var i = 0; i < 36; i++)
+        {
+            // Three hours, two hosts, a profile every 10 minutes each: one alone in its batch, so no minute pieces.
+            await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i % 2}", [new ProfileLabel("host", $"h{i % 2}")], T0 + i / 2 * (Hour / 6) + i % 2),
+                TestData.Bytes(files[i % files.Length]), default);
+        }
+
+        Assert.Equal(3, await store.BuildHoursAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4), default));
+        Assert.Equal(0, await store.BuildHoursAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4), default));
+
+        var all = new ProfileQuery("api", ProfileType.Cpu, T0 + Hour / 2, T0 + 3 * Hour - 1, []); // half of hour 0, hours 1 and 2
+        var source = await store.OpenMergeAsync(all, 10_000, default);
+        Assert.Equal((30, 6), (source.Profiles, source.RawProfiles));
+        Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(source.Bodies));
+
+        var host = all with { Labels = [new ProfileLabel("host", "h1")] };
+        var ofHost = await store.OpenMergeAsync(host, 10_000, default);
+        Assert.Equal((15, 3), (ofHost.Profiles, ofHost.RawProfiles));
+        Assert.Equal(await RawMergeAsync(store, host), await MergeAsync(ofHost.Bodies));
+
+        // A late profile of hour 1: the hour is read raw until the next pass builds it again.
+        await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "pod-9", [new ProfileLabel("host", "h9")], T0 + Hour + 5), TestData.Bytes("cpu_1.pb.gz"), default);
+        var late = await store.OpenMergeAsync(all, 10_000, default);
+        Assert.Equal((31, 19), (late.Profiles, late.RawProfiles));
+        Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(late.Bodies));
+        Assert.Equal(1, await store.BuildHoursAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4), default));
+        Assert.Equal(6, (await store.OpenMergeAsync(all, 10_000, default)).RawProfiles);
+    }
+
     private static async Task<string> RawMergeAsync(ClickHouseProfileStore store, ProfileQuery query) =>
         await MergeAsync((await MergeSource.FromFindAsync(store, query, 10_000, default)).Bodies);
 
