@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
 # The fleet scenario of the stack store: 20 instances x 1 CPU profile a minute x DAYS (default 7) days into a
 # fresh collector on the embedded store, then merges of 1 h, 24 h, 24 h + label, the whole range, and a find.
-# Usage: bench/fleet.sh [DAYS]. Starts and stops its own collector on 127.0.0.1; figures go to stdout.
+# Usage: [ENGINE=sqlite|clickhouse] bench/fleet.sh [DAYS]. Starts and stops its own collector(s) (and ClickHouse)
+# on 127.0.0.1; on ClickHouse it writes through one collector and reads through a second. Figures go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DAYS=${1:-7}
 dotnet build src/Hotpath.Collector -c Release -v q -clp:ErrorsOnly >/dev/null
 dotnet build bench/Hotpath.Load -c Release -v q -clp:ErrorsOnly >/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 DATA=$(mktemp -d /tmp/hotpath-fleet-XXXXXX)
-dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address=127.0.0.1:$PORT \
-  --Storage:DataDirectory="$DATA" --Storage:Retention=0 --Logging:LogLevel:Default=Warning >"$DATA.log" 2>&1 &
-COLLECTOR=$!
-trap 'kill $COLLECTOR 2>/dev/null; wait $COLLECTOR 2>/dev/null; rm -rf "$DATA" "$DATA.log"' EXIT
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
-dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll fleet "http://127.0.0.1:$PORT" $COLLECTOR ../shared/testdata/pprof "$DAYS"
-echo "raw bodies: $(du -sm "$DATA/bodies" | cut -f1) MiB, database: $(du -m "$DATA/hotpath.db" | cut -f1) MiB"
+ENGINE=${ENGINE:-sqlite}
+ENGINE_ARGS=(--Storage:Type="$ENGINE")
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA" "$DATA".*.log' EXIT
+if [ "$ENGINE" = clickhouse ]; then
+  CH_PORT=$(free_port); CH="$DATA/clickhouse"; mkdir -p "$CH"
+  ( exec clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- --path="$CH/data/" --tmp_path="$CH/tmp/" --user_files_path="$CH/uf/" \
+      --format_schema_path="$CH/fs/" --http_port="$CH_PORT" --tcp_port="$(free_port)" --interserver_http_port="$(free_port)" \
+      --listen_host=127.0.0.1 --logger.log="$CH/log" --logger.errorlog="$CH/err" >/dev/null 2>&1 ) &
+  PIDS+=($!)
+  ENGINE_ARGS+=(--Storage:ClickHouse:Url="http://127.0.0.1:$CH_PORT" --Storage:ClickHouse:Database=fleet)
+  sleep 3
+fi
+start_collector() { # start_collector NAME: prints its port; its pid is the last of PIDS
+  local port; port=$(free_port)
+  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address=127.0.0.1:$port "${ENGINE_ARGS[@]}" \
+    --Storage:DataDirectory="$DATA/$1" --Storage:Retention=0 --Logging:LogLevel:Default=Warning >"$DATA.$1.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.2; done
+  PORT=$port
+}
+echo "engine: $ENGINE"
+start_collector a; A_PORT=$PORT; A_PID=${PIDS[-1]}
+READER=()
+if [ "$ENGINE" != sqlite ]; then
+  # Scale-out: write through one collector, read through another on the same engine.
+  start_collector b; READER=("http://127.0.0.1:$PORT" "${PIDS[-1]}")
+fi
+dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll fleet "http://127.0.0.1:$A_PORT" "$A_PID" ../shared/testdata/pprof "$DAYS" "${READER[@]}"
+if [ "$ENGINE" = sqlite ]; then
+  echo "raw bodies: $(du -sm "$DATA/a/bodies" | cut -f1) MiB, database: $(du -m "$DATA/a/hotpath.db" | cut -f1) MiB"
+fi

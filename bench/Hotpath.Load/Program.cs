@@ -9,9 +9,9 @@ using Hotpath.Pprof;
 //   seed   URL FILE COUNT                      COUNT profiles over the 24 h before now, 4 services x 2 types, labels
 //   find   URL QUERIES                         p50/p99 of a 1 h window + label, and of 24 h + label + limit=100
 //   merge  URL PID RUNS                        latency of a merge of 1,000 CPU profiles, and the collector's peak RSS growth
-//   fleet  URL PID CORPUS DAYS                 20 instances x 1 CPU profile a minute x DAYS days (cpu_1/2/3 restamped, labels
-//                                              host, version), rollups awaited, then merges of 1 h, 24 h, 24 h + label, all
-//                                              DAYS, and a find of 24 h + host
+//   fleet  URL PID CORPUS DAYS [READ_URL READ_PID]  20 instances x 1 CPU profile a minute x DAYS days (cpu_1/2/3 restamped,
+//                                              labels host, version), rollups awaited, then merges of 1 h, 24 h, 24 h + label, all
+//                                              DAYS, and a find of 24 h + host (through READ_URL, a second collector, if given)
 var invariant = CultureInfo.InvariantCulture;
 var command = args.Length > 0 ? args[0] : "";
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromMinutes(5) };
@@ -32,10 +32,11 @@ switch (command)
         await Merge(new Uri(args[1]), int.Parse(args[2], invariant), int.Parse(args[3], invariant));
         break;
     case "fleet":
-        await Fleet(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant));
+        await Fleet(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant),
+            args.Length > 6 ? (new Uri(args[5]), int.Parse(args[6], invariant)) : null);
         break;
     default:
-        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS");
+        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID]");
         return 2;
 }
 
@@ -160,7 +161,7 @@ async Task Merge(Uri url, int pid, int runs)
     Console.WriteLine(string.Create(invariant, $"merge of 1,000 CPU profiles: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms over {runs} runs; peak RSS growth {peakGrowth / 1024.0 / 1024.0:F1} MiB"));
 }
 
-async Task Fleet(Uri url, int pid, string corpus, int days)
+async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? reader)
 {
     const int Instances = 20;
     string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
@@ -202,6 +203,9 @@ async Task Fleet(Uri url, int pid, string corpus, int days)
     var store = await Gauge(url, "hotpath_store_size_bytes") / 1048576.0;
     Console.WriteLine(string.Create(invariant, $"fleet: pieces built {built:F0} s after the last write; pre-merged bodies {pieces:F1} MiB, whole store {store:F1} MiB"));
 
+    // Reads through a second collector when given one: scale-out engines serve any collector's writes.
+    if (reader is { } other)
+        (url, pid) = other;
     var mid = start.AddDays(days / 2.0).AddMinutes(17).AddSeconds(23); // nothing aligned to a bucket
     var queries = new (string Name, string Query)[]
     {

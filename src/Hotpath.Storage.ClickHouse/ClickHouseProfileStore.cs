@@ -16,7 +16,7 @@ namespace Hotpath.Storage.ClickHouse;
 /// and ordered for service/type/time. Concurrent writes are batched into one RowBinary insert per table,
 /// one batch forming while the previous one is in flight.
 /// </summary>
-public sealed partial class ClickHouseProfileStore : IProfileStore, IAsyncDisposable
+public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IAsyncDisposable
 {
     private const string BackendName = "clickhouse";
     private const int MaxBatch = 512;
@@ -98,6 +98,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IAsyncDispos
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
         // The decoded profile stays valid until this write completes: the write loop reads it, not this thread.
         await _commits.CommitAsync(new PendingWrite(meta, body.ToArray(), profile.Decoded));
+        Volatile.Write(ref _writtenSincePass, 1);
         return meta;
     }
 

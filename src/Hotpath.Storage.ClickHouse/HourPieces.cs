@@ -25,6 +25,15 @@ public sealed partial class ClickHouseProfileStore
     // How often a collector looks for hours to build.
     private static readonly TimeSpan HourPass = TimeSpan.FromSeconds(30);
 
+    private long _pendingHours;
+    private int _writtenSincePass;
+
+    /// <summary>Hours the last pass found to build and has not built yet, plus one while writes came after that pass began.</summary>
+    public long PendingBuckets => Interlocked.Read(ref _pendingHours) + Volatile.Read(ref _writtenSincePass);
+
+    /// <summary>Not measured for ClickHouse (its own system.parts says); 0.</summary>
+    public long RollupBytes => 0;
+
     private async Task HourLoopAsync()
     {
         while (!_stopping.IsCancellationRequested)
@@ -57,6 +66,7 @@ public sealed partial class ClickHouseProfileStore
     {
         var before = FloorDiv(UnixNanos.From(now - HourSettle), NanosPerHour) * 3600;
         var since = Math.Max(0, FloorDiv(UnixNanos.From(now - HourLookBack), NanosPerHour) * 3600);
+        Volatile.Write(ref _writtenSincePass, 0);
         var built = await BuiltHoursAsync(since, cancellationToken);
         var rows = await QueryAsync(
             $"SELECT service, type, toUInt32(intDiv(toUInt32(created_at), 3600) * 3600) AS h, toUInt32(count()) FROM {_db}.profiles " +
@@ -71,8 +81,13 @@ public sealed partial class ClickHouseProfileStore
                 stale.Add(key);
         }
 
+        Interlocked.Exchange(ref _pendingHours, stale.Count);
         foreach (var (service, type, hour) in stale)
+        {
             await BuildHourAsync(service, type, hour, cancellationToken);
+            Interlocked.Decrement(ref _pendingHours);
+        }
+
         return stale.Count;
     }
 
