@@ -31,7 +31,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _hourLoop;
+    private readonly Task _bucketLoop;
     private int _disposed;
 
     public ClickHouseProfileStore(ClickHouseStoreOptions options)
@@ -44,7 +44,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
         _schema = new StartupGate(CreateSchemaAsync, RetryStartAfter);
         _commits = new GroupCommit<PendingWrite>(BackendName, MaxPending, MaxBatch, new Batches(this));
-        _hourLoop = Task.Run(HourLoopAsync);
+        _bucketLoop = Task.Run(BucketLoopAsync);
     }
 
     public string Backend => BackendName;
@@ -88,7 +88,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
                 profiles UInt32, body String
             ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(minute) ORDER BY (service, type, minute)
             """;
-        yield return HourPiecesTable;
+        yield return BucketPiecesTable;
     }
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
@@ -269,9 +269,10 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         SeriesPoint.FromFindAsync(this, query, cancellationToken);
 
     /// <summary>
-    /// The whole hours of the range from their hour pieces (see HourPieces.cs), the whole minutes left from their pieces, where a minute's pieces hold exactly the profiles
-    /// the profiles table has for it (same label set); the edges of the range, and any minute whose pieces
-    /// disagree (a batch that failed half-way, a profile that was alone in its batch), from the raw bodies. No type, or a limit: raw bodies only.
+    /// The whole hours and 10 minutes of the range from their pieces (BucketPieces.cs), then the whole minutes
+    /// left from theirs where a minute's pieces hold exactly the profiles the profiles table has for it (same
+    /// label set); the edges of the range, and any minute whose pieces disagree (a batch that failed half-way,
+    /// a profile that was alone in its batch), from the raw bodies. No type, or a limit: raw bodies only.
     /// </summary>
     public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
     {
@@ -285,8 +286,8 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
 
         var all = await FindAsync(query, cancellationToken);
-        // Whole hours from their pieces first; what they do not cover, from minute pieces and raw bodies.
-        var (hours, found) = await HourPiecesAsync(query, from, to, [.. all], cancellationToken);
+        // Whole hours and 10 minutes from their pieces first; what they do not cover, from minute pieces and raw bodies.
+        var (buckets, found) = await BucketPiecesAsync(query, from, to, [.. all], cancellationToken);
         var sql = new StringBuilder($"SELECT toUInt32(minute), label_keys, label_values, profiles, body FROM {_db}.pieces WHERE service = {Literal(query.Service)}")
             .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type} AND minute >= toDateTime({firstMinute * 60}) AND minute <= toDateTime({lastMinute * 60})");
         foreach (var label in query.Labels)
@@ -310,7 +311,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             .ToDictionary(g => g.Key, g => g.Count());
         var used = pieces.Where(p => inMinute.TryGetValue(p.Key, out var count) && count == p.Value.Profiles).Select(p => p.Key).ToHashSet();
         var raw = found.Where(m => !used.Contains((FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), string.Join('\0', m.Labels.Select(l => l.Key + "=" + l.Value))))).ToList();
-        var bodies = hours.Concat(used.SelectMany(key => pieces[key].Bodies)).ToAsyncEnumerable()
+        var bodies = buckets.Concat(used.SelectMany(key => pieces[key].Bodies)).ToAsyncEnumerable()
             .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
         return new MergeSource(all.Count, raw.Count, bodies);
     }
@@ -335,7 +336,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
 
         foreach (var day in days)
         {
-            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples", "pieces", "hour_pieces" })
+            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples", "pieces", "bucket_pieces" })
                 await ExecuteAsync($"ALTER TABLE {_db}.{table} DROP PARTITION {day}", cancellationToken);
         }
 
@@ -426,7 +427,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         await _stopping.CancelAsync();
-        await _hourLoop;
+        await _bucketLoop;
         await _commits.DisposeAsync();
         _http.Dispose();
         _stopping.Dispose();

@@ -102,7 +102,7 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
-    public async Task Whole_hours_are_merged_from_hour_pieces_while_they_hold_exactly_the_profiles_stored()
+    public async Task Whole_hours_and_ten_minutes_are_merged_from_bucket_pieces_while_they_hold_exactly_the_profiles_stored()
     {
         await using var store = new ClickHouseProfileStore(ClickHouseServer.Instance.NewDatabase());
         const long Hour = 3_600_000_000_000;
@@ -114,26 +114,28 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
                 TestData.Bytes(files[i % files.Length]), default);
         }
 
-        Assert.Equal(3, await store.BuildHoursAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4), default));
-        Assert.Equal(0, await store.BuildHoursAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4), default));
+        var later = DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4);
+        Assert.Equal(3 + 18, await store.BuildBucketsAsync(later, default)); // 3 hours, 18 ten minutes
+        Assert.Equal(0, await store.BuildBucketsAsync(later, default));
 
-        var all = new ProfileQuery("api", ProfileType.Cpu, T0 + Hour / 2, T0 + 3 * Hour - 1, []); // half of hour 0, hours 1 and 2
+        // Hour 1 from its hour pieces, the second half of hour 0 and 2:00-2:20 from 10-minute pieces, 2:20-2:25 raw.
+        var all = new ProfileQuery("api", ProfileType.Cpu, T0 + Hour / 2, T0 + 2 * Hour + 25 * 60_000_000_000, []);
         var source = await store.OpenMergeAsync(all, 10_000, default);
-        Assert.Equal((30, 6), (source.Profiles, source.RawProfiles));
+        Assert.Equal((24, 2), (source.Profiles, source.RawProfiles));
         Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(source.Bodies));
 
         var host = all with { Labels = [new ProfileLabel("host", "h1")] };
         var ofHost = await store.OpenMergeAsync(host, 10_000, default);
-        Assert.Equal((15, 3), (ofHost.Profiles, ofHost.RawProfiles));
+        Assert.Equal((12, 1), (ofHost.Profiles, ofHost.RawProfiles));
         Assert.Equal(await RawMergeAsync(store, host), await MergeAsync(ofHost.Bodies));
 
-        // A late profile of hour 1: the hour is read raw until the next pass builds it again.
+        // A late profile in the first 10 minutes of hour 1: they are read raw until the next pass builds them again.
         await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "pod-9", [new ProfileLabel("host", "h9")], T0 + Hour + 5), TestData.Bytes("cpu_1.pb.gz"), default);
         var late = await store.OpenMergeAsync(all, 10_000, default);
-        Assert.Equal((31, 19), (late.Profiles, late.RawProfiles));
+        Assert.Equal((25, 2 + 3), (late.Profiles, late.RawProfiles));
         Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(late.Bodies));
-        Assert.Equal(1, await store.BuildHoursAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddHours(4), default));
-        Assert.Equal(6, (await store.OpenMergeAsync(all, 10_000, default)).RawProfiles);
+        Assert.Equal(2, await store.BuildBucketsAsync(later, default)); // that hour and those 10 minutes
+        Assert.Equal(2, (await store.OpenMergeAsync(all, 10_000, default)).RawProfiles);
     }
 
     private static async Task<string> RawMergeAsync(ClickHouseProfileStore store, ProfileQuery query) =>

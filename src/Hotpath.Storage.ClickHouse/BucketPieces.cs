@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Text;
+using Google.Protobuf;
+using Hotpath.Pprof;
+
+namespace Hotpath.Storage.ClickHouse;
+
+/// <summary>
+/// Bucket pieces: once an hour or a 10-minute bucket is over, any collector merges its profiles into one pprof
+/// per label set and one for all label sets together (<c>bucket_pieces</c>, ReplacingMergeTree, read with
+/// FINAL: collectors that build the same bucket at once leave one row). A piece records how many profiles it
+/// holds, so a merge uses it only while the profiles table still has exactly those; a late profile makes the
+/// next pass build the bucket again, and until then it is read from finer pieces and raw bodies.
+/// </summary>
+public sealed partial class ClickHouseProfileStore
+{
+    /// <summary>The bucket widths in seconds, widest first: a merge takes whole hours, then whole 10 minutes.</summary>
+    private static readonly long[] BucketWidths = [3600, 600];
+
+    // A bucket is built once it has been over this long (late writes of agents' last uploads).
+    private static readonly TimeSpan BucketSettle = TimeSpan.FromMinutes(2);
+
+    // How far back a pass looks for buckets to build: older ones were built by earlier passes.
+    private static readonly TimeSpan BucketLookBack = TimeSpan.FromDays(8);
+
+    // How often a collector looks for buckets to build.
+    private static readonly TimeSpan BucketPass = TimeSpan.FromSeconds(30);
+
+    private long _pendingBuckets;
+    private int _writtenSincePass;
+
+    /// <summary>Buckets the last pass found to build and has not built yet, plus one while writes came after that pass began.</summary>
+    public long PendingBuckets => Interlocked.Read(ref _pendingBuckets) + Volatile.Read(ref _writtenSincePass);
+
+    /// <summary>Not measured for ClickHouse (its own system.parts says); 0.</summary>
+    public long RollupBytes => 0;
+
+    private async Task BucketLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(BucketPass, _stopping.Token);
+                await BuildBucketsAsync(DateTimeOffset.UtcNow, _stopping.Token);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (StorageUnavailableException)
+            {
+                // ClickHouse is away: requests say so (503, /healthz); the next pass tries again.
+            }
+        }
+    }
+
+    private string BucketPiecesTable => $"""
+        CREATE TABLE IF NOT EXISTS {_db}.bucket_pieces (
+            service String, type UInt8, width UInt32, bucket DateTime, all_labels UInt8, label_keys Array(String), label_values Array(String),
+            profiles UInt32, built Int64, body String
+        ) ENGINE = ReplacingMergeTree(built) PARTITION BY toYYYYMMDD(bucket)
+        ORDER BY (service, type, width, bucket, all_labels, label_keys, label_values)
+        """;
+
+    /// <summary>Builds the pieces of every bucket over by <paramref name="now"/> whose pieces are missing or stale; returns how many buckets.</summary>
+    public async Task<int> BuildBucketsAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _writtenSincePass, 0);
+        var stale = new List<(string Service, ProfileType Type, long Width, long Bucket)>();
+        foreach (var width in BucketWidths)
+        {
+            var before = FloorDiv(UnixNanos.From(now - BucketSettle) / 1_000_000_000, width) * width;
+            var since = Math.Max(0, FloorDiv(UnixNanos.From(now - BucketLookBack) / 1_000_000_000, width) * width);
+            var built = await BuiltBucketsAsync(width, since, cancellationToken);
+            var rows = await QueryAsync(
+                $"SELECT service, type, toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) AS b, toUInt32(count()) FROM {_db}.profiles " +
+                $"WHERE type != {(int)ProfileType.Trace} AND created_at >= toDateTime({since}) AND created_at < toDateTime({before}) GROUP BY service, type, b", cancellationToken);
+            var counts = new RowBinaryReader(rows);
+            while (!counts.End)
+            {
+                var key = (counts.String(), (ProfileType)counts.UInt8(), (long)counts.UInt32());
+                var stored = counts.UInt32();
+                if (!built.TryGetValue(key, out var had) || had != stored)
+                    stale.Add((key.Item1, key.Item2, width, key.Item3));
+            }
+        }
+
+        Interlocked.Exchange(ref _pendingBuckets, stale.Count);
+        foreach (var (service, type, width, bucket) in stale)
+        {
+            await BuildBucketAsync(service, type, width, bucket, cancellationToken);
+            Interlocked.Decrement(ref _pendingBuckets);
+        }
+
+        return stale.Count;
+    }
+
+    private async Task<Dictionary<(string, ProfileType, long), uint>> BuiltBucketsAsync(long width, long since, CancellationToken cancellationToken)
+    {
+        var reader = new RowBinaryReader(await QueryAsync(
+            $"SELECT service, type, toUInt32(bucket), profiles FROM {_db}.bucket_pieces FINAL WHERE width = {width} AND all_labels = 1 AND bucket >= toDateTime({since})",
+            cancellationToken));
+        var built = new Dictionary<(string, ProfileType, long), uint>();
+        while (!reader.End)
+            built[(reader.String(), (ProfileType)reader.UInt8(), reader.UInt32())] = reader.UInt32();
+        return built;
+    }
+
+    private async Task BuildBucketAsync(string service, ProfileType type, long width, long bucketSeconds, CancellationToken cancellationToken)
+    {
+        var start = bucketSeconds * 1_000_000_000;
+        var metas = await FindAsync(new ProfileQuery(service, type, start, start + width * 1_000_000_000 - 1, []), cancellationToken);
+        var sets = new Dictionary<string, (IReadOnlyList<ProfileLabel> Labels, ProfileMerger Merger)>(StringComparer.Ordinal);
+        var all = new ProfileMerger();
+        var decoder = new ProfileDecoder();
+        var raw = new RawProfile();
+        var index = 0;
+        try
+        {
+            await foreach (var body in OpenAsync([.. metas.Select(m => m.Id)], cancellationToken))
+            {
+                var meta = metas[index++];
+                decoder.Load(body, raw);
+                var key = LabelKey(meta.Labels);
+                if (!sets.TryGetValue(key, out var set))
+                    sets[key] = set = (meta.Labels, new ProfileMerger());
+                set.Merger.Add(raw);
+                all.Add(raw);
+            }
+        }
+        catch (Exception e) when (e is MalformedProfileException or IncompatibleProfilesException or ProfileTooLargeException)
+        {
+            return; // a bucket that does not merge is read raw, as a merge of it would fail anyway
+        }
+
+        if (index != metas.Count || all.Count == 0)
+            return; // a body went missing meanwhile (retention, or a body read misaligned): next pass
+
+        var rows = new RowBinaryWriter();
+        var builtAt = DateTimeOffset.UtcNow.UtcTicks;
+        void Row(bool allLabels, IReadOnlyList<ProfileLabel> labels, int profiles, Pprof.Proto.Profile merged)
+        {
+            rows.String(service);
+            rows.UInt8((byte)type);
+            rows.UInt32((uint)width);
+            rows.UInt32((uint)bucketSeconds);
+            rows.UInt8(allLabels ? (byte)1 : (byte)0);
+            rows.Strings([.. labels.Select(l => l.Key)]);
+            rows.Strings([.. labels.Select(l => l.Value)]);
+            rows.UInt32((uint)profiles);
+            rows.Int64(builtAt);
+            rows.Bytes(merged.ToByteArray());
+        }
+
+        foreach (var (labels, merger) in sets.Values)
+            Row(false, labels, merger.Count, merger.Build());
+        Row(true, [], all.Count, all.Build());
+        await InsertAsync("bucket_pieces", rows.Written);
+    }
+
+    /// <summary>
+    /// The whole buckets of the range, widest first, from their pieces where the profiles table holds exactly
+    /// the profiles a piece does (all label sets at once when the query filters on none); returns their
+    /// bodies and the profiles they do not cover.
+    /// </summary>
+    private async Task<(List<byte[]> Bodies, List<ProfileMeta> Uncovered)> BucketPiecesAsync(ProfileQuery query, long from, long to, List<ProfileMeta> found, CancellationToken cancellationToken)
+    {
+        var bodies = new List<byte[]>();
+        foreach (var width in BucketWidths)
+        {
+            var nanos = width * 1_000_000_000;
+            var first = FloorDiv(from + nanos - 1, nanos);
+            var last = FloorDiv(to - nanos + 1, nanos);
+            if (first > last || to < nanos || found.Count == 0)
+                continue;
+            var everything = query.Labels.Count == 0;
+            var sql = new StringBuilder($"SELECT toUInt32(bucket), label_keys, label_values, profiles, body FROM {_db}.bucket_pieces FINAL WHERE service = {Literal(query.Service)}")
+                .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!} AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width})")
+                .Append(CultureInfo.InvariantCulture, $" AND all_labels = {(everything ? 1 : 0)}");
+            foreach (var label in query.Labels)
+                sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+            var rows = await QueryAsync(sql.ToString(), cancellationToken);
+            var pieces = new Dictionary<(long Bucket, string Labels), (uint Profiles, byte[] Body)>();
+            var reader = new RowBinaryReader(rows);
+            while (!reader.End)
+            {
+                long bucket = reader.UInt32() / width;
+                var labels = LabelKey(reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v)).ToList());
+                pieces[(bucket, labels)] = (reader.UInt32(), reader.Bytes().ToArray());
+            }
+
+            (long, string) KeyOf(ProfileMeta m) => (FloorDiv(m.CreatedAtUnixNanos, nanos), everything ? "" : LabelKey(m.Labels));
+            var counts = found.GroupBy(KeyOf).ToDictionary(g => g.Key, g => g.Count());
+            var used = pieces.Where(p => p.Key.Bucket >= first && p.Key.Bucket <= last && counts.TryGetValue(p.Key, out var count) && count == p.Value.Profiles)
+                .Select(p => p.Key).ToHashSet();
+            bodies.AddRange(used.Select(key => pieces[key].Body));
+            found = [.. found.Where(m => !used.Contains(KeyOf(m)))];
+        }
+
+        return (bodies, found);
+    }
+
+    private static string LabelKey(IReadOnlyList<ProfileLabel> labels) => string.Join('\0', labels.Select(l => l.Key + "=" + l.Value));
+}
