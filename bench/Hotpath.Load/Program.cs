@@ -196,7 +196,9 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
 
     stopwatch.Restart();
     var deadline = TimeSpan.FromMinutes(30);
-    while (await Gauge(url, "hotpath_rollup_pending_buckets") > 0 && stopwatch.Elapsed < deadline)
+    // Every collector builds pieces (on ClickHouse each builds them all): wait for the reader's too.
+    while ((await Gauge(url, "hotpath_rollup_pending_buckets") > 0 || (reader is { } r && await Gauge(r.Url, "hotpath_rollup_pending_buckets") > 0))
+        && stopwatch.Elapsed < deadline)
         await Task.Delay(1000);
     var built = stopwatch.Elapsed.TotalSeconds;
     var pieces = await Gauge(url, "hotpath_rollup_size_bytes") / 1048576.0;

@@ -7,8 +7,8 @@ namespace Hotpath.Storage.ClickHouse;
 
 /// <summary>
 /// Bucket pieces: once an hour or a 10-minute bucket is over, any collector merges its profiles into one pprof
-/// per label set and one for all label sets together (<c>bucket_pieces</c>, ReplacingMergeTree, read with
-/// FINAL: collectors that build the same bucket at once leave one row). A piece records how many profiles it
+/// per label set and one for all label sets together (<c>bucket_pieces</c>, ReplacingMergeTree; reads take
+/// the latest build of a bucket, so collectors that build the same bucket at once, or a rebuild, count once). A piece records how many profiles it
 /// holds, so a merge uses it only while the profiles table still has exactly those; a late profile makes the
 /// next pass build the bucket again, and until then it is read from finer pieces and raw bodies.
 /// </summary>
@@ -99,7 +99,8 @@ public sealed partial class ClickHouseProfileStore
     private async Task<Dictionary<(string, ProfileType, long), uint>> BuiltBucketsAsync(long width, long since, CancellationToken cancellationToken)
     {
         var reader = new RowBinaryReader(await QueryAsync(
-            $"SELECT service, type, toUInt32(bucket), profiles FROM {_db}.bucket_pieces FINAL WHERE width = {width} AND all_labels = 1 AND bucket >= toDateTime({since})",
+            $"SELECT service, type, toUInt32(bucket), argMax(profiles, built) FROM {_db}.bucket_pieces " +
+            $"WHERE width = {width} AND all_labels = 1 AND bucket >= toDateTime({since}) GROUP BY service, type, bucket",
             cancellationToken));
         var built = new Dictionary<(string, ProfileType, long), uint>();
         while (!reader.End)
@@ -111,6 +112,12 @@ public sealed partial class ClickHouseProfileStore
     {
         var start = bucketSeconds * 1_000_000_000;
         var metas = await FindAsync(new ProfileQuery(service, type, start, start + width * 1_000_000_000 - 1, []), cancellationToken);
+        // Another collector may have built it since this pass began: then there is nothing to do.
+        var existing = await QueryAsync(
+            $"SELECT argMax(profiles, built) FROM {_db}.bucket_pieces WHERE service = {Literal(service)} AND type = {(int)type} AND width = {width} " +
+            $"AND bucket = toDateTime({bucketSeconds}) AND all_labels = 1 HAVING count() > 0", cancellationToken);
+        if (existing.Length == 4 && BitConverter.ToUInt32(existing) == metas.Count)
+            return;
         var sets = new Dictionary<string, (IReadOnlyList<ProfileLabel> Labels, ProfileMerger Merger)>(StringComparer.Ordinal);
         var all = new ProfileMerger();
         var decoder = new ProfileDecoder();
@@ -175,19 +182,25 @@ public sealed partial class ClickHouseProfileStore
             if (first > last || to < nanos || found.Count == 0)
                 continue;
             var everything = query.Labels.Count == 0;
-            var sql = new StringBuilder($"SELECT toUInt32(bucket), label_keys, label_values, profiles, body FROM {_db}.bucket_pieces FINAL WHERE service = {Literal(query.Service)}")
+            // Not FINAL (it merges every part on one thread): rows a bucket's rebuild or a second builder left
+            // beside each other are told apart here, the latest build winning.
+            var sql = new StringBuilder($"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}")
                 .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!} AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width})")
                 .Append(CultureInfo.InvariantCulture, $" AND all_labels = {(everything ? 1 : 0)}");
             foreach (var label in query.Labels)
                 sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
             var rows = await QueryAsync(sql.ToString(), cancellationToken);
-            var pieces = new Dictionary<(long Bucket, string Labels), (uint Profiles, byte[] Body)>();
+            var pieces = new Dictionary<(long Bucket, string Labels), (uint Profiles, long Built, byte[] Body)>();
             var reader = new RowBinaryReader(rows);
             while (!reader.End)
             {
                 long bucket = reader.UInt32() / width;
                 var labels = LabelKey(reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v)).ToList());
-                pieces[(bucket, labels)] = (reader.UInt32(), reader.Bytes().ToArray());
+                var profiles = reader.UInt32();
+                var built = reader.Int64();
+                var body = reader.Bytes();
+                if (!pieces.TryGetValue((bucket, labels), out var had) || had.Built < built)
+                    pieces[(bucket, labels)] = (profiles, built, body.ToArray());
             }
 
             (long, string) KeyOf(ProfileMeta m) => (FloorDiv(m.CreatedAtUnixNanos, nanos), everything ? "" : LabelKey(m.Labels));
