@@ -187,8 +187,7 @@ public sealed partial class ClickHouseProfileStore
             var sql = new StringBuilder($"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}")
                 .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!} AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width})")
                 .Append(CultureInfo.InvariantCulture, $" AND all_labels = {(everything ? 1 : 0)}");
-            foreach (var label in query.Labels)
-                sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+            AppendLabelFilter(sql, query.Labels);
             var rows = await QueryAsync(sql.ToString(), cancellationToken);
             var pieces = new Dictionary<(long Bucket, string Labels), (uint Profiles, long Built, byte[] Body)>();
             var reader = new RowBinaryReader(rows);
@@ -213,6 +212,4 @@ public sealed partial class ClickHouseProfileStore
 
         return (bodies, found);
     }
-
-    private static string LabelKey(IReadOnlyList<ProfileLabel> labels) => string.Join('\0', labels.Select(l => l.Key + "=" + l.Value));
 }

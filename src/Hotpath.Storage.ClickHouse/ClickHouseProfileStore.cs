@@ -200,8 +200,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             .Append(CultureInfo.InvariantCulture, $" AND type IN ({string.Join(",", types)})")
             .Append(CultureInfo.InvariantCulture, $" AND created_at >= toDateTime({Seconds(query.FromUnixNanos)}) AND created_at <= toDateTime({Math.Min(Seconds(query.ToUnixNanos) + 1L, uint.MaxValue)})")
             .Append(CultureInfo.InvariantCulture, $" AND created_nanos >= {query.FromUnixNanos} AND created_nanos <= {query.ToUnixNanos}");
-        foreach (var label in query.Labels)
-            sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+        AppendLabelFilter(sql, query.Labels);
         var order = query.Limit > 0 ? "DESC" : "ASC";
         sql.Append(CultureInfo.InvariantCulture, $" ORDER BY created_nanos {order}, id {order}");
         if (query.Limit > 0)
@@ -290,14 +289,13 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         var (buckets, found) = await BucketPiecesAsync(query, from, to, [.. all], cancellationToken);
         var sql = new StringBuilder($"SELECT toUInt32(minute), label_keys, label_values, profiles, body FROM {_db}.pieces WHERE service = {Literal(query.Service)}")
             .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type} AND minute >= toDateTime({firstMinute * 60}) AND minute <= toDateTime({lastMinute * 60})");
-        foreach (var label in query.Labels)
-            sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+        AppendLabelFilter(sql, query.Labels);
         var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
         var pieces = new Dictionary<(long Minute, string Labels), (long Profiles, List<byte[]> Bodies)>();
         while (!reader.End)
         {
             long minute = reader.UInt32() / 60;
-            var labels = string.Join('\0', reader.Strings().Zip(reader.Strings(), (k, v) => k + "=" + v));
+            var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
             var profiles = reader.UInt32();
             var body = reader.Bytes().ToArray();
             var piece = pieces.TryGetValue((minute, labels), out var p) ? p : (0, []);
@@ -307,18 +305,28 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
 
         var inMinute = found
             .Where(m => FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute) is var minute && minute >= firstMinute && minute <= lastMinute)
-            .GroupBy(m => (FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), string.Join('\0', m.Labels.Select(l => l.Key + "=" + l.Value))))
+            .GroupBy(m => (FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), LabelKey(m.Labels)))
             .ToDictionary(g => g.Key, g => g.Count());
         var used = pieces.Where(p => inMinute.TryGetValue(p.Key, out var count) && count == p.Value.Profiles).Select(p => p.Key).ToHashSet();
-        var raw = found.Where(m => !used.Contains((FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), string.Join('\0', m.Labels.Select(l => l.Key + "=" + l.Value))))).ToList();
+        var raw = found.Where(m => !used.Contains((FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), LabelKey(m.Labels)))).ToList();
         var bodies = buckets.Concat(used.SelectMany(key => pieces[key].Bodies)).ToAsyncEnumerable()
             .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
         return new MergeSource(all.Count, raw.Count, bodies);
     }
 
-    private const long NanosPerMinute = 60_000_000_000;
+    internal const long NanosPerMinute = 60_000_000_000;
 
-    private static long FloorDiv(long value, long divisor) => Math.DivRem(value, divisor, out var rest) - (rest < 0 ? 1 : 0);
+    /// <summary>Rows whose label set holds every pair of the filter.</summary>
+    private static void AppendLabelFilter(StringBuilder sql, IReadOnlyList<ProfileLabel> labels)
+    {
+        foreach (var label in labels)
+            sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
+    }
+
+    /// <summary>A label set as one dictionary key (pieces and profiles of the same set compare equal).</summary>
+    internal static string LabelKey(IReadOnlyList<ProfileLabel> labels) => string.Join('\0', labels.Select(l => l.Key + "=" + l.Value));
+
+    internal static long FloorDiv(long value, long divisor) => Math.DivRem(value, divisor, out var rest) - (rest < 0 ? 1 : 0);
 
     /// <summary>Deletes raw profiles past the cutoff, with the stack rows and pieces of their days.</summary>
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)

@@ -17,8 +17,6 @@ namespace Hotpath.Storage.ClickHouse;
 /// </summary>
 internal sealed class StackRows
 {
-    private const long NanosPerMinute = 60_000_000_000;
-
     // Stacks this process has stored: sent once, not with every profile. Bounded: past it, the set starts
     // again (a stack sent twice is one row after ClickHouse's merges, ReplacingMergeTree).
     private const int MaxKnownStacks = 1_000_000;
@@ -57,9 +55,9 @@ internal sealed class StackRows
                 }
             }
 
-            var labels = string.Join('\0', meta.Labels.Select(l => l.Key + "=" + l.Value));
+            var labels = ClickHouseProfileStore.LabelKey(meta.Labels);
             labelsOf.TryAdd(labels, meta.Labels);
-            var key = (meta.Service, meta.Type, labels, Math.DivRem(meta.CreatedAtUnixNanos, NanosPerMinute, out var rest) - (rest < 0 ? 1 : 0));
+            var key = (meta.Service, meta.Type, labels, ClickHouseProfileStore.FloorDiv(meta.CreatedAtUnixNanos, ClickHouseProfileStore.NanosPerMinute));
             if (!groups.TryGetValue(key, out var mergers))
                 groups[key] = mergers = [];
             Fold(mergers, profile);
