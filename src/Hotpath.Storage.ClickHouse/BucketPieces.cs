@@ -42,15 +42,18 @@ public sealed partial class ClickHouseProfileStore
             try
             {
                 await Task.Delay(BucketPass, _stopping.Token);
-                await BuildBucketsAsync(DateTimeOffset.UtcNow, _stopping.Token);
+                if (await BuildBucketsAsync(DateTimeOffset.UtcNow, _stopping.Token) is > 0 and var built)
+                    Log.BucketsBuilt(_logger, built);
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
                 return;
             }
-            catch (StorageUnavailableException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                // ClickHouse is away: requests say so (503, /healthz); the next pass tries again.
+                // ClickHouse away (requests say so too: 503, /healthz), or a bucket that will not build: a merge
+                // of it reads finer pieces and raw bodies meanwhile.
+                Log.BucketPassFailed(_logger, e);
             }
         }
     }

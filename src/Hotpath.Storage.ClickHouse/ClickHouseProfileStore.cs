@@ -4,6 +4,8 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hotpath.Storage.ClickHouse;
 
@@ -30,13 +32,15 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly StartupGate _schema;
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
+    private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _bucketLoop;
     private int _disposed;
 
-    public ClickHouseProfileStore(ClickHouseStoreOptions options)
+    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;
         _timeout = options.Timeout;
         _http = new HttpClient { BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"), Timeout = options.Timeout };
@@ -135,7 +139,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             {
                 await store.InsertAsync(batch, rows);
             }
-            catch
+            catch (Exception e)
             {
                 lock (_rows)
                 {
@@ -143,6 +147,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
                     _failures++;
                 }
 
+                Log.BatchFailed(store._logger, batch.Count, e);
                 throw;
             }
         }
@@ -446,5 +451,17 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         public ProfileMeta Meta { get; } = meta;
         public byte[] Body { get; } = body;
         public RawProfile? Decoded { get; } = decoded;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "ClickHouse did not take a batch of {Count} writes; they are answered 503")]
+        public static partial void BatchFailed(ILogger logger, int count, Exception exception);
+
+        [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Building ClickHouse's bucket pieces failed; the next pass tries again")]
+        public static partial void BucketPassFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 302, Level = LogLevel.Debug, Message = "Built {Count} ClickHouse bucket pieces")]
+        public static partial void BucketsBuilt(ILogger logger, int count);
     }
 }

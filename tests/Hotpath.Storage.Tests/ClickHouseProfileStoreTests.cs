@@ -177,6 +177,36 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
+    public async Task A_batch_clickhouse_did_not_take_is_logged_with_its_event_id()
+    {
+        var logger = new ListLogger();
+        var options = ClickHouseServer.Instance.NewDatabase() with { Url = $"http://127.0.0.1:{CollectorProcess.FreePort()}", Timeout = TimeSpan.FromSeconds(2) };
+        await using var store = new ClickHouseProfileStore(options, logger);
+
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "", [], T0), TestData.Bytes("cpu_1.pb.gz"), default));
+
+        var (level, id, message) = Assert.Single(logger.Entries);
+        Assert.Equal((Microsoft.Extensions.Logging.LogLevel.Warning, 300), (level, id));
+        Assert.Contains("batch of 1 writes", message);
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger<ClickHouseProfileStore>
+    {
+        public List<(Microsoft.Extensions.Logging.LogLevel Level, int Id, string Message)> Entries { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Entries)
+                Entries.Add((logLevel, eventId.Id, formatter(state, exception)));
+        }
+    }
+
+    [Fact]
     public async Task An_unreachable_server_makes_a_store_whose_every_call_is_unavailable()
     {
         var options = ClickHouseServer.Instance.NewDatabase() with { Url = $"http://127.0.0.1:{CollectorProcess.FreePort()}" };

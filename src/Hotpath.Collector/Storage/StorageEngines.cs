@@ -25,7 +25,7 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IAsyncDisposab
             {
                 "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>()),
                 "s3" => new S3ProfileStore(options.S3 with { Timeout = options.Timeout }),
-                "clickhouse" => new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }),
+                "clickhouse" => new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }, loggers.CreateLogger<ClickHouseProfileStore>()),
                 _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
             });
         }
