@@ -1,5 +1,5 @@
-using Hotpath.Pprof;
 using BenchmarkDotNet.Attributes;
+using Hotpath.Pprof;
 using Hotpath.Storage;
 using Hotpath.Storage.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -14,9 +14,10 @@ namespace Hotpath.Storage.ClickHouse;
 /// byte for byte), <c>profile_ids</c> finds a profile's sort key by id; the stack store holds each distinct
 /// stack once (<c>stacks</c>: function names, leaf first, by hash) and per service, type, label set and
 /// minute the summed values of each stack (<c>stack_samples</c>), so fleet-wide questions are one SQL query
-/// (see <see cref="StackRows"/>). All but <c>stacks</c> are partitioned by day (retention drops whole days)
-/// and ordered for service/type/time. Concurrent writes are batched into one RowBinary insert per table,
-/// one batch forming while the previous one is in flight.
+/// (see <see cref="StackRows"/>); <c>pieces</c> and <c>bucket_pieces</c> hold pre-merged pprof of minutes,
+/// 10 minutes and hours, which merges read where they hold exactly what is stored. All but <c>stacks</c> are
+/// partitioned by day (retention drops whole days) and ordered for service/type/time. Concurrent writes are
+/// batched into one RowBinary insert per table, the next batch forming while one is in flight.
 /// </summary>
 public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IAsyncDisposable
 {
@@ -107,9 +108,9 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     }
 
     /// <summary>
-    /// Batches into ClickHouse: each batch's stack rows are encoded while the batch before is inserted;
-    /// inserts go one at a time (ClickHouse 18.16 took fewer profiles per second with four batches in flight
-    /// than with one, on 2 cores).
+    /// Batches into ClickHouse, one insert at a time (ClickHouse 18.16 took fewer profiles per second with four
+    /// batches in flight than with one, on 2 cores). A full batch may be encoded while the one before is still
+    /// being inserted; if that one then fails, the stacks this one took for sent are sent after all.
     /// </summary>
     private sealed class Batches(ClickHouseProfileStore store) : IBatchCommitter<PendingWrite>
     {

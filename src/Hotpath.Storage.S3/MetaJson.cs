@@ -1,6 +1,6 @@
-using Hotpath.Pprof;
 using System.Buffers;
 using System.Text.Json;
+using Hotpath.Pprof;
 
 namespace Hotpath.Storage.S3;
 

@@ -1,4 +1,3 @@
-using Hotpath.Pprof;
 using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
@@ -7,6 +6,7 @@ using System.Text.Json;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
+using Hotpath.Pprof;
 
 namespace Hotpath.Storage.S3;
 

@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+
 namespace Hotpath.Storage;
 
 /// <summary>One key=value label of a profile. Keys may repeat.</summary>
@@ -140,10 +141,18 @@ public sealed record MergeSource(int Profiles, int RawProfiles, IAsyncEnumerable
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(query);
-        // One past the most, to tell "exactly the most" from "too many"; a smaller limit of the query's own stands.
-        var limit = query.Limit > 0 ? Math.Min(query.Limit, maxRawProfiles + 1) : maxRawProfiles + 1;
-        var found = await reader.FindAsync(query with { Limit = limit }, cancellationToken).ConfigureAwait(false);
+        var found = await reader.FindAsync(query with { Limit = FindLimit(query, maxRawProfiles) }, cancellationToken).ConfigureAwait(false);
         return new MergeSource(found.Count, found.Count, reader.OpenAsync([.. found.Select(m => m.Id)], cancellationToken));
+    }
+
+    /// <summary>
+    /// The limit of a find for a merge of at most <paramref name="maxRawProfiles"/>: one past the most, to tell
+    /// "exactly the most" from "too many"; a smaller limit of the query's own stands.
+    /// </summary>
+    public static int FindLimit(ProfileQuery query, int maxRawProfiles)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return query.Limit > 0 ? Math.Min(query.Limit, maxRawProfiles + 1) : maxRawProfiles + 1;
     }
 }
 

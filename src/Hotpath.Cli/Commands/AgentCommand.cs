@@ -37,15 +37,9 @@ public static class AgentCommand
                 throw new ArgumentException("--interval must be a duration no shorter than --window");
 
             var target = parsed.GetValue(pid);
-            var given = parsed.GetValue(labels) ?? [];
             var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var label in given)
-            {
-                var eq = label.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0)
-                    throw new ArgumentException($"label \"{label}\" is not key=value");
-                pairs[label[..eq]] = label[(eq + 1)..];
-            }
+            foreach (var (key, value) in SelectionOptions.ParseLabels(parsed.GetValue(labels)))
+                pairs[key] = value; // the last --label of a key wins
 
             // The in-process agent's uploader: a collector that is away for a while costs retries, not the attach.
             var output = TextWriter.Synchronized(context.Output);

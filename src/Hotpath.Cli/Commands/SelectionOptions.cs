@@ -85,17 +85,18 @@ public sealed class SelectionOptions
     /// key=value pairs as the labels parameter: each key and value escaped once (the collector unescapes
     /// them after splitting), then the whole escaped again as a query value, as the profefe agent does.
     /// </summary>
-    public static string LabelQuery(IEnumerable<string>? pairs)
+    public static string LabelQuery(IEnumerable<string>? pairs) =>
+        Uri.EscapeDataString(string.Join(",", ParseLabels(pairs).Select(l => Uri.EscapeDataString(l.Key) + "=" + Uri.EscapeDataString(l.Value))));
+
+    /// <summary>--label key=value options as pairs, in order; anything without a key before '=' is refused.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> ParseLabels(IEnumerable<string>? pairs)
     {
-        var encoded = new List<string>();
         foreach (var pair in pairs ?? [])
         {
             var eq = pair.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
                 throw new ArgumentException($"label \"{pair}\" is not key=value");
-            encoded.Add(Uri.EscapeDataString(pair[..eq]) + "=" + Uri.EscapeDataString(pair[(eq + 1)..]));
+            yield return new(pair[..eq], pair[(eq + 1)..]);
         }
-
-        return Uri.EscapeDataString(string.Join(",", encoded));
     }
 }

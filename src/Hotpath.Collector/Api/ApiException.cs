@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+
 namespace Hotpath.Collector.Api;
 
 /// <summary>A request that fails with a status and the profefe error text; turned into the JSON envelope once, centrally.</summary>
@@ -13,8 +14,11 @@ public sealed class ApiException(int status, string message, string? hint = null
     public string? Hint { get; } = hint;
 
     public static ApiException UnknownType(string? given) =>
-        new(StatusCodes.Status400BadRequest, "bad request: unknown profile type",
-            $"{(string.IsNullOrEmpty(given) ? "no type given" : $"\"{given}\" is not a type")}; the types are {Hotpath.Pprof.ProfileTypes.Listed}");
+        new(StatusCodes.Status400BadRequest, "bad request: unknown profile type", TypesHint(given));
+
+    /// <summary>The hint beside any refusal of a type: which was given, and which exist.</summary>
+    public static string TypesHint(string? given) =>
+        $"{(string.IsNullOrEmpty(given) ? "no type given" : $"\"{given}\" is not a type")}; the types are {ProfileTypes.Listed}";
 
     public static ApiException BadRequest(string detail) => new(StatusCodes.Status400BadRequest, "bad request: " + detail);
 

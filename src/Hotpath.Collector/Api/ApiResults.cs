@@ -1,7 +1,7 @@
-using Hotpath.Pprof;
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using Hotpath.Pprof;
 using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;

@@ -109,7 +109,7 @@ public static class ProfilesApi
         if (parameters["type"].ToString() == ProfileType.Trace.ToWire())
             throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of trace type");
         if (query.Type is null)
-            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type", ApiException.UnknownType(parameters["type"]).Hint);
+            throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type", ApiException.TypesHint(parameters["type"]));
         return query;
     }
 

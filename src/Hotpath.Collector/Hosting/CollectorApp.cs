@@ -1,9 +1,9 @@
 using Hotpath.Agent;
 using Hotpath.Collector.Api;
 using Hotpath.Collector.Merging;
+using Hotpath.Collector.Storage;
 using Hotpath.Pprof;
 using Hotpath.Storage;
-using Hotpath.Collector.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;

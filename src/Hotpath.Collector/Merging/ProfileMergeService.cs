@@ -40,17 +40,16 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
     private async Task<Profile> AverageAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
         var max = options.Value.MaxProfilesPerMerge;
-        var found = await reader.FindAsync(query with { Limit = query.Limit > 0 ? Math.Min(query.Limit, max + 1) : max + 1 }, cancellationToken).ConfigureAwait(false);
+        var found = await reader.FindAsync(query with { Limit = MergeSource.FindLimit(query, max) }, cancellationToken).ConfigureAwait(false);
         if (found.Count > max)
         {
             throw ApiException.BadRequest(
                 $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge), and aggregation=avg reads each; narrow the time range or labels, or pass aggregation=sum");
         }
 
-        var started = TimeProvider.System.GetTimestamp();
-        var total = new ProfileMerger();
-        try
+        return await MeasuredAsync(async () =>
         {
+            var total = new ProfileMerger();
             foreach (var instance in found.GroupBy(m => m.InstanceId, StringComparer.Ordinal))
             {
                 var ids = instance.Select(m => m.Id).ToList();
@@ -58,15 +57,9 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
                 merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / ids.Count : 1.0)]);
                 total.Add(merged);
             }
-        }
-        catch (IncompatibleProfilesException e)
-        {
-            throw ApiException.BadRequest("profiles cannot be merged: " + e.Message);
-        }
 
-        metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
-        metrics.MergedProfiles.Observe(found.Count);
-        return total.Build();
+            return total.Build();
+        }, found.Count).ConfigureAwait(false);
     }
 
     /// <summary>The merge of what a find selects, every value summed (Go's semantics, the profefe API's).</summary>
@@ -84,19 +77,20 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
                 $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
         }
 
-        return (await MeasuredAsync(source.Bodies, source.Profiles, cancellationToken).ConfigureAwait(false), source.Profiles);
+        return (await MeasuredAsync(() => MergeAsync(source.Bodies, cancellationToken), source.Profiles).ConfigureAwait(false), source.Profiles);
     }
 
     /// <summary>Merges the ids, recording the merge metrics; incompatible profiles are a 400.</summary>
     public Task<Profile> MergeMeasuredAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
-        MeasuredAsync(reader.OpenAsync(ids, cancellationToken), ids.Count, cancellationToken);
+        MeasuredAsync(() => MergeAsync(reader.OpenAsync(ids, cancellationToken), cancellationToken), ids.Count);
 
-    private async Task<Profile> MeasuredAsync(IAsyncEnumerable<byte[]> bodies, int profiles, CancellationToken cancellationToken)
+    /// <summary>Runs a merge, recording the merge metrics; incompatible profiles are a 400.</summary>
+    private async Task<Profile> MeasuredAsync(Func<Task<Profile>> merge, int profiles)
     {
         var started = TimeProvider.System.GetTimestamp();
         try
         {
-            var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
+            var merged = await merge().ConfigureAwait(false);
             metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
             metrics.MergedProfiles.Observe(profiles);
             return merged;
