@@ -170,49 +170,52 @@ public sealed partial class ClickHouseProfileStore
     }
 
     /// <summary>
-    /// The whole buckets of the range, widest first, from their pieces where the profiles table holds exactly
-    /// the profiles a piece does (all label sets at once when the query filters on none); returns their
-    /// bodies and the profiles they do not cover.
+    /// Covers what it can of <paramref name="found"/> (the profiles of the range not covered yet) with pieces
+    /// of one width: a whole bucket of the range is taken from its pieces where the profiles table holds
+    /// exactly the profiles they do for that bucket and label set (all label sets at once when the query
+    /// filters on none and the pieces have such a row). Minute pieces add up (each batch leaves its own);
+    /// bucket pieces replace (the latest build of a bucket wins). Returns the pieces' bodies and what is left.
     /// </summary>
-    private async Task<(List<byte[]> Bodies, List<ProfileMeta> Uncovered)> BucketPiecesAsync(ProfileQuery query, long from, long to, List<ProfileMeta> found, CancellationToken cancellationToken)
+    private async Task<(List<byte[]> Bodies, List<ProfileMeta> Uncovered)> CoverAsync(
+        ProfileQuery query, long width, bool minutePieces, long from, long to, List<ProfileMeta> found, CancellationToken cancellationToken)
     {
-        var bodies = new List<byte[]>();
-        foreach (var width in BucketWidths)
+        var nanos = width * 1_000_000_000;
+        var first = FloorDiv(from + nanos - 1, nanos);
+        var last = FloorDiv(to - nanos + 1, nanos);
+        if (first > last || to < nanos || found.Count == 0)
+            return ([], found);
+        var everything = !minutePieces && query.Labels.Count == 0;
+        // Not FINAL (it merges every part on one thread): rows a bucket's rebuild or a second builder left
+        // beside each other are told apart here.
+        var sql = new StringBuilder(minutePieces
+                ? $"SELECT toUInt32(minute), label_keys, label_values, profiles, toInt64(0), body FROM {_db}.pieces WHERE service = {Literal(query.Service)}" +
+                  $" AND minute >= toDateTime({first * width}) AND minute <= toDateTime({last * width})"
+                : $"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}" +
+                  $" AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width}) AND all_labels = {(everything ? 1 : 0)}")
+            .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!}");
+        AppendLabelFilter(sql, query.Labels);
+        var rows = await QueryAsync(sql.ToString(), cancellationToken);
+        var pieces = new Dictionary<(long Bucket, string Labels), (long Profiles, long Built, List<byte[]> Bodies)>();
+        var reader = new RowBinaryReader(rows);
+        while (!reader.End)
         {
-            var nanos = width * 1_000_000_000;
-            var first = FloorDiv(from + nanos - 1, nanos);
-            var last = FloorDiv(to - nanos + 1, nanos);
-            if (first > last || to < nanos || found.Count == 0)
-                continue;
-            var everything = query.Labels.Count == 0;
-            // Not FINAL (it merges every part on one thread): rows a bucket's rebuild or a second builder left
-            // beside each other are told apart here, the latest build winning.
-            var sql = new StringBuilder($"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}")
-                .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!} AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width})")
-                .Append(CultureInfo.InvariantCulture, $" AND all_labels = {(everything ? 1 : 0)}");
-            AppendLabelFilter(sql, query.Labels);
-            var rows = await QueryAsync(sql.ToString(), cancellationToken);
-            var pieces = new Dictionary<(long Bucket, string Labels), (uint Profiles, long Built, byte[] Body)>();
-            var reader = new RowBinaryReader(rows);
-            while (!reader.End)
-            {
-                long bucket = reader.UInt32() / width;
-                var labels = LabelKey(reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v)).ToList());
-                var profiles = reader.UInt32();
-                var built = reader.Int64();
-                var body = reader.Bytes();
-                if (!pieces.TryGetValue((bucket, labels), out var had) || had.Built < built)
-                    pieces[(bucket, labels)] = (profiles, built, body.ToArray());
-            }
-
-            (long, string) KeyOf(ProfileMeta m) => (FloorDiv(m.CreatedAtUnixNanos, nanos), everything ? "" : LabelKey(m.Labels));
-            var counts = found.GroupBy(KeyOf).ToDictionary(g => g.Key, g => g.Count());
-            var used = pieces.Where(p => p.Key.Bucket >= first && p.Key.Bucket <= last && counts.TryGetValue(p.Key, out var count) && count == p.Value.Profiles)
-                .Select(p => p.Key).ToHashSet();
-            bodies.AddRange(used.Select(key => pieces[key].Body));
-            found = [.. found.Where(m => !used.Contains(KeyOf(m)))];
+            long bucket = reader.UInt32() / width;
+            var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            var profiles = reader.UInt32();
+            var built = reader.Int64();
+            var body = reader.Bytes().ToArray();
+            if (!pieces.TryGetValue((bucket, labels), out var had))
+                pieces[(bucket, labels)] = (profiles, built, [body]);
+            else if (minutePieces)
+                pieces[(bucket, labels)] = (had.Profiles + profiles, built, [.. had.Bodies, body]);
+            else if (had.Built < built)
+                pieces[(bucket, labels)] = (profiles, built, [body]);
         }
 
-        return (bodies, found);
+        (long, string) KeyOf(ProfileMeta m) => (FloorDiv(m.CreatedAtUnixNanos, nanos), everything ? "" : LabelKey(m.Labels));
+        var counts = found.GroupBy(KeyOf).ToDictionary(g => g.Key, g => g.Count());
+        var used = pieces.Where(p => p.Key.Bucket >= first && p.Key.Bucket <= last && counts.TryGetValue(p.Key, out var count) && count == p.Value.Profiles)
+            .Select(p => p.Key).ToHashSet();
+        return ([.. used.SelectMany(key => pieces[key].Bodies)], [.. found.Where(m => !used.Contains(KeyOf(m)))]);
     }
 }

@@ -269,15 +269,15 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         return labels;
     }
 
-    /// <summary>Drops every day partition that ends before the cutoff: retention at day granularity.</summary>
+    /// <summary>The series from the metadata rows of the range (one per profile).</summary>
     public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
         SeriesPoint.FromFindAsync(this, query, cancellationToken);
 
     /// <summary>
-    /// The whole hours and 10 minutes of the range from their pieces (BucketPieces.cs), then the whole minutes
-    /// left from theirs where a minute's pieces hold exactly the profiles the profiles table has for it (same
-    /// label set); the edges of the range, and any minute whose pieces disagree (a batch that failed half-way,
-    /// a profile that was alone in its batch), from the raw bodies. No type, or a limit: raw bodies only.
+    /// The whole hours, 10 minutes and minutes of the range from their pieces where they hold exactly what the
+    /// profiles table has (BucketPieces.cs, CoverAsync); the edges of the range, and any bucket whose pieces
+    /// disagree (a batch that failed half-way, a profile alone in its batch, a late write), from the raw
+    /// bodies. No type, a limit, or no whole minute: raw bodies only.
     /// </summary>
     public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
     {
@@ -285,39 +285,25 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         // Pieces are of minutes from 1970 on that DateTime holds (to 2106); a range elsewhere reads raw bodies.
         var from = Math.Max(query.FromUnixNanos, 0);
         var to = Math.Min(query.ToUnixNanos, (long)uint.MaxValue * 1_000_000_000);
-        var firstMinute = FloorDiv(from + NanosPerMinute - 1, NanosPerMinute);
-        var lastMinute = FloorDiv(to - NanosPerMinute + 1, NanosPerMinute);
-        if (query.Type is null or ProfileType.Trace || query.Limit > 0 || to < NanosPerMinute || firstMinute > lastMinute)
+        var wholeMinute = to >= NanosPerMinute && FloorDiv(from + NanosPerMinute - 1, NanosPerMinute) <= FloorDiv(to - NanosPerMinute + 1, NanosPerMinute);
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0 || !wholeMinute)
             return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
 
         var all = await FindAsync(query, cancellationToken);
-        // Whole hours and 10 minutes from their pieces first; what they do not cover, from minute pieces and raw bodies.
-        var (buckets, found) = await BucketPiecesAsync(query, from, to, [.. all], cancellationToken);
-        var sql = new StringBuilder($"SELECT toUInt32(minute), label_keys, label_values, profiles, body FROM {_db}.pieces WHERE service = {Literal(query.Service)}")
-            .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type} AND minute >= toDateTime({firstMinute * 60}) AND minute <= toDateTime({lastMinute * 60})");
-        AppendLabelFilter(sql, query.Labels);
-        var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
-        var pieces = new Dictionary<(long Minute, string Labels), (long Profiles, List<byte[]> Bodies)>();
-        while (!reader.End)
+        // Widest first: whole hours, whole 10 minutes, whole minutes; what no piece covers, from raw bodies.
+        var bodies = new List<byte[]>();
+        List<ProfileMeta> raw = [.. all];
+        foreach (var width in BucketWidths)
         {
-            long minute = reader.UInt32() / 60;
-            var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
-            var profiles = reader.UInt32();
-            var body = reader.Bytes().ToArray();
-            var piece = pieces.TryGetValue((minute, labels), out var p) ? p : (0, []);
-            piece.Bodies.Add(body);
-            pieces[(minute, labels)] = (piece.Profiles + profiles, piece.Bodies);
+            (var covered, raw) = await CoverAsync(query, width, minutePieces: false, from, to, raw, cancellationToken);
+            bodies.AddRange(covered);
         }
 
-        var inMinute = found
-            .Where(m => FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute) is var minute && minute >= firstMinute && minute <= lastMinute)
-            .GroupBy(m => (FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), LabelKey(m.Labels)))
-            .ToDictionary(g => g.Key, g => g.Count());
-        var used = pieces.Where(p => inMinute.TryGetValue(p.Key, out var count) && count == p.Value.Profiles).Select(p => p.Key).ToHashSet();
-        var raw = found.Where(m => !used.Contains((FloorDiv(m.CreatedAtUnixNanos, NanosPerMinute), LabelKey(m.Labels)))).ToList();
-        var bodies = buckets.Concat(used.SelectMany(key => pieces[key].Bodies)).ToAsyncEnumerable()
+        (var minutes, raw) = await CoverAsync(query, 60, minutePieces: true, from, to, raw, cancellationToken);
+        bodies.AddRange(minutes);
+        var merged = bodies.ToAsyncEnumerable()
             .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
-        return new MergeSource(all.Count, raw.Count, bodies);
+        return new MergeSource(all.Count, raw.Count, merged);
     }
 
     internal const long NanosPerMinute = 60_000_000_000;
