@@ -95,7 +95,11 @@ failed=0
 step "dotnet test"
 dotnet test Hotpath.slnx -c Release --no-build --filter "Category!=Sampling" --logger "trx" --results-directory "$OUT/trx" --verbosity quiet
 # Tests of measured profile shares get the machine to themselves (see tests/Hotpath.Testing/TestCategory.cs),
-# in the projects that have them, each with its own results directory.
+# in the projects that have them, each with its own results directory: ClickHouse (still merging the parts
+# the tests wrote) and s3rver are stopped first, as nothing after this needs them.
+kill "${PIDS[@]}" 2>/dev/null || true
+wait "${PIDS[@]}" 2>/dev/null || true
+PIDS=()
 step "dotnet test: sampling profiler shares, one project at a time"
 sampling=$(grep -l "TestCategory.Sampling" tests/*.Tests/*.cs | xargs -n 1 dirname | xargs -n 1 basename | sort -u)
 for name in $sampling; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fleet scenario of the stack store: 20 instances x 1 CPU profile a minute x DAYS (default 7) days into a
 # fresh collector on the embedded store, then merges of 1 h, 24 h, 24 h + label, the whole range, and a find.
-# Usage: [ENGINE=sqlite|clickhouse] bench/fleet.sh [DAYS]. Starts and stops its own collector(s) (and ClickHouse)
+# Usage: [ENGINE=sqlite|clickhouse|s3,clickhouse] bench/fleet.sh [DAYS]. Starts and stops its own collector(s) (and ClickHouse)
 # on 127.0.0.1; on ClickHouse it writes through one collector and reads through a second. Figures go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,15 +14,22 @@ ENGINE=${ENGINE:-sqlite}
 ENGINE_ARGS=(--Storage:Type="$ENGINE")
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA" "$DATA".*.log' EXIT
-if [ "$ENGINE" = clickhouse ]; then
+if [[ ",$ENGINE," == *,s3,* ]]; then
+  S3_PORT=$(free_port); mkdir -p "$DATA/s3rver"
+  ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$DATA/s3rver" -a 127.0.0.1 -p "$S3_PORT" --no-vhost-buckets --silent ) &
+  PIDS+=($!)
+  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+  ENGINE_ARGS+=(--Storage:S3:Bucket=fleet --Storage:S3:ServiceUrl="http://127.0.0.1:$S3_PORT" --Storage:S3:ForcePathStyle=true)
+fi
+if [[ ",$ENGINE," == *,clickhouse,* ]]; then
   CH_PORT=$(free_port); CH="$DATA/clickhouse"; mkdir -p "$CH"
   ( exec clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- --path="$CH/data/" --tmp_path="$CH/tmp/" --user_files_path="$CH/uf/" \
       --format_schema_path="$CH/fs/" --http_port="$CH_PORT" --tcp_port="$(free_port)" --interserver_http_port="$(free_port)" \
       --listen_host=127.0.0.1 --logger.log="$CH/log" --logger.errorlog="$CH/err" >/dev/null 2>&1 ) &
   PIDS+=($!)
   ENGINE_ARGS+=(--Storage:ClickHouse:Url="http://127.0.0.1:$CH_PORT" --Storage:ClickHouse:Database=fleet)
-  sleep 3
 fi
+[ ${#PIDS[@]} -gt 0 ] && sleep 3
 start_collector() { # start_collector NAME: prints its port; its pid is the last of PIDS
   local port; port=$(free_port)
   dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address=127.0.0.1:$port "${ENGINE_ARGS[@]}" \
@@ -41,4 +48,12 @@ fi
 dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll fleet "http://127.0.0.1:$A_PORT" "$A_PID" ../shared/testdata/pprof "$DAYS" "${READER[@]}"
 if [ "$ENGINE" = sqlite ]; then
   echo "raw bodies: $(du -sm "$DATA/a/bodies" | cut -f1) MiB, database: $(du -m "$DATA/a/hotpath.db" | cut -f1) MiB"
+fi
+if [[ ",$ENGINE," == *,clickhouse,* ]]; then
+  # What the rollups add per stored profile: the bucket pieces' rows as sent (uncompressed) and on disk.
+  ch_sql() { curl -fsS "http://127.0.0.1:$CH_PORT/" --data-binary "$1"; }
+  ch_sql "OPTIMIZE TABLE fleet.bucket_pieces FINAL" # what ClickHouse's merges leave of two builders' and rebuilds' rows
+  read -r bodies profiles < <(ch_sql "SELECT sum(size), count() FROM fleet.profiles WHERE service = 'fleet' FORMAT TSV")
+  read -r sent disk < <(ch_sql "SELECT sum(data_uncompressed_bytes), sum(data_compressed_bytes) FROM system.parts WHERE database = 'fleet' AND table = 'bucket_pieces' AND active FORMAT TSV")
+  python3 -c "print(f'bucket pieces: {$sent/$profiles:.0f} bytes per stored profile ({$sent/$bodies:.3f}x its body), {$disk/$profiles:.0f} on disk ({$disk/$bodies:.3f}x)')"
 fi

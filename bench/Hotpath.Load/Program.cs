@@ -196,8 +196,10 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
 
     stopwatch.Restart();
     var deadline = TimeSpan.FromMinutes(30);
-    // Every collector builds pieces (on ClickHouse each builds them all): wait for the reader's too.
-    while ((await Gauge(url, "hotpath_rollup_pending_buckets") > 0 || (reader is { } r && await Gauge(r.Url, "hotpath_rollup_pending_buckets") > 0))
+    // Every collector builds pieces (on ClickHouse each builds them all, once the writer's journal is shipped):
+    // wait for the reader's too.
+    while ((await Gauge(url, "hotpath_journal_pending_profiles") > 0 || await Gauge(url, "hotpath_rollup_pending_buckets") > 0
+            || (reader is { } r && await Gauge(r.Url, "hotpath_rollup_pending_buckets") > 0))
         && stopwatch.Elapsed < deadline)
         await Task.Delay(1000);
     var built = stopwatch.Elapsed.TotalSeconds;
@@ -207,7 +209,11 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
 
     // Reads through a second collector when given one: scale-out engines serve any collector's writes.
     if (reader is { } other)
+    {
+        await Visibility(url, other.Url, File.ReadAllBytes(Path.Combine(corpus, "cpu_1.pb.gz")));
         (url, pid) = other;
+    }
+
     var mid = start.AddDays(days / 2.0).AddMinutes(17).AddSeconds(23); // nothing aligned to a bucket
     var queries = new (string Name, string Query)[]
     {
@@ -240,6 +246,32 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         var sorted = latencies.Order().ToArray();
         Console.WriteLine(string.Create(invariant, $"{name}: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms; peak RSS growth {peakGrowth / 1048576.0:F1} MiB; {size} bytes"));
     }
+}
+
+// How long a profile written through one collector takes to be found through another: 20 writes, one at a time.
+async Task Visibility(Uri writer, Uri reader, byte[] body)
+{
+    var latencies = new List<double>();
+    for (var i = 0; i < 20; i++)
+    {
+        var label = Guid.NewGuid().ToString("N");
+        var started = Stopwatch.GetTimestamp();
+        using (var posted = await http.PostAsync(new Uri(writer, $"/api/0/profiles?service=visible&type=cpu&labels=probe%3D{label}"), new ByteArrayContent(body)))
+            posted.EnsureSuccessStatusCode();
+        var find = new Uri(reader, $"/api/0/profiles?service=visible&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00&labels=probe%3D{label}");
+        while (Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(30))
+        {
+            using var found = await http.GetAsync(find);
+            if (found.IsSuccessStatusCode)
+                break;
+            await Task.Delay(5);
+        }
+
+        latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    var sorted = latencies.Order().ToArray();
+    Console.WriteLine(string.Create(invariant, $"written through one collector, found through the other: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms (20 writes)"));
 }
 
 async Task<double> Gauge(Uri url, string name)

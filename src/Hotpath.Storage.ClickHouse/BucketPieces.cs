@@ -169,53 +169,145 @@ public sealed partial class ClickHouseProfileStore
         await InsertAsync("bucket_pieces", rows.Written);
     }
 
+    /// <summary>The pieces a merge reads, what they hold, and the intervals whose profiles are read raw.</summary>
+    private sealed record MergePlan(List<(long Profiles, byte[] Body)> Pieces, List<(long From, long To)> Open, Predicate<ProfileMeta> Covers);
+
     /// <summary>
-    /// Covers what it can of <paramref name="found"/> (the profiles of the range not covered yet) with pieces
-    /// of one width: a whole bucket of the range is taken from its pieces where the profiles table holds
-    /// exactly the profiles they do for that bucket and label set (all label sets at once when the query
-    /// filters on none and the pieces have such a row). Minute pieces add up (each batch leaves its own);
-    /// bucket pieces replace (the latest build of a bucket wins). Returns the pieces' bodies and what is left.
+    /// Covers the whole buckets of the range with pieces, hours first, then 10 minutes of the hours not
+    /// covered: a bucket and label set (all label sets at once when the query filters on none) is taken from
+    /// its latest piece when ClickHouse counts exactly the profiles the piece holds there. ClickHouse does the
+    /// counting (GROUP BY bucket and label set), so planning a week reads counts, not a row per profile. The
+    /// intervals not wholly covered (the edges, a bucket with a late profile or not built yet) are left open
+    /// for raw bodies, less any profile of a covered bucket and label set in them.
     /// </summary>
-    private async Task<(List<byte[]> Bodies, List<ProfileMeta> Uncovered)> CoverAsync(
-        ProfileQuery query, long width, bool minutePieces, long from, long to, List<ProfileMeta> found, CancellationToken cancellationToken)
+    private async Task<MergePlan> PlanAsync(ProfileQuery query, long from, long to, CancellationToken cancellationToken)
+    {
+        var everything = query.Labels.Count == 0;
+        var pieces = new List<(long Profiles, byte[] Body)>();
+        var covered = new HashSet<(long Width, long Bucket, string Labels)>();
+        var closed = new List<(long From, long To)>();
+        var closedHours = new HashSet<long>();
+        var hour = BucketWidths[0];
+        foreach (var width in BucketWidths)
+        {
+            var nanos = width * 1_000_000_000;
+            var first = FloorDiv(from + nanos - 1, nanos);
+            var last = FloorDiv(to - nanos + 1, nanos);
+            if (first > last)
+                continue;
+            var counts = await CountsAsync(query, width, first, last, everything, cancellationToken);
+            var built = await PiecesAsync(query, width, first, last, everything, cancellationToken);
+            // Only buckets with profiles: an empty one has nothing to cover, and the raw read of it finds nothing.
+            foreach (var (bucket, sets) in counts)
+            {
+                var start = bucket * nanos;
+                var parent = FloorDiv(start, hour * 1_000_000_000);
+                if (width != hour && closedHours.Contains(parent))
+                    continue; // inside an hour already covered whole
+                var whole = true;
+                foreach (var (labels, count) in sets)
+                {
+                    if (width != hour && covered.Contains((hour, parent, labels)))
+                        continue;
+                    if (built.TryGetValue((bucket, labels), out var piece) && piece.Profiles == count)
+                    {
+                        covered.Add((width, bucket, labels));
+                        pieces.Add((piece.Profiles, piece.Body));
+                    }
+                    else
+                    {
+                        whole = false;
+                    }
+                }
+
+                if (!whole)
+                    continue;
+                closed.Add((start, start + nanos - 1));
+                if (width == hour)
+                    closedHours.Add(bucket);
+            }
+        }
+
+        bool Covers(ProfileMeta m)
+        {
+            var labels = everything ? "" : LabelKey(m.Labels);
+            return BucketWidths.Any(w => covered.Contains((w, FloorDiv(m.CreatedAtUnixNanos, w * 1_000_000_000), labels)));
+        }
+
+        return new MergePlan(pieces, Complement(closed, query.FromUnixNanos, query.ToUnixNanos), Covers);
+    }
+
+    /// <summary>What of [from, to] the closed intervals leave, as few intervals as possible.</summary>
+    private static List<(long From, long To)> Complement(List<(long From, long To)> closed, long from, long to)
+    {
+        var open = new List<(long From, long To)>();
+        var next = from;
+        foreach (var (start, end) in closed.OrderBy(c => c.From))
+        {
+            if (start > next)
+                open.Add((next, start - 1));
+            next = Math.Max(next, end + 1);
+        }
+
+        if (next <= to)
+            open.Add((next, to));
+        return open;
+    }
+
+    /// <summary>How many profiles the query selects per whole bucket of one width and label set (or all of them).</summary>
+    private async Task<Dictionary<long, List<(string Labels, long Count)>>> CountsAsync(
+        ProfileQuery query, long width, long first, long last, bool everything, CancellationToken cancellationToken)
     {
         var nanos = width * 1_000_000_000;
-        var first = FloorDiv(from + nanos - 1, nanos);
-        var last = FloorDiv(to - nanos + 1, nanos);
-        if (first > last || to < nanos || found.Count == 0)
-            return ([], found);
-        var everything = !minutePieces && query.Labels.Count == 0;
+        var labels = everything ? "" : ", label_keys, label_values";
+        var sql = new StringBuilder($"SELECT toUInt32(intDiv(toUInt32(created_at), {width})) AS b{labels}, toInt64(count()) FROM {_db}.profiles");
+        AppendWhere(sql, query with { FromUnixNanos = first * nanos, ToUnixNanos = (last + 1) * nanos - 1 });
+        sql.Append(CultureInfo.InvariantCulture, $" GROUP BY b{labels}");
+        var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
+        var counts = new Dictionary<long, List<(string, long)>>();
+        while (!reader.End)
+        {
+            long bucket = reader.UInt32();
+            var key = everything ? "" : LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            var count = reader.Int64();
+            if (!counts.TryGetValue(bucket, out var list))
+                counts[bucket] = list = [];
+            list.Add((key, count));
+        }
+
+        return counts;
+    }
+
+    /// <summary>The latest piece of each whole bucket of one width and label set the query selects (all label sets at once, or each).</summary>
+    private async Task<Dictionary<(long Bucket, string Labels), (long Profiles, byte[] Body)>> PiecesAsync(
+        ProfileQuery query, long width, long first, long last, bool everything, CancellationToken cancellationToken)
+    {
         // Not FINAL (it merges every part on one thread): rows a bucket's rebuild or a second builder left
         // beside each other are told apart here.
-        var sql = new StringBuilder(minutePieces
-                ? $"SELECT toUInt32(minute), label_keys, label_values, profiles, toInt64(0), body FROM {_db}.pieces WHERE service = {Literal(query.Service)}" +
-                  $" AND minute >= toDateTime({first * width}) AND minute <= toDateTime({last * width})"
-                : $"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}" +
-                  $" AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width}) AND all_labels = {(everything ? 1 : 0)}")
+        var sql = new StringBuilder(
+                $"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}" +
+                $" AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width}) AND all_labels = {(everything ? 1 : 0)}")
             .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!}");
         AppendLabelFilter(sql, query.Labels);
-        var rows = await QueryAsync(sql.ToString(), cancellationToken);
-        var pieces = new Dictionary<(long Bucket, string Labels), (long Profiles, long Built, List<byte[]> Bodies)>();
-        var reader = new RowBinaryReader(rows);
+        var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
+        var pieces = new Dictionary<(long, string), (long Profiles, long Built, byte[] Body)>();
         while (!reader.End)
         {
             long bucket = reader.UInt32() / width;
-            var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            var labels = everything ? "" : LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            if (everything)
+            {
+                reader.Strings();
+                reader.Strings();
+            }
+
             var profiles = reader.UInt32();
             var built = reader.Int64();
             var body = reader.Bytes().ToArray();
-            if (!pieces.TryGetValue((bucket, labels), out var had))
-                pieces[(bucket, labels)] = (profiles, built, [body]);
-            else if (minutePieces)
-                pieces[(bucket, labels)] = (had.Profiles + profiles, built, [.. had.Bodies, body]);
-            else if (had.Built < built)
-                pieces[(bucket, labels)] = (profiles, built, [body]);
+            if (!pieces.TryGetValue((bucket, labels), out var had) || had.Built < built)
+                pieces[(bucket, labels)] = (profiles, built, body);
         }
 
-        (long, string) KeyOf(ProfileMeta m) => (FloorDiv(m.CreatedAtUnixNanos, nanos), everything ? "" : LabelKey(m.Labels));
-        var counts = found.GroupBy(KeyOf).ToDictionary(g => g.Key, g => g.Count());
-        var used = pieces.Where(p => p.Key.Bucket >= first && p.Key.Bucket <= last && counts.TryGetValue(p.Key, out var count) && count == p.Value.Profiles)
-            .Select(p => p.Key).ToHashSet();
-        return ([.. used.SelectMany(key => pieces[key].Bodies)], [.. found.Where(m => !used.Contains(KeyOf(m)))]);
+        return pieces.ToDictionary(p => p.Key, p => (p.Value.Profiles, p.Value.Body));
     }
 }

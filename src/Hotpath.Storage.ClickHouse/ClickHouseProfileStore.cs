@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Hotpath.Pprof;
-using Hotpath.Pprof.Analysis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -11,18 +10,18 @@ namespace Hotpath.Storage.ClickHouse;
 
 /// <summary>
 /// Profiles in ClickHouse, over its HTTP interface. <c>profiles</c> holds metadata and the body (served
-/// byte for byte), <c>profile_ids</c> finds a profile's sort key by id; the stack store holds each distinct
-/// stack once (<c>stacks</c>: function names, leaf first, by hash) and per service, type, label set and
-/// minute the summed values of each stack (<c>stack_samples</c>), so fleet-wide questions are one SQL query
-/// (see <see cref="StackRows"/>); <c>pieces</c> and <c>bucket_pieces</c> hold pre-merged pprof of minutes,
-/// 10 minutes and hours, which merges read where they hold exactly what is stored. All but <c>stacks</c> are
-/// partitioned by day (retention drops whole days) and ordered for service/type/time. Concurrent writes are
-/// batched into one RowBinary insert per table, the next batch forming while one is in flight.
+/// byte for byte), <c>profile_ids</c> finds a profile's sort key by id; <c>bucket_pieces</c> hold pre-merged
+/// pprof of 10 minutes and hours (BucketPieces.cs), which merges read where they hold exactly what is stored.
+/// Every table is partitioned by day (retention drops whole days) and ordered for service/type/time.
+/// Concurrent writes are batched into one RowBinary insert per table, the next batch forming while one is in
+/// flight; a write parses nothing (the pieces are built from the stored bodies once a bucket is over).
+/// Given an object store (S3), the bodies go there instead, a batch's bodies as one object read back by
+/// range (<c>body_object</c>, <c>body_offset</c>), and ClickHouse holds metadata, index and pieces only.
 /// </summary>
 public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IAsyncDisposable
 {
     private const string BackendName = "clickhouse";
-    private const int MaxBatch = 512;
+    private const int MaxBatch = 2048;
     private const int MaxPending = 4096;
 
     // While the schema cannot be made, requests fail at once for this long before the next attempt.
@@ -38,9 +37,16 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly Task _bucketLoop;
     private int _disposed;
 
-    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null)
+    // Reads of bodies an object holds side by side are one ranged read when the gap between them is at most this.
+    private const int MaxReadGap = 64 * 1024;
+
+    private readonly IObjectStore? _bodies;
+
+    /// <param name="bodies">Where bodies go instead of the profiles table; the store owns it and disposes it.</param>
+    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _bodies = bodies;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;
         _timeout = options.Timeout;
@@ -54,14 +60,24 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
 
     public string Backend => BackendName;
 
-    /// <summary>Answers when the schema is there and ClickHouse answers a query.</summary>
-    public async Task ProbeAsync(CancellationToken cancellationToken) => await QueryAsync("SELECT 1", cancellationToken);
+    /// <summary>Answers when the schema is there and ClickHouse answers a query (and the object store, when bodies go there).</summary>
+    public async Task ProbeAsync(CancellationToken cancellationToken)
+    {
+        await QueryAsync("SELECT 1", cancellationToken);
+        if (_bodies is not null)
+            await _bodies.ProbeAsync(cancellationToken);
+    }
 
     private async Task CreateSchemaAsync(CancellationToken cancellationToken)
     {
         await SendCoreAsync("", new StringContent($"CREATE DATABASE IF NOT EXISTS {_db}"), cancellationToken);
         foreach (var table in Tables())
             await SendCoreAsync("", new StringContent(table), cancellationToken);
+        // A profiles table from before bodies could live in an object store (18.16 has no ADD COLUMN IF NOT EXISTS).
+        var has = await SendCoreAsync("", new StringContent(
+            $"SELECT count() FROM system.columns WHERE database = {Literal(_db)} AND table = 'profiles' AND name = 'body_object' FORMAT TabSeparated"), cancellationToken);
+        if (Encoding.ASCII.GetString(has).Trim() == "0")
+            await SendCoreAsync("", new StringContent($"ALTER TABLE {_db}.profiles ADD COLUMN body_object String, ADD COLUMN body_offset UInt64"), cancellationToken);
     }
 
     private IEnumerable<string> Tables()
@@ -70,28 +86,12 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             CREATE TABLE IF NOT EXISTS {_db}.profiles (
                 id String, service String, type UInt8, instance_id String,
                 label_keys Array(String), label_values Array(String),
-                created_at DateTime, created_nanos Int64, size UInt64, value Int64, body String
+                created_at DateTime, created_nanos Int64, size UInt64, value Int64, body String, body_object String, body_offset UInt64
             ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY (service, type, created_nanos, id)
             """;
         yield return $"""
             CREATE TABLE IF NOT EXISTS {_db}.profile_ids (id String, service String, type UInt8, created_at DateTime, created_nanos Int64)
             ENGINE = MergeTree PARTITION BY toYYYYMMDD(created_at) ORDER BY id
-            """;
-        yield return $"""
-            CREATE TABLE IF NOT EXISTS {_db}.stacks (hash UInt64, frames Array(String))
-            ENGINE = ReplacingMergeTree ORDER BY hash
-            """;
-        yield return $"""
-            CREATE TABLE IF NOT EXISTS {_db}.stack_samples (
-                service String, type UInt8, minute DateTime, label_keys Array(String), label_values Array(String),
-                hash UInt64, sample_types Array(String), values Array(Int64)
-            ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(minute) ORDER BY (service, type, minute, hash)
-            """;
-        yield return $"""
-            CREATE TABLE IF NOT EXISTS {_db}.pieces (
-                service String, type UInt8, minute DateTime, label_keys Array(String), label_values Array(String),
-                profiles UInt32, body String
-            ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(minute) ORDER BY (service, type, minute)
             """;
         yield return BucketPiecesTable;
     }
@@ -101,63 +101,48 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         ArgumentNullException.ThrowIfNull(profile);
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
-        // The decoded profile stays valid until this write completes: the write loop reads it, not this thread.
-        await _commits.CommitAsync(new PendingWrite(meta, body.ToArray(), profile.Decoded));
+        await _commits.CommitAsync(new PendingWrite(meta, body.ToArray()));
         Volatile.Write(ref _writtenSincePass, 1);
         return meta;
     }
 
     /// <summary>
-    /// Batches into ClickHouse, one insert at a time (ClickHouse 18.16 took fewer profiles per second with four
-    /// batches in flight than with one, on 2 cores). A full batch may be encoded while the one before is still
-    /// being inserted; if that one then fails, the stacks this one took for sent are sent after all.
+    /// Batches into ClickHouse, one insert per table at a time (ClickHouse 18.16 took fewer profiles per second
+    /// with four batches in flight than with one, on 2 cores).
     /// </summary>
     private sealed class Batches(ClickHouseProfileStore store) : IBatchCommitter<PendingWrite>
     {
-        private readonly StackRows _rows = new();
-        private int _failures;
-
-        public object? Prepare(IReadOnlyList<PendingWrite> batch)
-        {
-            lock (_rows)
-                return (_failures, _rows.Encode(batch.Select(w => (w.Meta, w.Decoded, (ReadOnlyMemory<byte>)w.Body))));
-        }
+        public object? Prepare(IReadOnlyList<PendingWrite> batch) => store.Encode(batch);
 
         public async Task CommitAsync(IReadOnlyList<PendingWrite> batch, object? prepared)
         {
-            var (failuresSeen, rows) = ((int, EncodedRows))prepared!;
-            lock (_rows)
-            {
-                if (failuresSeen != _failures)
-                {
-                    // A batch before failed after this one was encoded: stacks this one took for sent were not stored.
-                    _rows.Forget(rows);
-                    rows = _rows.Encode(batch.Select(w => (w.Meta, w.Decoded, (ReadOnlyMemory<byte>)w.Body)));
-                }
-            }
-
             try
             {
-                await store.InsertAsync(batch, rows);
+                var (profiles, ids, bodies) = ((RowBinaryWriter, RowBinaryWriter, (string Key, byte[] Content)?))prepared!;
+                // The bodies, then the id index: a profile is findable (and GET by id) only once all are in.
+                if (bodies is var (key, content))
+                    await store._bodies!.PutAsync(key, content, CancellationToken.None);
+                await store.InsertAsync("profile_ids", ids.Written);
+                await store.InsertAsync("profiles", profiles.Written);
             }
             catch (Exception e)
             {
-                lock (_rows)
-                {
-                    _rows.Forget(rows);
-                    _failures++;
-                }
-
                 Log.BatchFailed(store._logger, batch.Count, e);
                 throw;
             }
         }
     }
 
-    private async Task InsertAsync(IReadOnlyList<PendingWrite> batch, EncodedRows rows)
+    private (RowBinaryWriter Profiles, RowBinaryWriter Ids, (string Key, byte[] Content)? Bodies) Encode(IReadOnlyList<PendingWrite> batch)
     {
-        var profiles = new RowBinaryWriter();
+        // Sized for the bodies and their metadata, so that a batch of thousands is not copied as the buffer doubles.
+        var bodyBytes = batch.Sum(w => (long)w.Body.Length);
+        var profiles = new RowBinaryWriter((int)Math.Min(int.MaxValue, (_bodies is null ? bodyBytes : 0) + batch.Count * 256L));
         var ids = new RowBinaryWriter();
+        // One object per batch, named by the day it is written (retention deletes an object once no row refers to it).
+        var key = _bodies is null ? "" : $"bodies/{DateTime.UtcNow:yyyyMMdd}/{ProfileId.New()}";
+        var content = _bodies is null ? [] : new byte[bodyBytes];
+        long offset = 0;
         foreach (var write in batch)
         {
             var m = write.Meta;
@@ -172,7 +157,21 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             profiles.Int64(m.CreatedAtUnixNanos);
             profiles.Int64(m.Size);
             profiles.Int64(m.Value);
-            profiles.Bytes(write.Body);
+            if (_bodies is null)
+            {
+                profiles.Bytes(write.Body);
+                profiles.String("");
+                profiles.Int64(0);
+            }
+            else
+            {
+                profiles.Bytes([]);
+                profiles.String(key);
+                profiles.Int64(offset);
+                write.Body.CopyTo(content, offset);
+                offset += write.Body.Length;
+            }
+
             ids.String(m.Id);
             ids.String(m.Service);
             ids.UInt8((byte)m.Type);
@@ -180,18 +179,8 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             ids.Int64(m.CreatedAtUnixNanos);
         }
 
-        // The stack store, the pieces and the id index first: a profile is findable only once everything about
-        // it is in. A piece whose profiles then fail to land counts more than the profiles table: merges see
-        // the difference and read that minute's raw profiles (OpenMergeAsync).
-        await Task.WhenAll(
-            InsertIfAnyAsync("stacks", rows.Stacks.Written),
-            InsertIfAnyAsync("stack_samples", rows.Samples.Written),
-            InsertIfAnyAsync("pieces", rows.Pieces.Written),
-            InsertAsync("profile_ids", ids.Written));
-        await InsertAsync("profiles", profiles.Written);
+        return (profiles, ids, _bodies is null ? null : (key, content));
     }
-
-    private Task InsertIfAnyAsync(string table, ReadOnlyMemory<byte> rows) => rows.Length > 0 ? InsertAsync(table, rows) : Task.CompletedTask;
 
     private Task InsertAsync(string table, ReadOnlyMemory<byte> rows) =>
         SendAsync($"?query={Uri.EscapeDataString($"INSERT INTO {_db}.{table} FORMAT RowBinary")}", new ReadOnlyMemoryContent(rows), default);
@@ -201,12 +190,8 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     public async Task<IReadOnlyList<ProfileMeta>> FindAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        var types = query.Type is { } t ? [(int)t] : ProfileTypes.All.Select(x => (int)x);
-        var sql = new StringBuilder($"SELECT {MetaColumns} FROM {_db}.profiles WHERE service = {Literal(query.Service)}")
-            .Append(CultureInfo.InvariantCulture, $" AND type IN ({string.Join(",", types)})")
-            .Append(CultureInfo.InvariantCulture, $" AND created_at >= toDateTime({Seconds(query.FromUnixNanos)}) AND created_at <= toDateTime({Math.Min(Seconds(query.ToUnixNanos) + 1L, uint.MaxValue)})")
-            .Append(CultureInfo.InvariantCulture, $" AND created_nanos >= {query.FromUnixNanos} AND created_nanos <= {query.ToUnixNanos}");
-        AppendLabelFilter(sql, query.Labels);
+        var sql = new StringBuilder($"SELECT {MetaColumns} FROM {_db}.profiles");
+        AppendWhere(sql, query);
         var order = query.Limit > 0 ? "DESC" : "ASC";
         sql.Append(CultureInfo.InvariantCulture, $" ORDER BY created_nanos {order}, id {order}");
         if (query.Limit > 0)
@@ -215,6 +200,21 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         if (query.Limit > 0)
             found.Reverse();
         return found;
+    }
+
+    /// <summary>
+    /// The rows a query selects: service, types, time (the seconds column first, which prunes partitions and
+    /// the sort key) and labels; with <paramref name="within"/>, only those in one of its intervals.
+    /// </summary>
+    private static void AppendWhere(StringBuilder sql, ProfileQuery query, IReadOnlyList<(long From, long To)>? within = null)
+    {
+        var types = query.Type is { } t ? [(int)t] : ProfileTypes.All.Select(x => (int)x);
+        sql.Append(CultureInfo.InvariantCulture, $" WHERE service = {Literal(query.Service)} AND type IN ({string.Join(",", types)})")
+            .Append(CultureInfo.InvariantCulture, $" AND created_at >= toDateTime({Seconds(query.FromUnixNanos)}) AND created_at <= toDateTime({Math.Min(Seconds(query.ToUnixNanos) + 1L, uint.MaxValue)})")
+            .Append(CultureInfo.InvariantCulture, $" AND created_nanos >= {query.FromUnixNanos} AND created_nanos <= {query.ToUnixNanos}");
+        if (within is not null)
+            sql.Append(" AND (").AppendJoin(" OR ", within.Select(w => string.Create(CultureInfo.InvariantCulture, $"(created_nanos >= {w.From} AND created_nanos <= {w.To})"))).Append(')');
+        AppendLabelFilter(sql, query.Labels);
     }
 
     public async Task<IReadOnlyList<ProfileMeta>> GetAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
@@ -231,14 +231,62 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     {
         foreach (var chunk in ids.Where(id => ProfileId.IsWellFormed(id)).Chunk(200))
         {
-            var rows = await QueryAsync($"SELECT id, body FROM {_db}.profiles WHERE {KeyFilter(chunk.Distinct().ToList())}", cancellationToken);
-            var bodies = ReadBodies(rows);
+            var rows = await QueryAsync($"SELECT id, body, body_object, body_offset, size FROM {_db}.profiles WHERE {KeyFilter(chunk.Distinct().ToList())}", cancellationToken);
+            var bodies = await ReadBodiesAsync(rows, cancellationToken);
             foreach (var id in chunk)
             {
                 if (bodies.TryGetValue(id, out var body))
                     yield return body;
             }
         }
+    }
+
+    /// <summary>The bodies of the rows: in the row, or read from their objects, neighbours in one object in one ranged read.</summary>
+    private async Task<Dictionary<string, byte[]>> ReadBodiesAsync(byte[] rows, CancellationToken cancellationToken)
+    {
+        var bodies = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var elsewhere = new List<(string Id, string Object, long Offset, int Size)>();
+        var reader = new RowBinaryReader(rows);
+        while (!reader.End)
+        {
+            var id = reader.String();
+            var body = reader.Bytes();
+            var inObject = reader.String();
+            var offset = reader.Int64();
+            var size = reader.Int64();
+            if (inObject.Length == 0)
+                bodies[id] = body.ToArray();
+            else
+                elsewhere.Add((id, inObject, offset, (int)size));
+        }
+
+        if (elsewhere.Count == 0)
+            return bodies;
+        var reads = new List<(string Object, long Offset, long End, List<(string Id, long Offset, int Size)> Bodies)>();
+        foreach (var body in elsewhere.OrderBy(e => e.Object, StringComparer.Ordinal).ThenBy(e => e.Offset))
+        {
+            if (reads.Count > 0 && reads[^1].Object == body.Object && body.Offset - reads[^1].End <= MaxReadGap)
+            {
+                var last = reads[^1];
+                last.Bodies.Add((body.Id, body.Offset, body.Size));
+                reads[^1] = last with { End = Math.Max(last.End, body.Offset + body.Size) };
+            }
+            else
+            {
+                reads.Add((body.Object, body.Offset, body.Offset + body.Size, [(body.Id, body.Offset, body.Size)]));
+            }
+        }
+
+        var read = await Task.WhenAll(reads.Select(r => _bodies!.ReadAsync(r.Object, r.Offset, (int)(r.End - r.Offset), cancellationToken)));
+        for (var i = 0; i < reads.Count; i++)
+        {
+            if (read[i] is not { } bytes)
+                continue; // the object is gone (retention): as a missing row
+            foreach (var (id, offset, size) in reads[i].Bodies)
+                bodies[id] = bytes.AsSpan((int)(offset - reads[i].Offset), size).ToArray();
+        }
+
+        return bodies;
     }
 
     /// <summary>Rows by id, through the id table, so that the main table's sort key prunes the read.</summary>
@@ -269,44 +317,62 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         return labels;
     }
 
-    /// <summary>The series from the metadata rows of the range (one per profile).</summary>
-    public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
-        SeriesPoint.FromFindAsync(this, query, cancellationToken);
+    /// <summary>
+    /// The series counted by ClickHouse: per interval of the resolution, how many profiles start in it and
+    /// their summed main value (one GROUP BY, so 30 days are as quick as one); with a limit, one point per profile.
+    /// </summary>
+    public async Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Limit > 0 || resolutionNanos <= 0)
+            return await SeriesPoint.FromFindAsync(this, query, cancellationToken);
+        var sql = new StringBuilder($"SELECT toInt64(intDiv(created_nanos, {resolutionNanos}) * {resolutionNanos}) AS t, toInt64(count()), toInt64(sum(value)) FROM {_db}.profiles");
+        AppendWhere(sql, query);
+        sql.Append(" GROUP BY t");
+        var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
+        var points = new List<SeriesPoint>();
+        while (!reader.End)
+        {
+            var time = reader.Int64();
+            var profiles = (int)reader.Int64();
+            points.Add(new SeriesPoint(Math.Max(time, query.FromUnixNanos), profiles, reader.Int64()));
+        }
+
+        return points;
+    }
 
     /// <summary>
-    /// The whole hours, 10 minutes and minutes of the range from their pieces where they hold exactly what the
-    /// profiles table has (BucketPieces.cs, CoverAsync); the edges of the range, and any bucket whose pieces
-    /// disagree (a batch that failed half-way, a profile alone in its batch, a late write), from the raw
-    /// bodies. No type, a limit, or no whole minute: raw bodies only.
+    /// The whole hours and 10 minutes of the range from their pieces where they hold exactly what the profiles
+    /// table has (BucketPieces.cs, CoverAsync); the edges of the range, and any bucket whose pieces disagree (a
+    /// late write, a bucket not built yet), from the raw bodies. No type, a limit, or no whole 10 minutes: raw
+    /// bodies only.
     /// </summary>
     public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        // Pieces are of minutes from 1970 on that DateTime holds (to 2106); a range elsewhere reads raw bodies.
+        // Pieces are of buckets from 1970 on that DateTime holds (to 2106); a range elsewhere reads raw bodies.
         var from = Math.Max(query.FromUnixNanos, 0);
         var to = Math.Min(query.ToUnixNanos, (long)uint.MaxValue * 1_000_000_000);
-        var wholeMinute = to >= NanosPerMinute && FloorDiv(from + NanosPerMinute - 1, NanosPerMinute) <= FloorDiv(to - NanosPerMinute + 1, NanosPerMinute);
-        if (query.Type is null or ProfileType.Trace || query.Limit > 0 || !wholeMinute)
+        var finest = BucketWidths[^1] * 1_000_000_000;
+        var wholeBucket = to >= finest && FloorDiv(from + finest - 1, finest) <= FloorDiv(to - finest + 1, finest);
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0 || !wholeBucket)
             return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
 
-        var all = await FindAsync(query, cancellationToken);
-        // Widest first: whole hours, whole 10 minutes, whole minutes; what no piece covers, from raw bodies.
-        var bodies = new List<byte[]>();
-        List<ProfileMeta> raw = [.. all];
-        foreach (var width in BucketWidths)
-        {
-            (var covered, raw) = await CoverAsync(query, width, minutePieces: false, from, to, raw, cancellationToken);
-            bodies.AddRange(covered);
-        }
-
-        (var minutes, raw) = await CoverAsync(query, 60, minutePieces: true, from, to, raw, cancellationToken);
-        bodies.AddRange(minutes);
-        var merged = bodies.ToAsyncEnumerable()
+        var plan = await PlanAsync(query, from, to, cancellationToken);
+        var raw = plan.Open.Count == 0 ? [] : await FindWithinAsync(query, plan.Open, cancellationToken);
+        raw.RemoveAll(plan.Covers);
+        var merged = plan.Pieces.Select(p => p.Body).ToAsyncEnumerable()
             .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
-        return new MergeSource(all.Count, raw.Count, merged);
+        return new MergeSource((int)plan.Pieces.Sum(p => p.Profiles) + raw.Count, raw.Count, merged);
     }
 
-    internal const long NanosPerMinute = 60_000_000_000;
+    private async Task<List<ProfileMeta>> FindWithinAsync(ProfileQuery query, IReadOnlyList<(long From, long To)> within, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder($"SELECT {MetaColumns} FROM {_db}.profiles");
+        AppendWhere(sql, query, within);
+        sql.Append(" ORDER BY created_nanos, id");
+        return ReadMetas(await QueryAsync(sql.ToString(), cancellationToken));
+    }
 
     /// <summary>Rows whose label set holds every pair of the filter.</summary>
     private static void AppendLabelFilter(StringBuilder sql, IReadOnlyList<ProfileLabel> labels)
@@ -316,11 +382,11 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     }
 
     /// <summary>A label set as one dictionary key (pieces and profiles of the same set compare equal).</summary>
-    internal static string LabelKey(IReadOnlyList<ProfileLabel> labels) => string.Join('\0', labels.Select(l => l.Key + "=" + l.Value));
+    private static string LabelKey(IReadOnlyList<ProfileLabel> labels) => string.Join('\0', labels.Select(l => l.Key + "=" + l.Value));
 
-    internal static long FloorDiv(long value, long divisor) => Math.DivRem(value, divisor, out var rest) - (rest < 0 ? 1 : 0);
+    private static long FloorDiv(long value, long divisor) => Math.DivRem(value, divisor, out var rest) - (rest < 0 ? 1 : 0);
 
-    /// <summary>Deletes raw profiles past the cutoff, with the stack rows and pieces of their days.</summary>
+    /// <summary>Deletes raw profiles past the cutoff, with the pieces of their days.</summary>
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var cutoffDay = int.Parse(UnixNanos.ToDateTimeOffset(cutoffUnixNanos).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
@@ -334,13 +400,30 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             deleted += (int)BitConverter.ToUInt32(rows, i + 4);
         }
 
+        var objects = _bodies is null || days.Count == 0 ? [] : await ObjectsAsync($"toYYYYMMDD(created_at) IN ({string.Join(",", days)})", cancellationToken);
         foreach (var day in days)
         {
-            foreach (var table in new[] { "profiles", "profile_ids", "stack_samples", "pieces", "bucket_pieces" })
+            foreach (var table in new[] { "profiles", "profile_ids", "bucket_pieces" })
                 await ExecuteAsync($"ALTER TABLE {_db}.{table} DROP PARTITION {day}", cancellationToken);
         }
 
+        if (objects.Count > 0)
+        {
+            // An object may hold bodies of a later day too (a batch across midnight): those stay.
+            objects.ExceptWith(await ObjectsAsync($"body_object IN ({string.Join(",", objects.Select(Literal))})", cancellationToken));
+            await _bodies!.DeleteAsync(objects, cancellationToken);
+        }
+
         return deleted;
+    }
+
+    private async Task<HashSet<string>> ObjectsAsync(string where, CancellationToken cancellationToken)
+    {
+        var reader = new RowBinaryReader(await QueryAsync($"SELECT DISTINCT body_object FROM {_db}.profiles WHERE body_object != '' AND {where}", cancellationToken));
+        var objects = new HashSet<string>(StringComparer.Ordinal);
+        while (!reader.End)
+            objects.Add(reader.String());
+        return objects;
     }
 
     private static List<ProfileMeta> ReadMetas(byte[] rows)
@@ -360,19 +443,6 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         }
 
         return metas;
-    }
-
-    private static Dictionary<string, byte[]> ReadBodies(byte[] rows)
-    {
-        var reader = new RowBinaryReader(rows);
-        var bodies = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        while (!reader.End)
-        {
-            var id = reader.String();
-            bodies[id] = reader.Bytes().ToArray();
-        }
-
-        return bodies;
     }
 
     private Task<byte[]> QueryAsync(string sql, CancellationToken cancellationToken) =>
@@ -430,14 +500,14 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         await _bucketLoop;
         await _commits.DisposeAsync();
         _http.Dispose();
+        (_bodies as IDisposable)?.Dispose();
         _stopping.Dispose();
     }
 
-    private sealed class PendingWrite(ProfileMeta meta, byte[] body, RawProfile? decoded)
+    private sealed class PendingWrite(ProfileMeta meta, byte[] body)
     {
         public ProfileMeta Meta { get; } = meta;
         public byte[] Body { get; } = body;
-        public RawProfile? Decoded { get; } = decoded;
     }
 
     private static partial class Log

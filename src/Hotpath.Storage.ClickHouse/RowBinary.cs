@@ -7,7 +7,10 @@ namespace Hotpath.Storage.ClickHouse;
 /// <summary>ClickHouse's RowBinary format: little-endian numbers, varint-length strings and arrays.</summary>
 internal sealed class RowBinaryWriter
 {
-    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private readonly ArrayBufferWriter<byte> _buffer;
+
+    /// <summary>A writer whose buffer starts at <paramref name="capacity"/> bytes (it grows past them as needed).</summary>
+    public RowBinaryWriter(int capacity = 64 * 1024) => _buffer = new ArrayBufferWriter<byte>(capacity);
 
     public ReadOnlyMemory<byte> Written => _buffer.WrittenMemory;
 
@@ -17,12 +20,6 @@ internal sealed class RowBinaryWriter
     {
         BinaryPrimitives.WriteUInt32LittleEndian(_buffer.GetSpan(4), value);
         _buffer.Advance(4);
-    }
-
-    public void UInt64(ulong value)
-    {
-        BinaryPrimitives.WriteUInt64LittleEndian(_buffer.GetSpan(8), value);
-        _buffer.Advance(8);
     }
 
     public void Int64(long value)
@@ -44,13 +41,6 @@ internal sealed class RowBinaryWriter
         Varint((ulong)values.Count);
         foreach (var value in values)
             String(value);
-    }
-
-    public void Int64s(IReadOnlyList<long> values)
-    {
-        Varint((ulong)values.Count);
-        foreach (var value in values)
-            Int64(value);
     }
 
     private void Varint(ulong value)

@@ -19,93 +19,36 @@ namespace Hotpath.Storage.S3;
 /// </summary>
 public sealed class S3ProfileStore : IProfileStore, IDisposable
 {
-    private const string BackendName = "s3";
     private const int MaxKeyLength = 1000;
     private const string MetaInObject = "-";
     private const int MetaSegment = 200;
 
-    // While the bucket cannot be made, requests fail at once for this long before the next attempt.
-    private static readonly TimeSpan RetryStartAfter = TimeSpan.FromSeconds(2);
-
-    private readonly IAmazonS3 _s3;
-    private readonly string _bucket;
+    private readonly S3Bucket _bucket;
     private readonly string _prefix;
-    private readonly TimeSpan _timeout;
-    private readonly StartupGate? _bucketGate;
 
     public S3ProfileStore(S3StoreOptions options)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        var config = new AmazonS3Config
-        {
-            ForcePathStyle = options.ForcePathStyle,
-            MaxErrorRetry = 1,
-            Timeout = options.Timeout,
-        };
-        if (!string.IsNullOrEmpty(options.ServiceUrl))
-        {
-            config.ServiceURL = options.ServiceUrl;
-            config.AuthenticationRegion = options.Region;
-        }
-        else
-        {
-            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region);
-        }
-
-        _s3 = new AmazonS3Client(config);
-        _bucket = options.Bucket;
-        _prefix = options.Prefix.Length == 0 || options.Prefix.EndsWith('/') ? options.Prefix : options.Prefix + "/";
-        _timeout = options.Timeout;
-        if (options.CreateBucket)
-            _bucketGate = new StartupGate(EnsureBucketAsync, RetryStartAfter);
+        _bucket = new S3Bucket(options);
+        _prefix = _bucket.Prefix;
     }
 
-    public string Backend => BackendName;
+    public string Backend => S3Bucket.Backend;
 
     /// <summary>Answers when the bucket exists (made if configured so) and a listing of it answers.</summary>
-    public async Task ProbeAsync(CancellationToken cancellationToken) =>
-        await GuardAsync(token => _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix, MaxKeys = 1 }, token), cancellationToken);
-
-    private async Task EnsureBucketAsync(CancellationToken cancellationToken)
-    {
-        await GuardCoreAsync(async token =>
-        {
-            try
-            {
-                await _s3.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, token);
-            }
-            catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou" or "BucketAlreadyExists")
-            {
-                // Already there: fine.
-            }
-
-            return 0;
-        }, cancellationToken);
-    }
+    public Task ProbeAsync(CancellationToken cancellationToken) => _bucket.ProbeAsync(cancellationToken);
 
     public async Task<ProfileMeta> WriteAsync(NewProfile profile, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
         var json = MetaJson.Write(meta);
-        await GuardAsync(async token =>
-        {
-            await Task.WhenAll(
-                PutAsync(_prefix + "bodies/" + meta.Id, body, token),
-                PutAsync(_prefix + "meta/" + meta.Id, json, token),
-                PutAsync(_prefix + "services/" + Segment(meta.Service), ReadOnlyMemory<byte>.Empty, token));
-            var key = IndexKey(meta, json);
-            await PutAsync(key, key.EndsWith("/" + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, token);
-            return 0;
-        }, cancellationToken);
+        await Task.WhenAll(
+            _bucket.PutAsync(_prefix + "bodies/" + meta.Id, body, cancellationToken),
+            _bucket.PutAsync(_prefix + "meta/" + meta.Id, json, cancellationToken),
+            _bucket.PutAsync(_prefix + "services/" + Segment(meta.Service), ReadOnlyMemory<byte>.Empty, cancellationToken));
+        var key = IndexKey(meta, json);
+        await _bucket.PutAsync(key, key.EndsWith("/" + MetaInObject, StringComparison.Ordinal) ? json : ReadOnlyMemory<byte>.Empty, cancellationToken);
         return meta;
-    }
-
-    private async Task PutAsync(string key, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
-    {
-        using var stream = new MemoryStream(bytes.ToArray(), writable: false);
-        // UseChunkEncoding = false: with it, some S3-compatible servers store the chunk framing as content.
-        await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = stream, UseChunkEncoding = false, AutoCloseStream = false }, cancellationToken);
     }
 
     private string TypePrefix(string service, ProfileType type) => $"{_prefix}index/{Segment(service)}/{(int)type}/";
@@ -146,12 +89,12 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var prefix = TypePrefix(service, type);
-        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix };
+        var request = new ListObjectsV2Request { BucketName = _bucket.Name, Prefix = prefix };
         if (from > 0)
             request.StartAfter = prefix + Time(from - 1) + "~"; // '~' sorts after every id character
         while (true)
         {
-            var page = await GuardAsync(token => _s3.ListObjectsV2Async(request, token), cancellationToken);
+            var page = await _bucket.GuardAsync(token => _bucket.Client.ListObjectsV2Async(request, token), cancellationToken);
             foreach (var obj in page.S3Objects ?? [])
             {
                 var name = obj.Key[prefix.Length..];
@@ -201,27 +144,13 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         }
     }
 
-    private async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellationToken) =>
-        await GuardAsync(async token =>
-        {
-            try
-            {
-                using var response = await _s3.GetObjectAsync(_bucket, key, token);
-                using var copy = new MemoryStream();
-                await response.ResponseStream.CopyToAsync(copy, token);
-                return copy.ToArray();
-            }
-            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
-            {
-                return (byte[]?)null;
-            }
-        }, cancellationToken);
+    private Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellationToken) => _bucket.GetAsync(key, cancellationToken);
 
     public async Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken)
     {
         // One marker object per service: a listing of markers, not of every profile.
         var services = new List<string>();
-        await foreach (var key in ListKeysAsync(_prefix + "services/", cancellationToken))
+        await foreach (var key in _bucket.ListKeysAsync(_prefix + "services/", cancellationToken))
             services.Add(FromSegment(key[(_prefix.Length + "services/".Length)..]));
         services.Sort(StringComparer.Ordinal);
         return services;
@@ -273,70 +202,17 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         return deleted;
     }
 
-    private Task DeleteAsync(IEnumerable<string> keys, CancellationToken cancellationToken) =>
-        GuardAsync(token => _s3.DeleteObjectsAsync(new DeleteObjectsRequest
-        {
-            BucketName = _bucket,
-            Objects = [.. keys.Select(k => new KeyVersion { Key = k })],
-        }, token), cancellationToken);
+    private Task DeleteAsync(IEnumerable<string> keys, CancellationToken cancellationToken) => _bucket.DeleteAsync(keys, cancellationToken);
 
     private async Task<bool> HasProfilesAsync(string service, CancellationToken cancellationToken)
     {
-        var page = await GuardAsync(token => _s3.ListObjectsV2Async(new ListObjectsV2Request
+        var page = await _bucket.GuardAsync(token => _bucket.Client.ListObjectsV2Async(new ListObjectsV2Request
         {
-            BucketName = _bucket,
+            BucketName = _bucket.Name,
             Prefix = $"{_prefix}index/{Segment(service)}/",
             MaxKeys = 1,
         }, token), cancellationToken);
         return page.S3Objects is { Count: > 0 };
-    }
-
-    private async IAsyncEnumerable<string> ListKeysAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix };
-        while (true)
-        {
-            var page = await GuardAsync(token => _s3.ListObjectsV2Async(request, token), cancellationToken);
-            foreach (var obj in page.S3Objects ?? [])
-                yield return obj.Key;
-            if (page.IsTruncated != true)
-                yield break;
-            request.ContinuationToken = page.NextContinuationToken;
-        }
-    }
-
-    /// <summary>
-    /// Every call to S3, after the bucket is there: connection failures, server errors and calls that take
-    /// longer than the timeout become "unavailable" (503), naming the backend, never its credentials.
-    /// </summary>
-    private async Task<T> GuardAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        if (_bucketGate is not null)
-            await _bucketGate.WaitAsync(cancellationToken);
-        return await GuardCoreAsync(call, cancellationToken);
-    }
-
-    private async Task<T> GuardCoreAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_timeout);
-        try
-        {
-            return await call(timeout.Token);
-        }
-        catch (AmazonS3Exception e)
-        {
-            // A missing key is answered inside the call; a 404 here is a missing bucket.
-            throw new StorageUnavailableException(BackendName, $"object storage answered {(int)e.StatusCode} {e.ErrorCode}", e);
-        }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is OperationCanceledException or TimeoutException)
-        {
-            throw new StorageUnavailableException(BackendName, $"object storage did not answer within {_timeout.TotalSeconds:0.#} s (Storage:Timeout)", e);
-        }
-        catch (Exception e) when (e is AmazonClientException or HttpRequestException or IOException)
-        {
-            throw new StorageUnavailableException(BackendName, "object storage is unreachable", e);
-        }
     }
 
     private static string Segment(string service) => Base64Url(Encoding.UTF8.GetBytes(service));
@@ -351,5 +227,5 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
         return Convert.FromBase64String(b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '='));
     }
 
-    public void Dispose() => _s3.Dispose();
+    public void Dispose() => _bucket.Dispose();
 }

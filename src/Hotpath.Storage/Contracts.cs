@@ -179,6 +179,25 @@ public interface IStorageProbe
 /// <summary>A whole storage engine: what every backend implements and the contract test suite checks.</summary>
 public interface IProfileStore : IProfileWriter, IProfileReader, IRetention, IStorageProbe;
 
+/// <summary>
+/// Objects in a store of bytes (S3): where an engine that keeps metadata only (ClickHouse) puts the bodies,
+/// many to an object, and reads them back by range.
+/// </summary>
+public interface IObjectStore : IStorageProbe
+{
+    /// <summary>Stores the object whole under <paramref name="key"/> (relative to the store's own prefix).</summary>
+    Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Bytes <paramref name="offset"/> to <paramref name="offset"/> + <paramref name="length"/> of an object;
+    /// null when the object is not there.
+    /// </summary>
+    Task<byte[]?> ReadAsync(string key, long offset, int length, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the objects; keys that are not there are no error.</summary>
+    Task DeleteAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken);
+}
+
 /// <summary>How much space a store takes, for the store-size metric.</summary>
 public interface IStorageSize
 {
@@ -193,6 +212,12 @@ public interface IRollupStatus
 
     /// <summary>Bytes of the pre-merged bodies.</summary>
     long RollupBytes { get; }
+}
+
+/// <summary>A store that acknowledges writes before its engine has them: how many the engine has still to take, for metrics.</summary>
+public interface IJournalStatus
+{
+    int PendingProfiles { get; }
 }
 
 /// <summary>A storage backend cannot serve now (down, unreachable, out of space).</summary>

@@ -13,11 +13,23 @@ public sealed class DurabilityTests : IDisposable
     private readonly string _data = Path.Combine(Path.GetTempPath(), "hotpath-durability-" + Guid.NewGuid().ToString("N"));
     private readonly byte[][] _bodies = [.. TestData.CpuProfiles.Select(TestData.Bytes), TestData.Bytes("heap_1.pb.gz"), TestData.Bytes("not_gzip.pb")];
 
-    [Fact]
-    public async Task Every_profile_acknowledged_before_a_sigkill_reads_back_byte_for_byte_after_restart()
+    /// <summary>The embedded store, and ClickHouse behind the collector's write journal.</summary>
+    public static TheoryData<string> Engines => ["sqlite", "clickhouse"];
+
+    private string[] _settings = [];
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task Every_profile_acknowledged_before_a_sigkill_reads_back_byte_for_byte_after_restart(string engine)
     {
+        if (engine == "clickhouse")
+        {
+            var ch = ClickHouseServer.Instance.NewDatabase();
+            _settings = ["--Storage:Type=clickhouse", $"--Storage:ClickHouse:Url={ch.Url}", $"--Storage:ClickHouse:Database={ch.Database}"];
+        }
+
         var acknowledged = new ConcurrentBag<(string Id, int Body)>();
-        using (var collector = await CollectorProcess.StartAsync(_data))
+        using (var collector = await CollectorProcess.StartAsync(_data, null, _settings))
         {
             using var stop = new CancellationTokenSource();
             var clients = Enumerable.Range(0, Clients).Select(c => PostUntilStoppedAsync(collector.BaseAddress, c, acknowledged, stop.Token)).ToArray();
@@ -79,7 +91,7 @@ public sealed class DurabilityTests : IDisposable
     private async Task AssertAllReadableAsync(ConcurrentBag<(string Id, int Body)> acknowledged)
     {
         Assert.NotEmpty(acknowledged);
-        using var restarted = await CollectorProcess.StartAsync(_data);
+        using var restarted = await CollectorProcess.StartAsync(_data, null, _settings);
         using var http = new HttpClient { BaseAddress = restarted.BaseAddress };
         var lost = new List<string>();
         foreach (var (id, body) in acknowledged)
@@ -91,10 +103,12 @@ public sealed class DurabilityTests : IDisposable
 
         Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged profiles lost or changed: {string.Join(", ", lost.Take(10))}");
 
-        // Once the restarted collector has built its pre-merged pieces, a merge from them equals the merge of the
-        // raw profiles stored (the acknowledged ones and any committed while their answer was lost in the kill).
-        await Eventually.TrueAsync(async () => (await http.GetStringAsync("/metrics")).Contains("hotpath_rollup_pending_buckets 0\n", StringComparison.Ordinal),
-            TimeSpan.FromSeconds(60), "the restarted collector did not build its pieces");
+        // Once the restarted collector has built its pre-merged pieces (and shipped its journal to ClickHouse), a
+        // merge from them equals the merge of the raw profiles stored (the acknowledged ones and any committed
+        // while their answer was lost in the kill).
+        var settled = _settings.Length == 0 ? "hotpath_rollup_pending_buckets 0\n" : "hotpath_journal_pending_profiles 0\n";
+        await Eventually.TrueAsync(async () => (await http.GetStringAsync("/metrics")).Contains(settled, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), $"the restarted collector did not settle ({settled.Trim()})");
         var decoder = new ProfileDecoder();
         const string Everything = "/api/0/profiles/merge?service=durable&type=cpu&from=1970-01-01T00:00:00&to=2200-01-01T00:00:00";
         var fromPieces = decoder.Decode(await http.GetByteArrayAsync(Everything));

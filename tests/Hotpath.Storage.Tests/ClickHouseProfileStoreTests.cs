@@ -28,80 +28,6 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
     }
 
     [Fact]
-    public async Task The_stack_store_answers_a_fleet_question_in_one_sql_query()
-    {
-        var options = ClickHouseServer.Instance.NewDatabase();
-        await using (var store = new ClickHouseProfileStore(options))
-        {
-            foreach (var file in TestData.CpuProfiles)
-                await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "", [new ProfileLabel("v", "1")], T0), TestData.Bytes(file), default);
-        }
-
-        var leaf = await SqlAsync(options, $"SELECT frames[1] AS leaf, sum(values[2]) AS cpu FROM {options.Database}.stack_samples ANY INNER JOIN {options.Database}.stacks USING (hash) WHERE service = 'api' AND type = 1 GROUP BY leaf ORDER BY cpu DESC LIMIT 1");
-        var total = await SqlAsync(options, $"SELECT sum(values[2]) FROM {options.Database}.stack_samples");
-
-        Assert.Equal("crypto/sha256.block\t3220000000\n", leaf);
-        Assert.Equal(TestData.Sum(TestData.CpuProfiles.Select(f => TestData.Totals[f]))[1].ToString(System.Globalization.CultureInfo.InvariantCulture), total.Trim());
-    }
-
-    [Fact]
-    public async Task Each_stack_is_stored_once_and_profiles_of_one_minute_and_label_set_share_their_rows()
-    {
-        var options = ClickHouseServer.Instance.NewDatabase();
-        var distinct = TestData.Decode("cpu_1.pb.gz").Sample.Count;
-        await using (var store = new ClickHouseProfileStore(options))
-        {
-            // Concurrent writes of one minute and label set land in the same batches and are merged before the insert.
-            await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
-                store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("v", "1")], T0 + i), TestData.Bytes("cpu_1.pb.gz"), default)));
-        }
-
-        var stacks = long.Parse(await SqlAsync(options, $"SELECT count() FROM (SELECT DISTINCT hash FROM {options.Database}.stacks)"), System.Globalization.CultureInfo.InvariantCulture);
-        var stackRows = long.Parse(await SqlAsync(options, $"SELECT count() FROM {options.Database}.stacks"), System.Globalization.CultureInfo.InvariantCulture);
-        var sampleRows = long.Parse(await SqlAsync(options, $"SELECT count() FROM {options.Database}.stack_samples"), System.Globalization.CultureInfo.InvariantCulture);
-        var total = long.Parse(await SqlAsync(options, $"SELECT sum(values[2]) FROM {options.Database}.stack_samples"), System.Globalization.CultureInfo.InvariantCulture);
-
-        Assert.InRange(stacks, 1, distinct);
-        Assert.Equal(stacks, stackRows); // sent once by this collector, not once per profile
-        Assert.InRange(sampleRows, stacks, 20 * stacks - 1);
-        Assert.Equal(20 * TestData.Totals["cpu_1.pb.gz"][1], total);
-    }
-
-    [Fact]
-    public async Task Merges_of_whole_minutes_read_the_pieces_and_equal_gos_merge_of_the_raw_profiles()
-    {
-        var options = ClickHouseServer.Instance.NewDatabase();
-        await using var store = new ClickHouseProfileStore(options);
-        var start = T0 - T0 % 60_000_000_000;
-        string[] files = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
-        for (var round = 0; round < 3; round++)
-        {
-            // Twenty of one minute at once: they share batches, and so pieces.
-            await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
-                store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("host", $"h{i % 2}")], start + round * 60_000_000_000L + i * 2_000_000_000L),
-                    TestData.Bytes(files[i % files.Length]), default)));
-        }
-
-        var all = new ProfileQuery("api", ProfileType.Cpu, start - 60_000_000_000, start + 600_000_000_000, []);
-        var source = await store.OpenMergeAsync(all, 10_000, default);
-        Assert.Equal(60, source.Profiles);
-        Assert.InRange(source.RawProfiles, 0, 59);
-        Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(source.Bodies));
-
-        // A label filter and an edge in the middle of minute 1: that part is read raw, minute 2 from its pieces.
-        var part = new ProfileQuery("api", ProfileType.Cpu, start + 95_000_000_000, start + 190_000_000_000, [new ProfileLabel("host", "h1")]);
-        var partSource = await store.OpenMergeAsync(part, 10_000, default);
-        Assert.InRange(partSource.RawProfiles, 1, partSource.Profiles - 1);
-        Assert.Equal(await RawMergeAsync(store, part), await MergeAsync(partSource.Bodies));
-
-        // Pieces that hold more than the profiles table has (their batches failed after them): those minutes are read raw.
-        await SqlAsync(options, $"INSERT INTO {options.Database}.pieces SELECT service, type, minute, label_keys, label_values, profiles, body FROM {options.Database}.pieces", format: "");
-        var afterFailure = await store.OpenMergeAsync(all, 10_000, default);
-        Assert.Equal(60, afterFailure.RawProfiles);
-        Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(afterFailure.Bodies));
-    }
-
-    [Fact]
     public async Task Whole_hours_and_ten_minutes_are_merged_from_bucket_pieces_while_they_hold_exactly_the_profiles_stored()
     {
         await using var store = new ClickHouseProfileStore(ClickHouseServer.Instance.NewDatabase());
@@ -109,7 +35,7 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         string[] files = ["cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz"];
         for (var i = 0; i < 36; i++)
         {
-            // Three hours, two hosts, a profile every 10 minutes each: one alone in its batch, so no minute pieces.
+            // Three hours, two hosts, a profile every 10 minutes each.
             await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{i % 2}", [new ProfileLabel("host", $"h{i % 2}")], T0 + i / 2 * (Hour / 6) + i % 2),
                 TestData.Bytes(files[i % files.Length]), default);
         }
@@ -153,15 +79,6 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         }
 
         return CanonicalProfile.Of(merger.Build());
-    }
-
-    private static async Task<string> SqlAsync(ClickHouseStoreOptions options, string sql, string format = " FORMAT TabSeparated")
-    {
-        using var http = new HttpClient();
-        using var reply = await http.PostAsync(options.Url, new StringContent(sql + format, Encoding.UTF8));
-        var text = await reply.Content.ReadAsStringAsync();
-        Assert.True(reply.IsSuccessStatusCode, text);
-        return text;
     }
 
     [Fact]

@@ -139,6 +139,22 @@ public abstract class ProfileStoreContract
     }
 
     [Fact]
+    public async Task The_series_counts_each_selected_profile_once_in_points_no_wider_than_the_resolution()
+    {
+        await using var store = await CreateAsync();
+        for (var i = 0; i < 12; i++)
+            await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i * 10 * Second, ("k", i % 3 == 0 ? "a" : "b")) with { Value = 100 + i }, new byte[] { 1 }, default);
+        await store.Writer.WriteAsync(Profile("s", ProfileType.Heap, T0, ("k", "a")) with { Value = 7 }, new byte[] { 1 }, default);
+
+        var all = await store.Reader.SeriesAsync(Query("s", T0, T0 + 200 * Second, ProfileType.Cpu), 60 * Second, default);
+        var ofA = await store.Reader.SeriesAsync(Query("s", T0 + Second, T0 + 200 * Second, ProfileType.Cpu, labels: [("k", "a")]), 60 * Second, default);
+
+        Assert.Equal((12, Enumerable.Range(100, 12).Sum()), (all.Sum(p => p.Profiles), all.Sum(p => p.Value)));
+        Assert.All(all, p => Assert.InRange(p.TimeUnixNanos, T0, T0 + 110 * Second));
+        Assert.Equal((3, 103 + 106 + 109), (ofA.Sum(p => p.Profiles), ofA.Sum(p => p.Value)));
+    }
+
+    [Fact]
     public async Task The_main_value_is_kept_with_the_metadata()
     {
         await using var store = await CreateAsync();

@@ -40,6 +40,7 @@ public static class CollectorApp
         services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<StorageEngines>());
         services.AddSingleton<IRollupStatus>(sp => sp.GetRequiredService<StorageEngines>());
+        services.AddSingleton<IJournalStatus>(sp => sp.GetRequiredService<StorageEngines>());
 
         services.AddSingleton(sp =>
         {

@@ -6,7 +6,7 @@ namespace Hotpath.Collector.Hosting;
 /// <summary>The collector's Prometheus metrics, in a registry of its own so that two collectors in one process stay apart.</summary>
 public sealed class CollectorMetrics
 {
-    public CollectorMetrics(IStorageSize storage, IRollupStatus rollups)
+    public CollectorMetrics(IStorageSize storage, IRollupStatus rollups, IJournalStatus journal)
     {
         Registry = Metrics.NewCustomRegistry();
         var factory = Metrics.WithCustomRegistry(Registry);
@@ -22,8 +22,10 @@ public sealed class CollectorMetrics
         var storeSize = factory.CreateGauge("hotpath_store_size_bytes", "Bytes the store takes on disk.");
         var pending = factory.CreateGauge("hotpath_rollup_pending_buckets", "Buckets written since their pre-merged piece was built.");
         var rollupSize = factory.CreateGauge("hotpath_rollup_size_bytes", "Bytes of the pre-merged pieces.");
+        var journaled = factory.CreateGauge("hotpath_journal_pending_profiles", "Profiles acknowledged into the write journal that the remote engine has not taken yet.");
         Registry.AddBeforeCollectCallback(() =>
         {
+            journaled.Set(journal.PendingProfiles);
             storeSize.Set(storage.SizeBytes);
             pending.Set(rollups.PendingBuckets);
             rollupSize.Set(rollups.RollupBytes);

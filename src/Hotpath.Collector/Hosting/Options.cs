@@ -69,6 +69,16 @@ public sealed class StorageOptions
     [Required]
     public string DataDirectory { get; set; } = "data";
 
+    /// <summary>
+    /// Folder of the write journal that acknowledges writes to ClickHouse before it has them (one per
+    /// collector, on a disk that outlives the process); default: "journal" in <see cref="DataDirectory"/>.
+    /// </summary>
+    public string? JournalDirectory { get; set; }
+
+    /// <summary>How much the journal may hold that ClickHouse has not taken before writes get 503; 0 turns the journal off.</summary>
+    [Range(0, long.MaxValue)]
+    public long JournalMaxBytes { get; set; } = 1L << 30;
+
     /// <summary>Profiles older than this are deleted; zero keeps them forever.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
