@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Google.Protobuf;
 using Hotpath.Pprof;
 
 namespace Hotpath.Storage.ClickHouse;
@@ -28,9 +27,13 @@ public sealed partial class ClickHouseProfileStore
 
     private long _pendingBuckets;
     private int _writtenSincePass;
+    private int _uncounted;
 
-    /// <summary>Buckets the last pass found to build and has not built yet, plus one while writes came after that pass began.</summary>
-    public long PendingBuckets => Interlocked.Read(ref _pendingBuckets) + Volatile.Read(ref _writtenSincePass);
+    /// <summary>
+    /// Buckets the last pass found to build and has not built yet, plus one while writes came that no pass
+    /// has counted yet (those before a pass count until it has found what they made stale).
+    /// </summary>
+    public long PendingBuckets => Interlocked.Read(ref _pendingBuckets) + Volatile.Read(ref _writtenSincePass) + Volatile.Read(ref _uncounted);
 
     /// <summary>Not measured for ClickHouse (its own system.parts says); 0.</summary>
     public long RollupBytes => 0;
@@ -58,18 +61,21 @@ public sealed partial class ClickHouseProfileStore
         }
     }
 
+    // all_labels before bucket, and small granules: a merge reads the rows of one kind only, and their bodies
+    // (tens of KB a row) without those of the rows beside them (a day's hour pieces: 1.3 MB, not 20).
     private string BucketPiecesTable => $"""
         CREATE TABLE IF NOT EXISTS {_db}.bucket_pieces (
             service String, type UInt8, width UInt32, bucket DateTime, all_labels UInt8, label_keys Array(String), label_values Array(String),
             profiles UInt32, built Int64, body String
         ) ENGINE = ReplacingMergeTree(built) PARTITION BY toYYYYMMDD(bucket)
-        ORDER BY (service, type, width, bucket, all_labels, label_keys, label_values)
+        ORDER BY (service, type, width, all_labels, bucket, label_keys, label_values) SETTINGS index_granularity = 256
         """;
 
     /// <summary>Builds the pieces of every bucket over by <paramref name="now"/> whose pieces are missing or stale; returns how many buckets.</summary>
     public async Task<int> BuildBucketsAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        Volatile.Write(ref _writtenSincePass, 0);
+        if (Interlocked.Exchange(ref _writtenSincePass, 0) != 0)
+            Volatile.Write(ref _uncounted, 1);
         var stale = new List<(string Service, ProfileType Type, long Width, long Bucket)>();
         foreach (var width in BucketWidths)
         {
@@ -90,6 +96,7 @@ public sealed partial class ClickHouseProfileStore
         }
 
         Interlocked.Exchange(ref _pendingBuckets, stale.Count);
+        Volatile.Write(ref _uncounted, 0);
         foreach (var (service, type, width, bucket) in stale)
         {
             await BuildBucketAsync(service, type, width, bucket, cancellationToken);
@@ -160,7 +167,8 @@ public sealed partial class ClickHouseProfileStore
             rows.Strings([.. labels.Select(l => l.Value)]);
             rows.UInt32((uint)profiles);
             rows.Int64(builtAt);
-            rows.Bytes(merged.ToByteArray());
+            // Gzipped as pprof is on the wire: a third of the raw bytes to send and keep, and the merge's decoder reads either.
+            rows.Bytes(ProfileEncoder.ToGzipBytes(merged));
         }
 
         foreach (var (labels, merger) in sets.Values)
@@ -195,15 +203,17 @@ public sealed partial class ClickHouseProfileStore
             var last = FloorDiv(to - nanos + 1, nanos);
             if (first > last)
                 continue;
-            var counts = await CountsAsync(query, width, first, last, everything, cancellationToken);
-            var built = await PiecesAsync(query, width, first, last, everything, cancellationToken);
-            // Only buckets with profiles: an empty one has nothing to cover, and the raw read of it finds nothing.
+            // Only buckets with profiles (an empty one has nothing to cover, and the raw read of it finds
+            // nothing) that no hour covers already; only their pieces are read.
+            var counts = (await CountsAsync(query, width, first, last, everything, cancellationToken))
+                .Where(c => width == hour || !closedHours.Contains(FloorDiv(c.Key * nanos, hour * 1_000_000_000))).ToList();
+            if (counts.Count == 0)
+                continue;
+            var built = await PiecesAsync(query, width, [.. counts.Select(c => c.Key)], everything, cancellationToken);
             foreach (var (bucket, sets) in counts)
             {
                 var start = bucket * nanos;
                 var parent = FloorDiv(start, hour * 1_000_000_000);
-                if (width != hour && closedHours.Contains(parent))
-                    continue; // inside an hour already covered whole
                 var whole = true;
                 foreach (var (labels, count) in sets)
                 {
@@ -278,16 +288,17 @@ public sealed partial class ClickHouseProfileStore
         return counts;
     }
 
-    /// <summary>The latest piece of each whole bucket of one width and label set the query selects (all label sets at once, or each).</summary>
+    /// <summary>The latest piece of each of the buckets of one width and label set the query selects (all label sets at once, or each).</summary>
     private async Task<Dictionary<(long Bucket, string Labels), (long Profiles, byte[] Body)>> PiecesAsync(
-        ProfileQuery query, long width, long first, long last, bool everything, CancellationToken cancellationToken)
+        ProfileQuery query, long width, IReadOnlyList<long> buckets, bool everything, CancellationToken cancellationToken)
     {
         // Not FINAL (it merges every part on one thread): rows a bucket's rebuild or a second builder left
         // beside each other are told apart here.
         var sql = new StringBuilder(
                 $"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(query.Service)}" +
-                $" AND width = {width} AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width}) AND all_labels = {(everything ? 1 : 0)}")
-            .Append(CultureInfo.InvariantCulture, $" AND type = {(int)query.Type!}");
+                $" AND type = {(int)query.Type!} AND width = {width} AND all_labels = {(everything ? 1 : 0)}")
+            .Append(CultureInfo.InvariantCulture, $" AND bucket >= toDateTime({buckets.Min() * width}) AND bucket <= toDateTime({buckets.Max() * width})")
+            .Append(" AND toUInt32(bucket) IN (").AppendJoin(",", buckets.Select(b => (b * width).ToString(CultureInfo.InvariantCulture))).Append(')');
         AppendLabelFilter(sql, query.Labels);
         var reader = new RowBinaryReader(await QueryAsync(sql.ToString(), cancellationToken));
         var pieces = new Dictionary<(long, string), (long Profiles, long Built, byte[] Body)>();

@@ -143,7 +143,10 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         var key = _bodies is null ? "" : $"bodies/{DateTime.UtcNow:yyyyMMdd}/{ProfileId.New()}";
         var content = _bodies is null ? [] : new byte[bodyBytes];
         long offset = 0;
-        foreach (var write in batch)
+        // In the object, bodies lie in the order merges read them (a service and type, in time), so that a
+        // merge's bodies are neighbours there and come in few ranged reads.
+        var ordered = _bodies is null ? batch : [.. batch.OrderBy(w => w.Meta.Service, StringComparer.Ordinal).ThenBy(w => w.Meta.Type).ThenBy(w => w.Meta.CreatedAtUnixNanos)];
+        foreach (var write in ordered)
         {
             var m = write.Meta;
             var createdAt = Seconds(m.CreatedAtUnixNanos);
