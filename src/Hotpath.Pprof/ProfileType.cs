@@ -1,6 +1,10 @@
 namespace Hotpath.Pprof;
 
-/// <summary>The profile types of the profefe API, stored as these numbers; the one list every part (API, stores, CLI) uses.</summary>
+/// <summary>
+/// The profile types of the profefe API, stored as these numbers; the one list every part (API, stores, CLI)
+/// uses. <see cref="Wall"/> (wall-clock time, what Pyroscope's and Node.js's profilers send most) is
+/// Hotpath's own: profefe clients never send or see it.
+/// </summary>
 public enum ProfileType
 {
     Cpu = 1,
@@ -11,11 +15,12 @@ public enum ProfileType
     Threadcreate = 6,
     Other = 7,
     Trace = 8,
+    Wall = 9,
 }
 
 public static class ProfileTypes
 {
-    private static readonly string[] Names = ["", "cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "other", "trace"];
+    private static readonly string[] Names = ["", "cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "other", "trace", "wall"];
 
     public static IReadOnlyList<ProfileType> All { get; } = Enum.GetValues<ProfileType>();
 

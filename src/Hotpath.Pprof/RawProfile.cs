@@ -76,6 +76,9 @@ public sealed class RawProfile
         return SampleTypes.Count - 1;
     }
 
+    /// <summary>The name of one sample type (e.g. "cpu", "alloc_space").</summary>
+    public string SampleTypeName(int index) => System.Text.Encoding.UTF8.GetString(String(SampleTypes[index].Type));
+
     /// <summary>The sum of one sample type over all samples.</summary>
     public long Total(int sampleType)
     {

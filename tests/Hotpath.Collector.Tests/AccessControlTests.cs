@@ -14,11 +14,14 @@ public sealed class AccessControlTests
     {
         await using var collector = await CollectorInstance.StartAsync();
 
-        var apiRoutes = Routes(collector).Where(r => r.Pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase)).ToList();
+        // The profefe API and the ingest routes of the other protocols (Pyroscope's /ingest).
+        static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal);
+        var apiRoutes = Routes(collector).Where(r => IsApi(r.Pattern)).ToList();
 
         Assert.NotEmpty(apiRoutes);
+        Assert.Contains(apiRoutes, r => r.Pattern == "/ingest");
         Assert.All(apiRoutes, r => Assert.True(r.Protected, $"{r.Pattern} carries no ApiAccess metadata"));
-        Assert.DoesNotContain(Routes(collector), r => r.Protected && !r.Pattern.StartsWith("/api", StringComparison.Ordinal));
+        Assert.DoesNotContain(Routes(collector), r => r.Protected && !IsApi(r.Pattern));
     }
 
     [Fact]

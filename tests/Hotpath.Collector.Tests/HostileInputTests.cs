@@ -135,7 +135,7 @@ public sealed class HostileInputTests(CollectorFixture fixture) : IClassFixture<
 
     [Theory]
     [InlineData("GET", "/nope")]
-    [InlineData("POST", "/ingest")]
+    [InlineData("POST", "/push")]
     [InlineData("GET", "/ui/nope.js")]
     [InlineData("GET", "/favicon.ico")]
     [InlineData("POST", "/healthz/more")]

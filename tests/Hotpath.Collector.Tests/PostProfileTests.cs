@@ -102,11 +102,11 @@ public sealed class PostProfileTests(CollectorFixture fixture) : IClassFixture<C
     [Fact]
     public async Task An_unknown_type_is_answered_with_the_list_of_types_in_a_hint()
     {
-        using var response = await Collector.PostAsync("service=s&type=wall", TestData.Bytes("cpu_1.pb.gz"));
+        using var response = await Collector.PostAsync("service=s&type=memory", TestData.Bytes("cpu_1.pb.gz"));
 
         // The error text is profefe's, which its clients compare; the hint beside it says what would work.
         await AssertError(response, 400, "bad request: unknown profile type");
-        Assert.Equal("\"wall\" is not a type; the types are cpu, heap, block, mutex, goroutine, threadcreate, other, trace",
+        Assert.Equal("\"memory\" is not a type; the types are cpu, heap, block, mutex, goroutine, threadcreate, other, trace, wall",
             (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("hint").GetString());
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Hotpath.Testing;
 
@@ -19,21 +18,10 @@ public sealed partial class QuickStartTests : IDisposable
             .Replace("localhost:10100", collector.BaseAddress.Authority, StringComparison.Ordinal)
             .Replace("localhost:6060", go.BaseAddress.Authority, StringComparison.Ordinal);
 
-        var start = new ProcessStartInfo("bash", ["-e", "-c", script])
-        {
-            WorkingDirectory = _directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["PPROF_TMPDIR"] = _directory; // where go tool pprof keeps what it fetched
-        using var bash = Process.Start(start)!;
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        var output = bash.StandardOutput.ReadToEndAsync(deadline.Token);
-        var error = bash.StandardError.ReadToEndAsync(deadline.Token);
-        await bash.WaitForExitAsync(deadline.Token);
-        var printed = await output;
-        var log = printed + await error;
+        // PPROF_TMPDIR: where go tool pprof keeps what it fetched.
+        var bash = await ToolRun.RunAsync("bash", ["-e", "-c", script], _directory, new Dictionary<string, string> { ["PPROF_TMPDIR"] = _directory });
+        var printed = bash.Output;
+        var log = printed + bash.Error;
 
         Assert.True(bash.ExitCode == 0, log);
         var id = StoredId().Match(printed);

@@ -13,10 +13,10 @@ public sealed class UnmatchedRouteLogTests : IDisposable
         using var collector = await CollectorProcess.StartAsync(_data, settings: "--Logging:LogLevel:Hotpath.Collector.Api.UnmatchedRoute=Debug");
         using var http = new HttpClient { BaseAddress = collector.BaseAddress };
 
-        using var response = await http.PostAsync("/ingest?name=app.cpu", new ByteArrayContent([1, 2, 3]));
+        using var response = await http.PostAsync("/push?name=app.cpu", new ByteArrayContent([1, 2, 3]));
 
         Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
-        await Eventually.TrueAsync(() => collector.Output.Contains("No route answers POST /ingest: 404", StringComparison.Ordinal),
+        await Eventually.TrueAsync(() => collector.Output.Contains("No route answers POST /push: 404", StringComparison.Ordinal),
             TimeSpan.FromSeconds(10), "the collector logged no line for the unmatched route:\n" + collector.Output);
     }
 

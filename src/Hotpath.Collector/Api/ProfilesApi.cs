@@ -19,65 +19,20 @@ public static class ProfilesApi
     }
 
     private static async Task<IResult> WriteAsync(
-        HttpContext context, IProfileWriter writer, ProfileDecoder decoder, RawProfilePool decoded, CollectorMetrics metrics,
-        IOptions<CollectorOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
+        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
     {
         var query = context.Request.Query;
         var service = ApiQuery.RequiredString(query, "service");
         if (!ProfileTypes.TryParse(query["type"], out var type))
             throw ApiException.UnknownType(query["type"]);
         var labels = ApiQuery.Labels(query);
-        var createdAtParameter = ApiQuery.CreatedAt(query);
+        var createdAt = ApiQuery.CreatedAt(query);
         var instanceId = query["instance_id"].ToString();
 
         using var received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
-        var body = received.Memory;
-        metrics.BytesReceived.Inc(body.Length);
-
-        var createdAt = createdAtParameter ?? UnixNanos.From(time.GetUtcNow());
-        long value = 0;
-        // Decoded once, here: the store may fold it into its pre-merged pieces instead of decoding it again.
-        var profile = type == ProfileType.Trace ? null : decoded.Rent();
-        try
-        {
-            if (profile is not null)
-            {
-                Validate(profile);
-                if (profile.TimeNanos != 0)
-                    createdAt = profile.TimeNanos;
-                value = profile.Total(profile.DefaultSampleTypeIndex());
-            }
-
-            var meta = await writer.WriteAsync(new NewProfile(service, type, instanceId, labels, createdAt, value) { Decoded = profile }, body, cancellationToken);
-            metrics.ProfilesWritten.WithLabels(type.ToWire()).Inc();
-            return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
-        }
-        finally
-        {
-            if (profile is not null)
-                decoded.Return(profile);
-        }
-
-        // Traces are stored as received; everything else must be a valid pprof profile.
-        void Validate(RawProfile profile)
-        {
-            try
-            {
-                decoder.Load(body, profile);
-            }
-            catch (MalformedProfileException e)
-            {
-                Log.ProfileRejected(loggers.CreateLogger(typeof(ProfilesApi)), service, e.Message);
-                throw new ApiException(StatusCodes.Status400BadRequest, $"malformed profile ({e.Message})");
-            }
-            catch (ProfileTooLargeException e)
-            {
-                Log.ProfileRejected(loggers.CreateLogger(typeof(ProfilesApi)), service, e.Message);
-                throw new ApiException(StatusCodes.Status413RequestEntityTooLarge, e.Limit == ProfileLimit.DecompressedSize
-                    ? $"profile too large: it inflates past the decompressed size limit of {e.LimitBytes} bytes (Collector:MaxDecompressedSize)"
-                    : $"profile too large: decoding it takes more than the limit of {e.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)");
-            }
-        }
+        metrics.BytesReceived.Inc(received.Memory.Length);
+        var meta = await ingest.StoreAsync("profefe", service, type, instanceId, labels, createdAt, received.Memory, StatusCodes.Status400BadRequest, cancellationToken);
+        return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
     }
 
     private static async Task<IResult> FindAsync(HttpContext context, IProfileReader reader, TimeProvider time, CancellationToken cancellationToken)

@@ -53,6 +53,7 @@ public static class CollectorApp
         services.AddHostedService<MemoryReliefService>();
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();
+        services.AddSingleton<ProfileIngest>();
         services.AddHostedService<RetentionService>();
         var collectorOptions = builder.Configuration.GetSection(CollectorOptions.Section).Get<CollectorOptions>() ?? new CollectorOptions();
         if (collectorOptions.SelfProfile)
@@ -75,6 +76,7 @@ public static class CollectorApp
         app.UseMiddleware<ApiMiddleware>();
         var api = app.MapGroup("").WithMetadata(ApiAccess.Protected);
         api.MapProfilesApi();
+        api.MapPyroscopeApi();
         api.MapUiApi();
         api.MapServicesApi();
         app.MapWebUi();

@@ -14,6 +14,8 @@ public sealed class CollectorMetrics
             new CounterConfiguration { LabelNames = ["route", "method", "code"] });
         ProfilesWritten = factory.CreateCounter("hotpath_profiles_written_total", "Profiles stored, by type.",
             new CounterConfiguration { LabelNames = ["type"] });
+        ProfilesReceived = factory.CreateCounter("hotpath_profiles_received_total", "Profiles stored, by the protocol that brought them (profefe, pyroscope).",
+            new CounterConfiguration { LabelNames = ["protocol"] });
         BytesReceived = factory.CreateCounter("hotpath_received_bytes_total", "Bytes of profile bodies received.");
         MergeDuration = factory.CreateHistogram("hotpath_merge_duration_seconds", "Time to read, decode and merge profiles for one merge request.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
@@ -37,6 +39,8 @@ public sealed class CollectorMetrics
     public Counter Requests { get; }
 
     public Counter ProfilesWritten { get; }
+
+    public Counter ProfilesReceived { get; }
 
     public Counter BytesReceived { get; }
 

@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Text;
+using Hotpath.Collector.Hosting;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Conversions;
+using Hotpath.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>
+/// Pyroscope's HTTP ingest (<c>POST /ingest</c>, also under <c>/pyroscope</c>), as its SDKs send it:
+/// <c>name=app[.type]{k=v,…}</c>, <c>from</c>/<c>until</c>, <c>format</c> (pprof as a raw or multipart body,
+/// folded text, lines), <c>sampleRate</c>, <c>spyName</c>, <c>units</c>. The app is the service, the
+/// braces the labels (with <c>pyroscope_spy</c> for <c>spyName</c>, as Pyroscope keeps it), the suffix the
+/// type (none: from a pprof body's sample types, cpu for text). Success is an empty 200.
+/// </summary>
+public static class PyroscopeApi
+{
+    private const string Protocol = "pyroscope";
+
+    public static IEndpointRouteBuilder MapPyroscopeApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/ingest", IngestAsync);
+        app.MapPost("/pyroscope/ingest", IngestAsync);
+        return app;
+    }
+
+    private static async Task<IResult> IngestAsync(
+        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var query = context.Request.Query;
+        var (service, suffixType, suffix, labels) = ParseName(query["name"].ToString());
+        var spy = query["spyName"].ToString();
+        if (spy.Length > 0)
+            labels = [.. labels.Append(new ProfileLabel("pyroscope_spy", spy)).OrderBy(l => l.Key, StringComparer.Ordinal)];
+        var from = Time(query, "from") ?? UnixNanos.From(time.GetUtcNow());
+        var format = query["format"].ToString();
+
+        byte[]? converted = null;
+        ReceivedBody? received = null;
+        try
+        {
+            ReadOnlyMemory<byte> body;
+            switch (format)
+            {
+                case "pprof":
+                    body = await PprofBodyAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+                    break;
+                case "" or "folded" or "groups" or "lines":
+                    received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+                    converted = Folded(received.Memory, suffix, suffixType, query, countsPerLine: format != "lines");
+                    body = converted;
+                    suffixType ??= ProfileType.Cpu;
+                    break;
+                case "jfr":
+                    throw new ApiException(StatusCodes.Status415UnsupportedMediaType,
+                        "format=jfr is not supported: Hotpath cannot convert Java Flight Recorder recordings faithfully yet; send pprof (the Java agent's pprof output) instead");
+                default:
+                    throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"format \"{format}\" is not supported: pprof, folded or lines");
+            }
+
+            metrics.BytesReceived.Inc(body.Length);
+            await ingest.StoreAsync(Protocol, service, suffixType, "", labels, from, body, StatusCodes.Status422UnprocessableEntity, cancellationToken);
+            return Results.Ok();
+        }
+        finally
+        {
+            received?.Dispose();
+        }
+    }
+
+    /// <summary><c>app[.suffix]{k=v,…}</c>: the suffix is a type only when Pyroscope names one that way (an app's name may hold dots).</summary>
+    internal static (string Service, ProfileType? Type, string Suffix, IReadOnlyList<ProfileLabel> Labels) ParseName(string name)
+    {
+        if (name.Length == 0)
+            throw ApiException.BadRequest("missing \"name\": app.type{key=value,...}");
+        var brace = name.IndexOf('{', StringComparison.Ordinal);
+        var head = (brace < 0 ? name : name[..brace]).Trim();
+        var labels = new List<ProfileLabel>();
+        if (brace >= 0)
+        {
+            if (!name.EndsWith('}'))
+                throw ApiException.BadRequest($"bad \"name\" \"{name}\": the labels must end with '}}'");
+            foreach (var pair in name[(brace + 1)..^1].Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                var key = (eq < 0 ? pair : pair[..eq]).Trim();
+                if (key.Length == 0 || key == "__name__")
+                    continue;
+                labels.Add(new ProfileLabel(key, eq < 0 ? "" : pair[(eq + 1)..].Trim()));
+            }
+        }
+
+        var dot = head.LastIndexOf('.');
+        var suffix = dot < 0 ? "" : head[(dot + 1)..];
+        ProfileType? type = PyroscopeTypes.TryParseSuffix(suffix, out var parsed) ? parsed : null;
+        var service = type is null ? head : head[..dot];
+        if (type is null)
+            suffix = "";
+        if (service.Length == 0)
+            throw ApiException.BadRequest($"bad \"name\" \"{name}\": no application name");
+        return (service, type, suffix, [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)]);
+    }
+
+    /// <summary>
+    /// A Unix time as Pyroscope's clients send it, in seconds, milliseconds, microseconds or nanoseconds (told
+    /// apart by size, as Pyroscope does), or null when absent.
+    /// </summary>
+    internal static long? Time(IQueryCollection query, string name)
+    {
+        var text = query[name].ToString();
+        if (text.Length == 0)
+            return null;
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            throw ApiException.BadRequest($"bad \"{name}\" \"{text}\": a Unix time in seconds, milliseconds, microseconds or nanoseconds");
+        var scale = value switch
+        {
+            < 10_000_000_000 => 1_000_000_000,
+            < 10_000_000_000_000 => 1_000_000,
+            < 10_000_000_000_000_000 => 1_000,
+            _ => 1L,
+        };
+        return value <= long.MaxValue / scale
+            ? value * scale
+            : throw ApiException.BadRequest($"bad \"{name}\" \"{text}\": past what nanoseconds since 1970 can hold");
+    }
+
+    /// <summary>A pprof body, raw or as the <c>profile</c> field of a multipart form (what the Go SDK sends).</summary>
+    private static async Task<ReadOnlyMemory<byte>> PprofBodyAsync(HttpRequest request, long maxBodySize, CancellationToken cancellationToken)
+    {
+        if (!request.HasFormContentType)
+        {
+            using var received = await ReceivedBody.ReadAsync(request, maxBodySize, cancellationToken);
+            return received.Memory.ToArray();
+        }
+
+        if (request.ContentLength > maxBodySize)
+            throw ProfilesApi.BodyTooLarge(maxBodySize);
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(cancellationToken);
+        }
+        catch (InvalidDataException e)
+        {
+            throw ApiException.BadRequest($"malformed multipart body: {e.Message}");
+        }
+
+        var file = form.Files["profile"] ?? throw ApiException.BadRequest("multipart body without a \"profile\" field");
+        using var buffer = new MemoryStream((int)file.Length);
+        await file.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
+    }
+
+    /// <summary>Folded text as pprof: cpu and wall are sampled at <c>sampleRate</c> (100 Hz by default), the rest counted as sent.</summary>
+    private static byte[] Folded(ReadOnlyMemory<byte> body, string suffix, ProfileType? type, IQueryCollection query, bool countsPerLine)
+    {
+        string text;
+        try
+        {
+            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body.Span);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new ApiException(StatusCodes.Status422UnprocessableEntity, "malformed profile (folded text that is not UTF-8)");
+        }
+
+        var rateText = query["sampleRate"].ToString();
+        var rate = 100L;
+        if (rateText.Length > 0 && (!long.TryParse(rateText, NumberStyles.None, CultureInfo.InvariantCulture, out rate) || rate is < 1 or > 1_000_000_000))
+            throw ApiException.BadRequest($"bad \"sampleRate\" \"{rateText}\": samples a second, 1 or more");
+        var sampled = type is null or ProfileType.Cpu or ProfileType.Wall;
+        var sampleType = type == ProfileType.Wall ? "wall" : sampled ? "cpu" : suffix;
+        var units = query["units"].ToString();
+        try
+        {
+            var profile = FoldedProfile.Parse(text, sampleType, units.Length > 0 ? units : PyroscopeTypes.DefaultUnit(suffix), sampled ? 1_000_000_000 / rate : 0, countsPerLine);
+            return ProfileEncoder.ToGzipBytes(profile);
+        }
+        catch (MalformedProfileException e)
+        {
+            throw new ApiException(StatusCodes.Status422UnprocessableEntity, $"malformed profile ({e.Message})");
+        }
+        catch (OverflowException)
+        {
+            throw new ApiException(StatusCodes.Status422UnprocessableEntity, "malformed profile (a count overflows)");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Hotpath.Pprof;
+using Hotpath.Testing;
+using static Hotpath.Collector.Tests.PostProfileTests;
+
+namespace Hotpath.Collector.Tests;
+
+/// <summary>Pyroscope's /ingest over real HTTP, in the shapes its SDKs send.</summary>
+public sealed class PyroscopeIngestTests(CollectorFixture fixture) : IClassFixture<CollectorFixture>
+{
+    private CollectorInstance Collector => fixture.Collector;
+
+    private const string AllTime = "from=2000-01-01T00:00:00&to=2100-01-01T00:00:00";
+
+    private async Task<HttpResponseMessage> IngestAsync(string query, HttpContent body, string path = "/ingest") =>
+        await Collector.Http.PostAsync($"{path}?{query}", body);
+
+    private static ByteArrayContent Octets(byte[] bytes)
+    {
+        var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        return content;
+    }
+
+    [Fact]
+    public async Task A_nodejs_style_pprof_without_a_type_suffix_is_stored_verbatim_with_its_type_from_the_sample_types_and_its_labels()
+    {
+        var service = CollectorInstance.NewServiceName("node");
+        var name = Uri.EscapeDataString($"{service}{{otel.scope.name=com.grafana.pyroscope/nodejs,region=eu}}");
+        var cpu = TestData.Bytes("cpu_1.pb.gz");
+        var heap = TestData.Bytes("heap_1.pb.gz");
+
+        using (var reply = await IngestAsync($"format=pprof&from=1764000000&until=1764000010&name={name}&spyName=nodespy&sampleRate=100", Octets(cpu)))
+        {
+            Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+            Assert.Empty(await reply.Content.ReadAsByteArrayAsync());
+        }
+
+        using (var reply = await IngestAsync($"format=pprof&from=1764000000&until=1764000010&name={name}&spyName=nodespy", Octets(heap), "/pyroscope/ingest"))
+            Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+
+        var found = await Collector.FindAllAsync(service);
+        Assert.Equal(["cpu", "heap"], found.Select(m => m.GetProperty("type").GetString()).Order());
+        Assert.All(found, m => Assert.Equal(
+            [("otel.scope.name", "com.grafana.pyroscope/nodejs"), ("pyroscope_spy", "nodespy"), ("region", "eu")], Labels(m)));
+        var cpuId = found.Single(m => m.GetProperty("type").GetString() == "cpu").GetProperty("id").GetString();
+        Assert.Equal(cpu, await Collector.Http.GetByteArrayAsync("/api/0/profiles/" + cpuId));
+    }
+
+    [Fact]
+    public async Task A_go_style_multipart_pprof_takes_its_type_from_the_name_suffix()
+    {
+        var service = CollectorInstance.NewServiceName("go");
+        using var form = new MultipartFormDataContent();
+        form.Add(new ByteArrayContent(TestData.Bytes("heap_1.pb.gz")), "profile", "profile.pprof");
+        form.Add(new StringContent("""{"alloc_space":{"units":"bytes","aggregation":"sum","cumulative":true}}"""), "sample_type_config", "sample_type_config.json");
+
+        using var reply = await IngestAsync($"format=pprof&name={Uri.EscapeDataString(service + ".alloc_space{env=prod}")}", form);
+
+        Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        var meta = Assert.Single(await Collector.FindAllAsync(service));
+        Assert.Equal("heap", meta.GetProperty("type").GetString());
+        Assert.Equal([("env", "prod")], Labels(meta));
+    }
+
+    [Fact]
+    public async Task Folded_text_becomes_a_pprof_whose_totals_are_the_counts_times_the_sampling_period()
+    {
+        var service = CollectorInstance.NewServiceName("folded");
+        const string Text = "main;work;checksum 30\nmain;work;parse 10\nmain;idle 5\nmain;work;checksum 2\n";
+
+        using (var reply = await IngestAsync($"name={service}.cpu%7Bhost%3Da%7D&sampleRate=100&from=1764000000", new StringContent(Text)))
+            Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        using (var reply = await IngestAsync($"name={service}.wall&format=lines&sampleRate=50", new StringContent("main;sleep\nmain;sleep\nmain;work\n")))
+            Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+
+        var cpu = await Collector.GetProfileAsync($"/api/0/profiles/merge?service={service}&type=cpu&{AllTime}");
+        Assert.Equal([47, 47 * 10_000_000L], cpu.Totals());
+        Assert.Equal(["samples/count", "cpu/nanoseconds"], cpu.SampleTypeNames());
+        var top = Pprof.Analysis.TopTable.Build(cpu, 1);
+        Assert.Equal("checksum", top.Rows[0].Function);
+        var created = (await Collector.FindAllAsync(service)).Single(m => m.GetProperty("type").GetString() == "cpu").GetProperty("created_at").GetString();
+        Assert.StartsWith("2025-11-24T16:00:00", created);
+
+        var wall = await Collector.GetProfileAsync($"/api/0/profiles/merge?service={service}&type=wall&from=now-1h&to=now");
+        Assert.Equal([3, 3 * 20_000_000L], wall.Totals());
+    }
+
+    public static TheoryData<string, string, int, string> Refusals => new()
+    {
+        { "format=pprof", "not a profile", 400, "bad request: missing \"name\"" },
+        { "format=pprof&name=app", "not a profile", 422, "malformed profile" },
+        { "name=app.cpu", "main;work many\n", 422, "malformed profile" },
+        { "name=app.cpu&format=jfr", "JFR", 415, "format=jfr is not supported" },
+        { "name=app.cpu&format=trie", "x", 415, "format \"trie\" is not supported" },
+        { "name=app.cpu&from=yesterday", "main 1", 400, "bad request: bad \"from\"" },
+        { "name=app.cpu&sampleRate=0", "main 1", 400, "bad request: bad \"sampleRate\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task A_request_pyroscope_would_refuse_gets_a_4xx_that_says_why(string query, string body, int status, string reason)
+    {
+        using var reply = await IngestAsync(query, new StringContent(body, Encoding.UTF8));
+
+        Assert.StartsWith(reason, await AssertError(reply, status));
+    }
+}
