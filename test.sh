@@ -50,6 +50,12 @@ if [ ! -f .test-tools/node_modules/s3rver/bin/s3rver.js ]; then
   mkdir -p .test-tools
   (cd .test-tools && npm install --silent --no-audit --no-fund s3rver@3.7.1 >/dev/null)
 fi
+# The real Pyroscope Node.js SDK, for the test of Pyroscope's ingest with a real client.
+if [ ! -f .test-tools/node_modules/@pyroscope/nodejs/package.json ]; then
+  step "installing @pyroscope/nodejs (npm)"
+  mkdir -p .test-tools
+  (cd .test-tools && npm install --silent --no-audit --no-fund @pyroscope/nodejs@0.6.4 >/dev/null)
+fi
 s3_port=$(free_port)
 mkdir -p "$OUT/s3rver"
 ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$OUT/s3rver" -a 127.0.0.1 -p "$s3_port" \
