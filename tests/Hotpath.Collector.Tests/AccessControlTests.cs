@@ -14,12 +14,14 @@ public sealed class AccessControlTests
     {
         await using var collector = await CollectorInstance.StartAsync();
 
-        // The profefe API and the ingest routes of the other protocols (Pyroscope's /ingest).
-        static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal);
+        // The profefe API and the ingest routes of the other protocols (Pyroscope's /ingest and push).
+        static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal)
+            || pattern == "/push.v1.PusherService/Push";
         var apiRoutes = Routes(collector).Where(r => IsApi(r.Pattern)).ToList();
 
         Assert.NotEmpty(apiRoutes);
         Assert.Contains(apiRoutes, r => r.Pattern == "/ingest");
+        Assert.Contains(apiRoutes, r => r.Pattern == "/push.v1.PusherService/Push");
         Assert.All(apiRoutes, r => Assert.True(r.Protected, $"{r.Pattern} carries no ApiAccess metadata"));
         Assert.DoesNotContain(Routes(collector), r => r.Protected && !IsApi(r.Pattern));
     }

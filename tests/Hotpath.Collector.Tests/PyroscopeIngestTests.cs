@@ -108,3 +108,70 @@ public sealed class PyroscopeIngestTests(CollectorFixture fixture) : IClassFixtu
         Assert.StartsWith(reason, await AssertError(reply, status));
     }
 }
+
+/// <summary>Pyroscope's push API (Connect over HTTP/1.1), in protobuf and JSON, as Grafana Alloy's pyroscope.write sends it.</summary>
+public sealed class PyroscopePushTests(CollectorFixture fixture) : IClassFixture<CollectorFixture>
+{
+    private CollectorInstance Collector => fixture.Collector;
+
+    private static Pprof.Pyroscope.RawProfileSeries Series(string service, string name, string file, params (string Name, string Value)[] labels)
+    {
+        var series = new Pprof.Pyroscope.RawProfileSeries();
+        series.Labels.Add(new Pprof.Pyroscope.LabelPair { Name = "service_name", Value = service });
+        series.Labels.Add(new Pprof.Pyroscope.LabelPair { Name = "__name__", Value = name });
+        series.Labels.Add(new Pprof.Pyroscope.LabelPair { Name = "__session_id__", Value = "7c1f" });
+        foreach (var (key, value) in labels)
+            series.Labels.Add(new Pprof.Pyroscope.LabelPair { Name = key, Value = value });
+        series.Samples.Add(new Pprof.Pyroscope.RawSample { RawProfile = Google.Protobuf.ByteString.CopyFrom(TestData.Bytes(file)), ID = Guid.NewGuid().ToString() });
+        return series;
+    }
+
+    private async Task<HttpResponseMessage> PushAsync(Pprof.Pyroscope.PushRequest request, bool json)
+    {
+        HttpContent content = json
+            ? new StringContent(Google.Protobuf.JsonFormatter.Default.Format(request), Encoding.UTF8, "application/json")
+            : new ByteArrayContent(Google.Protobuf.MessageExtensions.ToByteArray(request));
+        if (!json)
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/proto");
+        return await Collector.Http.PostAsync("/push.v1.PusherService/Push", content);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_push_of_several_series_stores_each_sample_under_its_service_type_and_labels(bool json)
+    {
+        var service = CollectorInstance.NewServiceName("alloy");
+        var request = new Pprof.Pyroscope.PushRequest();
+        request.Series.Add(Series(service, "process_cpu", "cpu_1.pb.gz", ("env", "prod")));
+        request.Series.Add(Series(service, "memory", "heap_1.pb.gz", ("env", "prod")));
+
+        using var reply = await PushAsync(request, json);
+
+        Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        var found = await Collector.FindAllAsync(service);
+        Assert.Equal(["cpu", "heap"], found.Select(m => m.GetProperty("type").GetString()).Order());
+        Assert.All(found, m => Assert.Equal([("env", "prod")], Labels(m))); // Pyroscope's own __labels__ are not kept
+        var cpu = found.Single(m => m.GetProperty("type").GetString() == "cpu").GetProperty("id").GetString();
+        Assert.Equal(TestData.Bytes("cpu_1.pb.gz"), await Collector.Http.GetByteArrayAsync("/api/0/profiles/" + cpu));
+    }
+
+    [Fact]
+    public async Task A_push_with_one_bad_sample_is_refused_in_connects_shape_and_stores_none_of_its_samples()
+    {
+        var service = CollectorInstance.NewServiceName("alloy-bad");
+        var request = new Pprof.Pyroscope.PushRequest();
+        request.Series.Add(Series(service, "process_cpu", "cpu_1.pb.gz"));
+        request.Series.Add(Series(service, "process_cpu", "not_gzip.pb"));
+        request.Series[1].Samples[0].RawProfile = Google.Protobuf.ByteString.CopyFromUtf8("not a profile at all");
+
+        using var reply = await PushAsync(request, json: false);
+
+        Assert.Equal(HttpStatusCode.BadRequest, reply.StatusCode);
+        using var error = System.Text.Json.JsonDocument.Parse(await reply.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_argument", error.RootElement.GetProperty("code").GetString());
+        Assert.StartsWith("malformed profile", error.RootElement.GetProperty("message").GetString());
+        using var none = await Collector.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+        Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
+    }
+}

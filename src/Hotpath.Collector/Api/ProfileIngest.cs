@@ -46,6 +46,19 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
         }
     }
 
+    /// <summary>Validates a body without storing it: for a request of several profiles, all checked before any is stored.</summary>
+    public void Check(string service, ReadOnlyMemory<byte> body, int malformedStatus)
+    {
+        try
+        {
+            decoder.Inspect(body);
+        }
+        catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
+        {
+            throw Refusal(e, service, malformedStatus);
+        }
+    }
+
     // Traces are stored as received; everything else must be a valid pprof profile.
     private void Validate(RawProfile profile, string service, ReadOnlyMemory<byte> body, int malformedStatus)
     {
@@ -53,17 +66,19 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
         {
             decoder.Load(body, profile);
         }
-        catch (MalformedProfileException e)
+        catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
         {
-            Log.ProfileRejected(logger, service, e.Message);
-            throw new ApiException(malformedStatus, $"malformed profile ({e.Message})");
+            throw Refusal(e, service, malformedStatus);
         }
-        catch (ProfileTooLargeException e)
-        {
-            Log.ProfileRejected(logger, service, e.Message);
-            throw new ApiException(StatusCodes.Status413RequestEntityTooLarge, e.Limit == ProfileLimit.DecompressedSize
-                ? $"profile too large: it inflates past the decompressed size limit of {e.LimitBytes} bytes (Collector:MaxDecompressedSize)"
-                : $"profile too large: decoding it takes more than the limit of {e.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)");
-        }
+    }
+
+    private ApiException Refusal(Exception e, string service, int malformedStatus)
+    {
+        Log.ProfileRejected(logger, service, e.Message);
+        return e is ProfileTooLargeException large
+            ? new ApiException(StatusCodes.Status413RequestEntityTooLarge, large.Limit == ProfileLimit.DecompressedSize
+                ? $"profile too large: it inflates past the decompressed size limit of {large.LimitBytes} bytes (Collector:MaxDecompressedSize)"
+                : $"profile too large: decoding it takes more than the limit of {large.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)")
+            : new ApiException(malformedStatus, $"malformed profile ({e.Message})");
     }
 }

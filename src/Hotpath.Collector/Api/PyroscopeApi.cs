@@ -13,7 +13,8 @@ namespace Hotpath.Collector.Api;
 /// <c>name=app[.type]{k=v,…}</c>, <c>from</c>/<c>until</c>, <c>format</c> (pprof as a raw or multipart body,
 /// folded text, lines), <c>sampleRate</c>, <c>spyName</c>, <c>units</c>. The app is the service, the
 /// braces the labels (with <c>pyroscope_spy</c> for <c>spyName</c>, as Pyroscope keeps it), the suffix the
-/// type (none: from a pprof body's sample types, cpu for text). Success is an empty 200.
+/// type (none: from a pprof body's sample types, cpu for text). Success is an empty 200. And Pyroscope's
+/// push (<c>/push.v1.PusherService/Push</c>), what Grafana Alloy's <c>pyroscope.write</c> sends.
 /// </summary>
 public static class PyroscopeApi
 {
@@ -23,7 +24,108 @@ public static class PyroscopeApi
     {
         app.MapPost("/ingest", IngestAsync);
         app.MapPost("/pyroscope/ingest", IngestAsync);
+        app.MapPost("/push.v1.PusherService/Push", PushAsync);
         return app;
+    }
+
+    /// <summary>
+    /// Pyroscope's push (Connect, unary, over HTTP/1.1; <c>application/proto</c> or <c>application/json</c>):
+    /// series of labels and raw pprof samples. <c>service_name</c> (else <c>__name__</c>) is the service,
+    /// <c>__name__</c> the type when it names one (<c>process_cpu</c>, <c>memory</c>, …; else from the sample
+    /// types), the other labels but Pyroscope's own (<c>__…__</c>) are kept. Every sample is checked before
+    /// any is stored, so that a refused request stores nothing and its retry duplicates nothing. Errors are
+    /// Connect's: a status and <c>{"code","message"}</c>.
+    /// </summary>
+    private static async Task<IResult> PushAsync(
+        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var json = context.Request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true;
+            if (!json && context.Request.ContentType?.StartsWith("application/proto", StringComparison.OrdinalIgnoreCase) != true)
+                throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{context.Request.ContentType}\": application/proto or application/json");
+            if (context.Request.Headers.ContentEncoding is { Count: > 0 } encoding && encoding.ToString() != "identity")
+                throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content encoding \"{encoding}\" is not supported: send the request uncompressed");
+            Pprof.Pyroscope.PushRequest request;
+            using (var received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken))
+            {
+                try
+                {
+                    request = json
+                        ? Pprof.Pyroscope.PushRequest.Parser.ParseJson(Encoding.UTF8.GetString(received.Memory.Span))
+                        : Pprof.Pyroscope.PushRequest.Parser.ParseFrom(received.Memory.Span);
+                }
+                catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException or FormatException)
+                {
+                    throw ApiException.BadRequest($"not a push request: {e.Message}");
+                }
+            }
+
+            var profiles = new List<(string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels, byte[] Body)>();
+            foreach (var series in request.Series)
+            {
+                var (service, type, labels) = Series(series);
+                foreach (var sample in series.Samples)
+                {
+                    var body = sample.RawProfile.ToByteArray();
+                    ingest.Check(service, body, StatusCodes.Status400BadRequest);
+                    profiles.Add((service, type, labels, body));
+                }
+            }
+
+            foreach (var (service, type, labels, body) in profiles)
+            {
+                metrics.BytesReceived.Inc(body.Length);
+                await ingest.StoreAsync(Protocol, service, type, "", labels, null, body, StatusCodes.Status400BadRequest, cancellationToken);
+            }
+
+            return json ? Results.Text("{}", "application/json") : Results.Bytes([], "application/proto");
+        }
+        catch (ApiException e)
+        {
+            return ConnectError(e.Status, e.Message);
+        }
+        catch (StorageUnavailableException e)
+        {
+            return ConnectError(StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
+        }
+    }
+
+    private static (string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels) Series(Pprof.Pyroscope.RawProfileSeries series)
+    {
+        string? service = null;
+        string? name = null;
+        var labels = new List<ProfileLabel>();
+        foreach (var pair in series.Labels)
+        {
+            if (pair.Name == "service_name")
+                service = pair.Value;
+            else if (pair.Name == "__name__")
+                name = pair.Value;
+            else if (!(pair.Name.StartsWith("__", StringComparison.Ordinal) && pair.Name.EndsWith("__", StringComparison.Ordinal)) && pair.Name.Length > 0)
+                labels.Add(new ProfileLabel(pair.Name, pair.Value));
+        }
+
+        ProfileType? type = name is not null && PyroscopeTypes.TryParseName(name, out var parsed) ? parsed : null;
+        service ??= type is null ? name : null;
+        if (string.IsNullOrEmpty(service))
+            throw ApiException.BadRequest("a series without a \"service_name\" label");
+        return (service, type, [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)]);
+    }
+
+    /// <summary>A Connect error: the status, and its code by Connect's mapping of HTTP statuses.</summary>
+    private static IResult ConnectError(int status, string message)
+    {
+        var code = status switch
+        {
+            StatusCodes.Status400BadRequest => "invalid_argument",
+            StatusCodes.Status401Unauthorized => "unauthenticated",
+            StatusCodes.Status413RequestEntityTooLarge => "resource_exhausted",
+            StatusCodes.Status415UnsupportedMediaType => "internal",
+            StatusCodes.Status503ServiceUnavailable => "unavailable",
+            _ => "unknown",
+        };
+        return Results.Json(new ConnectErrorBody(code, message), ConnectJson.Default.ConnectErrorBody, statusCode: status);
     }
 
     private static async Task<IResult> IngestAsync(
@@ -188,3 +290,10 @@ public static class PyroscopeApi
         }
     }
 }
+
+/// <summary>The body of a Connect error.</summary>
+public sealed record ConnectErrorBody(string Code, string Message);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ConnectErrorBody))]
+internal sealed partial class ConnectJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -29,6 +29,21 @@ public static class PyroscopeTypes
         ["exceptions"] = ProfileType.Other,
     };
 
+    private static readonly Dictionary<string, ProfileType> Names = new(StringComparer.Ordinal)
+    {
+        ["process_cpu"] = ProfileType.Cpu,
+        ["cpu"] = ProfileType.Cpu,
+        ["wall"] = ProfileType.Wall,
+        ["memory"] = ProfileType.Heap,
+        ["block"] = ProfileType.Block,
+        ["mutex"] = ProfileType.Mutex,
+        ["goroutine"] = ProfileType.Goroutine,
+        ["goroutines"] = ProfileType.Goroutine,
+    };
+
+    /// <summary>The type a push series' <c>__name__</c> label names (<c>process_cpu</c>, <c>memory</c>, …); false for another name.</summary>
+    public static bool TryParseName(string name, out ProfileType type) => Names.TryGetValue(name, out type);
+
     /// <summary>The type a name's suffix stands for; false when the suffix names no profile type (it is part of the app's name).</summary>
     public static bool TryParseSuffix(string suffix, out ProfileType type) => Suffixes.TryGetValue(suffix, out type);
 
