@@ -115,6 +115,8 @@ public sealed class JournaledProfileStoreTests : ProfileStoreContract, IDisposab
         // ClickHouse answers the first probe, then hangs: shipments wait, and the journal fills.
         await using var store = Open(options with { Url = relay.Url, Timeout = TimeSpan.FromSeconds(3) }, Path.Combine(_folder, "c"), maxBytes: 3 * body.Length);
         await store.WriteAsync(Cpu(0), body, default);
+        // Shipped before ClickHouse hangs, so that no shipment fails over a dropped connection (a 503 of its own).
+        await Eventually.TrueAsync(() => store.PendingProfiles == 0, Deadline, "the first write was not shipped");
         relay.Switch(TcpRelay.Mode.Hang);
 
         var refusal = await Assert.ThrowsAsync<StorageUnavailableException>(async () =>

@@ -78,6 +78,34 @@ public sealed class WriteJournal : IDisposable
     {
         var entries = new JournalEntry[records.Count];
         var full = new List<SafeFileHandle>(1);
+        var (startSegment, start) = (_activeId, _length);
+        try
+        {
+            AppendCore(records, entries, full);
+            foreach (var handle in full)
+            {
+                RandomAccess.FlushToDisk(handle);
+                handle.Dispose();
+            }
+
+            RandomAccess.FlushToDisk(_active);
+        }
+        catch (IOException) when (_activeId == startSegment)
+        {
+            // A batch that did not go in whole (disk full, a failed sync) is not acknowledged: it must not come
+            // back at replay.
+            RandomAccess.SetLength(_active, start);
+            _length = start;
+            throw;
+        }
+
+        foreach (var entry in entries)
+            Count(entry, +1);
+        return entries;
+    }
+
+    private void AppendCore(IReadOnlyList<(ProfileMeta Meta, ReadOnlyMemory<byte> Body)> records, JournalEntry[] entries, List<SafeFileHandle> full)
+    {
         for (var i = 0; i < records.Count; i++)
         {
             var (meta, body) = records[i];
@@ -96,17 +124,6 @@ public sealed class WriteJournal : IDisposable
             entries[i] = new JournalEntry(meta, _activeId, _length + HeaderBytes + header.Length, body.Length, size);
             _length += size;
         }
-
-        foreach (var handle in full)
-        {
-            RandomAccess.FlushToDisk(handle);
-            handle.Dispose();
-        }
-
-        RandomAccess.FlushToDisk(_active);
-        foreach (var entry in entries)
-            Count(entry, +1);
-        return entries;
     }
 
     /// <summary>Reads entries' bodies, opening each segment once; null for one whose segment is gone (released meanwhile).</summary>
