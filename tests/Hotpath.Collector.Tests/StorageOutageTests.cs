@@ -68,6 +68,32 @@ public sealed class StorageOutageTests
     }
 
     [Fact]
+    public async Task A_collector_started_while_clickhouse_and_s3_are_both_down_becomes_healthy_when_they_come_up()
+    {
+        await using var clickHouse = TcpRelay.Start(TcpRelay.Mode.Refuse, ClickHouseServer.Instance.Url);
+        await using var s3 = TcpRelay.Start(TcpRelay.Mode.Refuse, S3Server.Instance.Url);
+        await using var collector = await CollectorInstance.StartAsync(
+            [.. S3(s3.Url, "t-" + Guid.NewGuid().ToString("N")[..20], "s3,clickhouse"), $"--Storage:ClickHouse:Url={clickHouse.Url}", "--Storage:ClickHouse:Database=t_" + Guid.NewGuid().ToString("N")[..16]]);
+
+        using (var health = await collector.GetAsync("/healthz"))
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        using (var write = await collector.PostAsync("service=api&type=cpu", TestData.Bytes("cpu_1.pb.gz")))
+            Assert.StartsWith("storage unavailable: ", await AssertError(write, 503));
+
+        clickHouse.Switch(TcpRelay.Mode.Forward);
+        using (var health = await collector.GetAsync("/healthz"))
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode); // S3 still down: one engine, both parts
+        s3.Switch(TcpRelay.Mode.Forward);
+        await Eventually.TrueAsync(async () =>
+        {
+            using var health = await collector.GetAsync("/healthz");
+            return health.StatusCode == HttpStatusCode.OK;
+        }, Deadline, "/healthz did not recover once ClickHouse and S3 answered");
+        var id = (await collector.PostOkAsync("api", "cpu", TestData.Bytes("cpu_1.pb.gz"))).GetProperty("id").GetString();
+        Assert.Equal(TestData.Bytes("cpu_1.pb.gz"), await collector.Http.GetByteArrayAsync("/api/0/profiles/" + id));
+    }
+
+    [Fact]
     public async Task An_engine_that_hangs_after_start_gets_503_within_the_timeout_and_healthz_names_it()
     {
         await using var relay = TcpRelay.Start(TcpRelay.Mode.Forward, S3Server.Instance.Url);
