@@ -8,28 +8,14 @@ cd "$(dirname "$0")/.."
 DAYS=${1:-7}
 dotnet build src/Hotpath.Collector -c Release -v q -clp:ErrorsOnly >/dev/null
 dotnet build bench/Hotpath.Load -c Release -v q -clp:ErrorsOnly >/dev/null
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+source bench/engines.sh
 DATA=$(mktemp -d /tmp/hotpath-fleet-XXXXXX)
 ENGINE=${ENGINE:-sqlite}
 ENGINE_ARGS=(--Storage:Type="$ENGINE")
+ENGINE_PIDS=()
 PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA" "$DATA".*.log' EXIT
-if [[ ",$ENGINE," == *,s3,* ]]; then
-  S3_PORT=$(free_port); mkdir -p "$DATA/s3rver"
-  ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$DATA/s3rver" -a 127.0.0.1 -p "$S3_PORT" --no-vhost-buckets --silent ) &
-  PIDS+=($!)
-  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-  ENGINE_ARGS+=(--Storage:S3:Bucket=fleet --Storage:S3:ServiceUrl="http://127.0.0.1:$S3_PORT" --Storage:S3:ForcePathStyle=true)
-fi
-if [[ ",$ENGINE," == *,clickhouse,* ]]; then
-  CH_PORT=$(free_port); CH="$DATA/clickhouse"; mkdir -p "$CH"
-  ( exec clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- --path="$CH/data/" --tmp_path="$CH/tmp/" --user_files_path="$CH/uf/" \
-      --format_schema_path="$CH/fs/" --http_port="$CH_PORT" --tcp_port="$(free_port)" --interserver_http_port="$(free_port)" \
-      --listen_host=127.0.0.1 --logger.log="$CH/log" --logger.errorlog="$CH/err" >/dev/null 2>&1 ) &
-  PIDS+=($!)
-  ENGINE_ARGS+=(--Storage:ClickHouse:Url="http://127.0.0.1:$CH_PORT" --Storage:ClickHouse:Database=fleet)
-fi
-[ ${#PIDS[@]} -gt 0 ] && sleep 3
+trap 'kill "${PIDS[@]}" "${ENGINE_PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA" "$DATA".*.log' EXIT
+start_engine_servers fleet
 start_collector() { # start_collector NAME: prints its port; its pid is the last of PIDS
   local port; port=$(free_port)
   dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address=127.0.0.1:$port "${ENGINE_ARGS[@]}" \

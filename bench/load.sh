@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-100000}
 DATA=$(mktemp -d /tmp/hotpath-bench.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+source bench/engines.sh
+PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
 CPU=../shared/testdata/pprof/cpu_2.pb.gz
 command -v wrk >/dev/null || { apt-get update -qq >/dev/null; apt-get install -y -qq wrk >/dev/null; }
@@ -20,24 +21,8 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -
 
 ENGINE=${ENGINE:-sqlite}
 ENGINE_ARGS=(--Storage:Type="$ENGINE")
-SERVERS=()
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-if [[ ",$ENGINE," == *,s3,* ]]; then
-  S3_PORT=$(free_port); mkdir -p "$DATA/s3rver"
-  ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$DATA/s3rver" -a 127.0.0.1 -p "$S3_PORT" --no-vhost-buckets --silent ) &
-  SERVERS+=($!)
-  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-  ENGINE_ARGS+=(--Storage:S3:Bucket=bench --Storage:S3:ServiceUrl="http://127.0.0.1:$S3_PORT" --Storage:S3:ForcePathStyle=true)
-fi
-if [[ ",$ENGINE," == *,clickhouse,* ]]; then
-  CH_PORT=$(free_port); CH="$DATA/clickhouse"; mkdir -p "$CH"
-  ( exec clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- --path="$CH/data/" --tmp_path="$CH/tmp/" --user_files_path="$CH/uf/" \
-      --format_schema_path="$CH/fs/" --http_port="$CH_PORT" --tcp_port="$(free_port)" --interserver_http_port="$(free_port)" \
-      --listen_host=127.0.0.1 --logger.log="$CH/log" --logger.errorlog="$CH/err" >/dev/null 2>&1 ) &
-  SERVERS+=($!)
-  ENGINE_ARGS+=(--Storage:ClickHouse:Url="http://127.0.0.1:$CH_PORT" --Storage:ClickHouse:Database=bench)
-fi
-[ ${#SERVERS[@]} -gt 0 ] && sleep 3
+ENGINE_PIDS=()
+start_engine_servers bench
 echo "engine: $ENGINE"
 
 start_collector() {
@@ -47,7 +32,7 @@ start_collector() {
   for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "collector did not start"; exit 1
 }
-trap 'status=$?; [ $status = 0 ] || tail -n 20 "$DATA.log"; kill $COLLECTOR "${SERVERS[@]}" 2>/dev/null || true; sleep 1; rm -rf "$DATA" "$DATA.log"' EXIT
+trap 'status=$?; [ $status = 0 ] || tail -n 20 "$DATA.log"; kill $COLLECTOR "${ENGINE_PIDS[@]}" 2>/dev/null || true; sleep 1; rm -rf "$DATA" "$DATA.log"' EXIT
 
 start_collector
 # wrk (C, 2 threads) drives ingest so that the load generator takes little of the 2 cores.

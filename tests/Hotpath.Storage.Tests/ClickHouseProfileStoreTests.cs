@@ -8,23 +8,10 @@ namespace Hotpath.Storage.Tests;
 /// <summary>The storage contract on a real ClickHouse server, each test in its own database.</summary>
 public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
 {
-    protected override Task<IStoreUnderTest> CreateAsync() => Task.FromResult<IStoreUnderTest>(new ClickHouseUnderTest(ClickHouseServer.Instance.NewDatabase()));
-
-    private sealed class ClickHouseUnderTest(ClickHouseStoreOptions options) : IStoreUnderTest
+    protected override Task<IStoreUnderTest> CreateAsync()
     {
-        private ClickHouseProfileStore _store = new(options);
-
-        public IProfileWriter Writer => _store;
-        public IProfileReader Reader => _store;
-        public IRetention Retention => _store;
-
-        public async Task ReopenAsync()
-        {
-            await _store.DisposeAsync();
-            _store = new ClickHouseProfileStore(options);
-        }
-
-        public ValueTask DisposeAsync() => _store.DisposeAsync();
+        var options = ClickHouseServer.Instance.NewDatabase();
+        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => new ClickHouseProfileStore(options)));
     }
 
     [Fact]

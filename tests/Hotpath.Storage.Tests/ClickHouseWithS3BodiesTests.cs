@@ -12,27 +12,13 @@ namespace Hotpath.Storage.Tests;
 /// </summary>
 public sealed class ClickHouseWithS3BodiesTests : ProfileStoreContract
 {
-    protected override Task<IStoreUnderTest> CreateAsync() =>
-        Task.FromResult<IStoreUnderTest>(new UnderTest(ClickHouseServer.Instance.NewDatabase(), S3Server.Instance.NewBucket()));
+    protected override Task<IStoreUnderTest> CreateAsync()
+    {
+        var (clickHouse, s3) = (ClickHouseServer.Instance.NewDatabase(), S3Server.Instance.NewBucket());
+        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => Open(clickHouse, s3)));
+    }
 
     private static ClickHouseProfileStore Open(ClickHouseStoreOptions clickHouse, S3StoreOptions s3) => new(clickHouse, null, new S3ObjectStore(s3));
-
-    private sealed class UnderTest(ClickHouseStoreOptions clickHouse, S3StoreOptions s3) : IStoreUnderTest
-    {
-        private ClickHouseProfileStore _store = Open(clickHouse, s3);
-
-        public IProfileWriter Writer => _store;
-        public IProfileReader Reader => _store;
-        public IRetention Retention => _store;
-
-        public async Task ReopenAsync()
-        {
-            await _store.DisposeAsync();
-            _store = Open(clickHouse, s3);
-        }
-
-        public ValueTask DisposeAsync() => _store.DisposeAsync();
-    }
 
     [Fact]
     public async Task Bodies_live_in_s3_many_to_an_object_and_retention_deletes_an_object_once_no_profile_is_in_it()

@@ -14,8 +14,11 @@ public sealed class JournaledProfileStoreTests : ProfileStoreContract, IDisposab
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "hotpath-journal-" + Guid.NewGuid().ToString("N"));
 
-    protected override Task<IStoreUnderTest> CreateAsync() =>
-        Task.FromResult<IStoreUnderTest>(new JournaledUnderTest(ClickHouseServer.Instance.NewDatabase(), Path.Combine(_folder, Guid.NewGuid().ToString("N"))));
+    protected override Task<IStoreUnderTest> CreateAsync()
+    {
+        var (options, journal) = (ClickHouseServer.Instance.NewDatabase(), Path.Combine(_folder, Guid.NewGuid().ToString("N")));
+        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => Open(options, journal)));
+    }
 
     public void Dispose()
     {
@@ -25,23 +28,6 @@ public sealed class JournaledProfileStoreTests : ProfileStoreContract, IDisposab
 
     private static JournaledProfileStore Open(ClickHouseStoreOptions options, string journal, long maxBytes = 1L << 30) =>
         new(new ClickHouseProfileStore(options), journal, maxBytes);
-
-    private sealed class JournaledUnderTest(ClickHouseStoreOptions options, string journal) : IStoreUnderTest
-    {
-        private JournaledProfileStore _store = Open(options, journal);
-
-        public IProfileWriter Writer => _store;
-        public IProfileReader Reader => _store;
-        public IRetention Retention => _store;
-
-        public async Task ReopenAsync()
-        {
-            await _store.DisposeAsync();
-            _store = Open(options, journal);
-        }
-
-        public ValueTask DisposeAsync() => _store.DisposeAsync();
-    }
 
     private static NewProfile Cpu(int i) => new("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("host", $"h{i % 2}")], T0 + i * 1_000_000_000L);
 

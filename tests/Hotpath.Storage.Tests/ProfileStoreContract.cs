@@ -25,6 +25,30 @@ public abstract class ProfileStoreContract
         Task ReopenAsync();
     }
 
+    /// <summary>A store that <paramref name="open"/> makes over the same storage each time: reopening is closing and opening again.</summary>
+    protected sealed class OpenedStore(Func<IProfileStore> open) : IStoreUnderTest
+    {
+        private IProfileStore _store = open();
+
+        public IProfileWriter Writer => _store;
+        public IProfileReader Reader => _store;
+        public IRetention Retention => _store;
+
+        public async Task ReopenAsync()
+        {
+            await DisposeAsync();
+            _store = open();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_store is IAsyncDisposable asyncDisposable)
+                await asyncDisposable.DisposeAsync();
+            else
+                (_store as IDisposable)?.Dispose();
+        }
+    }
+
     protected static NewProfile Profile(string service, ProfileType type, long createdAt, params (string Key, string Value)[] labels) =>
         new(service, type, "instance-1", [.. labels.Select(l => new ProfileLabel(l.Key, l.Value))], createdAt);
 

@@ -7,28 +7,10 @@ namespace Hotpath.Storage.Tests;
 /// <summary>The storage contract on a real S3-compatible server (s3rver), each test in its own bucket.</summary>
 public sealed class S3ProfileStoreTests : ProfileStoreContract
 {
-    protected override Task<IStoreUnderTest> CreateAsync() => Task.FromResult<IStoreUnderTest>(new S3UnderTest(S3Server.Instance.NewBucket()));
-
-    private sealed class S3UnderTest(S3StoreOptions options) : IStoreUnderTest
+    protected override Task<IStoreUnderTest> CreateAsync()
     {
-        private S3ProfileStore _store = new(options);
-
-        public IProfileWriter Writer => _store;
-        public IProfileReader Reader => _store;
-        public IRetention Retention => _store;
-
-        public Task ReopenAsync()
-        {
-            _store.Dispose();
-            _store = new S3ProfileStore(options);
-            return Task.CompletedTask;
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            _store.Dispose();
-            return ValueTask.CompletedTask;
-        }
+        var options = S3Server.Instance.NewBucket();
+        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => new S3ProfileStore(options)));
     }
 
     [Fact]

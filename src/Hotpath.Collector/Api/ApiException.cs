@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
 
@@ -21,6 +22,10 @@ public sealed class ApiException(int status, string message, string? hint = null
         $"{(string.IsNullOrEmpty(given) ? "no type given" : $"\"{given}\" is not a type")}; the types are {ProfileTypes.Listed}";
 
     public static ApiException BadRequest(string detail) => new(StatusCodes.Status400BadRequest, "bad request: " + detail);
+
+    /// <summary>The 503 of an engine that cannot serve, naming it, never its credentials.</summary>
+    public static ApiException StorageUnavailable(StorageUnavailableException e) =>
+        new(StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
 
     public static ApiException NothingFound(string? detail = null) =>
         new(StatusCodes.Status404NotFound, detail is null ? "nothing found" : "nothing found: " + detail);

@@ -94,7 +94,18 @@ public static class ApiQuery
             labels.Add(new ProfileLabel(key, value));
         }
 
-        // Stable: duplicate keys keep their order.
+        return Sorted(labels, "labels");
+    }
+
+    /// <summary>
+    /// Labels as every protocol stores them: at most <see cref="MaxLabelPairs"/>, sorted by key (stable:
+    /// duplicate keys keep their order).
+    /// </summary>
+    public static IReadOnlyList<ProfileLabel> Sorted(IReadOnlyCollection<ProfileLabel> labels, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Count > MaxLabelPairs)
+            throw ApiException.BadRequest($"bad \"{parameter}\": {labels.Count} pairs, at most {MaxLabelPairs} are allowed");
         return [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)];
     }
 

@@ -61,13 +61,13 @@ public static class PyroscopeApi
                 }
             }
 
-            var profiles = new List<(string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels, byte[] Body)>();
+            var profiles = new List<(string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels, ReadOnlyMemory<byte> Body)>();
             foreach (var series in request.Series)
             {
                 var (service, type, labels) = Series(series);
                 foreach (var sample in series.Samples)
                 {
-                    var body = sample.RawProfile.ToByteArray();
+                    var body = sample.RawProfile.Memory;
                     ingest.Check(service, body, StatusCodes.Status400BadRequest);
                     profiles.Add((service, type, labels, body));
                 }
@@ -87,7 +87,8 @@ public static class PyroscopeApi
         }
         catch (StorageUnavailableException e)
         {
-            return ConnectError(StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
+            var refusal = ApiException.StorageUnavailable(e);
+            return ConnectError(refusal.Status, refusal.Message);
         }
     }
 
@@ -110,7 +111,7 @@ public static class PyroscopeApi
         service ??= type is null ? name : null;
         if (string.IsNullOrEmpty(service))
             throw ApiException.BadRequest("a series without a \"service_name\" label");
-        return (service, type, [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)]);
+        return (service, type, ApiQuery.Sorted(labels, "labels"));
     }
 
     /// <summary>A Connect error: the status, and its code by Connect's mapping of HTTP statuses.</summary>
@@ -135,24 +136,26 @@ public static class PyroscopeApi
         var (service, suffixType, suffix, labels) = ParseName(query["name"].ToString());
         var spy = query["spyName"].ToString();
         if (spy.Length > 0)
-            labels = [.. labels.Append(new ProfileLabel("pyroscope_spy", spy)).OrderBy(l => l.Key, StringComparer.Ordinal)];
+            labels = ApiQuery.Sorted([.. labels, new ProfileLabel("pyroscope_spy", spy)], "name");
         var from = Time(query, "from") ?? UnixNanos.From(time.GetUtcNow());
         var format = query["format"].ToString();
 
-        byte[]? converted = null;
         ReceivedBody? received = null;
         try
         {
             ReadOnlyMemory<byte> body;
             switch (format)
             {
+                case "pprof" when context.Request.HasFormContentType:
+                    body = await FormProfileAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+                    break;
                 case "pprof":
-                    body = await PprofBodyAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+                    received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
+                    body = received.Memory;
                     break;
                 case "" or "folded" or "groups" or "lines":
                     received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
-                    converted = Folded(received.Memory, suffix, suffixType, query, countsPerLine: format != "lines");
-                    body = converted;
+                    body = Folded(received.Memory, suffix, suffixType, query, countsPerLine: format != "lines");
                     suffixType ??= ProfileType.Cpu;
                     break;
                 case "jfr":
@@ -202,7 +205,7 @@ public static class PyroscopeApi
             suffix = "";
         if (service.Length == 0)
             throw ApiException.BadRequest($"bad \"name\" \"{name}\": no application name");
-        return (service, type, suffix, [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)]);
+        return (service, type, suffix, ApiQuery.Sorted(labels, "name"));
     }
 
     /// <summary>
@@ -228,15 +231,9 @@ public static class PyroscopeApi
             : throw ApiException.BadRequest($"bad \"{name}\" \"{text}\": past what nanoseconds since 1970 can hold");
     }
 
-    /// <summary>A pprof body, raw or as the <c>profile</c> field of a multipart form (what the Go SDK sends).</summary>
-    private static async Task<ReadOnlyMemory<byte>> PprofBodyAsync(HttpRequest request, long maxBodySize, CancellationToken cancellationToken)
+    /// <summary>A pprof body as the <c>profile</c> field of a multipart form (what the Go SDK sends).</summary>
+    private static async Task<ReadOnlyMemory<byte>> FormProfileAsync(HttpRequest request, long maxBodySize, CancellationToken cancellationToken)
     {
-        if (!request.HasFormContentType)
-        {
-            using var received = await ReceivedBody.ReadAsync(request, maxBodySize, cancellationToken);
-            return received.Memory.ToArray();
-        }
-
         if (request.ContentLength > maxBodySize)
             throw ProfilesApi.BodyTooLarge(maxBodySize);
         IFormCollection form;

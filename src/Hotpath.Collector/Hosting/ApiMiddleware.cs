@@ -43,7 +43,8 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         catch (StorageUnavailableException e)
         {
             Log.StorageUnavailable(logger, e.Backend, context.Request.Method, context.Request.Path, e);
-            await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
+            var refusal = ApiException.StorageUnavailable(e);
+            await ReplyAsync(context, refusal.Status, refusal.Message);
         }
         catch (DecodeBudgetExhaustedException e)
         {

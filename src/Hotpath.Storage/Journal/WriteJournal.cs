@@ -152,7 +152,7 @@ public sealed class WriteJournal : IDisposable
                 }
 
                 var body = new byte[entry.BodyLength];
-                yield return handle is not null && ReadRest(handle, body, entry.BodyOffset) ? body : null;
+                yield return handle is not null && FileBytes.TryReadExactly(handle, body, entry.BodyOffset) ? body : null;
             }
         }
         finally
@@ -195,14 +195,14 @@ public sealed class WriteJournal : IDisposable
         long offset = 0;
         while (offset + HeaderBytes <= length)
         {
-            if (RandomAccess.Read(handle, header, offset) != HeaderBytes || BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic)
+            if (!FileBytes.TryReadExactly(handle, header, offset) || BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic)
                 break;
             var metaLength = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(4));
             var bodyLength = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(8));
             if (metaLength < 0 || bodyLength < 0 || offset + HeaderBytes + (long)metaLength + bodyLength > length)
                 break;
             var payload = new byte[metaLength + bodyLength];
-            if (!ReadRest(handle, payload, offset + HeaderBytes) || Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(12)))
+            if (!FileBytes.TryReadExactly(handle, payload, offset + HeaderBytes) || Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(12)))
                 break;
             var meta = MetaCodec.Decode(payload.AsSpan(0, metaLength));
             var size = HeaderBytes + metaLength + bodyLength;
@@ -213,20 +213,6 @@ public sealed class WriteJournal : IDisposable
         if (offset < length)
             RandomAccess.SetLength(handle, offset);
         return entries;
-    }
-
-    private static bool ReadRest(SafeFileHandle handle, byte[] buffer, long offset)
-    {
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = RandomAccess.Read(handle, buffer.AsSpan(read), offset + read);
-            if (n == 0)
-                return false;
-            read += n;
-        }
-
-        return true;
     }
 
     private void Roll(List<SafeFileHandle> full)

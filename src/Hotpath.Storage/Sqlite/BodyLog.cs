@@ -92,16 +92,7 @@ internal sealed class BodyLog : IDisposable
             if (!_handles.TryGetValue(segment, out var handle))
                 _handles[segment] = handle = File.OpenHandle(log.PathOf(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var body = new byte[length];
-            var read = 0;
-            while (read < length)
-            {
-                var n = RandomAccess.Read(handle, body.AsSpan(read), offset + read);
-                if (n == 0)
-                    throw new IOException($"profile body in segment {segment} at {offset} is cut short");
-                read += n;
-            }
-
-            return body;
+            return FileBytes.TryReadExactly(handle, body, offset) ? body : throw new IOException($"profile body in segment {segment} at {offset} is cut short");
         }
 
         public void Dispose()
