@@ -137,7 +137,7 @@ step "profefe API conformance against a fresh collector"
 port=$(free_port)
 data="$OUT/conformance-data"
 dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll \
-  --Collector:Address="127.0.0.1:$port" --Storage:DataDirectory="$data" >"$OUT/conformance-collector.log" 2>&1 &
+  --Collector:Address="127.0.0.1:$port" --Collector:OtlpGrpcAddress= --Storage:DataDirectory="$data" >"$OUT/conformance-collector.log" 2>&1 &
 PIDS+=($!)
 if wait_http "http://127.0.0.1:$port/healthz" 30; then
   python3 ../shared/conformance/conformance.py --base "http://127.0.0.1:$port" | tee "$OUT/conformance.txt"

@@ -20,7 +20,7 @@ for project in src/Hotpath.Collector examples/HotApp; do dotnet build -c Release
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version)"
 echo "agent: window $WINDOW every $INTERVAL (+1-10 s jitter), all types; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
 
-dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" \
+dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" --Collector:OtlpGrpcAddress= \
   --Storage:DataDirectory="$DATA/store" --Logging:LogLevel:Default=Warning >"$DATA/collector.log" 2>&1 &
 COLLECTOR=$!
 trap 'kill $COLLECTOR 2>/dev/null || true; sleep 1; rm -rf "$DATA"' EXIT

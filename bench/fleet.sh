@@ -18,7 +18,7 @@ trap 'kill "${PIDS[@]}" "${ENGINE_PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -r
 start_engine_servers fleet
 start_collector() { # start_collector NAME: prints its port; its pid is the last of PIDS
   local port; port=$(free_port)
-  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address=127.0.0.1:$port "${ENGINE_ARGS[@]}" \
+  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address=127.0.0.1:$port --Collector:OtlpGrpcAddress= "${ENGINE_ARGS[@]}" \
     --Storage:DataDirectory="$DATA/$1" --Storage:Retention=0 --Logging:LogLevel:Default=Warning >"$DATA.$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.2; done

@@ -26,7 +26,7 @@ start_engine_servers bench
 echo "engine: $ENGINE"
 
 start_collector() {
-  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" "${ENGINE_ARGS[@]}" \
+  dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" --Collector:OtlpGrpcAddress= "${ENGINE_ARGS[@]}" \
     --Storage:DataDirectory="$DATA/sqlite" --Storage:Retention=0 --Logging:LogLevel:Default=Warning >"$DATA.log" 2>&1 &
   COLLECTOR=$!
   for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done

@@ -45,6 +45,20 @@ public sealed class DecodeBudget
         }
     }
 
+    /// <summary>
+    /// Reserves memory for a decode that is not a pprof profile's (an OpenTelemetry request's message tree),
+    /// held until the reservation is disposed.
+    /// </summary>
+    /// <exception cref="ProfileTooLargeException">More than <see cref="PerProfileBytes"/>.</exception>
+    /// <exception cref="DecodeBudgetExhaustedException">Other decodes hold the rest of the shared budget.</exception>
+    public DecodeReservation Reserve(long bytes)
+    {
+        var meter = new DecodeMeter();
+        meter.Begin(this);
+        meter.Reserve(bytes);
+        return new DecodeReservation(meter);
+    }
+
     /// <summary>Called when a decode that held at least <see cref="LargeDecodeBytes"/> gives its memory back.</summary>
     public event Action? LargeDecodeEnded;
 
@@ -89,6 +103,16 @@ public sealed class DecodeBudget
         _inUse += bytes;
         return true;
     }
+}
+
+/// <summary>Memory reserved by <see cref="DecodeBudget.Reserve"/>; disposing gives it back (as garbage until collected).</summary>
+public sealed class DecodeReservation : IDisposable
+{
+    private readonly DecodeMeter _meter;
+
+    internal DecodeReservation(DecodeMeter meter) => _meter = meter;
+
+    public void Dispose() => _meter.End(0);
 }
 
 /// <summary>One decode's reservation against a <see cref="DecodeBudget"/>; reused decode after decode.</summary>

@@ -14,14 +14,16 @@ public sealed class AccessControlTests
     {
         await using var collector = await CollectorInstance.StartAsync();
 
-        // The profefe API and the ingest routes of the other protocols (Pyroscope's /ingest and push).
+        // The profefe API and the ingest routes of the other protocols (Pyroscope's /ingest and push, OTLP's HTTP and gRPC export).
         static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal)
-            || pattern == "/push.v1.PusherService/Push";
+            || pattern is "/push.v1.PusherService/Push" or "/v1development/profiles" or "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export";
         var apiRoutes = Routes(collector).Where(r => IsApi(r.Pattern)).ToList();
 
         Assert.NotEmpty(apiRoutes);
         Assert.Contains(apiRoutes, r => r.Pattern == "/ingest");
         Assert.Contains(apiRoutes, r => r.Pattern == "/push.v1.PusherService/Push");
+        Assert.Contains(apiRoutes, r => r.Pattern == "/v1development/profiles");
+        Assert.Contains(apiRoutes, r => r.Pattern == "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export");
         Assert.All(apiRoutes, r => Assert.True(r.Protected, $"{r.Pattern} carries no ApiAccess metadata"));
         Assert.DoesNotContain(Routes(collector), r => r.Protected && !IsApi(r.Pattern));
     }

@@ -174,4 +174,24 @@ public sealed class PyroscopePushTests(CollectorFixture fixture) : IClassFixture
         using var none = await Collector.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
         Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
     }
+
+    [Fact]
+    public async Task A_gzipped_push_is_inflated_as_connect_clients_compress_it()
+    {
+        var service = CollectorInstance.NewServiceName("alloy-gzip");
+        var request = new Pprof.Pyroscope.PushRequest();
+        request.Series.Add(Series(service, "process_cpu", "not_gzip.pb"));
+        using var buffer = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Fastest))
+            gzip.Write(Google.Protobuf.MessageExtensions.ToByteArray(request));
+        var content = new ByteArrayContent(buffer.ToArray());
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/proto");
+        content.Headers.ContentEncoding.Add("gzip");
+
+        using var reply = await Collector.Http.PostAsync("/push.v1.PusherService/Push", content);
+
+        Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        var id = Assert.Single(await Collector.FindAllAsync(service)).GetProperty("id").GetString();
+        Assert.Equal(TestData.Bytes("not_gzip.pb"), await Collector.Http.GetByteArrayAsync("/api/0/profiles/" + id));
+    }
 }

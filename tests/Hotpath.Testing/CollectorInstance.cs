@@ -36,6 +36,9 @@ public sealed class CollectorInstance : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Every address Kestrel bound, the API's first (then OTLP gRPC's, when a test turned it on).</summary>
+    public IReadOnlyList<string> Addresses => CollectorApp.ListeningOn(_app);
+
     public static async Task<CollectorInstance> StartAsync(params string[] settings)
     {
         var given = settings.FirstOrDefault(s => s.StartsWith("--Storage:DataDirectory=", StringComparison.Ordinal))?.Split('=', 2)[1];
@@ -43,6 +46,8 @@ public sealed class CollectorInstance : IAsyncDisposable
         string[] args =
         [
             "--Collector:Address=127.0.0.1:0",
+            // Off unless a test asks for it: OTLP's fixed port cannot be shared by collectors running side by side.
+            "--Collector:OtlpGrpcAddress=",
             $"--Storage:DataDirectory={dataDirectory}",
             "--Logging:LogLevel:Default=Warning",
             .. settings,

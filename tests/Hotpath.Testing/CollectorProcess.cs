@@ -59,7 +59,7 @@ public sealed class CollectorProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in (string[])[CollectorDll, $"--Collector:Address=127.0.0.1:{chosen}", $"--Storage:DataDirectory={dataDirectory}", .. settings])
+        foreach (var arg in (string[])[CollectorDll, $"--Collector:Address=127.0.0.1:{chosen}", "--Collector:OtlpGrpcAddress=", $"--Storage:DataDirectory={dataDirectory}", .. settings])
             start.ArgumentList.Add(arg);
 
         var process = Process.Start(start)!;

@@ -27,6 +27,11 @@ public sealed class ApiException(int status, string message, string? hint = null
     public static ApiException StorageUnavailable(StorageUnavailableException e) =>
         new(StatusCodes.Status503ServiceUnavailable, $"storage unavailable: {e.Backend}: {e.Message}");
 
+    /// <summary>The 503 of a decode that found the shared decode memory taken: worth a retry shortly.</summary>
+    public static ApiException Busy(DecodeBudgetExhaustedException e) =>
+        new(StatusCodes.Status503ServiceUnavailable,
+            $"busy: profiles being decoded hold the whole decode memory budget of {e.TotalBytes} bytes (Collector:DecodeMemoryBudget); retry shortly");
+
     public static ApiException NothingFound(string? detail = null) =>
         new(StatusCodes.Status404NotFound, detail is null ? "nothing found" : "nothing found: " + detail);
 }

@@ -44,10 +44,9 @@ public static class PyroscopeApi
             var json = context.Request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true;
             if (!json && context.Request.ContentType?.StartsWith("application/proto", StringComparison.OrdinalIgnoreCase) != true)
                 throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{context.Request.ContentType}\": application/proto or application/json");
-            if (context.Request.Headers.ContentEncoding is { Count: > 0 } encoding && encoding.ToString() != "identity")
-                throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content encoding \"{encoding}\" is not supported: send the request uncompressed");
             Pprof.Pyroscope.PushRequest request;
-            using (var received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken))
+            using (var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, options.Value.MaxDecompressedSize,
+                "Collector:MaxDecompressedSize", cancellationToken))
             {
                 try
                 {

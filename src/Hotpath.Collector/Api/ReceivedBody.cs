@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Compression;
 
 namespace Hotpath.Collector.Api;
 
@@ -53,6 +54,53 @@ public sealed class ReceivedBody : IDisposable
             writer.Advance(read);
         }
     }
+
+    /// <summary>
+    /// The body as its Content-Encoding says (identity or gzip, what OTLP exporters and Connect clients send),
+    /// inflated to at most <paramref name="maxDecodedSize"/> bytes.
+    /// </summary>
+    public static async Task<ReceivedBody> ReadDecodedAsync(HttpRequest request, long maxBodySize, long maxDecodedSize, string sizeSetting, CancellationToken cancellationToken)
+    {
+        var encoding = request.Headers.ContentEncoding.ToString();
+        var gzip = encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase);
+        if (!gzip && encoding.Length > 0 && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+            throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content encoding \"{encoding}\" is not supported: gzip or none");
+        var received = await ReadAsync(request, maxBodySize, cancellationToken);
+        if (!gzip)
+        {
+            if (received.Memory.Length <= maxDecodedSize)
+                return received;
+            received.Dispose();
+            throw TooLarge(maxDecodedSize, sizeSetting);
+        }
+
+        using (received)
+        {
+            var inflated = new ArrayBufferWriter<byte>(64 * 1024);
+            try
+            {
+                // The body is always array-backed (rented or allocated here).
+                System.Runtime.InteropServices.MemoryMarshal.TryGetArray(received.Memory, out var compressed);
+                using var stream = new GZipStream(new MemoryStream(compressed.Array!, compressed.Offset, compressed.Count, writable: false), CompressionMode.Decompress);
+                int read;
+                while ((read = await stream.ReadAsync(inflated.GetMemory(64 * 1024), cancellationToken)) > 0)
+                {
+                    inflated.Advance(read);
+                    if (inflated.WrittenCount > maxDecodedSize)
+                        throw TooLarge(maxDecodedSize, sizeSetting);
+                }
+            }
+            catch (InvalidDataException e)
+            {
+                throw ApiException.BadRequest($"bad gzip body: {e.Message}");
+            }
+
+            return new ReceivedBody(inflated.WrittenSpan.ToArray(), inflated.WrittenCount, pooled: false);
+        }
+    }
+
+    private static ApiException TooLarge(long maxDecodedSize, string sizeSetting) => new(StatusCodes.Status413RequestEntityTooLarge,
+        $"request body too large: it inflates past the limit of {maxDecodedSize} bytes ({sizeSetting})");
 
     public void Dispose()
     {

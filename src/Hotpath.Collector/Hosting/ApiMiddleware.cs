@@ -49,8 +49,8 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         catch (DecodeBudgetExhaustedException e)
         {
             Log.DecodeBudgetExhausted(logger, context.Request.Method, context.Request.Path, e.TotalBytes);
-            await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable,
-                $"busy: profiles being decoded hold the whole decode memory budget of {e.TotalBytes} bytes (Collector:DecodeMemoryBudget); retry shortly", retryAfter: "1");
+            var refusal = ApiException.Busy(e);
+            await ReplyAsync(context, refusal.Status, refusal.Message, retryAfter: "1");
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
@@ -92,6 +92,16 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         }
 
         context.Response.Clear();
+        if (GrpcStatus.IsGrpc(context.Request))
+        {
+            // gRPC's "trailers-only" answer: the status travels in the headers of an empty 200.
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.ContentType = "application/grpc";
+            context.Response.Headers["grpc-status"] = ((int)GrpcStatus.FromHttp(status)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+            return;
+        }
+
         if (retryAfter is not null)
             context.Response.Headers.RetryAfter = retryAfter;
         if (status == StatusCodes.Status401Unauthorized)

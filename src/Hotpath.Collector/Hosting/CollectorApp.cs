@@ -54,6 +54,14 @@ public static class CollectorApp
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();
         services.AddSingleton<ProfileIngest>();
+        services.AddSingleton<OtlpExport>();
+        services.AddGrpc();
+        services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<OtlpExport>((grpc, export) =>
+        {
+            grpc.MaxReceiveMessageSize = (int)Math.Min(export.MaxRequestSize, int.MaxValue);
+            // Unknown gRPC methods get the fallback's 404 like any unmatched route, not routes of their own.
+            grpc.IgnoreUnknownServices = true;
+        });
         services.AddHostedService<RetentionService>();
         var collectorOptions = builder.Configuration.GetSection(CollectorOptions.Section).Get<CollectorOptions>() ?? new CollectorOptions();
         if (collectorOptions.SelfProfile)
@@ -69,6 +77,8 @@ public static class CollectorApp
             kestrel.Limits.MaxRequestHeadersTotalSize = 96 * 1024;
             kestrel.AddServerHeader = false;
             ListenAddress.Apply(kestrel, options.Address);
+            if (!string.IsNullOrWhiteSpace(options.OtlpGrpcAddress))
+                ListenAddress.Apply(kestrel, options.OtlpGrpcAddress, listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
         });
 
         var app = builder.Build();
@@ -77,6 +87,8 @@ public static class CollectorApp
         var api = app.MapGroup("").WithMetadata(ApiAccess.Protected);
         api.MapProfilesApi();
         api.MapPyroscopeApi();
+        api.MapOtlpApi();
+        app.MapGrpcService<OtlpProfilesGrpcService>().WithMetadata(ApiAccess.Protected);
         api.MapUiApi();
         api.MapServicesApi();
         app.MapWebUi();

@@ -14,7 +14,7 @@ public sealed class CollectorMetrics
             new CounterConfiguration { LabelNames = ["route", "method", "code"] });
         ProfilesWritten = factory.CreateCounter("hotpath_profiles_written_total", "Profiles stored, by type.",
             new CounterConfiguration { LabelNames = ["type"] });
-        ProfilesReceived = factory.CreateCounter("hotpath_profiles_received_total", "Profiles stored, by the protocol that brought them (profefe, pyroscope).",
+        ProfilesReceived = factory.CreateCounter("hotpath_profiles_received_total", "Profiles stored, by the protocol that brought them (profefe, pyroscope, otlp).",
             new CounterConfiguration { LabelNames = ["protocol"] });
         BytesReceived = factory.CreateCounter("hotpath_received_bytes_total", "Bytes of profile bodies received.");
         MergeDuration = factory.CreateHistogram("hotpath_merge_duration_seconds", "Time to read, decode and merge profiles for one merge request.",

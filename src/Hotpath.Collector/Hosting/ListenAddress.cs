@@ -17,15 +17,16 @@ public static class ListenAddress
         return (address[..colon].Trim('[', ']'), port);
     }
 
-    public static void Apply(KestrelServerOptions kestrel, string address)
+    public static void Apply(KestrelServerOptions kestrel, string address, Action<ListenOptions>? configure = null)
     {
         var (host, port) = Parse(address);
+        configure ??= _ => { };
         if (host.Length == 0)
-            kestrel.ListenAnyIP(port);
+            kestrel.ListenAnyIP(port, configure);
         else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
-            kestrel.ListenLocalhost(port);
+            kestrel.ListenLocalhost(port, configure);
         else if (IPAddress.TryParse(host, out var ip))
-            kestrel.Listen(ip, port);
+            kestrel.Listen(ip, port, configure);
         else
             throw new InvalidOperationException($"Collector:Address host \"{host}\" is not an IP address or localhost");
     }

@@ -12,6 +12,13 @@ public sealed class CollectorOptions
     [RegularExpression(@"^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$", ErrorMessage = "Address must look like \":10100\" or \"127.0.0.1:10100\"")]
     public string Address { get; set; } = ":10100";
 
+    /// <summary>
+    /// Where OpenTelemetry's gRPC profiles export is served (HTTP/2 without TLS, OTLP's port by default);
+    /// empty turns it off. OTLP over HTTP is served on <see cref="Address"/> either way.
+    /// </summary>
+    [RegularExpression(@"^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$", ErrorMessage = "OtlpGrpcAddress must look like \":4317\" or \"127.0.0.1:4317\", or be empty")]
+    public string? OtlpGrpcAddress { get; set; } = ":4317";
+
     /// <summary>Largest request body accepted, in bytes (compressed, as sent).</summary>
     [Range(1024, 1L << 32)]
     public long MaxBodySize { get; set; } = 32L * 1024 * 1024;

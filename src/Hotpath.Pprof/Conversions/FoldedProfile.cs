@@ -58,20 +58,8 @@ public static class FoldedProfile
     private static Profile Build(Dictionary<string, long> stacks, string sampleType, string unit, long periodNanos)
     {
         var profile = new Profile();
-        var strings = new Dictionary<string, long>(StringComparer.Ordinal);
-        long Intern(string s)
-        {
-            if (!strings.TryGetValue(s, out var index))
-            {
-                index = profile.StringTable.Count;
-                strings[s] = index;
-                profile.StringTable.Add(s);
-            }
-
-            return index;
-        }
-
-        Intern("");
+        var strings = new StringTableBuilder(profile);
+        long Intern(string s) => strings.Intern(s);
         var sampled = periodNanos > 0;
         if (sampled)
         {

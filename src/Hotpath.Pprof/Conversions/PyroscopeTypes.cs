@@ -50,7 +50,7 @@ public static class PyroscopeTypes
     /// <summary>
     /// The type of a pprof profile that came without one (the Node.js SDK names none: its wall and heap
     /// profiles share a name), from its sample types: cpu, wall, allocations or in-use memory,
-    /// contentions, goroutines; anything else is "other".
+    /// contentions, goroutines, off-CPU time (block); anything else is "other".
     /// </summary>
     public static ProfileType FromSampleTypes(IReadOnlyList<string> sampleTypes)
     {
@@ -66,6 +66,9 @@ public static class PyroscopeTypes
             return ProfileType.Mutex;
         if (Any(t => t is "goroutine" or "goroutines"))
             return ProfileType.Goroutine;
+        // Off-CPU time (the eBPF profiler's): time blocked, as in Go's block profiles.
+        if (Any(t => t == "off_cpu"))
+            return ProfileType.Block;
         return ProfileType.Other;
     }
 

@@ -1,0 +1,178 @@
+using System.Text;
+using Google.Protobuf;
+using Grpc.Core;
+using Hotpath.Collector.Api.Otlp;
+using Hotpath.Collector.Hosting;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Conversions;
+using Hotpath.Storage;
+using Microsoft.Extensions.Options;
+using RpcStatus = Google.Rpc.Status;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>
+/// OpenTelemetry profiles (OTLP <c>profiles/v1development</c>, Alpha): <c>POST /v1development/profiles</c>
+/// over HTTP (protobuf or JSON, gzip or not) here, and the gRPC <c>ProfilesService/Export</c> on its own
+/// port (<see cref="OtlpProfilesGrpcService"/>). Both take the same request to <see cref="OtlpExport"/>.
+/// Errors are OTLP's: an HTTP status with a <c>google.rpc.Status</c> body in the request's encoding.
+/// </summary>
+public static class OtlpApi
+{
+    private const string ProtobufType = "application/x-protobuf";
+    private const string JsonType = "application/json";
+
+    // OTLP receivers must ignore fields they do not know, so that newer senders still get through.
+    private static readonly JsonParser Json = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+
+    public static IEndpointRouteBuilder MapOtlpApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1development/profiles", ExportAsync);
+        return app;
+    }
+
+    private static async Task<IResult> ExportAsync(HttpContext context, OtlpExport export, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+    {
+        var contentType = context.Request.ContentType ?? "";
+        var json = contentType.StartsWith(JsonType, StringComparison.OrdinalIgnoreCase);
+        try
+        {
+            if (!json && !contentType.StartsWith(ProtobufType, StringComparison.OrdinalIgnoreCase))
+                throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{contentType}\": {ProtobufType} or {JsonType}");
+            ExportProfilesServiceRequest request;
+            long size;
+            using (var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, export.MaxRequestSize, OtlpExport.SizeSettings, cancellationToken))
+            {
+                size = received.Memory.Length;
+                try
+                {
+                    request = json
+                        ? Json.Parse<ExportProfilesServiceRequest>(Encoding.UTF8.GetString(received.Memory.Span))
+                        : ExportProfilesServiceRequest.Parser.ParseFrom(received.Memory.Span);
+                }
+                catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
+                {
+                    throw ApiException.BadRequest($"not an OTLP profiles export request: {e.Message}");
+                }
+            }
+
+            var response = await export.ExportAsync(request, size, cancellationToken);
+            return json
+                ? Results.Text(JsonFormatter.Default.Format(response), JsonType)
+                : Results.Bytes(response.ToByteArray(), ProtobufType);
+        }
+        catch (Exception e) when (OtlpExport.Refusal(e) is { } refusal)
+        {
+            if (refusal.Status == StatusCodes.Status503ServiceUnavailable)
+                context.Response.Headers.RetryAfter = "1";
+            var status = new RpcStatus { Code = (int)GrpcStatus.FromHttp(refusal.Status), Message = refusal.Message };
+            if (json)
+                return Results.Text(JsonFormatter.Default.Format(status), JsonType, statusCode: refusal.Status);
+            context.Response.StatusCode = refusal.Status;
+            context.Response.ContentType = ProtobufType;
+            await context.Response.Body.WriteAsync(status.ToByteArray(), cancellationToken);
+            return Results.Empty;
+        }
+    }
+}
+
+/// <summary>The gRPC side of OTLP profiles, served on <see cref="CollectorOptions.OtlpGrpcAddress"/>.</summary>
+public sealed class OtlpProfilesGrpcService(OtlpExport export) : ProfilesService.ProfilesServiceBase
+{
+    public override async Task<ExportProfilesServiceResponse> Export(ExportProfilesServiceRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        try
+        {
+            return await export.ExportAsync(request, request.CalculateSize(), context.CancellationToken);
+        }
+        catch (Exception e) when (OtlpExport.Refusal(e) is { } refusal)
+        {
+            throw new RpcException(new Grpc.Core.Status(GrpcStatus.FromHttp(refusal.Status), refusal.Message));
+        }
+    }
+}
+
+/// <summary>
+/// What both OTLP transports do with a request: convert every profile to pprof (within the decode memory
+/// budget), check every one, then store them, so that a refused request stores nothing and its retry
+/// duplicates nothing.
+/// </summary>
+public sealed class OtlpExport(ProfileIngest ingest, DecodeBudget budget, CollectorMetrics metrics, IOptions<CollectorOptions> options)
+{
+    public const string Protocol = "otlp";
+
+    /// <summary>The settings that bound a request's size, for the 413 that names them.</summary>
+    public const string SizeSettings = "Collector:MaxDecodeMemory / 96, at most Collector:MaxDecompressedSize";
+
+    // A parsed request's message tree takes up to this many bytes per encoded byte. Measured: real requests
+    // 9-18x (Go profiles re-expressed as OTLP 12-18x, eBPF-profiler-shaped 10x); the worst a sender can
+    // make is a run of empty messages, each an object and its lists for two bytes (empty samples 86x).
+    private const int ParsedBytesPerByte = 96;
+
+    /// <summary>
+    /// Largest request, encoded (after inflating), so that its parsed tree stays within one profile's decode
+    /// memory: 2.7 MiB with the defaults.
+    /// </summary>
+    public long MaxRequestSize => Math.Min(options.Value.MaxDecompressedSize, options.Value.MaxDecodeMemory / ParsedBytesPerByte);
+
+    public async Task<ExportProfilesServiceResponse> ExportAsync(ExportProfilesServiceRequest request, long encodedSize, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        metrics.BytesReceived.Inc(encodedSize);
+        var profiles = new List<(OtlpProfile Profile, IReadOnlyList<ProfileLabel> Labels)>();
+        using (budget.Reserve(encodedSize * ParsedBytesPerByte))
+        {
+            List<OtlpProfile> converted;
+            try
+            {
+                converted = OtlpProfiles.Convert(request.ResourceProfiles, request.Dictionary, options.Value.MaxDecodeMemory);
+            }
+            catch (MalformedProfileException e)
+            {
+                throw ApiException.BadRequest($"malformed profiles: {e.Message}");
+            }
+
+            foreach (var profile in converted)
+            {
+                var labels = ApiQuery.Sorted([.. profile.Labels.Select(l => new ProfileLabel(l.Key, l.Value))], "attributes");
+                ingest.Check(profile.Service, profile.Body, StatusCodes.Status400BadRequest);
+                profiles.Add((profile, labels));
+            }
+        }
+
+        foreach (var (profile, labels) in profiles)
+            await ingest.StoreAsync(Protocol, profile.Service, null, profile.InstanceId, labels, null, profile.Body, StatusCodes.Status400BadRequest, cancellationToken);
+        return new ExportProfilesServiceResponse();
+    }
+
+    /// <summary>The refusal an exception of an export stands for; null for a fault of Hotpath's own (a 500).</summary>
+    internal static ApiException? Refusal(Exception e) => e switch
+    {
+        ApiException refusal => refusal,
+        StorageUnavailableException unavailable => ApiException.StorageUnavailable(unavailable),
+        DecodeBudgetExhaustedException busy => ApiException.Busy(busy),
+        ProfileTooLargeException large => new ApiException(StatusCodes.Status413RequestEntityTooLarge,
+            $"request too large: its profiles take more than the limit of {large.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)"),
+        _ => null,
+    };
+}
+
+/// <summary>gRPC's status codes for the API's HTTP statuses, as gRPC itself maps them.</summary>
+public static class GrpcStatus
+{
+    public static StatusCode FromHttp(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest or StatusCodes.Status415UnsupportedMediaType => StatusCode.InvalidArgument,
+        StatusCodes.Status401Unauthorized => StatusCode.Unauthenticated,
+        StatusCodes.Status404NotFound => StatusCode.Unimplemented,
+        StatusCodes.Status413RequestEntityTooLarge => StatusCode.ResourceExhausted,
+        StatusCodes.Status503ServiceUnavailable => StatusCode.Unavailable,
+        _ => StatusCode.Internal,
+    };
+
+    /// <summary>True for a gRPC request, whose errors travel as grpc-status rather than as an HTTP status.</summary>
+    public static bool IsGrpc(HttpRequest request) =>
+        request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
+}
