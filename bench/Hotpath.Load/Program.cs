@@ -224,6 +224,9 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         ("find 24 h + host", $"/api/0/profiles?service=fleet&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=host%3Dh07"),
         ($"UI series {days} d, 60 buckets", $"/api/0/ui/series?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&buckets=60"),
         ($"UI profile {days} d", $"/api/0/ui/profile?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
+        ($"UI explore host {days} d (20 values)", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=host&buckets=30"),
+        ($"UI explore version {days} d", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=version&buckets=30"),
+        ($"UI sandwich {days} d", $"/api/0/ui/sandwich?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&function=sort.pdqsort"),
     };
     foreach (var (name, query) in queries)
     {

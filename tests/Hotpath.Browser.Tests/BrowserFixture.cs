@@ -8,7 +8,8 @@ namespace Hotpath.Browser.Tests;
 /// <summary>
 /// Debian's Chromium driven by Playwright, and a real collector loaded with the real test profiles:
 /// service "shop", cpu_1 and cpu_2 labelled version=1.4 at T0, cpu_3 labelled version=1.5 at T0+60 s,
-/// a heap profile, and service "xss" whose function name and label value are HTML.
+/// a heap profile, service "xss" whose function name and label value are HTML, and "hotapp": the .NET agent's
+/// own profiles of examples/HotApp (allocation profiles with the allocated type as a sample label).
 /// </summary>
 public sealed class BrowserFixture : IAsyncLifetime
 {
@@ -34,6 +35,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         await Collector.PostOkAsync("shop", "heap", ProfileBytes.WithTime("heap_1.pb.gz", T0), "&labels=region%3Deu");
         await Collector.PostOkAsync("xss", "cpu", XssProfile(), "&labels=" + Uri.EscapeDataString("note=" + Uri.EscapeDataString(XssLabel)));
         await Collector.PostOkAsync("big", "cpu", SyntheticProfiles.ManyStacks(50_000, (T0.UtcTicks - DateTime.UnixEpoch.Ticks) * 100).ToByteArray());
+        await using (HotAppProcess.Start(seconds: 40, Collector.BaseAddress.ToString(), new Dictionary<string, string> { ["Hotpath__Agent__Window"] = "00:00:04" }))
+            await HotAppExpectations.WaitForEveryTypeAsync(Collector, "hotapp", TimeSpan.FromSeconds(45));
 
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

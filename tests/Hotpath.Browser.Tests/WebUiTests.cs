@@ -35,7 +35,7 @@ public sealed class WebUiTests(BrowserFixture fixture)
         Assert.EndsWith("src/crypto/sha256/sha256block_amd64.s", await page.Locator("#top tbody tr td").First.GetAttributeAsync("title"));
         Assert.Contains("3 profiles merged: 13.4s of cpu", await page.Locator("#message").TextContentAsync());
         Assert.Equal("shop", await page.Locator("#service").InputValueAsync());
-        Assert.Contains("version", await page.Locator("#label-key").TextContentAsync());
+        Assert.Contains("version=1.4", await page.Locator("#label-add").InnerHTMLAsync());
         await BrowserFixture.ScreenshotAsync(page, "flame-graph");
         await page.CloseAsync();
     }
@@ -166,11 +166,12 @@ public sealed class WebUiTests(BrowserFixture fixture)
     {
         var page = await fixture.OpenAsync($"/?service=shop&type=cpu&from={ProfileBytes.Format(BrowserFixture.T0.AddMinutes(-10))}&to={ProfileBytes.Format(BrowserFixture.T0.AddMinutes(10))}");
         var chart = (await page.Locator("#chart").BoundingBoxAsync())!;
+        async Task<float> XOf(DateTimeOffset time) => await page.EvaluateAsync<float>($"() => window.hotpath.chart.xOf({time.ToUnixTimeMilliseconds()})");
 
-        // The right half holds only cpu_3 (T0 + 60 s is just past the middle).
-        await page.Mouse.MoveAsync(chart.X + chart.Width * 0.52f, chart.Y + 20);
+        // From T0 + 30 s to the end: only cpu_3 (T0 + 60 s).
+        await page.Mouse.MoveAsync(chart.X + await XOf(BrowserFixture.T0.AddSeconds(30)), chart.Y + 20);
         await page.Mouse.DownAsync();
-        await page.Mouse.MoveAsync(chart.X + chart.Width * 0.98f, chart.Y + 20, new MouseMoveOptions { Steps = 5 });
+        await page.Mouse.MoveAsync(chart.X + chart.Width - 12, chart.Y + 20, new MouseMoveOptions { Steps = 5 });
         await page.Mouse.UpAsync();
         await BrowserFixture.WaitReadyAsync(page);
 
@@ -202,12 +203,11 @@ public sealed class WebUiTests(BrowserFixture fixture)
     public async Task Function_names_and_label_values_are_shown_as_text_never_run_as_html()
     {
         var page = await fixture.OpenAsync($"/?service=xss&type=cpu&{BrowserFixture.Window}");
-        await page.Locator("#add-label").ClickAsync();
+        await page.Locator("#label-add").SelectOptionAsync("note=" + BrowserFixture.XssLabel);
         await BrowserFixture.WaitReadyAsync(page);
         await page.Locator("#top tbody tr").First.HoverAsync();
 
         Assert.Contains(BrowserFixture.XssFunction, await ColumnAsync(page, 1));
-        Assert.Equal(BrowserFixture.XssLabel, await page.Locator("#label-value").InputValueAsync());
         Assert.Equal("note=" + BrowserFixture.XssLabel + "×", await page.Locator("#label-chips .chip").TextContentAsync());
         Assert.Equal(0, await page.Locator("#top img, #label-chips script, #top script").CountAsync());
         Assert.True(await page.EvaluateAsync<bool>("() => window.__xss === undefined"));

@@ -166,6 +166,26 @@ public sealed class QueryCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Top_keeps_the_samples_of_a_sample_label_and_groups_by_one()
+    {
+        var service = CollectorInstance.NewServiceName();
+        var (body, hash, sort) = LabeledProfiles.Workers(DateTimeOffset.UtcNow.AddMinutes(-1));
+        await _collector.PostOkAsync(service, "cpu", body);
+
+        var filtered = await CliRunner.RunAsync(_collector, "top", "-s", service, "-t", "cpu", "--sample-label", "worker=sort", "--raw");
+        var grouped = await CliRunner.RunAsync(_collector, "top", "-s", service, "-t", "cpu", "--group-by", "worker", "--raw", "-n", "1000");
+        var bad = await CliRunner.RunAsync(_collector, "top", "-s", service, "-t", "cpu", "--sample-label", "worker");
+
+        Assert.Equal(0, filtered.ExitCode);
+        Assert.Contains($"of {sort} total", filtered.Output);
+        Assert.DoesNotContain("crypto/sha256.block", filtered.Output);
+        Assert.Contains($"{hash + sort} total", grouped.Output);
+        Assert.Matches($@"\s0\s+0\.00%\s+\S+\s+{hash}\s+\S+\s+worker=hash", grouped.Output);
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("is not key=value", bad.Error + bad.Output);
+    }
+
+    [Fact]
     public async Task Folded_stacks_sum_to_the_merged_total()
     {
         var result = await CliRunner.RunAsync(_collector, "top", "-s", _service, "-t", "heap", "--since", "1h", "--folded", "--sample-type", "alloc_space");

@@ -126,6 +126,88 @@ public sealed class UiApiTests(CollectorFixture fixture) : IClassFixture<Collect
     }
 
     [Fact]
+    public async Task A_sample_label_filter_keeps_only_its_samples_and_group_by_puts_each_value_at_the_root()
+    {
+        var service = CollectorInstance.NewServiceName();
+        var (body, hash, sort) = LabeledProfiles.Workers(T0.AddMinutes(5));
+        await Collector.PostOkAsync(service, "cpu", body);
+
+        var all = await BodyAsync($"/api/0/ui/profile?service={service}&type=cpu&{Window}");
+        var filtered = await BodyAsync($"/api/0/ui/profile?service={service}&type=cpu&{Window}&sample_labels=worker%3Dhash");
+        var grouped = await BodyAsync($"/api/0/ui/profile?service={service}&type=cpu&{Window}&group_by=worker");
+
+        Assert.True(hash > 0 && sort > 0);
+        Assert.Equal(hash + sort, all.GetProperty("total").GetInt64());
+        Assert.Equal(hash, filtered.GetProperty("total").GetInt64());
+        Assert.DoesNotContain(filtered.GetProperty("top").EnumerateArray(), r => r.GetProperty("f").GetString() == "sort.insertionSort");
+        var offered = Assert.Single(all.GetProperty("sample_labels").EnumerateArray());
+        Assert.Equal("worker", offered.GetProperty("key").GetString());
+        Assert.Equal([("hash", hash), ("sort", sort)], offered.GetProperty("values").EnumerateArray().Select(v => (v.GetProperty("v").GetString(), v.GetProperty("t").GetInt64())).OrderBy(v => v.Item1));
+        var roots = grouped.GetProperty("flame").GetProperty("c").EnumerateArray().ToDictionary(c => c.GetProperty("n").GetString()!, c => c.GetProperty("v").GetInt64());
+        Assert.Equal(new Dictionary<string, long> { ["worker=hash"] = hash, ["worker=sort"] = sort }, roots);
+    }
+
+    [Fact]
+    public async Task The_explorer_ranks_a_labels_values_by_their_total_with_a_series_each()
+    {
+        var service = await SeedAsync();
+
+        var body = await BodyAsync($"/api/0/ui/explore?service={service}&type=cpu&{Window}&key=v&buckets=4");
+
+        var values = body.GetProperty("values").EnumerateArray().ToList();
+        Assert.Equal(["1", "2"], values.Select(v => v.GetProperty("value").GetString()));
+        var first = TestData.Totals["cpu_1.pb.gz"][1] + TestData.Totals["cpu_2.pb.gz"][1];
+        Assert.Equal(first, values[0].GetProperty("total").GetInt64());
+        Assert.Equal(2, values[0].GetProperty("profiles").GetInt32());
+        Assert.Equal((double)first / (first + TestData.Totals["cpu_3.pb.gz"][1]), values[0].GetProperty("share").GetDouble(), 6);
+        Assert.Equal([0, 0, 0, 1], values[1].GetProperty("buckets").EnumerateArray().Select(b => b.GetProperty("count").GetInt32()));
+    }
+
+    [Fact]
+    public async Task The_sandwich_gives_a_functions_callers_up_to_the_roots_and_its_callees()
+    {
+        var service = await SeedAsync();
+
+        var body = await BodyAsync($"/api/0/ui/sandwich?service={service}&type=cpu&{Window}&labels=v%3D1&function=crypto/sha256.(*digest).Write");
+
+        var callers = body.GetProperty("callers");
+        Assert.Equal("crypto/sha256.(*digest).Write", callers.GetProperty("n").GetString());
+        Assert.Equal(body.GetProperty("function_total").GetInt64(), callers.GetProperty("v").GetInt64());
+        static IEnumerable<string> Names(JsonElement node) =>
+            new[] { node.GetProperty("n").GetString()! }.Concat(node.TryGetProperty("c", out var c) ? c.EnumerateArray().SelectMany(Names) : []);
+        Assert.Equal("crypto/sha256.Sum256", callers.GetProperty("c")[0].GetProperty("n").GetString()); // its one caller
+        Assert.Equal(["crypto/sha256.(*digest).Write", "crypto/sha256.Sum256", "main.workHash", "main.runWorkloads.func1"], Names(callers)); // up to the roots of the stacks
+        var callees = body.GetProperty("callees");
+        Assert.Equal("crypto/sha256.block", callees.GetProperty("c")[0].GetProperty("n").GetString());
+        Assert.Equal(callees.GetProperty("v").GetInt64(), callers.GetProperty("v").GetInt64());
+        Assert.Equal(0, body.GetProperty("function_self").GetInt64()); // all its time is in block
+    }
+
+    [Fact]
+    public async Task The_merge_exports_as_folded_text_and_as_speedscope_json_with_the_same_total()
+    {
+        var service = await SeedAsync();
+        var total = TestData.Sum(TestData.CpuProfiles.Select(f => TestData.Totals[f]))[1];
+
+        var folded = await Collector.Http.GetAsync($"/api/0/ui/export?service={service}&type=cpu&{Window}&format=folded");
+        var speedscope = await Collector.Http.GetAsync($"/api/0/ui/export?service={service}&type=cpu&{Window}&format=speedscope");
+        using var bad = await Collector.GetAsync($"/api/0/ui/export?service={service}&type=cpu&{Window}&format=svg");
+
+        var lines = (await folded.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(total, lines.Sum(l => long.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Contains(lines, l => l.Contains(";crypto/sha256.block ", StringComparison.Ordinal));
+        Assert.Contains("attachment", folded.Content.Headers.ContentDisposition?.ToString());
+        using var json = JsonDocument.Parse(await speedscope.Content.ReadAsStringAsync());
+        Assert.Equal("https://www.speedscope.app/file-format-schema.json", json.RootElement.GetProperty("$schema").GetString());
+        var profile = json.RootElement.GetProperty("profiles")[0];
+        Assert.Equal("nanoseconds", profile.GetProperty("unit").GetString());
+        Assert.Equal(total, profile.GetProperty("weights").EnumerateArray().Sum(w => w.GetInt64()));
+        var frames = json.RootElement.GetProperty("shared").GetProperty("frames");
+        Assert.All(profile.GetProperty("samples").EnumerateArray().SelectMany(s => s.EnumerateArray()), i => Assert.InRange(i.GetInt32(), 0, frames.GetArrayLength() - 1));
+        Assert.StartsWith("bad request: bad \"format\"", await AssertError(bad, 400));
+    }
+
+    [Fact]
     public async Task A_profile_of_fifty_thousand_stacks_comes_back_as_a_tree_of_a_few_thousand_nodes()
     {
         var service = CollectorInstance.NewServiceName();

@@ -116,4 +116,56 @@ public sealed class AnalysisTests
         Assert.Equal((10, 10, 10, 10), (node.Total, node.Self, node.BaselineTotal, node.BaselineSelf));
         Assert.Equal(FlameGraph.DefaultDepthLimit + 1, FlameGraph.Count(tree.Root));
     }
+
+    [Fact]
+    public void The_one_pass_view_gives_the_same_tree_and_tables_as_building_each_alone()
+    {
+        var after = TestData.Decode("cpu_2.pb.gz");
+        var before = TestData.Decode("cpu_1.pb.gz");
+
+        var view = ProfileView.Build(after, 1, before, 1);
+
+        static string Shape(FlameNode n) => $"{n.Name}:{n.Total}/{n.Self}/{n.BaselineTotal}/{n.BaselineSelf}({string.Join(',', n.Children.Select(Shape))})";
+        Assert.Equal(Shape(FlameGraph.Build(after, 1, before, 1).Root), Shape(view.Flame.Root));
+        Assert.Equal(TopTable.Build(after, 1).Rows, view.Top.Rows);
+        Assert.Equal(TopTable.Build(before, 1).Rows, view.BaselineTop!.Rows);
+    }
+
+    [Fact]
+    public void A_sandwich_of_a_recursive_function_counts_each_sample_once_from_its_outermost_call()
+    {
+        // main -> f -> f -> g (5), main -> h -> f (3), main -> g (2).
+        var profile = Conversions.FoldedProfile.Parse("main;f;f;g 5\nmain;h;f 3\nmain;g 2\n", "samples", "count", periodNanos: 0);
+
+        var sandwich = Sandwich.Build(profile, 0, "f", minFraction: 0);
+
+        Assert.Equal((8L, 3L), (sandwich.Total, sandwich.Self));
+        Assert.Equal("f", sandwich.Callers.Root.Name);
+        Assert.Equal([("main", 5L), ("h", 3L)], sandwich.Callers.Root.Children.Select(c => (c.Name, c.Total)));
+        Assert.Equal("main", sandwich.Callers.Root.Children[1].Children.Single().Name);
+        Assert.Equal([("f", 5L)], sandwich.Callees.Root.Children.Select(c => (c.Name, c.Total)));
+        Assert.Equal("g", sandwich.Callees.Root.Children[0].Children.Single().Name);
+    }
+
+    [Fact]
+    public void A_sample_selection_keeps_the_chosen_samples_groups_the_rest_and_leaves_the_profile_as_it_was()
+    {
+        var (body, hash, sort) = LabeledProfiles.Workers(DateTimeOffset.UnixEpoch);
+        var profile = new ProfileDecoder().Decode(body);
+        var samples = profile.Sample.Count;
+
+        var both = new SampleSelection([KeyValuePair.Create("worker", "hash"), KeyValuePair.Create("worker", "sort")]).Apply(profile);
+        var one = new SampleSelection([KeyValuePair.Create("worker", "sort")]).Apply(profile);
+        var grouped = new SampleSelection([], "worker").Apply(profile);
+        var missing = new SampleSelection([], "thread").Apply(profile);
+
+        Assert.Equal(hash + sort, both.Totals()[1]);
+        Assert.Equal(sort, one.Totals()[1]);
+        Assert.Equal([("worker=hash", hash), ("worker=sort", sort)],
+            FlameGraph.Build(grouped, 1, minFraction: 0).Root.Children.Select(c => (c.Name, c.Total)).OrderBy(c => c.Name));
+        Assert.Equal("thread=(none)", FlameGraph.Build(missing, 1).Root.Children.Single().Name);
+        Assert.Equal(samples, profile.Sample.Count);
+        Assert.Equal(TestData.Totals["cpu_1.pb.gz"], profile.Totals());
+        Assert.DoesNotContain(profile.StringTable, s => s.StartsWith("worker=", StringComparison.Ordinal));
+    }
 }

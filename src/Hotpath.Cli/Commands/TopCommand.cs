@@ -16,20 +16,30 @@ public static class TopCommand
         var sampleType = new Option<string?>("--sample-type") { Description = "Sample type to rank by (default: the profile's default, else its last)" };
         var folded = new Option<bool>("--folded") { Description = "Print folded stacks (root;...;leaf value) for flamegraph.pl and speedscope" };
         var raw = new Option<bool>("--raw") { Description = "Print values as plain integers in the profile's unit" };
+        var sampleLabels = new Option<string[]>("--sample-label")
+        {
+            Description = "Only samples with this pprof sample label, key=value (e.g. type=System.Byte[]); repeat for more (values of one key are alternatives)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var groupBy = new Option<string?>("--group-by") { Description = "Group samples by a pprof sample label: its value becomes the root frame (key=value)" };
         var command = new Command("top", """
             Merge the selection and print its top functions: flat, flat%, sum%, cum, cum%.
             Example: hotpath top --service api --type cpu --since 1h -n 20
             """);
         selection.AddTo(command, merges: true);
-        foreach (var option in (Option[])[count, sampleType, folded, raw])
+        foreach (var option in (Option[])[count, sampleType, folded, raw, sampleLabels, groupBy])
             command.Options.Add(option);
 
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
         {
             using var client = CliContext.Client(parsed);
             var bytes = await client.GetBytesAsync("/api/0/profiles/merge?" + selection.Query(parsed), cancellationToken);
-            var profile = new ProfileDecoder().Decode(bytes);
-            var index = TopTable.SampleTypeIndex(profile, parsed.GetValue(sampleType));
+            var merged = new ProfileDecoder().Decode(bytes);
+            var index = TopTable.SampleTypeIndex(merged, parsed.GetValue(sampleType));
+            var filters = (parsed.GetValue(sampleLabels) ?? []).Select(text => text.Split('=', 2) is [var key, var value] && key.Length > 0
+                ? KeyValuePair.Create(key, value)
+                : throw new ArgumentException($"--sample-label \"{text}\" is not key=value")).ToList();
+            var profile = new SampleSelection(filters, parsed.GetValue(groupBy)).Apply(merged);
 
             if (parsed.GetValue(folded))
             {

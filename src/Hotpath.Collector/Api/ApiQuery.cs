@@ -70,15 +70,15 @@ public static class ApiQuery
     /// labels=k1=v1,k2=v2: split on ',', then on the first '='; trimmed, then query-unescaped once more
     /// (the profefe agent escapes twice). Empty keys are dropped, duplicates kept, sorted by key.
     /// </summary>
-    public static IReadOnlyList<ProfileLabel> Labels(IQueryCollection query)
+    public static IReadOnlyList<ProfileLabel> Labels(IQueryCollection query, string name = "labels")
     {
-        var text = query["labels"].ToString();
+        var text = query[name].ToString();
         if (text.Length == 0)
             return [];
 
         var pieces = text.Split(',');
         if (pieces.Length > MaxLabelPairs)
-            throw ApiException.BadRequest($"bad \"labels\": {pieces.Length} pairs, at most {MaxLabelPairs} are allowed");
+            throw ApiException.BadRequest($"bad \"{name}\": {pieces.Length} pairs, at most {MaxLabelPairs} are allowed");
         var labels = new List<ProfileLabel>(pieces.Length);
         foreach (var piece in pieces)
         {
@@ -88,13 +88,13 @@ public static class ApiQuery
             if (key.Length == 0)
                 continue;
             if (!TryQueryUnescape(key, out key, out var badKey))
-                throw ApiException.BadRequest($"bad \"labels\" \"{text}\": invalid URL escape \"{badKey}\"");
+                throw ApiException.BadRequest($"bad \"{name}\" \"{text}\": invalid URL escape \"{badKey}\"");
             if (!TryQueryUnescape(value, out value, out var badValue))
-                throw ApiException.BadRequest($"bad \"labels\" \"{text}\": invalid URL escape \"{badValue}\"");
+                throw ApiException.BadRequest($"bad \"{name}\" \"{text}\": invalid URL escape \"{badValue}\"");
             labels.Add(new ProfileLabel(key, value));
         }
 
-        return Sorted(labels, "labels");
+        return Sorted(labels, name);
     }
 
     /// <summary>

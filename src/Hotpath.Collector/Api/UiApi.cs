@@ -11,12 +11,17 @@ namespace Hotpath.Collector.Api;
 
 /// <summary>
 /// Read endpoints for the web UI, computed server-side from the same selections as the API, so the browser
-/// never parses protobuf: the flame graph and top table of a merge, a diff of two selections, profiles over
-/// time, and the labels a service carries.
+/// never parses protobuf: the flame graph and top table of a merge, a diff of two selections, a function's
+/// callers and callees, profiles over time (for the whole selection and per value of a label), the labels a
+/// service carries, and exports of a merge as folded text or speedscope JSON. Merges may be narrowed to
+/// samples by their pprof sample labels (<c>sample_labels</c>) and grouped by one (<c>group_by</c>).
 /// </summary>
 public static class UiApi
 {
     private const int MaxTopRows = 2000;
+
+    /// <summary>Most values of a label the explorer ranks; most sample label values offered per key.</summary>
+    private const int MaxExploredValues = 50;
 
     public static IEndpointRouteBuilder MapUiApi(this IEndpointRouteBuilder app)
     {
@@ -24,26 +29,25 @@ public static class UiApi
         app.MapGet("/api/0/ui/diff", DiffAsync);
         app.MapGet("/api/0/ui/series", SeriesAsync);
         app.MapGet("/api/0/ui/labels", LabelsAsync);
+        app.MapGet("/api/0/ui/explore", ExploreAsync);
+        app.MapGet("/api/0/ui/sandwich", SandwichAsync);
+        app.MapGet("/api/0/ui/export", ExportAsync);
         return app;
     }
 
     private static async Task<IResult> ProfileAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
-        var query = ProfilesApi.MergeQuery(context.Request.Query, time.GetUtcNow());
-        // The UI averages gauges (in-use memory, goroutines) over time unless asked to sum.
-        var aggregation = ApiQuery.Aggregation(context.Request.Query, Aggregation.Average);
-        var (merged, count) = await merger.MergeSelectionAsync(query, aggregation, cancellationToken);
+        var (merged, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
         var index = SampleType(merged, context.Request.Query["sample_type"]);
-        var flame = FlameGraph.Build(merged, index);
-        var top = TopTable.Build(merged, index);
+        var view = ProfileView.Build(Selection(context.Request.Query).Apply(merged), index);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
             WriteHeader(json, merged, index, count, aggregation);
-            json.WriteNumber("total", top.Total);
-            WriteFlame(json, flame, diff: false);
+            json.WriteNumber("total", view.Top.Total);
+            WriteFlame(json, view.Flame, diff: false);
             json.WriteStartArray("top");
-            foreach (var row in top.Rows.Take(MaxTopRows))
+            foreach (var row in view.Top.Rows.Take(MaxTopRows))
             {
                 json.WriteStartObject();
                 json.WriteString("f", row.Function);
@@ -54,8 +58,29 @@ public static class UiApi
             }
 
             json.WriteEndArray();
+            WriteSampleLabels(json, merged, index);
             json.WriteEndObject();
         });
+    }
+
+    /// <summary>The merge a UI request selects, with the UI's default aggregation: gauges (in-use memory, goroutines) averaged over time.</summary>
+    private static async Task<(Profile Merged, int Count, Aggregation Aggregation)> MergeAsync(IQueryCollection parameters, ProfileMergeService merger,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var query = ProfilesApi.MergeQuery(parameters, now);
+        var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
+        var (merged, count) = await merger.MergeSelectionAsync(query, aggregation, cancellationToken);
+        return (merged, count, aggregation);
+    }
+
+    /// <summary><c>sample_labels=k=v,…</c> (escaped as <c>labels</c> is) and <c>group_by=k</c>.</summary>
+    private static SampleSelection Selection(IQueryCollection parameters)
+    {
+        var filters = ApiQuery.Labels(parameters, "sample_labels");
+        var groupBy = parameters["group_by"].ToString();
+        return filters.Count == 0 && groupBy.Length == 0
+            ? SampleSelection.None
+            : new SampleSelection([.. filters.Select(l => KeyValuePair.Create(l.Key, l.Value))], groupBy.Length == 0 ? null : groupBy);
     }
 
     /// <summary>Baseline: service/type/from/to/labels; comparison: cmp_from/cmp_to/cmp_labels (each defaulting to the baseline's).</summary>
@@ -76,16 +101,21 @@ public static class UiApi
 
         var comparisonQuery = ProfilesApi.MergeQuery(new QueryCollection(comparisonParameters), at);
         var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
-        var (baseline, baselineCount) = await merger.MergeSelectionAsync(baselineQuery, aggregation, cancellationToken);
-        var (comparison, comparisonCount) = await merger.MergeSelectionAsync(comparisonQuery, aggregation, cancellationToken);
+        // The two merges at once: each is mostly waiting on the store.
+        var baselineMerge = merger.MergeSelectionAsync(baselineQuery, aggregation, cancellationToken);
+        var comparisonMerge = merger.MergeSelectionAsync(comparisonQuery, aggregation, cancellationToken);
+        await Task.WhenAll(baselineMerge, comparisonMerge);
+        var (baseline, baselineCount) = await baselineMerge;
+        var (comparison, comparisonCount) = await comparisonMerge;
         var index = SampleType(comparison, parameters["sample_type"]);
         var baselineIndex = SampleType(baseline, comparison.StringTable[(int)comparison.SampleType[index].Type]);
 
-        var flame = FlameGraph.Build(comparison, index, baseline, baselineIndex);
-        var now = TopTable.Build(comparison, index);
-        var before = TopTable.Build(baseline, baselineIndex).Rows.ToDictionary(r => r.Function, StringComparer.Ordinal);
-        var present = now.Rows.Select(r => r.Function).ToHashSet(StringComparer.Ordinal);
-        var rows = now.Rows.Select(r => (r.Function, r.File, Self: r.Flat, Total: r.Cumulative, Before: before.GetValueOrDefault(r.Function)))
+        var selection = Selection(parameters);
+        var view = ProfileView.Build(selection.Apply(comparison), index, selection.Apply(baseline), baselineIndex);
+        var flame = view.Flame;
+        var before = view.BaselineTop!.Rows.ToDictionary(r => r.Function, StringComparer.Ordinal);
+        var present = view.Top.Rows.Select(r => r.Function).ToHashSet(StringComparer.Ordinal);
+        var rows = view.Top.Rows.Select(r => (r.Function, r.File, Self: r.Flat, Total: r.Cumulative, Before: before.GetValueOrDefault(r.Function)))
             .Concat(before.Values.Where(b => !present.Contains(b.Function)).Select(b => (b.Function, b.File, Self: 0L, Total: 0L, Before: (TopRow?)b)))
             .Select(r => (r.Function, r.File, r.Self, r.Total, BaseSelf: r.Before?.Flat ?? 0, BaseTotal: r.Before?.Cumulative ?? 0))
             .ToList();
@@ -116,6 +146,7 @@ public static class UiApi
             }
 
             json.WriteEndArray();
+            WriteSampleLabels(json, comparison, index);
             json.WriteEndObject();
         });
     }
@@ -124,43 +155,105 @@ public static class UiApi
     private static async Task<IResult> SeriesAsync(HttpContext context, IProfileReader reader, TimeProvider time, CancellationToken cancellationToken)
     {
         var query = ApiQuery.Find(context.Request.Query, time.GetUtcNow());
-        var bucketsText = context.Request.Query["buckets"].ToString();
-        var buckets = bucketsText.Length == 0 ? 60 : int.TryParse(bucketsText, CultureInfo.InvariantCulture, out var b) && b is > 0 and <= 1000
-            ? b
-            : throw ApiException.BadRequest($"bad \"buckets\" \"{bucketsText}\": a number from 1 to 1000");
-        // Unsigned: a window may span every time nanoseconds hold, wider than a long.
-        var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
-        var step = span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL);
-        // Pieces no wider than a bucket, each counted where it starts.
-        var points = await reader.SeriesAsync(query, (long)Math.Min(step, long.MaxValue), cancellationToken);
-        var counts = new int[buckets];
-        var values = new long[buckets];
-        foreach (var point in points)
-        {
-            var i = (int)Math.Min((ulong)buckets - 1, (ulong)(point.TimeUnixNanos - query.FromUnixNanos) / step);
-            counts[i] += point.Profiles;
-            values[i] += point.Value;
-        }
-
-        long BucketStart(int i) => (long)((ulong)query.FromUnixNanos + Math.Min((ulong)i * step, span));
+        var series = await Series.ReadAsync(reader, query, Buckets(context.Request.Query), cancellationToken);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
-            json.WriteNumber("step_seconds", step / 1e9);
-            json.WriteStartArray("buckets");
-            for (var i = 0; i < buckets; i++)
+            series.Write(json);
+            json.WriteEndObject();
+        });
+    }
+
+    private static int Buckets(IQueryCollection parameters)
+    {
+        var text = parameters["buckets"].ToString();
+        return text.Length == 0 ? 60 : int.TryParse(text, CultureInfo.InvariantCulture, out var b) && b is > 0 and <= 1000
+            ? b
+            : throw ApiException.BadRequest($"bad \"buckets\" \"{text}\": a number from 1 to 1000");
+    }
+
+    /// <summary>
+    /// The tag explorer: the values of label <c>key</c> among the selection's profiles, each with its series,
+    /// its total of the main value and its share, the largest first (at most 50).
+    /// </summary>
+    private static async Task<IResult> ExploreAsync(HttpContext context, IProfileReader reader, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var query = ApiQuery.Find(context.Request.Query, time.GetUtcNow());
+        var key = ApiQuery.RequiredString(context.Request.Query, "key");
+        var buckets = Buckets(context.Request.Query);
+        var values = (await reader.ListLabelsAsync(query.Service, cancellationToken))
+            .Where(l => l.Key == key && !query.Labels.Contains(l)).Select(l => l.Value).Distinct(StringComparer.Ordinal).ToList();
+        var explored = await Task.WhenAll(values.Select(async value =>
+            (Value: value, Series: await Series.ReadAsync(reader, query with { Labels = ApiQuery.Sorted([.. query.Labels, new ProfileLabel(key, value)], "labels") }, buckets, cancellationToken))));
+        var ranked = explored.Where(e => e.Series.Profiles > 0).OrderByDescending(e => e.Series.Value).ThenBy(e => e.Value, StringComparer.Ordinal).Take(MaxExploredValues).ToList();
+        var total = ranked.Sum(e => e.Series.Value);
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("key", key);
+            json.WriteNumber("total", total);
+            json.WriteNumber("values_found", values.Count);
+            json.WriteStartArray("values");
+            foreach (var (value, series) in ranked)
             {
                 json.WriteStartObject();
-                json.WriteString("t", ApiResults.FormatCreatedAt(BucketStart(i)));
-                json.WriteNumber("start", BucketStart(i) / 1_000_000);
-                json.WriteNumber("count", counts[i]);
-                json.WriteNumber("value", values[i]);
+                json.WriteString("value", value);
+                json.WriteNumber("total", series.Value);
+                json.WriteNumber("profiles", series.Profiles);
+                json.WriteNumber("share", total == 0 ? 0 : (double)series.Value / total);
+                series.Write(json);
                 json.WriteEndObject();
             }
 
             json.WriteEndArray();
             json.WriteEndObject();
         });
+    }
+
+    /// <summary>A function's callers (a tree from it up to the roots) and callees (from it down to the leaves) in the merge.</summary>
+    private static async Task<IResult> SandwichAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var function = ApiQuery.RequiredString(context.Request.Query, "function");
+        var (merged, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
+        var index = SampleType(merged, context.Request.Query["sample_type"]);
+        var selected = Selection(context.Request.Query).Apply(merged);
+        var sandwich = Sandwich.Build(selected, index, function);
+        var total = selected.Sample.Sum(s => s.Value[index]);
+        return ApiResults.Ok(json =>
+        {
+            json.WriteStartObject();
+            WriteHeader(json, merged, index, count, aggregation);
+            json.WriteString("function", function);
+            json.WriteNumber("total", total);
+            json.WriteNumber("function_total", sandwich.Total);
+            json.WriteNumber("function_self", sandwich.Self);
+            json.WritePropertyName("callers");
+            WriteNode(json, sandwich.Callers.Root, diff: false);
+            json.WritePropertyName("callees");
+            WriteNode(json, sandwich.Callees.Root, diff: false);
+            json.WriteEndObject();
+        });
+    }
+
+    /// <summary>The merge as <c>format=folded</c> text (flamegraph.pl, one stack a line) or <c>format=speedscope</c> JSON, as a download.</summary>
+    private static async Task<IResult> ExportAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var format = context.Request.Query["format"].ToString();
+        if (format is not ("folded" or "speedscope"))
+            throw ApiException.BadRequest($"bad \"format\" \"{format}\": folded or speedscope (pprof is /api/0/profiles/merge)");
+        var (merged, _, _) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
+        var index = SampleType(merged, context.Request.Query["sample_type"]);
+        var selected = Selection(context.Request.Query).Apply(merged);
+        var name = $"{context.Request.Query["service"]}-{context.Request.Query["type"]}-{merged.StringTable[(int)merged.SampleType[index].Type]}";
+        // The name is the service's, which any client chose: only safe characters reach the header.
+        var fileName = string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.{(format == "folded" ? "folded.txt" : "speedscope.json")}\"";
+        if (format == "folded")
+            return Results.Text(string.Join('\n', TopTable.Folded(selected, index)) + "\n", "text/plain; charset=utf-8");
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+            Speedscope.Write(json, selected, index, name);
+        return Results.Bytes(buffer.ToArray(), "application/json");
     }
 
     private static async Task<IResult> LabelsAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
@@ -215,6 +308,8 @@ public static class UiApi
         json.WriteEndArray();
         json.WriteString("sample_type", profile.StringTable[(int)profile.SampleType[index].Type]);
         json.WriteString("unit", profile.StringTable[(int)profile.SampleType[index].Unit]);
+        // The unit of the value the series sums: each profile's default sample type, stored at ingest.
+        json.WriteString("series_unit", profile.StringTable[(int)profile.SampleType[TopTable.SampleTypeIndex(profile, null)].Unit]);
     }
 
     /// <summary>A top row's source file, left out when the profile has none (most rows of .NET framework code).</summary>
@@ -222,6 +317,30 @@ public static class UiApi
     {
         if (file.Length > 0)
             json.WriteString("file", file);
+    }
+
+    /// <summary>The pprof sample labels of the whole merge (before any sample filter), for the UI to offer: <c>[{key, values: [{v, t}]}]</c>.</summary>
+    private static void WriteSampleLabels(Utf8JsonWriter json, Profile profile, int index)
+    {
+        json.WriteStartArray("sample_labels");
+        foreach (var key in SampleLabelKey.Of(profile, index, MaxExploredValues))
+        {
+            json.WriteStartObject();
+            json.WriteString("key", key.Key);
+            json.WriteStartArray("values");
+            foreach (var (value, total) in key.Values)
+            {
+                json.WriteStartObject();
+                json.WriteString("v", value);
+                json.WriteNumber("t", total);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
     }
 
     /// <summary>
@@ -258,5 +377,66 @@ public static class UiApi
         }
 
         json.WriteEndObject();
+    }
+}
+
+/// <summary>A selection's profiles over time: the count and the summed main value per bucket of its window.</summary>
+internal sealed class Series
+{
+    private readonly long _from;
+    private readonly ulong _step;
+    private readonly ulong _span;
+    private readonly int[] _counts;
+    private readonly long[] _values;
+
+    private Series(long from, ulong step, ulong span, int[] counts, long[] values)
+    {
+        _from = from;
+        _step = step;
+        _span = span;
+        _counts = counts;
+        _values = values;
+    }
+
+    public int Profiles => _counts.Sum();
+
+    public long Value => _values.Sum();
+
+    public static async Task<Series> ReadAsync(IProfileReader reader, ProfileQuery query, int buckets, CancellationToken cancellationToken)
+    {
+        // Unsigned: a window may span every time nanoseconds hold, wider than a long.
+        var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
+        var step = span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL);
+        // Pieces no wider than a bucket, each counted where it starts.
+        var points = await reader.SeriesAsync(query, (long)Math.Min(step, long.MaxValue), cancellationToken);
+        var counts = new int[buckets];
+        var values = new long[buckets];
+        foreach (var point in points)
+        {
+            var i = (int)Math.Min((ulong)buckets - 1, (ulong)(point.TimeUnixNanos - query.FromUnixNanos) / step);
+            counts[i] += point.Profiles;
+            values[i] += point.Value;
+        }
+
+        return new Series(query.FromUnixNanos, step, span, counts, values);
+    }
+
+    /// <summary>Writes <c>step_seconds</c> and <c>buckets: [{t, start, count, value}]</c> into the open object.</summary>
+    public void Write(Utf8JsonWriter json)
+    {
+        json.WriteNumber("step_seconds", _step / 1e9);
+        json.WriteStartArray("buckets");
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            var start = (long)((ulong)_from + Math.Min((ulong)i * _step, _span));
+            json.WriteStartObject();
+            json.WriteString("t", ApiResults.FormatCreatedAt(start));
+            json.WriteNumber("start", start / 1_000_000);
+            json.WriteNumber("count", _counts[i]);
+            json.WriteNumber("value", _values[i]);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
     }
 }

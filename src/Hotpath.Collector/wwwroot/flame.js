@@ -1,10 +1,12 @@
-// A canvas flame graph (root on top): click to zoom, search to highlight, hover for a tooltip.
-// Colours are stable per package or namespace; in diff mode they show the change of each frame's share.
+// A canvas flame graph (root on top, or at the bottom when inverted, as a callers view is): click to zoom,
+// search to highlight, hover for a tooltip. Colours are stable per package or namespace (the legend names
+// the largest); in diff mode they show the change of each frame's share. A graph may take a fraction of the
+// width (scale), so that two graphs side by side share one scale.
 import { formatValue, percent } from './format.js';
 
 const ROW = 18;
 
-function group(name) {
+export function group(name) {
   // "crypto/sha256.block" -> "crypto/sha256", "Shop.Cart.Total" -> "Shop.Cart", "main.(*T).f" -> "main"
   const base = name.replace(/\(.*$/, '');
   const slash = base.lastIndexOf('/');
@@ -14,7 +16,7 @@ function group(name) {
   return lastDot > 0 ? base.slice(0, lastDot) : base;
 }
 
-function hue(text) {
+export function hue(text) {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   return 10 + ((h >>> 0) % 50); // warm hues: reds, oranges, yellows
@@ -29,6 +31,8 @@ export class FlameGraph {
     this.zoom = null;
     this.term = '';
     this.rects = [];
+    this.scale = 1;
+    this.inverted = false;
     canvas.addEventListener('mousemove', (e) => this.hover(e));
     canvas.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
     canvas.addEventListener('click', (e) => {
@@ -41,8 +45,10 @@ export class FlameGraph {
     new ResizeObserver(() => this.draw()).observe(canvas.parentElement);
   }
 
-  setData(root, { diff, unit, total, baselineTotal }) {
+  setData(root, { diff = false, unit, total, baselineTotal, side = '', scale = 1, inverted = false }) {
     this.diff = diff;
+    this.scale = scale;
+    this.inverted = inverted;
     this.unit = unit;
     this.total = total;
     this.baselineTotal = baselineTotal;
@@ -52,6 +58,8 @@ export class FlameGraph {
     this.maxShare = 0;
     if (!root) { this.draw(); return; }
     const walk = (node, parent, depth, start) => {
+      // The baseline side of a comparison draws the baseline's values (the tree given is its own copy).
+      if (side === 'baseline') { node.v = node.b; node.s = node.bs; }
       node.parent = parent;
       node.depth = depth;
       node.start = start;
@@ -130,11 +138,12 @@ export class FlameGraph {
     const focus = this.zoom || this.root;
     const from = focus.start;
     const span = focus.v;
+    const full = this.zoom ? width : width * this.scale;
     ctx.font = '12px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
 
     const drawRect = (node, x, w, dimmed) => {
-      const y = node.depth * ROW;
+      const y = (this.inverted ? this.depth - node.depth : node.depth) * ROW;
       ctx.fillStyle = this.colour(node);
       ctx.globalAlpha = dimmed ? 0.55 : 1;
       ctx.fillRect(x, y, Math.max(w - 1, 0.5), ROW - 1);
@@ -155,8 +164,8 @@ export class FlameGraph {
     // Ancestors of the zoomed frame span the whole width, dimmed.
     for (let a = focus.parent; a; a = a.parent) drawRect(a, 0, width, true);
     const walk = (node) => {
-      const x = (node.start - from) / span * width;
-      const w = node.v / span * width;
+      const x = (node.start - from) / span * full;
+      const w = node.v / span * full;
       if (w < 0.3 || x + w < 0 || x > width) return;
       drawRect(node, x, w, false);
       for (const child of node.c || []) walk(child);
@@ -190,6 +199,17 @@ export class FlameGraph {
     const left = Math.min(event.clientX - bounds.left + 12, bounds.width - 260);
     this.tooltip.style.left = `${Math.max(0, left)}px`;
     this.tooltip.style.top = `${event.clientY - bounds.top + 14}px`;
+  }
+
+  /** The packages or namespaces with the most self value, and their colours: what the colours mean. */
+  legend(count = 8) {
+    const totals = new Map();
+    const walk = (node) => {
+      if (node.depth > 0 && node.n !== '…') totals.set(group(node.n), (totals.get(group(node.n)) || 0) + node.s);
+      (node.c || []).forEach(walk);
+    };
+    if (this.root) walk(this.root);
+    return [...totals].filter(([, self]) => self > 0).sort((a, b) => b[1] - a[1]).slice(0, count).map(([name, self]) => ({ name, self, colour: `hsl(${hue(name)}, 80%, 66%)` }));
   }
 
   // What is drawn, for tests and tools: name, position and whether search highlights it.

@@ -60,13 +60,16 @@ public static class FlameGraph
         double minFraction = 0.0005, int depthLimit = DefaultDepthLimit)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(depthLimit);
-        var root = new FlameNode("root");
-        var deep = Add(root, profile, sampleType, baseline: false, depthLimit);
+        var builder = new FlameBuilder(depthLimit);
+        foreach (var (frames, value) in StackResolver.Values(profile, sampleType))
+            builder.Add(frames, frames.Count, value, baseline: false);
         if (baseline is not null)
-            deep += Add(root, baseline, baselineSampleType, baseline: true, depthLimit);
-        Prune(root, minFraction);
-        return new FlameTree(root, depthLimit, deep);
+        {
+            foreach (var (frames, value) in StackResolver.Values(baseline, baselineSampleType))
+                builder.Add(frames, frames.Count, value, baseline: true);
+        }
+
+        return builder.Finish(minFraction);
     }
 
     /// <summary>How many nodes the tree has, root included.</summary>
@@ -86,53 +89,8 @@ public static class FlameGraph
         return count;
     }
 
-    /// <summary>Adds every sample to the tree; returns how many were deeper than the limit.</summary>
-    private static long Add(FlameNode root, Profile profile, int sampleType, bool baseline, int depthLimit)
-    {
-        var stacks = new StackResolver(profile);
-        long deep = 0;
-        foreach (var sample in profile.Sample)
-        {
-            var value = sample.Value[sampleType];
-            if (value == 0)
-                continue;
-            var frames = stacks.Frames(sample);
-            var node = root;
-            Credit(node, value, self: frames.Count == 0, baseline);
-            // Frames are leaf first; the tree is root first. Past the limit the rest is one folded node.
-            var shown = Math.Min(frames.Count, depthLimit);
-            for (var depth = 0; depth < shown; depth++)
-            {
-                var last = depth == shown - 1;
-                node = node.Child(last && frames.Count > depthLimit ? Deeper : frames[frames.Count - 1 - depth]);
-                Credit(node, value, self: last, baseline);
-            }
-
-            if (frames.Count > depthLimit)
-                deep++;
-        }
-
-        return deep;
-    }
-
-    private static void Credit(FlameNode node, long value, bool self, bool baseline)
-    {
-        if (baseline)
-        {
-            node.BaselineTotal += value;
-            if (self)
-                node.BaselineSelf += value;
-        }
-        else
-        {
-            node.Total += value;
-            if (self)
-                node.Self += value;
-        }
-    }
-
     /// <summary>Folds tiny children into one "…" per parent and sorts the rest, without recursion: stacks may be deep.</summary>
-    private static void Prune(FlameNode root, double minFraction)
+    internal static void Prune(FlameNode root, double minFraction)
     {
         var total = Math.Abs(root.Total);
         var baselineTotal = Math.Abs(root.BaselineTotal);
@@ -167,6 +125,63 @@ public static class FlameGraph
                 if (!ReferenceEquals(child, folded))
                     pending.Push(child);
             }
+        }
+    }
+}
+
+/// <summary>A flame tree as stacks are added to it, one at a time: for views that read each sample once.</summary>
+internal sealed class FlameBuilder
+{
+    private readonly int _depthLimit;
+    private long _deep;
+
+    public FlameBuilder(int depthLimit = FlameGraph.DefaultDepthLimit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(depthLimit);
+        _depthLimit = depthLimit;
+    }
+
+    public FlameNode Root { get; } = new("root");
+
+    /// <summary>Adds the first <paramref name="count"/> frames of a stack (leaf first; the tree is root first).</summary>
+    public void Add(IReadOnlyList<string> frames, int count, long value, bool baseline)
+    {
+        if (value == 0)
+            return;
+        var node = Root;
+        Credit(node, value, self: count == 0, baseline);
+        // Past the limit the rest is one folded node.
+        var shown = Math.Min(count, _depthLimit);
+        for (var depth = 0; depth < shown; depth++)
+        {
+            var last = depth == shown - 1;
+            node = node.Child(last && count > _depthLimit ? FlameGraph.Deeper : frames[count - 1 - depth]);
+            Credit(node, value, self: last, baseline);
+        }
+
+        if (count > _depthLimit)
+            _deep++;
+    }
+
+    public FlameTree Finish(double minFraction = 0.0005)
+    {
+        FlameGraph.Prune(Root, minFraction);
+        return new FlameTree(Root, _depthLimit, _deep);
+    }
+
+    private static void Credit(FlameNode node, long value, bool self, bool baseline)
+    {
+        if (baseline)
+        {
+            node.BaselineTotal += value;
+            if (self)
+                node.BaselineSelf += value;
+        }
+        else
+        {
+            node.Total += value;
+            if (self)
+                node.Self += value;
         }
     }
 }

@@ -21,6 +21,18 @@ internal sealed class StackResolver
         }
     }
 
+    /// <summary>Each sample's frames with its value of one sample type; samples of value 0 are left out.</summary>
+    public static IEnumerable<(List<string> Frames, long Value)> Values(Profile profile, int sampleType)
+    {
+        var stacks = new StackResolver(profile);
+        foreach (var sample in profile.Sample)
+        {
+            var value = sample.Value[sampleType];
+            if (value != 0)
+                yield return (stacks.Frames(sample), value);
+        }
+    }
+
     public List<string> Frames(Sample sample)
     {
         var frames = new List<string>(sample.LocationId.Count * 2);

@@ -52,38 +52,14 @@ public sealed class TopTable
     public static TopTable Build(Profile profile, int sampleType)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        var stacks = new StackResolver(profile);
-        var flat = new Dictionary<string, long>(StringComparer.Ordinal);
-        var cumulative = new Dictionary<string, long>(StringComparer.Ordinal);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        long total = 0;
-        foreach (var sample in profile.Sample)
-        {
-            var value = sample.Value[sampleType];
-            total += value;
-            var frames = stacks.Frames(sample);
-            if (frames.Count == 0)
-                continue;
-            flat[frames[0]] = flat.GetValueOrDefault(frames[0]) + value;
-            seen.Clear();
-            foreach (var frame in frames)
-            {
-                if (seen.Add(frame))
-                    cumulative[frame] = cumulative.GetValueOrDefault(frame) + value;
-            }
-        }
+        var top = new TopAccumulator();
+        foreach (var (frames, value) in StackResolver.Values(profile, sampleType))
+            top.Add(frames, value);
+        return top.ToTable(profile, sampleType);
+    }
 
-        var files = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var function in profile.Function)
-        {
-            if (function.Filename != 0)
-                files.TryAdd(profile.StringTable[(int)function.Name], profile.StringTable[(int)function.Filename]);
-        }
-
-        var rows = cumulative
-            .Select(c => new TopRow(c.Key, flat.GetValueOrDefault(c.Key), c.Value, files.GetValueOrDefault(c.Key, "")))
-            .OrderByDescending(r => Math.Abs(r.Flat)).ThenByDescending(r => Math.Abs(r.Cumulative)).ThenBy(r => r.Function, StringComparer.Ordinal)
-            .ToList();
+    internal static TopTable Of(Profile profile, int sampleType, long total, IReadOnlyList<TopRow> rows)
+    {
         var type = profile.SampleType[sampleType];
         return new TopTable(profile.StringTable[(int)type.Type], profile.StringTable[(int)type.Unit], total, rows);
     }
@@ -103,5 +79,45 @@ public sealed class TopTable
 
         return folded.Where(f => f.Value != 0).OrderBy(f => f.Key, StringComparer.Ordinal)
             .Select(f => f.Key + " " + f.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
+
+/// <summary>A top table as stacks are added to it, one at a time: for views that read each sample once.</summary>
+internal sealed class TopAccumulator
+{
+    private readonly Dictionary<string, long> _flat = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _cumulative = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+    private long _total;
+
+    /// <summary>Adds a stack (leaf first) and its value.</summary>
+    public void Add(List<string> frames, long value)
+    {
+        _total += value;
+        if (frames.Count == 0)
+            return;
+        _flat[frames[0]] = _flat.GetValueOrDefault(frames[0]) + value;
+        _seen.Clear();
+        foreach (var frame in frames)
+        {
+            if (_seen.Add(frame))
+                _cumulative[frame] = _cumulative.GetValueOrDefault(frame) + value;
+        }
+    }
+
+    public TopTable ToTable(Profile profile, int sampleType)
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var function in profile.Function)
+        {
+            if (function.Filename != 0)
+                files.TryAdd(profile.StringTable[(int)function.Name], profile.StringTable[(int)function.Filename]);
+        }
+
+        var rows = _cumulative
+            .Select(c => new TopRow(c.Key, _flat.GetValueOrDefault(c.Key), c.Value, files.GetValueOrDefault(c.Key, "")))
+            .OrderByDescending(r => Math.Abs(r.Flat)).ThenByDescending(r => Math.Abs(r.Cumulative)).ThenBy(r => r.Function, StringComparer.Ordinal)
+            .ToList();
+        return TopTable.Of(profile, sampleType, _total, rows);
     }
 }
