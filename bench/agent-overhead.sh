@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# What the in-process .NET agent costs examples/HotApp, at the agent's settings (default: the defaults).
-#   [RUNS=5] [RUN_SECONDS=180] [WINDOW=00:00:03] [INTERVAL=00:01:00] bench/agent-overhead.sh
+# What the .NET agent costs examples/HotApp, at the agent's settings (default: the defaults).
+#   [MODE=inprocess|perf] [RUNS=5] [RUN_SECONDS=180] [WINDOW=00:00:03] [INTERVAL=00:01:00] bench/agent-overhead.sh
+# MODE=perf: instead of the in-process agent, `hotpath agent --pid` beside HotApp samples its CPU through
+# perf events (99 Hz, every CPU, continuously; needs root or CAP_PERFMON) for the whole run; the sidecar's
+# own CPU and peak memory are reported apart.
 # Runs HotApp RUNS times without the agent and RUNS times with it, interleaved (without, with, without, …),
 # each for RUN_SECONDS, against a fresh collector on 127.0.0.1. A run holds RUN_SECONDS / INTERVAL agent cycles
 # (each one WINDOW of cpu + heap + mutex + exceptions recording, then the upload; the first also pays for
@@ -8,6 +11,7 @@
 # mean peak working set with the agent against without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${MODE:-inprocess}
 RUNS=${RUNS:-5}
 SECONDS_PER_RUN=${RUN_SECONDS:-180}
 WINDOW=${WINDOW:-00:00:03}
@@ -16,9 +20,13 @@ DATA=$(mktemp -d /tmp/hotpath-agent-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 URL="http://127.0.0.1:$PORT"
 
-for project in src/Hotpath.Collector examples/HotApp; do dotnet build -c Release "$project" --verbosity quiet -clp:ErrorsOnly >/dev/null; done
+for project in src/Hotpath.Collector examples/HotApp src/Hotpath.Cli; do dotnet build -c Release "$project" --verbosity quiet -clp:ErrorsOnly >/dev/null; done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version)"
-echo "agent: window $WINDOW every $INTERVAL (+1-10 s jitter), all types; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
+if [ "$MODE" = perf ]; then
+  echo "agent: hotpath agent --pid, cpu through perf events at 99 Hz, continuous, one profile every 60 s; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
+else
+  echo "agent: window $WINDOW every $INTERVAL (+1-10 s jitter), all types; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
+fi
 
 dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" --Collector:OtlpGrpcAddress= \
   --Storage:DataDirectory="$DATA/store" --Logging:LogLevel:Default=Warning >"$DATA/collector.log" 2>&1 &
@@ -35,12 +43,34 @@ run() { # run <label> [--agent URL]: prints "<label> <checksum rounds/s> <parse 
   echo "$label $(sed -E 's/^throughput ([0-9]+) checksum rounds\/s, ([0-9]+) parse rounds\/s.*peak working set ([0-9]+) MiB.*/\1 \2 \3/' <<<"$line")"
 }
 
+# run_sidecar: HotApp with `hotpath agent --pid` beside it from its first line (calibrated) to its end;
+# prints "with <checksum> <parse> <peak MiB>", and the sidecar's CPU and peak memory to stderr.
+run_sidecar() {
+  local out="$DATA/hotapp.out"
+  dotnet "$HOTAPP" --seconds "$SECONDS_PER_RUN" >"$out" &
+  local app=$!
+  until [ -s "$out" ]; do sleep 0.1; done
+  dotnet src/Hotpath.Cli/bin/Release/net10.0/hotpath.dll agent --pid "$app" --service hotapp --types cpu --cpu-sampler perf \
+    --interval 60s --collector "$URL" >>"$DATA/sidecar.log" 2>&1 &
+  local side=$!
+  wait "$app"
+  local ticks; ticks=$(awk '{print $14 + $15}' "/proc/$side/stat")
+  local peak; peak=$(awk '/VmHWM/{print int($2 / 1024)}' "/proc/$side/status")
+  kill "$side"; wait "$side" 2>/dev/null || true
+  echo "sidecar: $(awk -v t="$ticks" -v s="$SECONDS_PER_RUN" 'BEGIN{printf "%.2f%% of a core", t / s}'), peak $peak MiB" >&2
+  echo "with $(sed -E 's/^throughput ([0-9]+) checksum rounds\/s, ([0-9]+) parse rounds\/s.*peak working set ([0-9]+) MiB.*/\1 \2 \3/' <<<"$(tail -n 1 "$out")")"
+}
+
 RESULTS="$DATA/results"
 for i in $(seq 1 "$RUNS"); do
   run without | tee -a "$RESULTS"
-  run with --agent "$URL" | tee -a "$RESULTS"
+  if [ "$MODE" = perf ]; then
+    run_sidecar | tee -a "$RESULTS"
+  else
+    run with --agent "$URL" | tee -a "$RESULTS"
+  fi
 done
-stored=$(curl -fsS "$URL/api/0/profiles?service=hotapp&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00" | grep -o '"type":"[a-z]*"' | sort | uniq -c | xargs)
+stored=$(curl -sS "$URL/api/0/profiles?service=hotapp&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00" | grep -o '"type":"[a-z]*"' | sort | uniq -c | xargs || true)
 echo "profiles stored: $stored"
 awk '
   { c[$1] += $2; p[$1] += $3; m[$1] += $4; n[$1]++ }

@@ -15,6 +15,7 @@ internal sealed class MethodSources : IDisposable
     private const int MethodDefTable = 0x06;
     private readonly Dictionary<string, MetadataReaderProvider?> _pdbs = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Module, int Token), (string File, int Line)?> _methods = [];
+    private readonly Dictionary<string, Dictionary<string, int>> _tokensByName = new(StringComparer.Ordinal);
 
     /// <summary>Where method <paramref name="methodToken"/> of the assembly at <paramref name="modulePath"/> starts, if its PDB says.</summary>
     public (string File, int Line)? Find(string? modulePath, int methodToken)
@@ -28,6 +29,52 @@ internal sealed class MethodSources : IDisposable
         }
 
         return source;
+    }
+
+    /// <summary>
+    /// Where a method named as the samplers name it (<c>Namespace.Type.Method</c>, nested types joined by
+    /// <c>+</c>) starts, for frames that come by name only (the perf map's); an overloaded name gives its first.
+    /// </summary>
+    public (string File, int Line)? FindByName(string? modulePath, string function)
+    {
+        if (string.IsNullOrEmpty(modulePath))
+            return null;
+        if (!_tokensByName.TryGetValue(modulePath, out var tokens))
+            _tokensByName[modulePath] = tokens = MethodTokens(modulePath);
+        return tokens.TryGetValue(function, out var token) ? Find(modulePath, token) : null;
+    }
+
+    private static Dictionary<string, int> MethodTokens(string modulePath)
+    {
+        var tokens = new Dictionary<string, int>(StringComparer.Ordinal);
+        try
+        {
+            using var assembly = new PEReader(File.OpenRead(modulePath));
+            var metadata = assembly.GetMetadataReader();
+            string TypeName(TypeDefinition type)
+            {
+                var name = metadata.GetString(type.Name);
+                var declaring = type.GetDeclaringType();
+                if (!declaring.IsNil)
+                    return TypeName(metadata.GetTypeDefinition(declaring)) + "+" + name;
+                var space = metadata.GetString(type.Namespace);
+                return space.Length == 0 ? name : space + "." + name;
+            }
+
+            foreach (var handle in metadata.TypeDefinitions)
+            {
+                var type = metadata.GetTypeDefinition(handle);
+                var typeName = TypeName(type);
+                foreach (var methodHandle in type.GetMethods())
+                    tokens.TryAdd(typeName + "." + metadata.GetString(metadata.GetMethodDefinition(methodHandle).Name), MetadataTokens.GetToken(methodHandle));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BadImageFormatException or InvalidOperationException)
+        {
+            // Gone, unreadable, or not a managed assembly: no sources for its methods.
+        }
+
+        return tokens;
     }
 
     public void Dispose()

@@ -67,6 +67,29 @@ public sealed class PprofBuilder
             sample.Value[i] += values[i];
     }
 
+    /// <summary>
+    /// Shares <paramref name="total"/> among the samples' values of one sample type, in proportion to what
+    /// they hold (largest remainders rounded up, so the sum is exact): for measured totals, such as the CPU
+    /// time the kernel counted, that the samples only estimate.
+    /// </summary>
+    public void ScaleTo(int sampleType, long total)
+    {
+        var samples = _profile.Sample;
+        var sum = samples.Sum(s => (double)s.Value[sampleType]);
+        if (sum <= 0 || total < 0)
+            return;
+        var exact = samples.Select(s => s.Value[sampleType] * (total / sum)).ToArray();
+        var given = 0L;
+        for (var i = 0; i < samples.Count; i++)
+        {
+            samples[i].Value[sampleType] = (long)Math.Floor(exact[i]);
+            given += samples[i].Value[sampleType];
+        }
+
+        foreach (var i in Enumerable.Range(0, samples.Count).OrderByDescending(i => exact[i] - Math.Floor(exact[i])).Take((int)Math.Min(samples.Count, total - given)))
+            samples[i].Value[sampleType]++;
+    }
+
     /// <summary>The profile, stamped with its window.</summary>
     public Profile Build(DateTimeOffset start, TimeSpan duration)
     {

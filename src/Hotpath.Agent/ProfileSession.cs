@@ -58,6 +58,8 @@ public static class ProfileSession
         if (kinds.HasFlag(ProfileKinds.Cpu))
             providers.Add(new EventPipeProvider(SampleProfilerTraceEventParser.ProviderName, EventLevel.Informational));
 
+        // The samples share the kernel's count of the CPU time (their intervals only estimate it).
+        var cpuBefore = ProcessCpuTime.Nanoseconds(processId);
         var started = DateTimeOffset.UtcNow;
         using var session = client.StartEventPipeSession(providers, requestRundown: false, CircularBufferMegabytes);
         using var source = TraceLog.CreateFromEventPipeSession(session, TraceLog.EventPipeRundownConfiguration.Enable(client));
@@ -74,7 +76,9 @@ public static class ProfileSession
             await processing;
         }
 
-        return recorder.Build(started, DateTimeOffset.UtcNow - started);
+        // The profile's period, from the session's start to its end, and the CPU time the kernel counted in it.
+        var cpuUsed = ProcessCpuTime.Nanoseconds(processId) - cpuBefore;
+        return recorder.Build(started, DateTimeOffset.UtcNow - started, cpuUsed);
     }
 
     /// <summary>
@@ -145,11 +149,18 @@ public static class ProfileSession
         private static PprofBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
-        public IReadOnlyList<RecordedProfile> Build(DateTimeOffset start, TimeSpan duration)
+        /// <param name="cpuNanoseconds">The process's CPU time over the window, when it could be read.</param>
+        public IReadOnlyList<RecordedProfile> Build(DateTimeOffset start, TimeSpan duration, long? cpuNanoseconds)
         {
             var profiles = new List<RecordedProfile>(4);
             if (_cpu is { SampleCount: > 0 })
+            {
+                // Each sample's interval since the thread's previous one counts time the thread was not on a
+                // CPU (2.5 cores on a 2-core machine); the kernel's count of the window's CPU is the total.
+                if (cpuNanoseconds is > 0)
+                    _cpu.ScaleTo(1, cpuNanoseconds.Value);
                 profiles.Add(new RecordedProfile("cpu", _cpu.Build(start, duration)));
+            }
             // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
             if ((_heap is { SampleCount: > 0 } ? _heap : _allocationTicks) is { SampleCount: > 0 } heap)
                 profiles.Add(new RecordedProfile("heap", heap.Build(start, duration)));

@@ -20,15 +20,49 @@ public sealed class AgentCommandTests
             "--service", "hotapp", "--label", "region=eu-west", "--window", "8s", "--interval", "8s", "--rounds", "1");
 
         Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("CPU: perf events at 99 Hz on every CPU, continuous", result.Output); // as root here
         Assert.Contains("stored cpu profile of process", result.Output);
         Assert.Contains("stored heap profile of process", result.Output);
         Assert.Contains("stored mutex profile of process", result.Output);
         // version=1.4.0: read from the target's entry assembly, HotApp.dll, since no --label gave one.
         const string selection = "service=hotapp&labels=region%3Deu-west,version%3D1.4.0";
-        await HotAppExpectations.AssertCpuAsync(collector, selection);
+        await HotAppExpectations.AssertCpuAsync(collector, selection, perfEvents: true);
         await HotAppExpectations.AssertHeapAsync(collector, selection);
         await HotAppExpectations.AssertAllocatedTypesAsync(collector, selection);
         await HotAppExpectations.AssertMutexAsync(collector, selection);
+    }
+
+    [Fact]
+    public async Task Without_the_privilege_perf_events_need_the_agent_falls_back_to_eventpipe_windows_and_says_so()
+    {
+        // As the user nobody, with kernel.perf_event_paranoid above 0 (2 on this machine), the kernel refuses
+        // system-wide sampling; the target runs as nobody too, so that the agent may reach its diagnostic port.
+        Assert.True(int.Parse(File.ReadAllText("/proc/sys/kernel/perf_event_paranoid").Trim(), System.Globalization.CultureInfo.InvariantCulture) > 0,
+            "this machine lets anyone sample every CPU: the refusal cannot be shown here");
+        await using var collector = await CollectorInstance.StartAsync();
+        await using var hotApp = HotAppProcess.Start(seconds: 60, unprivileged: true);
+        var copy = HotAppProcess.ReadableCopy(Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Cli", "bin", TestData.Configuration, "net10.0"));
+        var cli = Path.Combine(copy, "hotpath.dll");
+        string[] agent = [.. HotAppProcess.Unprivileged, "dotnet", cli, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--service", "hotapp-unprivileged", "--types", "cpu", "--window", "2s", "--interval", "2s", "--rounds", "1", "--collector", collector.BaseAddress.ToString()];
+        var environment = new Dictionary<string, string> { ["HOME"] = Path.GetTempPath(), ["DOTNET_CLI_HOME"] = Path.GetTempPath() };
+
+        ToolRun fallback, insisted;
+        try
+        {
+            fallback = await ToolRun.RunAsync("setpriv", agent, Path.GetTempPath(), environment);
+            insisted = await ToolRun.RunAsync("setpriv", [.. agent, "--cpu-sampler", "perf"], Path.GetTempPath(), environment);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+
+        Assert.True(fallback.ExitCode == 0, fallback.Output + fallback.Error);
+        Assert.Contains("CPU: perf events are not available (perf_event_open refused (errno 13): system-wide CPU sampling needs root, CAP_PERFMON or kernel.perf_event_paranoid <= 0 (it is 2)); falling back to EventPipe windows of 2 s every 2 s", fallback.Output);
+        Assert.Equal(["cpu"], (await collector.FindAllAsync("hotapp-unprivileged")).Select(p => p.GetProperty("type").GetString()));
+        Assert.Equal(1, insisted.ExitCode);
+        Assert.Contains("--cpu-sampler perf: perf_event_open refused", insisted.Error);
     }
 
     [Fact]

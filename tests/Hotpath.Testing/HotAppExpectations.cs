@@ -27,7 +27,12 @@ public static class HotAppExpectations
         }
     }
 
-    public static async Task AssertCpuAsync(CollectorInstance collector, string selection)
+    /// <param name="perfEvents">
+    /// The profile came from perf events: their frame-pointer walk skips the caller of a leaf sampled before it
+    /// set up its frame (a few percent of Work.Parse's samples land under the loop directly), so Parse's share
+    /// is held to ±10 points only.
+    /// </param>
+    public static async Task AssertCpuAsync(CollectorInstance collector, string selection, bool perfEvents = false)
     {
         var (profile, top, summary) = await TopAsync(collector, $"{selection}&type=cpu", "cpu");
         var checksum = top.Rows[0];
@@ -38,7 +43,7 @@ public static class HotAppExpectations
         var parse = top.Rows.Single(r => r.Function == "HotApp.Work.Parse");
         var checksumShare = 100.0 * checksum.Cumulative / loop.Cumulative;
         Assert.True(Math.Abs(checksumShare - 60) <= 5, $"HotApp.Work.Checksum should have 60% ± 5 of HotApp.BusyLoop.Run, has {checksumShare:0.0}%: {summary}");
-        Assert.True(Math.Abs(100.0 * parse.Cumulative / loop.Cumulative - 40) <= 5, $"HotApp.Work.Parse should have 40% ± 5 of HotApp.BusyLoop.Run: {summary}");
+        Assert.True(Math.Abs(100.0 * parse.Cumulative / loop.Cumulative - 40) <= (perfEvents ? 10 : 5), $"HotApp.Work.Parse should have 40% ± 5 of HotApp.BusyLoop.Run: {summary}");
         Assert.True(Share(loop.Cumulative, top) > 80, $"the busy loop should be most of the process's CPU: {summary}");
         // HotApp's build puts its PDB beside it, so its methods come with their source file.
         var checksumFunction = profile.Function.First(f => profile.StringTable[(int)f.Name] == "HotApp.Work.Checksum");
