@@ -16,12 +16,18 @@ public static class AppVersion
     public static string? OfThisProcess() =>
         WithoutBuildMetadata(Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion);
 
+    /// <summary>Another process's version, from its entry assembly (<see cref="EntryAssembly"/>); null when unknown.</summary>
+    public static string? OfProcess(int processId) =>
+        EntryAssembly(processId) is { } assembly
+            ? WithoutBuildMetadata(FileVersionInfo.GetVersionInfo(assembly).ProductVersion) // a managed assembly's version attributes, on every platform
+            : null;
+
     /// <summary>
-    /// Another process's version, from the entry assembly its command line names (<c>dotnet app.dll</c>, or an
+    /// The path of the entry assembly another process's command line names (<c>dotnet app.dll</c>, or an
     /// apphost <c>app</c> beside <c>app.dll</c>); null where the command line cannot be read (only Linux gives
     /// it here, in /proc) or names no assembly.
     /// </summary>
-    public static string? OfProcess(int processId)
+    public static string? EntryAssembly(int processId)
     {
         string[] arguments;
         try
@@ -45,10 +51,8 @@ public static class AppVersion
         }
 
         string Resolved(string path) => directory is null ? path : Path.Combine(directory, path);
-        var assembly = arguments.Select(Resolved).FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(a))
+        return arguments.Select(Resolved).FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(a))
             ?? (arguments.Length > 0 && File.Exists(Resolved(arguments[0]) + ".dll") ? Resolved(arguments[0]) + ".dll" : null);
-        // FileVersionInfo reads a managed assembly's version attributes on every platform.
-        return assembly is null ? null : WithoutBuildMetadata(FileVersionInfo.GetVersionInfo(assembly).ProductVersion);
     }
 
     /// <summary>The labels with <c>version</c> added, unless they have one or the version is unknown.</summary>

@@ -66,6 +66,47 @@ public sealed class AgentCommandTests
     }
 
     [Fact]
+    public async Task All_finds_every_dotnet_process_and_stores_each_ones_cpu_under_its_own_service()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var checkout = CollectorInstance.NewServiceName("checkout");
+        var search = CollectorInstance.NewServiceName("search");
+        await using var first = HotAppProcess.Start(seconds: 60, environment: new Dictionary<string, string> { ["HOTPATH_TEST_SERVICE"] = checkout });
+        await using var second = HotAppProcess.Start(seconds: 60, environment: new Dictionary<string, string> { ["HOTPATH_TEST_SERVICE"] = search });
+
+        var result = await CliRunner.RunAsync(collector, "agent", "--all", "--service-from", "env:HOTPATH_TEST_SERVICE", "--types", "cpu",
+            "--interval", "6s", "--rounds", "1");
+
+        Assert.True(result.ExitCode == 0, result.Output + result.Error);
+        Assert.Contains($"profiling process {first.Id} (dotnet) as service {checkout}", result.Output);
+        Assert.Contains($"profiling process {second.Id} (dotnet) as service {search}", result.Output);
+        foreach (var (service, process) in new[] { (checkout, first), (search, second) })
+        {
+            var meta = Assert.Single(await collector.FindAllAsync(service));
+            Assert.Equal("cpu", meta.GetProperty("type").GetString());
+            var labels = meta.GetProperty("labels").EnumerateArray().ToDictionary(l => l.GetProperty("key").GetString()!, l => l.GetProperty("value").GetString());
+            Assert.Equal(process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), labels["pid"]);
+            Assert.Equal("dotnet", labels["process"]);
+            Assert.Equal(Environment.MachineName, labels["host"]);
+            Assert.Equal("1.4.0", labels["version"]);
+        }
+    }
+
+    [Fact]
+    public async Task Pid_and_all_are_one_or_the_other()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+
+        var neither = await CliRunner.RunAsync(collector, "agent", "--types", "cpu");
+        var both = await CliRunner.RunAsync(collector, "agent", "--pid", "1", "--all");
+        var unnamed = await CliRunner.RunAsync(collector, "agent", "--pid", "1");
+
+        Assert.Contains("give either --pid N (with --service) or --all", neither.Error);
+        Assert.Contains("give either --pid N (with --service) or --all", both.Error);
+        Assert.Contains("--pid needs --service", unnamed.Error);
+    }
+
+    [Fact]
     public async Task The_version_is_read_from_a_target_started_by_a_relative_path_in_its_own_directory()
     {
         await using var collector = await CollectorInstance.StartAsync();

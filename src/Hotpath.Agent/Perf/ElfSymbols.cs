@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
 using System.Text;
 
 namespace Hotpath.Agent.Perf;
@@ -7,7 +8,7 @@ namespace Hotpath.Agent.Perf;
 /// The function symbols of an ELF64 little-endian file (<c>.symtab</c>, else <c>.dynsym</c>: libcoreclr's,
 /// libc's, the dotnet host's), for naming native frames by address. Read once per file.
 /// </summary>
-internal sealed class ElfSymbols
+internal sealed unsafe class ElfSymbols
 {
     private const uint SymbolTable = 2, DynamicSymbols = 11, Load = 1;
 
@@ -27,17 +28,32 @@ internal sealed class ElfSymbols
 
     public static ElfSymbols Empty { get; } = new([], []);
 
-    /// <summary>The file's symbols; <see cref="Empty"/> for a file that cannot be read or is not ELF64.</summary>
+    /// <summary>
+    /// The file's symbols; <see cref="Empty"/> for a file that cannot be read or is not ELF64. The file is
+    /// mapped, not read: only its headers and symbol tables are touched (libcoreclr.so is 7 MB, the framework's
+    /// ReadyToRun assemblies, mapped executable too, more).
+    /// </summary>
     public static ElfSymbols Read(string path)
     {
         try
         {
-            var bytes = File.ReadAllBytes(path);
-            return Parse(bytes);
+            using var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            using var view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            var handle = view.SafeMemoryMappedViewHandle;
+            byte* pointer = null;
+            handle.AcquirePointer(ref pointer);
+            try
+            {
+                return Parse(new ReadOnlySpan<byte>(pointer + view.PointerOffset, (int)Math.Min((long)handle.ByteLength - view.PointerOffset, int.MaxValue)));
+            }
+            finally
+            {
+                handle.ReleasePointer();
+            }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or IndexOutOfRangeException)
         {
-            return Empty;
+            return Empty; // gone, not ours, empty (a file of length 0 cannot be mapped), or not what its headers say
         }
     }
 

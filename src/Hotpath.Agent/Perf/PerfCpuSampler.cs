@@ -32,6 +32,12 @@ public sealed class PerfCpuSampler : IDisposable
         _reader.Start();
     }
 
+    /// <summary>Samples the processes' stacks from now on too (a process found after the start).</summary>
+    public void Track(int processId) => _sink.Track(processId);
+
+    /// <summary>Drops a process (gone, or no longer wanted) and what was counted of it.</summary>
+    public void Untrack(int processId) => _sink.Untrack(processId);
+
     /// <summary>Samples lost because a ring was full when the kernel wrote (the reader fell behind).</summary>
     public long Lost => Interlocked.Read(ref _sink.LostSamples);
 
@@ -187,10 +193,31 @@ public sealed class PerfCpuSampler : IDisposable
         private readonly Dictionary<int, ProcessSymbols> _symbols = [];
         public long LostSamples;
 
+        public void Track(int pid)
+        {
+            lock (_stacks)
+                _processes.Add(pid);
+        }
+
+        public void Untrack(int pid)
+        {
+            lock (_stacks)
+            {
+                _processes.Remove(pid);
+                _stacks.Remove(pid);
+                if (_symbols.Remove(pid, out var symbols))
+                    symbols.Dispose();
+            }
+        }
+
         public void Add(int pid, int tid, ulong periodNanos, ReadOnlySpan<ulong> callchain)
         {
-            if (!_processes.Contains(pid))
-                return;
+            lock (_stacks)
+            {
+                if (!_processes.Contains(pid))
+                    return;
+            }
+
             // Context markers (PERF_CONTEXT_USER) are not frames.
             var frames = 0;
             foreach (var address in callchain)
@@ -234,9 +261,12 @@ public sealed class PerfCpuSampler : IDisposable
 
         public ProcessSymbols Symbols(int pid)
         {
-            if (!_symbols.TryGetValue(pid, out var symbols))
-                _symbols[pid] = symbols = new ProcessSymbols(pid);
-            return symbols;
+            lock (_stacks)
+            {
+                if (!_symbols.TryGetValue(pid, out var symbols))
+                    _symbols[pid] = symbols = new ProcessSymbols(pid);
+                return symbols;
+            }
         }
 
         public void Dispose()

@@ -15,8 +15,14 @@ public static class AgentCommand
 {
     public static Command Create(CliContext context)
     {
-        var pid = new Option<int>("--pid", "-p") { Description = "Process id of the .NET process to profile", Required = true };
-        var service = new Option<string>("--service", "-s") { Description = "Service name to store the profiles under", Required = true };
+        var pid = new Option<int?>("--pid", "-p") { Description = "Process id of the .NET process to profile" };
+        var all = new Option<bool>("--all") { Description = "Profile every .NET process of the host (found by their diagnostic ports), each as its own service (--service-from), labelled pid, process and host" };
+        var service = new Option<string?>("--service", "-s") { Description = "Service name to store the profiles under (with --pid)" };
+        var serviceFrom = new Option<string>("--service-from")
+        {
+            Description = "With --all, where each process's service comes from: assembly (its entry assembly's name), process (its process name) or env:NAME (its environment variable NAME, else its assembly)",
+            DefaultValueFactory = _ => "assembly",
+        };
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable); version defaults to the target's entry assembly version" };
         var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
         var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "3s" };
@@ -30,11 +36,13 @@ public static class AgentCommand
         sampler.AcceptOnlyFromAmong("auto", "perf", "eventpipe");
         var frequency = new Option<int>("--perf-frequency") { Description = "Samples a second per CPU of the perf sampler", DefaultValueFactory = _ => PerfCpuSampler.DefaultFrequency };
         var command = new Command("agent", """
-            Profile a running .NET process by PID through EventPipe and push cpu, heap, mutex and exception profiles to the collector.
+            Profile running .NET processes from outside and push cpu, heap, mutex and exception profiles to the collector:
+            CPU through perf events where the kernel allows it (else EventPipe windows), the rest through EventPipe windows.
             Example: hotpath agent --pid 4242 --service checkout --collector http://localhost:10100
+                     hotpath agent --all --service-from env:SERVICE_NAME
             """)
         {
-            pid, service, labels, types, window, interval, rounds, sampler, frequency,
+            pid, all, service, serviceFrom, labels, types, window, interval, rounds, sampler, frequency,
         };
 
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
@@ -45,57 +53,116 @@ public static class AgentCommand
                 throw new ArgumentException("--window is not a duration (10s, 1m)");
             if (!TimeArguments.TryParseDuration(parsed.GetValue(interval)!, out var every) || every < recording)
                 throw new ArgumentException("--interval must be a duration no shorter than --window");
+            var single = parsed.GetValue(pid);
+            var everyProcess = parsed.GetValue(all);
+            if (single is null == !everyProcess)
+                throw new ArgumentException("give either --pid N (with --service) or --all");
+            if (single is not null && string.IsNullOrWhiteSpace(parsed.GetValue(service)))
+                throw new ArgumentException("--pid needs --service: the name to store its profiles under");
+            var naming = ServiceRule.Parse(parsed.GetValue(serviceFrom)!);
 
-            var target = parsed.GetValue(pid);
             var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var (key, value) in SelectionOptions.ParseLabels(parsed.GetValue(labels)))
                 pairs[key] = value; // the last --label of a key wins
 
-            // The in-process agent's uploader: a collector that is away for a while costs retries, not the attach.
             var output = TextWriter.Synchronized(context.Output);
-            var queued = 0;
-            var uploader = new ProfileUploader(new UploaderOptions
-            {
-                Collector = new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"),
-                Service = parsed.GetValue(service)!,
-                InstanceId = UploaderOptions.DefaultInstanceId(target),
-                Labels = AppVersion.AddTo(pairs, AppVersion.OfProcess(target)),
-                Token = parsed.GetValue(CliApp.Token),
-                DrainTimeout = TimeSpan.FromSeconds(30),
-                Stored = (type, id) => output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} profile of process {target}: {id}"),
-            }, new CliLogger<ProfileUploader>(TextWriter.Synchronized(context.Error)));
-            using var perf = await StartPerfAsync(parsed.GetValue(sampler)!, kinds, target, parsed.GetValue(frequency), recording, every, output);
+            var errors = TextWriter.Synchronized(context.Error);
+            var collector = new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/");
+            using var perf = await StartPerfAsync(parsed.GetValue(sampler)!, kinds, parsed.GetValue(frequency), recording, every, output);
             // With perf events, the windows record the other kinds only.
             var windowKinds = perf is null ? kinds : kinds & ~ProfileKinds.Cpu;
-            await using (uploader)
+            var targets = new Dictionary<int, Target>();
+            var queued = 0L;
+            var uploaded = 0L;
+
+            Target Add(int target, string name, IReadOnlyDictionary<string, string> targetLabels)
             {
-                void Enqueue(string type, Pprof.Proto.Profile profile)
+                // An uploader per process: a collector that is away for a while costs retries, not the attach.
+                var uploader = new ProfileUploader(new UploaderOptions
                 {
-                    uploader.Enqueue(type, ProfileEncoder.ToGzipBytes(profile));
-                    queued++;
-                    output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} recorded {type} profile of process {target} ({profile.Sample.Count} stacks)");
+                    Collector = collector,
+                    Service = name,
+                    InstanceId = UploaderOptions.DefaultInstanceId(target),
+                    Labels = AppVersion.AddTo(targetLabels, AppVersion.OfProcess(target)),
+                    Token = parsed.GetValue(CliApp.Token),
+                    DrainTimeout = TimeSpan.FromSeconds(30),
+                    Stored = (type, id) => output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} profile of process {target}: {id}"),
+                }, new CliLogger<ProfileUploader>(errors));
+                if (perf is not null)
+                {
+                    perf.Track(target);
+                    if (!PerfCpuSampler.TryEnablePerfMap(target, out var why))
+                        output.WriteLine($"process {target}: managed frames stay addresses, as its perf map could not be turned on: {why}");
                 }
 
+                return targets[target] = new Target(target, name, uploader);
+            }
+
+            async Task RemoveAsync(Target target)
+            {
+                perf?.Untrack(target.Pid);
+                targets.Remove(target.Pid);
+                await target.Uploader.DisposeAsync();
+                uploaded += target.Uploader.Uploaded;
+            }
+
+            void Enqueue(Target target, string type, Pprof.Proto.Profile profile)
+            {
+                target.Uploader.Enqueue(type, ProfileEncoder.ToGzipBytes(profile));
+                Interlocked.Increment(ref queued);
+                output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} recorded {type} profile of process {target.Pid} ({profile.Sample.Count} stacks)");
+            }
+
+            if (single is { } only)
+                Add(only, parsed.GetValue(service)!, pairs);
+            try
+            {
                 var max = parsed.GetValue(rounds);
                 for (var round = 1; max == 0 || round <= max; round++)
                 {
                     var started = DateTimeOffset.UtcNow;
-                    if (windowKinds != ProfileKinds.None)
+                    if (everyProcess)
                     {
-                        IReadOnlyList<RecordedProfile> recorded;
-                        try
+                        var found = DotnetProcesses();
+                        foreach (var gone in targets.Values.Where(t => !found.Contains(t.Pid)).ToList())
                         {
-                            recorded = await ProfileSession.RecordAsync(target, windowKinds, recording, cancellationToken);
-                        }
-                        catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.ServerNotAvailableException or ArgumentException)
-                        {
-                            throw new ArgumentException($"cannot attach to process {target}: {e.Message} (is it a .NET process of this user, with diagnostics enabled?)");
+                            output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} process {gone.Pid} ({gone.Service}) is gone");
+                            await RemoveAsync(gone);
                         }
 
-                        if (recorded.Count == 0)
-                            await output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} no samples in this window; nothing stored");
-                        foreach (var (type, profile) in recorded)
-                            Enqueue(type, profile);
+                        foreach (var target in found.Where(p => !targets.ContainsKey(p)))
+                        {
+                            var process = ProcessName(target);
+                            var name = naming.ServiceOf(target, process);
+                            Add(target, name, new Dictionary<string, string>(pairs) { ["pid"] = target.ToString(System.Globalization.CultureInfo.InvariantCulture), ["process"] = process, ["host"] = Environment.MachineName });
+                            output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} profiling process {target} ({process}) as service {name}");
+                        }
+                    }
+
+                    if (windowKinds != ProfileKinds.None)
+                    {
+                        await Task.WhenAll(targets.Values.ToList().Select(async target =>
+                        {
+                            IReadOnlyList<RecordedProfile> recorded;
+                            try
+                            {
+                                recorded = await ProfileSession.RecordAsync(target.Pid, windowKinds, recording, cancellationToken);
+                            }
+                            catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.ServerNotAvailableException or ArgumentException && everyProcess)
+                            {
+                                output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} process {target.Pid}: no window this round ({e.Message})");
+                                return;
+                            }
+                            catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.ServerNotAvailableException or ArgumentException)
+                            {
+                                throw new ArgumentException($"cannot attach to process {target.Pid}: {e.Message} (is it a .NET process of this user, with diagnostics enabled?)");
+                            }
+
+                            if (recorded.Count == 0)
+                                output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} no samples in the window of process {target.Pid}; nothing stored");
+                            foreach (var (type, profile) in recorded)
+                                Enqueue(target, type, profile);
+                        }));
                     }
 
                     // The perf profile covers the whole interval: it is cut at its end, the last round's too.
@@ -105,16 +172,24 @@ public static class AgentCommand
                         await Task.Delay(wait, cancellationToken);
                     if (perf is not null)
                     {
-                        foreach (var (_, profile) in perf.Cut())
-                            Enqueue("cpu", profile);
+                        foreach (var (target, profile) in perf.Cut())
+                        {
+                            if (targets.TryGetValue(target, out var known))
+                                Enqueue(known, "cpu", profile);
+                        }
                     }
 
                     if (last)
                         break;
                 }
             }
+            finally
+            {
+                foreach (var target in targets.Values.ToList())
+                    await RemoveAsync(target);
+            }
 
-            var lost = queued - uploader.Uploaded;
+            var lost = queued - uploaded;
             if (lost > 0)
                 await context.Error.WriteLineAsync($"hotpath: {lost} of {queued} profiles did not reach the collector (see the lines above)");
             return lost == 0 ? 0 : 1;
@@ -122,8 +197,26 @@ public static class AgentCommand
         return command;
     }
 
+    private sealed record Target(int Pid, string Service, ProfileUploader Uploader);
+
+    /// <summary>The .NET processes of the host that publish a diagnostic port, but this one.</summary>
+    private static HashSet<int> DotnetProcesses() =>
+        [.. Microsoft.Diagnostics.NETCore.Client.DiagnosticsClient.GetPublishedProcesses().Where(p => p != Environment.ProcessId && Directory.Exists($"/proc/{p}"))];
+
+    private static string ProcessName(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "unknown";
+        }
+    }
+
     /// <summary>The perf sampler when asked for and the kernel allows it; says at start which sampler CPU comes from, and why.</summary>
-    private static async Task<PerfCpuSampler?> StartPerfAsync(string choice, ProfileKinds kinds, int target, int frequency, TimeSpan window, TimeSpan every, TextWriter output)
+    private static async Task<PerfCpuSampler?> StartPerfAsync(string choice, ProfileKinds kinds, int frequency, TimeSpan window, TimeSpan every, TextWriter output)
     {
         if (!kinds.HasFlag(ProfileKinds.Cpu))
             return null;
@@ -133,7 +226,7 @@ public static class AgentCommand
             return null;
         }
 
-        var perf = PerfCpuSampler.TryStart([target], frequency, out var refusal);
+        var perf = PerfCpuSampler.TryStart([], frequency, out var refusal);
         if (perf is null)
         {
             if (choice == "perf")
@@ -142,8 +235,40 @@ public static class AgentCommand
             return null;
         }
 
-        var named = PerfCpuSampler.TryEnablePerfMap(target, out var why);
-        await output.WriteLineAsync($"CPU: perf events at {frequency} Hz on every CPU, continuous{(named ? "" : $"; managed frames stay addresses, as the target's perf map could not be turned on: {why}")}");
+        await output.WriteLineAsync($"CPU: perf events at {frequency} Hz on every CPU, continuous");
         return perf;
+    }
+
+    /// <summary>Where --all takes each process's service name from.</summary>
+    private sealed record ServiceRule(string Kind, string Variable)
+    {
+        public static ServiceRule Parse(string text) => text switch
+        {
+            "assembly" or "process" => new ServiceRule(text, ""),
+            _ when text.StartsWith("env:", StringComparison.Ordinal) && text.Length > 4 => new ServiceRule("env", text[4..]),
+            _ => throw new ArgumentException($"--service-from \"{text}\": assembly, process or env:NAME"),
+        };
+
+        public string ServiceOf(int pid, string process)
+        {
+            if (Kind == "env" && Environment(pid, Variable) is { Length: > 0 } named)
+                return named;
+            if (Kind == "process")
+                return process;
+            return AppVersion.EntryAssembly(pid) is { } assembly ? Path.GetFileNameWithoutExtension(assembly) : process;
+        }
+
+        private static string? Environment(int pid, string name)
+        {
+            try
+            {
+                var prefix = name + "=";
+                return File.ReadAllText($"/proc/{pid}/environ").Split('\0').FirstOrDefault(e => e.StartsWith(prefix, StringComparison.Ordinal))?[prefix.Length..];
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
     }
 }
