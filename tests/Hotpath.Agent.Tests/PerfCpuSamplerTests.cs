@@ -1,4 +1,3 @@
-using System.Globalization;
 using Hotpath.Agent.Perf;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
@@ -11,14 +10,8 @@ namespace Hotpath.Agent.Tests;
 [Collection("sampling")]
 public sealed class PerfCpuSamplerTests
 {
-    /// <summary>The process's user + system CPU time so far, by the kernel's count (/proc/PID/stat, in clock ticks of 10 ms).</summary>
-    private static long CpuNanoseconds(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10_000_000;
-    }
+    /// <summary>The process's user + system CPU time so far, by the kernel's count (/proc/PID/stat).</summary>
+    private static long CpuNanoseconds(int pid) => ProcessCpuTime.Nanoseconds(pid) ?? throw new InvalidOperationException($"process {pid}'s CPU time cannot be read");
 
     [Fact]
     public async Task Continuous_samples_name_hotapps_hot_method_on_top_with_the_share_it_was_built_for_and_the_kernels_cpu_time()

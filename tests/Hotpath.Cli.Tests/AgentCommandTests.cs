@@ -45,13 +45,12 @@ public sealed class AgentCommandTests
         var cli = Path.Combine(copy, "hotpath.dll");
         string[] agent = [.. HotAppProcess.Unprivileged, "dotnet", cli, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--service", "hotapp-unprivileged", "--types", "cpu", "--window", "2s", "--interval", "2s", "--rounds", "1", "--collector", collector.BaseAddress.ToString()];
-        var environment = new Dictionary<string, string> { ["HOME"] = Path.GetTempPath(), ["DOTNET_CLI_HOME"] = Path.GetTempPath() };
 
         ToolRun fallback, insisted;
         try
         {
-            fallback = await ToolRun.RunAsync("setpriv", agent, Path.GetTempPath(), environment);
-            insisted = await ToolRun.RunAsync("setpriv", [.. agent, "--cpu-sampler", "perf"], Path.GetTempPath(), environment);
+            fallback = await ToolRun.RunAsync("setpriv", agent, Path.GetTempPath(), HotAppProcess.UnprivilegedEnvironment);
+            insisted = await ToolRun.RunAsync("setpriv", [.. agent, "--cpu-sampler", "perf"], Path.GetTempPath(), HotAppProcess.UnprivilegedEnvironment);
         }
         finally
         {

@@ -35,7 +35,8 @@ public sealed class HotAppProcess : IAsyncDisposable
             foreach (var argument in Unprivileged)
                 start.ArgumentList.Add(argument);
             start.ArgumentList.Add("dotnet");
-            start.Environment["HOME"] = start.Environment["DOTNET_CLI_HOME"] = Path.GetTempPath();
+            foreach (var (name, value) in UnprivilegedEnvironment)
+                start.Environment[name] = value;
         }
 
         if (fromItsDirectory)
@@ -76,6 +77,10 @@ public sealed class HotAppProcess : IAsyncDisposable
             File.SetUnixFileMode(entry, Directory.Exists(entry) ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100);
         return copy;
     }
+
+    /// <summary>A home for dotnet run as nobody, who has none.</summary>
+    public static IReadOnlyDictionary<string, string> UnprivilegedEnvironment { get; } =
+        new Dictionary<string, string> { ["HOME"] = Path.GetTempPath(), ["DOTNET_CLI_HOME"] = Path.GetTempPath() };
 
     /// <summary>setpriv's arguments that run what follows as the user and group nobody, with no supplementary groups.</summary>
     public static IReadOnlyList<string> Unprivileged { get; } = ["--reuid=65534", "--regid=65534", "--clear-groups"];

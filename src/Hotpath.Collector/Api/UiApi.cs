@@ -37,9 +37,8 @@ public static class UiApi
 
     private static async Task<IResult> ProfileAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
-        var (merged, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
-        var index = SampleType(merged, context.Request.Query["sample_type"]);
-        var view = ProfileView.Build(Selection(context.Request.Query).Apply(merged), index);
+        var (merged, selected, index, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
+        var view = ProfileView.Build(selected, index);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
@@ -63,14 +62,19 @@ public static class UiApi
         });
     }
 
-    /// <summary>The merge a UI request selects, with the UI's default aggregation: gauges (in-use memory, goroutines) averaged over time.</summary>
-    private static async Task<(Profile Merged, int Count, Aggregation Aggregation)> MergeAsync(IQueryCollection parameters, ProfileMergeService merger,
-        DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// The merge a UI request selects, with the UI's default aggregation (gauges such as in-use memory and
+    /// goroutines averaged over time), its sample type, and its samples narrowed by <c>sample_labels</c> and
+    /// grouped by <c>group_by</c> (<see cref="Selection"/>).
+    /// </summary>
+    private static async Task<(Profile Merged, Profile Selected, int Index, int Count, Aggregation Aggregation)> MergeAsync(
+        IQueryCollection parameters, ProfileMergeService merger, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var query = ProfilesApi.MergeQuery(parameters, now);
         var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
         var (merged, count) = await merger.MergeSelectionAsync(query, aggregation, cancellationToken);
-        return (merged, count, aggregation);
+        var index = SampleType(merged, parameters["sample_type"]);
+        return (merged, Selection(parameters).Apply(merged), index, count, aggregation);
     }
 
     /// <summary><c>sample_labels=k=v,…</c> (escaped as <c>labels</c> is) and <c>group_by=k</c>.</summary>
@@ -214,9 +218,7 @@ public static class UiApi
     private static async Task<IResult> SandwichAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var function = ApiQuery.RequiredString(context.Request.Query, "function");
-        var (merged, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
-        var index = SampleType(merged, context.Request.Query["sample_type"]);
-        var selected = Selection(context.Request.Query).Apply(merged);
+        var (merged, selected, index, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
         var sandwich = Sandwich.Build(selected, index, function);
         var total = selected.Sample.Sum(s => s.Value[index]);
         return ApiResults.Ok(json =>
@@ -241,9 +243,7 @@ public static class UiApi
         var format = context.Request.Query["format"].ToString();
         if (format is not ("folded" or "speedscope"))
             throw ApiException.BadRequest($"bad \"format\" \"{format}\": folded or speedscope (pprof is /api/0/profiles/merge)");
-        var (merged, _, _) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
-        var index = SampleType(merged, context.Request.Query["sample_type"]);
-        var selected = Selection(context.Request.Query).Apply(merged);
+        var (merged, selected, index, _, _) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
         var name = $"{context.Request.Query["service"]}-{context.Request.Query["type"]}-{merged.StringTable[(int)merged.SampleType[index].Type]}";
         // The name is the service's, which any client chose: only safe characters reach the header.
         var fileName = string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));

@@ -6,7 +6,7 @@ import { Explorer } from './explorer.js';
 import { FlameGraph } from './flame.js';
 import { formatValue, percent } from './format.js';
 import {
-  state, readUrl, urlFor, timeWindow, comparisonWindow, selectionParams, labelParam, parseLabelParam, apiTime, formatUtc, parseUtc,
+  state, readUrl, urlFor, timeWindow, comparisonWindow, selectionParams, labelParam, apiTime, formatUtc, parseUtc,
 } from './state.js';
 import { TopTable } from './table.js';
 
@@ -113,10 +113,11 @@ function readControls() {
     if (comparison || ms !== null) state[key] = ms;
   }
   state.mode = !$('diff-mode').checked ? '' : $('side-by-side').checked ? 'compare' : 'diff';
-  state.cmpLabels = parseLabelParam($('cmp-labels').value.split(',').map((l) => {
+  // Typed as "key=value,key=value": not escaped, unlike the URL's form.
+  state.cmpLabels = $('cmp-labels').value.split(',').filter((l) => l.includes('=')).map((l) => {
     const i = l.indexOf('=');
-    return i < 0 ? l : `${encodeURIComponent(l.slice(0, i).trim())}=${encodeURIComponent(l.slice(i + 1).trim())}`;
-  }).join(','));
+    return `${l.slice(0, i).trim()}=${l.slice(i + 1).trim()}`;
+  });
   return true;
 }
 

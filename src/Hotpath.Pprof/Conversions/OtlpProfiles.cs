@@ -55,7 +55,7 @@ public static class OtlpProfiles
         {
             var resourceLabels = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var attribute in resource.Resource?.Attributes ?? [])
-                tables.Add(resourceLabels, attribute.Key.Length > 0 ? attribute.Key : tables.String(attribute.KeyStrindex), attribute.Value);
+                tables.Add(resourceLabels, attribute);
             foreach (var scope in resource.ScopeProfiles)
             {
                 var scopeLabels = new Dictionary<string, string>(resourceLabels, StringComparer.Ordinal);
@@ -66,7 +66,7 @@ public static class OtlpProfiles
                     if (instrumentation.Version.Length > 0)
                         scopeLabels[ScopeVersionKey] = instrumentation.Version;
                     foreach (var attribute in instrumentation.Attributes)
-                        tables.Add(scopeLabels, attribute.Key.Length > 0 ? attribute.Key : tables.String(attribute.KeyStrindex), attribute.Value);
+                        tables.Add(scopeLabels, attribute);
                 }
 
                 foreach (var group in Groups(scope.Profiles, tables))
@@ -135,6 +135,10 @@ public static class OtlpProfiles
         public string String(int index) => At(dictionary.StringTable, index, "string");
 
         public KeyValueAndUnit Attribute(int index) => At(dictionary.AttributeTable, index, "attribute");
+
+        /// <summary>A resource's or scope's attribute as a label; its key comes as text or as an index into the strings.</summary>
+        public void Add(Dictionary<string, string> labels, KeyValue attribute) =>
+            Add(labels, attribute.Key.Length > 0 ? attribute.Key : String(attribute.KeyStrindex), attribute.Value);
 
         /// <summary>An attribute as a label: scalars as text, lists, maps and bytes left out (a label holds one string).</summary>
         public void Add(Dictionary<string, string> labels, string key, AnyValue? value)
