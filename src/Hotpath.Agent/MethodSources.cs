@@ -6,9 +6,10 @@ namespace Hotpath.Agent;
 
 /// <summary>
 /// The source file and first line of methods, from their assemblies' portable PDBs (beside the assembly or
-/// embedded in it). EventPipe names a frame's method and module but not its line: the IL-to-native maps a
-/// line needs do not reach a live TraceLog (its IL offsets stay -1), so a frame is placed at its method's
-/// first line, not at the statement that ran. Assemblies without a PDB (the framework's) give no source.
+/// embedded in it). EventPipe names a frame's method and module but not its line: a line needs the method's
+/// IL-to-native map joined with the PDB's sequence points, which the agent does not read, so a frame is
+/// placed at its method's first line, not at the statement that ran. Assemblies without a PDB (the
+/// framework's) give no source.
 /// </summary>
 internal sealed class MethodSources : IDisposable
 {

@@ -34,6 +34,9 @@ public sealed class PprofBuilder
 
     public int SampleCount => _samples.Count;
 
+    /// <summary>How many values each sample has.</summary>
+    public int SampleTypeCount => _profile.SampleType.Count;
+
     /// <summary>Adds values for a stack (leaf first), optionally with a string label such as the allocated type.</summary>
     public void Add(IReadOnlyList<ProfileFrame> framesLeafFirst, ReadOnlySpan<long> values, string? labelKey = null, string? labelValue = null)
     {

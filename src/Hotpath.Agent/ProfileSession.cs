@@ -1,10 +1,8 @@
+using System.Buffers.Binary;
 using System.Diagnostics.Tracing;
+using Hotpath.Agent.EventPipe;
 using Hotpath.Pprof.Proto;
 using Microsoft.Diagnostics.NETCore.Client;
-using Microsoft.Diagnostics.Tracing;
-using Microsoft.Diagnostics.Tracing.Etlx;
-using Microsoft.Diagnostics.Tracing.EventPipe;
-using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 
 namespace Hotpath.Agent;
 
@@ -14,14 +12,15 @@ public sealed record RecordedProfile(string Type, Profile Profile);
 /// <summary>
 /// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
 /// profiles: <c>cpu</c> from the sample profiler, <c>heap</c> from sampled allocations, <c>mutex</c> from lock
-/// contention, <c>other</c> from exceptions thrown. Method names come from a live TraceLog with the startup
-/// rundown. One session serves every kind, so the rundown is paid once per window.
+/// contention, <c>other</c> from exceptions thrown. Samples keep their stacks as addresses until the session
+/// ends; the rundown it asks for then names every method the process has code for, and the stacks are
+/// resolved once each. One session serves every kind, so the rundown is paid once per window.
 /// </summary>
 public static class ProfileSession
 {
-    private const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
-    private const long GcKeyword = 0x1, LoaderKeyword = 0x8, JitKeyword = 0x10, ContentionKeyword = 0x4000,
-        ExceptionKeyword = 0x8000, StackKeyword = 0x40000000, AllocationSamplingKeyword = 0x80000000000;
+    private const string SampleProfilerProvider = "Microsoft-DotNETCore-SampleProfiler";
+    private const long GcKeyword = 0x1, ContentionKeyword = 0x4000, ExceptionKeyword = 0x8000, StackKeyword = 0x40000000,
+        AllocationSamplingKeyword = 0x80000000000;
 
     /// <summary>The runtime samples one allocation per this many bytes on average (.NET 10 AllocationSampled).</summary>
     private const double AllocationSamplingMean = 102_400;
@@ -47,229 +46,208 @@ public static class ProfileSession
         if (kinds == ProfileKinds.None)
             throw new ArgumentException("nothing to record", nameof(kinds));
         var client = new DiagnosticsClient(processId);
-        var keywords = LoaderKeyword | JitKeyword | StackKeyword;
+        // Method names come from the rundown at the session's end, so no Loader or JIT events are needed.
+        var keywords = StackKeyword;
         if (kinds.HasFlag(ProfileKinds.Heap))
             keywords |= GcKeyword | (allocationTicksOnly ? 0 : AllocationSamplingKeyword); // GC for GCAllocationTick, the fallback before .NET 10
         if (kinds.HasFlag(ProfileKinds.Mutex))
             keywords |= ContentionKeyword;
         if (kinds.HasFlag(ProfileKinds.Exceptions))
             keywords |= ExceptionKeyword;
-        var providers = new List<EventPipeProvider> { new(RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: MethodLoadVerbose
+        var providers = new List<EventPipeProvider> { new(ManagedCode.RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: GCAllocationTick
         if (kinds.HasFlag(ProfileKinds.Cpu))
-            providers.Add(new EventPipeProvider(SampleProfilerTraceEventParser.ProviderName, EventLevel.Informational));
+            providers.Add(new EventPipeProvider(SampleProfilerProvider, EventLevel.Informational));
 
         // The samples share the kernel's count of the CPU time (their intervals only estimate it).
         var cpuBefore = ProcessCpuTime.Nanoseconds(processId);
         var started = DateTimeOffset.UtcNow;
-        using var session = client.StartEventPipeSession(providers, requestRundown: false, CircularBufferMegabytes);
-        using var source = TraceLog.CreateFromEventPipeSession(session, TraceLog.EventPipeRundownConfiguration.Enable(client));
-        using var recorder = new Recorder(source, kinds, selfProfiling: processId == Environment.ProcessId);
-
-        var processing = Task.Factory.StartNew(source.Process, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        using var session = client.StartEventPipeSession(providers, requestRundown: true, CircularBufferMegabytes);
+        var recorder = new Recorder(kinds, selfProfiling: processId == Environment.ProcessId);
+        using var reader = new NetTraceReader(session.EventStream, recorder.OnEvent);
+        var reading = reader.ReadAsync(CancellationToken.None);
         try
         {
             await Task.Delay(window, cancellationToken);
         }
         finally
         {
+            // Stopping sends the rundown, then ends the stream.
             await session.StopAsync(CancellationToken.None);
-            await processing;
+            await reading;
         }
 
         // The profile's period, from the session's start to its end, and the CPU time the kernel counted in it.
         var cpuUsed = ProcessCpuTime.Nanoseconds(processId) - cpuBefore;
-        return recorder.Build(started, DateTimeOffset.UtcNow - started, cpuUsed);
+        return recorder.Build(reader, started, DateTimeOffset.UtcNow - started, cpuUsed);
     }
 
     /// <summary>
-    /// The event handlers of one window, each subscribed through <see cref="NeverThrowing"/>: an exception
-    /// escaping one would end Process() and hang Stop().
+    /// The window's samples, each a stack (an index into the reader's stacks), values and maybe a label, kept
+    /// until the rundown has named the methods.
     /// </summary>
-    private sealed class Recorder : IDisposable
+    private sealed class Recorder(ProfileKinds kinds, bool selfProfiling)
     {
-        private readonly TraceLogEventSource _source;
-        private readonly bool _selfProfiling;
-        private readonly PprofBuilder? _cpu;
-        private readonly PprofBuilder? _heap;
-        private readonly PprofBuilder? _allocationTicks;
-        private readonly PprofBuilder? _mutex;
-        private readonly PprofBuilder? _exceptions;
-        private readonly Dictionary<int, (double Time, CallStackIndex WaitingAt)> _previousSample = [];
-        private readonly Dictionary<int, ProfileFrame[]> _waiting = [];
-        private readonly List<ProfileFrame> _frames = new(64);
-        private readonly MethodSources _sources = new();
-        private readonly Dictionary<CodeAddressIndex, ProfileFrame> _resolved = [];
-        private double _lastTrim;
+        private const int ThreadSample = 0, GCAllocationTick = 10, ExceptionThrown = 80, ContentionStart = 81, ContentionStop = 91, AllocationSampled = 303;
+        private const int ManagedSample = 2;
 
-        public Recorder(TraceLogEventSource source, ProfileKinds kinds, bool selfProfiling)
+        private readonly ManagedCode _code = new();
+        private readonly List<Sample> _cpu = [], _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
+        private readonly Dictionary<long, (long Time, int WaitingAt)> _previousSample = [];
+        private readonly Dictionary<long, int> _waiting = [];
+        private readonly Dictionary<ulong, string> _typeNames = [];
+        private readonly Dictionary<string, string> _exceptionTypes = new(StringComparer.Ordinal);
+
+        private readonly record struct Sample(int Stack, long First, long Second, string? Type = null);
+
+        public void OnEvent(in TraceEventRecord record)
         {
-            _source = source;
-            _selfProfiling = selfProfiling;
-            if (kinds.HasFlag(ProfileKinds.Cpu))
+            var kind = record.Kind;
+            if (kind.Provider == SampleProfilerProvider)
             {
-                _cpu = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000);
-                new SampleProfilerTraceEventParser(source).ThreadSample += NeverThrowing<ClrThreadSampleTraceData>(OnThreadSample);
+                if (kind.Id == ThreadSample && kinds.HasFlag(ProfileKinds.Cpu))
+                    OnThreadSample(record);
+                return;
             }
 
-            if (kinds.HasFlag(ProfileKinds.Heap))
+            if (_code.TryAdd(record) || kind.Provider != ManagedCode.RuntimeProvider)
+                return;
+            var payload = record.Payload;
+            switch (kind.Id)
             {
-                _heap = HeapBuilder((long)AllocationSamplingMean);
-                _allocationTicks = HeapBuilder(100 * 1024);
-                source.Clr.AllocationSampling += NeverThrowing<AllocationSampledTraceData>(OnAllocationSampled);
-                source.Clr.GCAllocationTick += NeverThrowing<GCAllocationTickTraceData>(OnAllocationTick);
-            }
-
-            if (kinds.HasFlag(ProfileKinds.Mutex))
-            {
-                _mutex = new PprofBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1);
-                source.Clr.ContentionStart += NeverThrowing<ContentionStartTraceData>(OnContentionStart);
-                source.Clr.ContentionStop += NeverThrowing<ContentionStopTraceData>(OnContentionStop);
-            }
-
-            if (kinds.HasFlag(ProfileKinds.Exceptions))
-            {
-                _exceptions = new PprofBuilder([("exceptions", "count")], ("exceptions", "count"), 1);
-                source.Clr.ExceptionStart += NeverThrowing<ExceptionTraceData>(OnExceptionThrown);
+                case AllocationSampled when kinds.HasFlag(ProfileKinds.Heap):
+                    OnAllocationSampled(record.Stack, payload);
+                    break;
+                case GCAllocationTick when kinds.HasFlag(ProfileKinds.Heap) && kind.Version >= 4:
+                    OnAllocationTick(record.Stack, payload);
+                    break;
+                case ContentionStart when kinds.HasFlag(ProfileKinds.Mutex):
+                    if (record.Stack >= 0)
+                        _waiting[record.ThreadId] = record.Stack;
+                    break;
+                case ContentionStop when kinds.HasFlag(ProfileKinds.Mutex) && kind.Version >= 1:
+                    // ContentionFlags, ClrInstanceID, DurationNs.
+                    if (_waiting.Remove(record.ThreadId, out var stack))
+                        _mutex.Add(new Sample(stack, 1, (long)BinaryPrimitives.ReadDoubleLittleEndian(payload[3..])));
+                    break;
+                case ExceptionThrown when kinds.HasFlag(ProfileKinds.Exceptions) && record.Stack >= 0:
+                    // ExceptionType, ExceptionMessage, ….
+                    var type = Utf16.Read(ref payload);
+                    _exceptions.Add(new Sample(record.Stack, 1, 0, _exceptionTypes.TryGetValue(type, out var known) ? known : _exceptionTypes[type] = type));
+                    break;
             }
         }
 
-        /// <summary>The handler, with whatever it throws swallowed: an event it cannot resolve is skipped.</summary>
-        private static Action<T> NeverThrowing<T>(Action<T> handler) => e =>
+        private void OnThreadSample(in TraceEventRecord record)
         {
-            try
-            {
-                handler(e);
-            }
-            catch (Exception)
-            {
-                // Skipped: a throw would end Process() and hang Stop().
-            }
-        };
+            var now = record.Timestamp;
+            var stack = record.Stack;
+            var previous = _previousSample.TryGetValue(record.ThreadId, out var last) ? last : (Time: -1, WaitingAt: -1);
+            var managed = BinaryPrimitives.ReadInt32LittleEndian(record.Payload) == ManagedSample;
+            _previousSample[record.ThreadId] = (now, managed ? -1 : stack);
+            // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
+            // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
+            // still at the stack it waited at: time blocked, not CPU.
+            if (!managed || stack < 0 || stack == previous.WaitingAt)
+                return;
+            // The interval in the trace's clock, turned into time when the profile is built; none for a thread's first.
+            _cpu.Add(new Sample(stack, 1, previous.Time < 0 ? -1 : now - previous.Time));
+        }
 
-        private static PprofBuilder HeapBuilder(long period) =>
-            new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
+        /// <summary>AllocationKind, ClrInstanceID, TypeID, TypeName, Address, ObjectSize, SampledByteOffset.</summary>
+        private void OnAllocationSampled(int stack, ReadOnlySpan<byte> payload)
+        {
+            var type = TypeName(BinaryPrimitives.ReadUInt64LittleEndian(payload[6..]), payload[14..], out var afterName);
+            var objectSize = BinaryPrimitives.ReadInt64LittleEndian(afterName[8..]);
+            if (objectSize <= 0 || stack < 0)
+                return;
+            // An object of s bytes is sampled with probability 1 - (1 - 1/mean)^s: each sample stands for 1/p
+            // such objects.
+            var size = (double)objectSize;
+            var probability = -double.ExpM1(size * double.LogP1(-1 / AllocationSamplingMean));
+            _heap.Add(new Sample(stack, (long)Math.Round(1 / probability), (long)Math.Round(size / probability), type));
+        }
+
+        /// <summary>Version 4: AllocationAmount, AllocationKind, ClrInstanceID, AllocationAmount64, TypeID, TypeName, HeapIndex, Address, ObjectSize.</summary>
+        private void OnAllocationTick(int stack, ReadOnlySpan<byte> payload)
+        {
+            var amount = BinaryPrimitives.ReadInt64LittleEndian(payload[10..]);
+            var type = TypeName(BinaryPrimitives.ReadUInt64LittleEndian(payload[18..]), payload[26..], out var afterName);
+            var objectSize = BinaryPrimitives.ReadInt64LittleEndian(afterName[12..]);
+            if (amount <= 0 || stack < 0)
+                return;
+            // A tick stands for the ~100 KB allocated since the previous one, charged to the object that crossed it.
+            _allocationTicks.Add(new Sample(stack, objectSize > 0 ? Math.Max(1, amount / objectSize) : 1, amount, type));
+        }
+
+        /// <summary>The type's name, read from the payload the first time its id is seen.</summary>
+        private string TypeName(ulong typeId, ReadOnlySpan<byte> name, out ReadOnlySpan<byte> afterName)
+        {
+            afterName = name;
+            if (_typeNames.TryGetValue(typeId, out var known))
+            {
+                Utf16.Skip(ref afterName);
+                return known;
+            }
+
+            return _typeNames[typeId] = Utf16.Read(ref afterName);
+        }
 
         /// <param name="cpuNanoseconds">The process's CPU time over the window, when it could be read.</param>
-        public IReadOnlyList<RecordedProfile> Build(DateTimeOffset start, TimeSpan duration, long? cpuNanoseconds)
+        public IReadOnlyList<RecordedProfile> Build(NetTraceReader reader, DateTimeOffset start, TimeSpan duration, long? cpuNanoseconds)
         {
+            // A thread's first sample stands for a millisecond; none for more than a second.
+            var nanosecondsPerTick = 1e9 / reader.TicksPerSecond;
+            for (var i = 0; i < _cpu.Count; i++)
+                _cpu[i] = _cpu[i] with { Second = _cpu[i].Second < 0 ? 1_000_000 : (long)Math.Min(_cpu[i].Second * nanosecondsPerTick, 1e9) };
+            using var frames = new StackFrames(reader.Stacks, _code, selfProfiling);
             var profiles = new List<RecordedProfile>(4);
-            if (_cpu is { SampleCount: > 0 })
+            if (Fill(new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), _cpu, frames, cpu: true) is { SampleCount: > 0 } cpu)
             {
                 // Each sample's interval since the thread's previous one counts time the thread was not on a
                 // CPU (2.5 cores on a 2-core machine); the kernel's count of the window's CPU is the total.
                 if (cpuNanoseconds is > 0)
-                    _cpu.ScaleTo(1, cpuNanoseconds.Value);
-                profiles.Add(new RecordedProfile("cpu", _cpu.Build(start, duration)));
+                    cpu.ScaleTo(1, cpuNanoseconds.Value);
+                profiles.Add(new RecordedProfile("cpu", cpu.Build(start, duration)));
             }
+
             // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
-            if ((_heap is { SampleCount: > 0 } ? _heap : _allocationTicks) is { SampleCount: > 0 } heap)
+            var heap = _heap.Count > 0 ? Fill(HeapBuilder((long)AllocationSamplingMean), _heap, frames) : Fill(HeapBuilder(100 * 1024), _allocationTicks, frames);
+            if (heap.SampleCount > 0)
                 profiles.Add(new RecordedProfile("heap", heap.Build(start, duration)));
-            if (_mutex is { SampleCount: > 0 })
-                profiles.Add(new RecordedProfile("mutex", _mutex.Build(start, duration)));
-            if (_exceptions is { SampleCount: > 0 })
-                profiles.Add(new RecordedProfile("other", _exceptions.Build(start, duration)));
+            if (Fill(new PprofBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
+                profiles.Add(new RecordedProfile("mutex", mutex.Build(start, duration)));
+            if (Fill(new PprofBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
+                profiles.Add(new RecordedProfile("other", exceptions.Build(start, duration)));
             return profiles;
         }
 
-        public void Dispose() => _sources.Dispose();
+        private static PprofBuilder HeapBuilder(long period) =>
+            new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
-        private void OnThreadSample(ClrThreadSampleTraceData e)
+        private static PprofBuilder Fill(PprofBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false)
         {
-            var now = e.TimeStampRelativeMSec;
-            var stack = e.CallStackIndex();
-            var previous = _previousSample.TryGetValue(e.ThreadID, out var last) ? last : (Time: now - 1, WaitingAt: CallStackIndex.Invalid);
-            var managed = e.Type == ClrThreadSampleType.Managed;
-            _previousSample[e.ThreadID] = (now, managed ? CallStackIndex.Invalid : stack);
-            // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
-            // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
-            // still at the stack it waited at, or at a waiting method's managed wrapper: time blocked, not CPU.
-            if (!managed || (stack != CallStackIndex.Invalid && stack == previous.WaitingAt) || !ResolveStack(e) || IsWait(_frames[0].Function))
-                return;
-            var interval = now - previous.Time;
-            // The thread was stopped at a GC poll: charge its caller.
-            if (_frames.Count > 1 && _frames[0].Function.Contains("PollGC", StringComparison.Ordinal))
-                _frames.RemoveAt(0);
-            _cpu!.Add(_frames, [1, (long)(Math.Min(interval, 1000) * 1_000_000)]);
-        }
-
-        private void OnAllocationSampled(AllocationSampledTraceData e)
-        {
-            if (e.ObjectSize <= 0 || !ResolveStack(e))
-                return;
-            // An object of s bytes is sampled with probability 1 - (1 - 1/mean)^s: each sample stands for 1/p
-            // such objects.
-            var size = (double)e.ObjectSize;
-            var probability = -double.ExpM1(size * double.LogP1(-1 / AllocationSamplingMean));
-            _heap!.Add(_frames, [(long)Math.Round(1 / probability), (long)Math.Round(size / probability)], "type", e.TypeName);
-        }
-
-        private void OnAllocationTick(GCAllocationTickTraceData e)
-        {
-            if (e.AllocationAmount64 <= 0 || !ResolveStack(e))
-                return;
-            // A tick stands for the ~100 KB allocated since the previous one, charged to the object that crossed it.
-            var objects = e.ObjectSize > 0 ? Math.Max(1, e.AllocationAmount64 / e.ObjectSize) : 1;
-            _allocationTicks!.Add(_frames, [objects, e.AllocationAmount64], "type", e.TypeName);
-        }
-
-        private void OnContentionStart(ContentionStartTraceData e)
-        {
-            if (ResolveStack(e))
-                _waiting[e.ThreadID] = [.. _frames];
-        }
-
-        private void OnContentionStop(ContentionStopTraceData e)
-        {
-            if (_waiting.Remove(e.ThreadID, out var frames))
-                _mutex!.Add(frames, [1, (long)e.DurationNs]);
-        }
-
-        private void OnExceptionThrown(ExceptionTraceData e)
-        {
-            if (ResolveStack(e))
-                _exceptions!.Add(_frames, [1], "type", e.ExceptionType);
-        }
-
-        /// <summary>
-        /// The event's managed stack into <see cref="_frames"/>, leaf first, without signatures, with source files
-        /// where the assemblies have PDBs; false when it has none, or when it is the agent's own work in this
-        /// process (reading events, uploading).
-        /// </summary>
-        private bool ResolveStack(TraceEvent e)
-        {
-            _frames.Clear();
-            for (var stackFrame = e.CallStack(); stackFrame is not null; stackFrame = stackFrame.Caller)
+            var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
+            foreach (var sample in samples)
             {
-                if (Resolve(stackFrame.CodeAddress) is not { } frame)
+                if (frames.Of(sample.Stack) is not { Count: > 0 } stack)
                     continue;
-                if (_selfProfiling && IsAgentFrame(frame.Function))
-                    return false;
-                _frames.Add(frame);
+                if (cpu)
+                {
+                    // A thread sampled in a waiting method was blocked, not on a CPU.
+                    if (IsWait(stack[0].Function))
+                        continue;
+                    // The thread was stopped at a GC poll: charge its caller.
+                    if (stack.Count > 1 && stack[0].Function.Contains("PollGC", StringComparison.Ordinal))
+                        stack = stack.Slice(1);
+                }
+
+                values[0] = sample.First;
+                if (values.Length > 1)
+                    values[1] = sample.Second;
+                builder.Add(stack, values, sample.Type is null ? null : "type", sample.Type);
             }
 
-            TrimNowAndThen(e.TimeStampRelativeMSec);
-            return _frames.Count > 0;
-        }
-
-        /// <summary>
-        /// A code address as a frame, worked out once per address (name, signature cut, source file) rather than
-        /// at every sample that passes through it; null while its method is unnamed, and then not remembered, as
-        /// the method's load event can come after the first samples in it.
-        /// </summary>
-        private ProfileFrame? Resolve(TraceCodeAddress address)
-        {
-            if (_resolved.TryGetValue(address.CodeAddressIndex, out var known))
-                return known;
-            var name = address.FullMethodName;
-            if (string.IsNullOrEmpty(name))
-                return null;
-            var paren = name.IndexOf('(', StringComparison.Ordinal);
-            var method = address.Method;
-            var source = method is null ? null : _sources.Find(method.MethodModuleFile?.FilePath, method.MethodToken);
-            // "Shop.Cart.Total(int32)" → "Shop.Cart.Total"
-            var frame = new ProfileFrame(paren > 0 ? name[..paren] : name, source?.File, source?.Line ?? 0);
-            _resolved[address.CodeAddressIndex] = frame;
-            return frame;
+            return builder;
         }
 
         private static bool IsWait(string leaf) =>
@@ -281,21 +259,61 @@ public static class ProfileSession
             || leaf.StartsWith("System.Threading.PortableThreadPool+WorkerThread.WorkerThreadStart", StringComparison.Ordinal)
             || leaf.StartsWith("System.Threading.PortableThreadPool+GateThread.GateThreadStart", StringComparison.Ordinal)
             || leaf.StartsWith("System.Net.Sockets.SocketAsyncEngine.EventLoop", StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Stacks as frames, each worked out once (names, source files) however many samples share it: managed
+    /// frames only, leaf first; none for a stack of the agent's own work in this process (reading events,
+    /// uploading).
+    /// </summary>
+    private sealed class StackFrames(IReadOnlyList<ulong[]> stacks, ManagedCode code, bool selfProfiling) : IDisposable
+    {
+        private readonly Dictionary<int, ArraySegment<ProfileFrame>> _frames = [];
+        private readonly Dictionary<ManagedCode.Method, ProfileFrame> _methods = [];
+        private readonly MethodSources _sources = new();
+        private readonly List<ProfileFrame> _scratch = new(64);
+
+        public ArraySegment<ProfileFrame> Of(int stack)
+        {
+            if (_frames.TryGetValue(stack, out var known))
+                return known;
+            _scratch.Clear();
+            var addresses = stacks[stack];
+            for (var i = 0; i < addresses.Length; i++)
+            {
+                // A caller's address is where it returns to, which may be just past its method's end.
+                if (code.Find(i == 0 ? addresses[i] : addresses[i] - 1) is not { } method)
+                    continue;
+                var frame = Frame(method);
+                if (selfProfiling && IsAgentFrame(frame.Function))
+                {
+                    _scratch.Clear();
+                    break;
+                }
+
+                _scratch.Add(frame);
+            }
+
+            return _frames[stack] = _scratch.ToArray();
+        }
+
+        private ProfileFrame Frame(ManagedCode.Method method)
+        {
+            if (!_methods.TryGetValue(method, out var frame))
+            {
+                var source = _sources.Find(code.ModulePath(method.Module), method.Token);
+                _methods[method] = frame = new ProfileFrame(method.Name, source?.File, source?.Line ?? 0);
+            }
+
+            return frame;
+        }
 
         private static bool IsAgentFrame(string name) =>
             name.StartsWith("Microsoft.Diagnostics.", StringComparison.Ordinal)
             || name.StartsWith(typeof(ProfileSession).FullName!, StringComparison.Ordinal)
-            || name.StartsWith(typeof(ProfileUploader).FullName!, StringComparison.Ordinal);
+            || name.StartsWith(typeof(ProfileUploader).FullName!, StringComparison.Ordinal)
+            || name.StartsWith(typeof(NetTraceReader).Namespace!, StringComparison.Ordinal);
 
-        /// <summary>The live TraceLog keeps every stack it has seen unless trimmed from inside a callback now and then.</summary>
-        private void TrimNowAndThen(double now)
-        {
-            if (now - _lastTrim < 2_000)
-                return;
-            _lastTrim = now;
-            _source.TraceLog.TrimLiveSessionState();
-            // Trimming may hand the indexes out again to other addresses.
-            _resolved.Clear();
-        }
+        public void Dispose() => _sources.Dispose();
     }
 }

@@ -41,9 +41,15 @@ public static class HotAppExpectations
         // process's other threads (allocator, lock workers, runtime) take a few percent besides.
         var loop = top.Rows.Single(r => r.Function == "HotApp.BusyLoop.Run");
         var parse = top.Rows.Single(r => r.Function == "HotApp.Work.Parse");
-        var checksumShare = 100.0 * checksum.Cumulative / loop.Cumulative;
-        Assert.True(Math.Abs(checksumShare - 60) <= 5, $"HotApp.Work.Checksum should have 60% ± 5 of HotApp.BusyLoop.Run, has {checksumShare:0.0}%: {summary}");
-        Assert.True(Math.Abs(100.0 * parse.Cumulative / loop.Cumulative - 40) <= (perfEvents ? 10 : 5), $"HotApp.Work.Parse should have 40% ± 5 of HotApp.BusyLoop.Run: {summary}");
+        // The split is of the two methods' time, as HotApp measures it. EventPipe charges the time a thread ran
+        // unsampleable (a Checksum slice without a safe point) to where it next stopped, often the loop's own
+        // Stopwatch calls (8% of a window seen), so with it the share is of Checksum and Parse together; perf
+        // events sample anywhere, but a leaf sampled before its prologue skips its caller, moving a few % of
+        // Parse's time to the loop itself, so with them it is of the whole loop, Parse held to ±10.
+        var whole = perfEvents ? loop.Cumulative : checksum.Cumulative + parse.Cumulative;
+        var checksumShare = 100.0 * checksum.Cumulative / whole;
+        Assert.True(Math.Abs(checksumShare - 60) <= 5, $"HotApp.Work.Checksum should have 60% ± 5 of the busy loop, has {checksumShare:0.0}%: {summary}");
+        Assert.True(Math.Abs(100.0 * parse.Cumulative / whole - 40) <= (perfEvents ? 10 : 5), $"HotApp.Work.Parse should have 40% ± 5 of the busy loop: {summary}");
         Assert.True(Share(loop.Cumulative, top) > 80, $"the busy loop should be most of the process's CPU: {summary}");
         // HotApp's build puts its PDB beside it, so its methods come with their source file.
         var checksumFunction = profile.Function.First(f => profile.StringTable[(int)f.Name] == "HotApp.Work.Checksum");

@@ -1,0 +1,200 @@
+using System.Buffers.Binary;
+using System.Diagnostics.Tracing;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Hotpath.Agent.EventPipe;
+using Hotpath.Testing;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing.Etlx;
+
+namespace Hotpath.Agent.Tests;
+
+/// <summary>The agent's NetTrace reader on a real session's stream, checked against TraceEvent's reading of the same bytes.</summary>
+[Trait(TestCategory.Trait, TestCategory.Sampling)]
+[Collection("sampling")]
+public sealed class NetTraceReaderTests
+{
+    private const string SampleProfiler = "Microsoft-DotNETCore-SampleProfiler";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static double Spin(CancellationToken stop)
+    {
+        var x = 0.0;
+        while (!stop.IsCancellationRequested)
+        {
+            for (var i = 0; i < 10_000; i++)
+                x += Math.Sqrt(i);
+        }
+
+        return x;
+    }
+
+    /// <summary>Two seconds of this process with a busy thread (sampled stacks, GC and contention events, the rundown), as the runtime sent them.</summary>
+    private static async Task<byte[]> RecordAsync()
+    {
+        using var stop = new CancellationTokenSource();
+        var busy = new Thread(() => Spin(stop.Token)) { IsBackground = true };
+        busy.Start();
+        try
+        {
+            var client = new DiagnosticsClient(Environment.ProcessId);
+            EventPipeProvider[] providers =
+            [
+                new(ManagedCode.RuntimeProvider, EventLevel.Verbose, 0x1 | 0x4000 | 0x40000000),
+                new(SampleProfiler, EventLevel.Informational),
+            ];
+            using var session = client.StartEventPipeSession(providers, requestRundown: true, 16);
+            using var copy = new MemoryStream();
+            var copying = session.EventStream.CopyToAsync(copy);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            await session.StopAsync(CancellationToken.None);
+            await copying.WaitAsync(TimeSpan.FromSeconds(60));
+            return copy.ToArray();
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            busy.Join();
+        }
+    }
+
+    private static async Task<List<(string Provider, int Id, int Thread, string Stack)>> ReadAsync(byte[] trace, ManagedCode? code = null)
+    {
+        var events = new List<(string, int, int, string)>();
+        NetTraceReader? reader = null;
+        void OnEvent(in TraceEventRecord e)
+        {
+            events.Add((e.Kind.Provider, e.Kind.Id, (int)e.ThreadId, e.Stack < 0 ? "" : string.Join(',', reader!.Stacks[e.Stack])));
+            code?.TryAdd(e);
+        }
+
+        using (reader = new NetTraceReader(new MemoryStream(trace), OnEvent))
+            await reader.ReadAsync(CancellationToken.None);
+        return events;
+    }
+
+    [Fact]
+    public async Task Reads_the_same_events_with_the_same_stacks_as_TraceEvent_from_a_real_session()
+    {
+        var trace = await RecordAsync();
+        var code = new ManagedCode();
+        var ours = (await ReadAsync(trace, code)).Where(e => IsRecorded(e.Provider)).ToList();
+
+        var path = Path.Combine(Path.GetTempPath(), $"hotpath-{Guid.NewGuid():N}.nettrace");
+        await File.WriteAllBytesAsync(path, trace);
+        try
+        {
+            using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(path, path + ".etlx"));
+            // TraceLog takes the rundown's method events into its tables instead of listing them: the names it
+            // gives the sampled frames are what the agent's reading of them must give too.
+            var named = log.Events.Where(e => e.ProviderName == SampleProfiler)
+                .SelectMany(e => Frames(e.CallStack()))
+                .Where(f => !string.IsNullOrEmpty(f.FullMethodName))
+                .DistinctBy(f => f.Address)
+                .ToList();
+            Assert.NotEmpty(named);
+            Assert.All(named, f => Assert.Equal(f.FullMethodName.Split('(')[0], code.Find(f.Address)?.Name));
+
+            var theirs = log.Events
+                .Where(e => IsRecorded(e.ProviderName))
+                .Select(e => (e.ProviderName, (int)e.ID, e.ThreadID, string.Join(',', Addresses(e.CallStack()))))
+                .ToList();
+
+            Assert.Contains(ours, e => e.Provider == SampleProfiler && e.Stack.Length > 0);
+            // Events by provider and id, where the two disagree (TraceLog lists only some of the rundown's).
+            var (expected, actual) = (Counts(theirs.Where(e => e.ProviderName != ManagedCode.RundownProvider)), Counts(ours.Where(e => e.Provider != ManagedCode.RundownProvider)));
+            Assert.Empty(expected.Keys.Union(actual.Keys).Where(k => expected.GetValueOrDefault(k) != actual.GetValueOrDefault(k))
+                .Select(k => $"{k}: {expected.GetValueOrDefault(k)} read by TraceEvent, {actual.GetValueOrDefault(k)} by the agent"));
+            // Every sampled stack, address by address, on the same thread.
+            Assert.Equal(
+                theirs.Where(e => e.ProviderName == SampleProfiler).Select(e => $"{e.ThreadID}:{e.Item4}").Order(StringComparer.Ordinal),
+                ours.Where(e => e.Provider == SampleProfiler).Select(e => $"{e.Thread}:{e.Stack}").Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(path + ".etlx");
+        }
+    }
+
+    private static bool IsRecorded(string provider) => provider is SampleProfiler or ManagedCode.RuntimeProvider or ManagedCode.RundownProvider;
+
+    private static IEnumerable<TraceCodeAddress> Frames(TraceCallStack? frame)
+    {
+        for (; frame is not null; frame = frame.Caller)
+            yield return frame.CodeAddress;
+    }
+
+    private static IEnumerable<ulong> Addresses(TraceCallStack? frame) => Frames(frame).Select(f => f.Address);
+
+    private static SortedDictionary<string, int> Counts<T>(IEnumerable<T> events) where T : ITuple =>
+        new(events.GroupBy(e => $"{e[0]}/{e[1]}").ToDictionary(g => g.Key, g => g.Count()), StringComparer.Ordinal);
+
+    [Fact]
+    public async Task A_stream_cut_short_ends_the_read_with_the_events_before_the_cut()
+    {
+        var trace = await RecordAsync();
+        var whole = await ReadAsync(trace);
+
+        var half = await ReadAsync(trace[..(trace.Length / 2)]);
+
+        Assert.InRange(half.Count, 1, whole.Count - 1);
+        Assert.Equal(whole.Take(half.Count), half);
+    }
+
+    [Fact]
+    public async Task A_stream_that_is_not_nettrace_is_refused_with_a_format_error()
+    {
+        var error = await Assert.ThrowsAsync<FormatException>(() => ReadAsync(Encoding.UTF8.GetBytes("{\"not\": \"a trace at all, but long enough to have a header\"}")));
+        Assert.Contains("not a NetTrace stream", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_block_claiming_more_than_the_reader_allows_is_refused_before_it_is_read()
+    {
+        var trace = await RecordAsync();
+        // The first block after the trace object: its size follows the type's closing tag.
+        var name = "MetadataBlock"u8.ToArray();
+        var at = trace.AsSpan().IndexOf(name) + name.Length + 1;
+        BinaryPrimitives.WriteInt32LittleEndian(trace.AsSpan(at), int.MaxValue);
+
+        var error = await Assert.ThrowsAsync<FormatException>(() => ReadAsync(trace));
+        Assert.Contains($"a MetadataBlock of {int.MaxValue} bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_method_compiled_again_at_another_address_is_the_same_method_at_both()
+    {
+        var code = new ManagedCode();
+        var kind = new EventKind(ManagedCode.RuntimeProvider, 143, 2); // MethodLoadVerbose
+        code.TryAdd(new TraceEventRecord(kind, 1, 0, -1, MethodLoad(module: 7, start: 0x1000, size: 0x100, token: 0x06000001, "Shop.Cart", "Total")));
+        code.TryAdd(new TraceEventRecord(kind, 1, 0, -1, MethodLoad(module: 7, start: 0x8000, size: 0x80, token: 0x06000001, "Shop.Cart", "Total")));
+        code.TryAdd(new TraceEventRecord(kind, 1, 0, -1, MethodLoad(module: 7, start: 0x1100, size: 0x10, token: 0x06000002, "Shop.Cart", "Add")));
+
+        Assert.Equal(new ManagedCode.Method("Shop.Cart.Total", 0x06000001, 7), code.Find(0x10ff));
+        Assert.Equal(code.Find(0x1000), code.Find(0x807f));
+        Assert.Equal("Shop.Cart.Add", code.Find(0x1100)?.Name);
+        Assert.Null(code.Find(0x1110));
+        Assert.Null(code.Find(0x8080));
+        Assert.Null(code.Find(0xfff));
+    }
+
+    /// <summary>A MethodLoadVerbose payload: MethodID, ModuleID, MethodStartAddress, MethodSize, MethodToken, MethodFlags, MethodNamespace, MethodName, MethodSignature, ClrInstanceID, ReJITID.</summary>
+    private static byte[] MethodLoad(ulong module, ulong start, uint size, int token, string space, string name)
+    {
+        using var payload = new MemoryStream();
+        using var writer = new BinaryWriter(payload, Encoding.Unicode);
+        writer.Write(start ^ 0xABCD);
+        writer.Write(module);
+        writer.Write(start);
+        writer.Write(size);
+        writer.Write(token);
+        writer.Write(0);
+        foreach (var text in new[] { space, name, "void  (int32)" })
+            writer.Write(Encoding.Unicode.GetBytes(text + "\0"));
+        writer.Write((short)0);
+        writer.Write(0L);
+        writer.Flush();
+        return payload.ToArray();
+    }
+}
