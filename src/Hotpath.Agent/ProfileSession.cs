@@ -99,7 +99,20 @@ public static class ProfileSession
 
         private readonly record struct Sample(int Stack, long First, long Second, string? Type = null);
 
+        /// <summary>Takes one event; one whose payload is shorter than its kind's layout is skipped, the rest still read.</summary>
         public void OnEvent(in TraceEventRecord record)
+        {
+            try
+            {
+                Take(record);
+            }
+            catch (Exception e) when (e is ArgumentOutOfRangeException or FormatException)
+            {
+                // Skipped: a payload that does not match its event's layout.
+            }
+        }
+
+        private void Take(in TraceEventRecord record)
         {
             var kind = record.Kind;
             if (kind.Provider == SampleProfilerProvider)

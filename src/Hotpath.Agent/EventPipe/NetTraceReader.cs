@@ -65,9 +65,26 @@ internal sealed class NetTraceReader : IDisposable
     /// <summary>Every distinct stack seen so far, leaf first, as instruction pointers.</summary>
     public IReadOnlyList<ulong[]> Stacks => _stacks;
 
-    /// <summary>Reads to the end of the stream (the session stopped), calling back for each event.</summary>
+    /// <summary>
+    /// Reads to the end of the stream (the session stopped), calling back for each event. When reading fails,
+    /// the rest of the stream is still read (and dropped) before the error is thrown: the runtime's stop of
+    /// the session waits until its stream has been read, and would otherwise never return.
+    /// </summary>
     /// <exception cref="FormatException">The stream is not NetTrace, or not a version this reader knows.</exception>
     public async Task ReadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReadObjectsAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException)
+        {
+            await _stream.CopyToAsync(Stream.Null, cancellationToken);
+            throw e as FormatException ?? new FormatException($"an event or block cut short near offset {_position}", e);
+        }
+    }
+
+    private async Task ReadObjectsAsync(CancellationToken cancellationToken)
     {
         var start = await ReadAsync(Magic.Length + 4 + Serialization.Length, cancellationToken);
         if (start.Length == 0)
