@@ -22,21 +22,34 @@ public sealed class PerfCpuSampler : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly int _frequency;
     private DateTimeOffset _since = DateTimeOffset.UtcNow;
+    private readonly Dictionary<int, long> _cpuAtCut = [];
 
     private PerfCpuSampler(PerfRing[] rings, IReadOnlyCollection<int> processes, int frequency)
     {
         _rings = rings;
         _frequency = frequency;
         _sink = new Sink(processes);
+        foreach (var pid in processes)
+            _cpuAtCut[pid] = ProcessCpuTime.Nanoseconds(pid) ?? 0;
         _reader = new Thread(Read) { IsBackground = true, Name = "hotpath-perf-reader" };
         _reader.Start();
     }
 
     /// <summary>Samples the processes' stacks from now on too (a process found after the start).</summary>
-    public void Track(int processId) => _sink.Track(processId);
+    public void Track(int processId)
+    {
+        lock (_cpuAtCut)
+            _cpuAtCut.TryAdd(processId, ProcessCpuTime.Nanoseconds(processId) ?? 0);
+        _sink.Track(processId);
+    }
 
     /// <summary>Drops a process (gone, or no longer wanted) and what was counted of it.</summary>
-    public void Untrack(int processId) => _sink.Untrack(processId);
+    public void Untrack(int processId)
+    {
+        lock (_cpuAtCut)
+            _cpuAtCut.Remove(processId);
+        _sink.Untrack(processId);
+    }
 
     /// <summary>Samples lost because a ring was full when the kernel wrote (the reader fell behind).</summary>
     public long Lost => Interlocked.Read(ref _sink.LostSamples);
@@ -106,6 +119,20 @@ public sealed class PerfCpuSampler : IDisposable
         var now = DateTimeOffset.UtcNow;
         var since = _since;
         _since = now;
+        // The kernel's count of each process's CPU time since the last cut: the profile's total. The samples'
+        // periods only estimate it (the kernel retunes them to keep the frequency; seen 17% high on a busy machine).
+        var cpuUsed = new Dictionary<int, long>();
+        lock (_cpuAtCut)
+        {
+            foreach (var pid in _cpuAtCut.Keys.ToArray())
+            {
+                if (ProcessCpuTime.Nanoseconds(pid) is not { } cpu)
+                    continue;
+                cpuUsed[pid] = cpu - _cpuAtCut[pid];
+                _cpuAtCut[pid] = cpu;
+            }
+        }
+
         var profiles = new List<(int, Profile)>();
         foreach (var (pid, stacks) in _sink.TakeAll())
         {
@@ -122,6 +149,9 @@ public sealed class PerfCpuSampler : IDisposable
                     frames.Add(symbols.Resolve(stack.Addresses[i], returnAddress: i > 0));
                 builder.Add(frames, [count, nanos]);
             }
+
+            if (cpuUsed.GetValueOrDefault(pid) is > 0 and var used)
+                builder.ScaleTo(1, used);
 
             profiles.Add((pid, builder.Build(since, now - since)));
         }
