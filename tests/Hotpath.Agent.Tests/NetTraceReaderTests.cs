@@ -16,24 +16,11 @@ public sealed class NetTraceReaderTests
 {
     private const string SampleProfiler = "Microsoft-DotNETCore-SampleProfiler";
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static double Spin(CancellationToken stop)
-    {
-        var x = 0.0;
-        while (!stop.IsCancellationRequested)
-        {
-            for (var i = 0; i < 10_000; i++)
-                x += Math.Sqrt(i);
-        }
-
-        return x;
-    }
-
     /// <summary>Two seconds of this process with a busy thread (sampled stacks, GC and contention events, the rundown), as the runtime sent them.</summary>
     private static async Task<byte[]> RecordAsync()
     {
         using var stop = new CancellationTokenSource();
-        var busy = new Thread(() => Spin(stop.Token)) { IsBackground = true };
+        var busy = new Thread(() => ProfileSessionTests.BurnCpu(stop.Token)) { IsBackground = true };
         busy.Start();
         try
         {

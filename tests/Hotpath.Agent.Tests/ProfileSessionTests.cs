@@ -16,8 +16,9 @@ public sealed class ProfileSessionTests
     private static readonly object Gate = new();
     private static long _allocated;
 
+    /// <summary>A busy method with a name to find in profiles (NetTraceReaderTests keeps a thread busy with it too).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static double BurnCpu(CancellationToken stop)
+    internal static double BurnCpu(CancellationToken stop)
     {
         var x = 0.0;
         while (!stop.IsCancellationRequested)
@@ -115,7 +116,7 @@ public sealed class ProfileSessionTests
         var burn = functions.Single(f => f.Key.EndsWith("ProfileSessionTests.BurnCpu", StringComparison.Ordinal)).Value;
         Assert.Equal(SourceFile(), profile.StringTable[(int)burn.Filename]);
         // The first statement of BurnCpu: its body's "var x = 0.0;", two lines below the declaration.
-        var declaration = Array.FindIndex(File.ReadAllLines(SourceFile()), l => l.Contains("private static double BurnCpu(", StringComparison.Ordinal)) + 1;
+        var declaration = Array.FindIndex(File.ReadAllLines(SourceFile()), l => l.Contains("internal static double BurnCpu(", StringComparison.Ordinal)) + 1;
         Assert.Equal(declaration + 2, burn.StartLine);
         // The thread's entry point is in System.Private.CoreLib, whose PDB is not shipped with the runtime.
         Assert.Equal("", profile.StringTable[(int)functions["System.Threading.Thread.StartCallback"].Filename]);

@@ -344,21 +344,18 @@ internal static class Utf16
 {
     public static string Read(ref ReadOnlySpan<byte> payload)
     {
-        var chars = MemoryMarshal.Cast<byte, char>(payload[..(payload.Length & ~1)]);
-        var end = chars.IndexOf('\0');
-        if (end < 0)
-            throw new FormatException("a string without its end");
-        var text = new string(chars[..end]);
-        payload = payload[((end + 1) * 2)..];
+        var length = Length(payload);
+        var text = new string(MemoryMarshal.Cast<byte, char>(payload[..(length * 2)]));
+        payload = payload[((length + 1) * 2)..];
         return text;
     }
 
-    public static void Skip(ref ReadOnlySpan<byte> payload)
+    public static void Skip(ref ReadOnlySpan<byte> payload) => payload = payload[((Length(payload) + 1) * 2)..];
+
+    /// <summary>The string's length in characters, its zero not counted.</summary>
+    private static int Length(ReadOnlySpan<byte> payload)
     {
-        var chars = MemoryMarshal.Cast<byte, char>(payload[..(payload.Length & ~1)]);
-        var end = chars.IndexOf('\0');
-        if (end < 0)
-            throw new FormatException("a string without its end");
-        payload = payload[((end + 1) * 2)..];
+        var end = MemoryMarshal.Cast<byte, char>(payload[..(payload.Length & ~1)]).IndexOf('\0');
+        return end >= 0 ? end : throw new FormatException("a string without its end");
     }
 }
