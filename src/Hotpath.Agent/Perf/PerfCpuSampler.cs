@@ -22,7 +22,8 @@ public sealed class PerfCpuSampler : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly int _frequency;
     private DateTimeOffset _since = DateTimeOffset.UtcNow;
-    private readonly Dictionary<int, long> _cpuAtCut = [];
+    /// <summary>Each process's CPU time at the last cut; null until it could be read.</summary>
+    private readonly Dictionary<int, long?> _cpuAtCut = [];
 
     private PerfCpuSampler(PerfRing[] rings, IReadOnlyCollection<int> processes, int frequency)
     {
@@ -30,7 +31,7 @@ public sealed class PerfCpuSampler : IDisposable
         _frequency = frequency;
         _sink = new Sink(processes);
         foreach (var pid in processes)
-            _cpuAtCut[pid] = ProcessCpuTime.Nanoseconds(pid) ?? 0;
+            _cpuAtCut[pid] = ProcessCpuTime.Nanoseconds(pid);
         _reader = new Thread(Read) { IsBackground = true, Name = "hotpath-perf-reader" };
         _reader.Start();
     }
@@ -39,7 +40,7 @@ public sealed class PerfCpuSampler : IDisposable
     public void Track(int processId)
     {
         lock (_cpuAtCut)
-            _cpuAtCut.TryAdd(processId, ProcessCpuTime.Nanoseconds(processId) ?? 0);
+            _cpuAtCut.TryAdd(processId, ProcessCpuTime.Nanoseconds(processId));
         _sink.Track(processId);
     }
 
@@ -128,7 +129,9 @@ public sealed class PerfCpuSampler : IDisposable
             {
                 if (ProcessCpuTime.Nanoseconds(pid) is not { } cpu)
                     continue;
-                cpuUsed[pid] = cpu - _cpuAtCut[pid];
+                // Without a reading at the last cut there is no count for this one, only a start for the next.
+                if (_cpuAtCut[pid] is { } before)
+                    cpuUsed[pid] = cpu - before;
                 _cpuAtCut[pid] = cpu;
             }
         }
