@@ -26,7 +26,7 @@ public sealed class AgentCommandTests
         Assert.Contains("stored mutex profile of process", result.Output);
         // version=1.4.0: read from the target's entry assembly, HotApp.dll, since no --label gave one.
         const string selection = "service=hotapp&labels=region%3Deu-west,version%3D1.4.0";
-        await HotAppExpectations.AssertCpuAsync(collector, selection, perfEvents: true);
+        await HotAppExpectations.AssertCpuAsync(collector, selection);
         await HotAppExpectations.AssertHeapAsync(collector, selection);
         await HotAppExpectations.AssertAllocatedTypesAsync(collector, selection);
         await HotAppExpectations.AssertMutexAsync(collector, selection);
