@@ -5,21 +5,20 @@ using System.Reflection.PortableExecutable;
 namespace Hotpath.Agent;
 
 /// <summary>
-/// The source file and first line of methods, from their assemblies' portable PDBs (beside the assembly or
-/// embedded in it). EventPipe names a frame's method and module but not its line: a line needs the method's
-/// IL-to-native map joined with the PDB's sequence points, which the agent does not read, so a frame is
-/// placed at its method's first line, not at the statement that ran. Assemblies without a PDB (the
+/// The source of methods, from their assemblies' portable PDBs (beside the assembly or embedded in it): the
+/// file, the first line, and the line of each IL offset (the PDB's sequence points), which a frame's IL offset
+/// (from the runtime's IL-to-native map) turns into the statement that ran. Assemblies without a PDB (the
 /// framework's) give no source.
 /// </summary>
 internal sealed class MethodSources : IDisposable
 {
     private const int MethodDefTable = 0x06;
     private readonly Dictionary<string, MetadataReaderProvider?> _pdbs = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Module, int Token), (string File, int Line)?> _methods = [];
+    private readonly Dictionary<(string Module, int Token), MethodSource?> _methods = [];
     private readonly Dictionary<string, Dictionary<string, int>> _tokensByName = new(StringComparer.Ordinal);
 
-    /// <summary>Where method <paramref name="methodToken"/> of the assembly at <paramref name="modulePath"/> starts, if its PDB says.</summary>
-    public (string File, int Line)? Find(string? modulePath, int methodToken)
+    /// <summary>Where method <paramref name="methodToken"/> of the assembly at <paramref name="modulePath"/> is, if its PDB says.</summary>
+    public MethodSource? Find(string? modulePath, int methodToken)
     {
         if (string.IsNullOrEmpty(modulePath) || methodToken >>> 24 != MethodDefTable)
             return null;
@@ -36,7 +35,7 @@ internal sealed class MethodSources : IDisposable
     /// Where a method named as the samplers name it (<c>Namespace.Type.Method</c>, nested types joined by
     /// <c>+</c>) starts, for frames that come by name only (the perf map's); an overloaded name gives its first.
     /// </summary>
-    public (string File, int Line)? FindByName(string? modulePath, string function)
+    public MethodSource? FindByName(string? modulePath, string function)
     {
         if (string.IsNullOrEmpty(modulePath))
             return null;
@@ -105,7 +104,7 @@ internal sealed class MethodSources : IDisposable
         return pdb;
     }
 
-    private static (string File, int Line)? Read(MetadataReaderProvider? pdb, int methodToken)
+    private static MethodSource? Read(MetadataReaderProvider? pdb, int methodToken)
     {
         if (pdb is null)
             return null;
@@ -113,11 +112,20 @@ internal sealed class MethodSources : IDisposable
         {
             var reader = pdb.GetMetadataReader();
             var method = MetadataTokens.MethodDebugInformationHandle(methodToken & 0xFFFFFF);
+            DocumentHandle document = default;
+            List<int> offsets = [], lines = [];
+            // In IL order; a point of another document (a #line directive) is left out rather than misplaced.
             foreach (var point in reader.GetMethodDebugInformation(method).GetSequencePoints())
             {
-                if (!point.IsHidden)
-                    return (reader.GetString(reader.GetDocument(point.Document).Name), point.StartLine);
+                if (point.IsHidden || (!document.IsNil && point.Document != document))
+                    continue;
+                document = point.Document;
+                offsets.Add(point.Offset);
+                lines.Add(point.StartLine);
             }
+
+            if (!document.IsNil)
+                return new MethodSource(reader.GetString(reader.GetDocument(document).Name), [.. offsets], [.. lines]);
         }
         catch (Exception e) when (e is BadImageFormatException or ArgumentException)
         {
@@ -125,5 +133,21 @@ internal sealed class MethodSources : IDisposable
         }
 
         return null;
+    }
+}
+
+/// <summary>A method's source file and the lines of its statements by IL offset (ascending).</summary>
+internal sealed class MethodSource(string file, int[] offsets, int[] lines)
+{
+    public string File { get; } = file;
+
+    /// <summary>The method's first statement's line.</summary>
+    public int StartLine => lines[0];
+
+    /// <summary>The line of the statement that IL offset <paramref name="ilOffset"/> belongs to.</summary>
+    public int LineAt(int ilOffset)
+    {
+        var i = Array.BinarySearch(offsets, ilOffset);
+        return lines[Math.Max(0, i < 0 ? ~i - 1 : i)];
     }
 }

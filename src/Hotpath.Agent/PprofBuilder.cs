@@ -4,8 +4,11 @@ using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Agent;
 
-/// <summary>A resolved stack frame: its function's name and, when known, its source file and first line.</summary>
-public readonly record struct ProfileFrame(string Function, string? File = null, int StartLine = 0);
+/// <summary>
+/// A resolved stack frame: its function's name and, when known, its source file, the function's first line and
+/// the line of the statement the frame was at (0 when unknown).
+/// </summary>
+public readonly record struct ProfileFrame(string Function, string? File = null, int StartLine = 0, int Line = 0);
 
 /// <summary>
 /// Builds a pprof profile from resolved stacks: functions and locations interned by frame, samples with the
@@ -16,6 +19,7 @@ public sealed class PprofBuilder
     private readonly Profile _profile = new();
     private readonly Dictionary<string, long> _strings = new(StringComparer.Ordinal) { [""] = 0 };
     private readonly Dictionary<ProfileFrame, ulong> _locations = [];
+    private readonly Dictionary<(string Function, string? File, int StartLine), ulong> _functions = [];
     private readonly Dictionary<string, Sample> _samples = new(StringComparer.Ordinal);
     private readonly List<ulong> _stack = new(64);
     private readonly StringBuilder _key = new(256);
@@ -106,11 +110,21 @@ public sealed class PprofBuilder
         if (_locations.TryGetValue(frame, out var id))
             return id;
         id = (ulong)_profile.Location.Count + 1;
-        var name = Intern(frame.Function);
-        // The line of a frame is unknown (0): only the function's first line is (see MethodSources).
-        _profile.Function.Add(new Function { Id = id, Name = name, SystemName = name, Filename = Intern(frame.File ?? ""), StartLine = frame.StartLine });
-        _profile.Location.Add(new Location { Id = id, Line = { new Line { FunctionId = id } } });
+        _profile.Location.Add(new Location { Id = id, Line = { new Line { FunctionId = Function(frame), Line_ = frame.Line } } });
         _locations[frame] = id;
+        return id;
+    }
+
+    /// <summary>A function is one however many of its lines the samples were at.</summary>
+    private ulong Function(ProfileFrame frame)
+    {
+        var key = (frame.Function, frame.File, frame.StartLine);
+        if (_functions.TryGetValue(key, out var id))
+            return id;
+        id = (ulong)_profile.Function.Count + 1;
+        var name = Intern(frame.Function);
+        _profile.Function.Add(new Function { Id = id, Name = name, SystemName = name, Filename = Intern(frame.File ?? ""), StartLine = frame.StartLine });
+        _functions[key] = id;
         return id;
     }
 

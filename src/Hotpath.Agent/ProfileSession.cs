@@ -282,7 +282,7 @@ public static class ProfileSession
     private sealed class StackFrames(IReadOnlyList<ulong[]> stacks, ManagedCode code, bool selfProfiling) : IDisposable
     {
         private readonly Dictionary<int, ArraySegment<ProfileFrame>> _frames = [];
-        private readonly Dictionary<ManagedCode.Method, ProfileFrame> _methods = [];
+        private readonly Dictionary<ManagedCode.Method, MethodSource?> _methods = [];
         private readonly MethodSources _sources = new();
         private readonly List<ProfileFrame> _scratch = new(64);
 
@@ -294,10 +294,11 @@ public static class ProfileSession
             var addresses = stacks[stack];
             for (var i = 0; i < addresses.Length; i++)
             {
-                // A caller's address is where it returns to, which may be just past its method's end.
-                if (code.Find(i == 0 ? addresses[i] : addresses[i] - 1) is not { } method)
+                // A caller's address is where it returns to, which may be just past its method's end or its
+                // call's statement: the byte before it is in the call.
+                if (code.Find(i == 0 ? addresses[i] : addresses[i] - 1, out var ilOffset) is not { } method)
                     continue;
-                var frame = Frame(method);
+                var frame = Frame(method, ilOffset);
                 if (selfProfiling && IsAgentFrame(frame.Function))
                 {
                     _scratch.Clear();
@@ -310,15 +311,13 @@ public static class ProfileSession
             return _frames[stack] = _scratch.ToArray();
         }
 
-        private ProfileFrame Frame(ManagedCode.Method method)
+        private ProfileFrame Frame(ManagedCode.Method method, int ilOffset)
         {
-            if (!_methods.TryGetValue(method, out var frame))
-            {
-                var source = _sources.Find(code.ModulePath(method.Module), method.Token);
-                _methods[method] = frame = new ProfileFrame(method.Name, source?.File, source?.Line ?? 0);
-            }
-
-            return frame;
+            if (!_methods.TryGetValue(method, out var source))
+                _methods[method] = source = _sources.Find(code.ModulePath(method.Module), method.Token);
+            return source is null
+                ? new ProfileFrame(method.Name)
+                : new ProfileFrame(method.Name, source.File, source.StartLine, ilOffset < 0 ? 0 : source.LineAt(ilOffset));
         }
 
         private static bool IsAgentFrame(string name) =>

@@ -80,7 +80,7 @@ public sealed class NetTraceReaderTests
                 .DistinctBy(f => f.Address)
                 .ToList();
             Assert.NotEmpty(named);
-            Assert.All(named, f => Assert.Equal(f.FullMethodName.Split('(')[0], code.Find(f.Address)?.Name));
+            Assert.All(named, f => Assert.Equal(f.FullMethodName.Split('(')[0], code.Find(f.Address, out _)?.Name));
 
             var theirs = log.Events
                 .Where(e => IsRecorded(e.ProviderName))
@@ -180,12 +180,53 @@ public sealed class NetTraceReaderTests
         code.TryAdd(new TraceEventRecord(kind, 1, 0, -1, MethodLoad(module: 7, start: 0x8000, size: 0x80, token: 0x06000001, "Shop.Cart", "Total")));
         code.TryAdd(new TraceEventRecord(kind, 1, 0, -1, MethodLoad(module: 7, start: 0x1100, size: 0x10, token: 0x06000002, "Shop.Cart", "Add")));
 
-        Assert.Equal(new ManagedCode.Method("Shop.Cart.Total", 0x06000001, 7), code.Find(0x10ff));
-        Assert.Equal(code.Find(0x1000), code.Find(0x807f));
-        Assert.Equal("Shop.Cart.Add", code.Find(0x1100)?.Name);
-        Assert.Null(code.Find(0x1110));
-        Assert.Null(code.Find(0x8080));
-        Assert.Null(code.Find(0xfff));
+        Assert.Equal(new ManagedCode.Method("Shop.Cart.Total", 0x06000001, 7), code.Find(0x10ff, out _));
+        Assert.Equal(code.Find(0x1000, out _), code.Find(0x807f, out _));
+        Assert.Equal("Shop.Cart.Add", code.Find(0x1100, out _)?.Name);
+        Assert.Null(code.Find(0x1110, out _));
+        Assert.Null(code.Find(0x8080, out _));
+        Assert.Null(code.Find(0xfff, out _));
+    }
+
+    [Fact]
+    public void An_address_is_at_the_il_offset_of_the_map_the_rundown_sent_just_before_its_methods_code()
+    {
+        var code = new ManagedCode();
+        var method = new EventKind(ManagedCode.RundownProvider, 144, 2); // MethodDCEndVerbose
+        var map = new EventKind(ManagedCode.RundownProvider, 150, 0); // MethodDCEndILToNativeMap
+        // Out of native order, as the map's layout allows: prologue, IL 0 at +5, IL 10 at +0x20, epilogue.
+        code.TryAdd(new TraceEventRecord(map, 1, 0, -1, IlToNativeMap(methodId: 0x1000 ^ 0xABCD, (0x20, 10), (0, -2), (5, 0), (0x40, -3))));
+        code.TryAdd(new TraceEventRecord(method, 1, 0, -1, MethodLoad(module: 7, start: 0x1000, size: 0x50, token: 0x06000001, "Shop.Cart", "Total")));
+        // A map of other code than the method event after it is not that method's.
+        code.TryAdd(new TraceEventRecord(map, 1, 0, -1, IlToNativeMap(methodId: 42, (0, 0))));
+        code.TryAdd(new TraceEventRecord(method, 1, 0, -1, MethodLoad(module: 7, start: 0x2000, size: 0x10, token: 0x06000002, "Shop.Cart", "Add")));
+
+        int IlAt(ulong address) => code.Find(address, out var ilOffset) is null ? int.MinValue : ilOffset;
+        Assert.Equal(-1, IlAt(0x1000)); // prologue
+        Assert.Equal(0, IlAt(0x1005));
+        Assert.Equal(0, IlAt(0x101f));
+        Assert.Equal(10, IlAt(0x1020));
+        Assert.Equal(-1, IlAt(0x1045)); // epilogue
+        Assert.Equal(-1, IlAt(0x2004));
+        Assert.Equal("Shop.Cart.Add", code.Find(0x2004, out _)?.Name);
+    }
+
+    /// <summary>A MethodDCEndILToNativeMap payload: MethodID, ReJITID, MethodExtent, CountOfMapEntries, ILOffsets, NativeOffsets, ClrInstanceID.</summary>
+    private static byte[] IlToNativeMap(ulong methodId, params (uint Native, int IL)[] entries)
+    {
+        using var payload = new MemoryStream();
+        using var writer = new BinaryWriter(payload);
+        writer.Write(methodId);
+        writer.Write(0L);
+        writer.Write((byte)0);
+        writer.Write((ushort)entries.Length);
+        foreach (var (_, il) in entries)
+            writer.Write(il);
+        foreach (var (native, _) in entries)
+            writer.Write(native);
+        writer.Write((short)0);
+        writer.Flush();
+        return payload.ToArray();
     }
 
     /// <summary>A MethodLoadVerbose payload: MethodID, ModuleID, MethodStartAddress, MethodSize, MethodToken, MethodFlags, MethodNamespace, MethodName, MethodSignature, ClrInstanceID, ReJITID.</summary>

@@ -107,20 +107,41 @@ public sealed class ProfileSessionTests
     }
 
     [Fact]
-    public async Task Frames_of_methods_whose_assembly_has_a_pdb_carry_the_source_file_and_first_line_of_the_method()
+    public async Task Frames_of_methods_whose_assembly_has_a_pdb_carry_the_source_file_the_methods_first_line_and_the_line_that_ran()
     {
-        var recorded = await RecordWhileAsync(ProfileKinds.Cpu, stop => BurnCpu(stop));
+        var recorded = await RecordWhileAsync(ProfileKinds.Cpu, stop => BurnCpu(stop)); // the caller's line
 
         var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "cpu"));
         var functions = profile.Function.ToDictionary(f => profile.StringTable[(int)f.Name]);
         var burn = functions.Single(f => f.Key.EndsWith("ProfileSessionTests.BurnCpu", StringComparison.Ordinal)).Value;
         Assert.Equal(SourceFile(), profile.StringTable[(int)burn.Filename]);
         // The first statement of BurnCpu: its body's "var x = 0.0;", two lines below the declaration.
-        var declaration = Array.FindIndex(File.ReadAllLines(SourceFile()), l => l.Contains("internal static double BurnCpu(", StringComparison.Ordinal)) + 1;
+        var source = File.ReadAllLines(SourceFile());
+        int LineOf(string text) => Array.FindIndex(source, l => l.Contains(text, StringComparison.Ordinal)) + 1;
+        var declaration = LineOf("internal static double BurnCpu(");
         Assert.Equal(declaration + 2, burn.StartLine);
-        // The thread's entry point is in System.Private.CoreLib, whose PDB is not shipped with the runtime.
-        Assert.Equal("", profile.StringTable[(int)functions["System.Threading.Thread.StartCallback"].Filename]);
-        Assert.All(profile.Location, l => Assert.Equal(0, Assert.Single(l.Line).Line_));
+        // Its samples are at the statements of its loop, by the runtime's IL-to-native map and the PDB: most at
+        // the loop's body, none at the method's first line.
+        var lines = LinesOf(profile, burn.Id);
+        var body = LineOf("x += Math.Sqrt(i);");
+        Assert.True(lines.Keys.All(l => l > declaration + 2 && l <= body), $"BurnCpu's lines: {string.Join(", ", lines)}");
+        Assert.True(lines.GetValueOrDefault(body) + lines.GetValueOrDefault(body - 1) > 0.9 * lines.Values.Sum(), $"BurnCpu's lines: {string.Join(", ", lines)}");
+        // Its caller, the lambda above, is at the line of its call.
+        var caller = functions.Single(f => f.Key.Contains("<Frames_of_methods_whose_assembly_has_a_pdb", StringComparison.Ordinal) && f.Key.Contains(">b__", StringComparison.Ordinal)).Value;
+        Assert.Equal([LineOf("stop => BurnCpu(stop)); // the caller's line")], LinesOf(profile, caller.Id).Keys);
+        // The thread's entry point is in System.Private.CoreLib, whose PDB is not shipped with the runtime: no file, no line.
+        var start = functions["System.Threading.Thread.StartCallback"];
+        Assert.Equal("", profile.StringTable[(int)start.Filename]);
+        Assert.Equal([0L], LinesOf(profile, start.Id).Keys);
+    }
+
+    /// <summary>The lines a function's locations are at, with the CPU samples at each.</summary>
+    private static Dictionary<long, long> LinesOf(Profile profile, ulong functionId)
+    {
+        var locations = profile.Location.Where(l => Assert.Single(l.Line).FunctionId == functionId).ToDictionary(l => l.Id, l => l.Line[0].Line_);
+        return locations.Values.Distinct().ToDictionary(line => line, line => profile.Sample
+            .Where(s => s.LocationId.Any(id => locations.TryGetValue(id, out var at) && at == line))
+            .Sum(s => s.Value[0]));
     }
 
     private static string SourceFile([CallerFilePath] string path = "") => path;

@@ -1,24 +1,38 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace Hotpath.Agent.EventPipe;
 
 /// <summary>
 /// Where each method's code lies in the process, from the runtime's method events: MethodLoadVerbose while a
 /// session runs, and the rundown's MethodDCEndVerbose for every method (jitted or ReadyToRun) when it
-/// stops, with the module each came from (ModuleLoad, ModuleDCEnd) for its file. Instruction pointers are
-/// resolved once the session is over, when every method it saw is known.
+/// stops, with the module each came from (ModuleLoad, ModuleDCEnd) for its file, and the rundown's
+/// IL-to-native map of each piece of code (MethodDCEndILToNativeMap, sent just before that code's
+/// MethodDCEndVerbose) for the IL offset an address ran. Instruction pointers are resolved once the session is
+/// over, when every method it saw is known.
 /// </summary>
 internal sealed class ManagedCode
 {
     public const string RuntimeProvider = "Microsoft-Windows-DotNETRuntime";
     public const string RundownProvider = "Microsoft-Windows-DotNETRuntimeRundown";
-    private const int MethodLoadVerbose = 143, ModuleLoad = 152, MethodDCEndVerbose = 144, ModuleDCEnd = 154;
+    private const int MethodLoadVerbose = 143, ModuleLoad = 152, MethodDCEndVerbose = 144, ModuleDCEnd = 154, MethodDCEndILToNativeMap = 150;
 
-    private readonly List<(ulong Start, uint Size, int Method)> _ranges = [];
+    /// <summary>A range of code: where it starts, its size, its method, and its IL map's entries in <see cref="_maps"/>.</summary>
+    private readonly record struct CodeRange(ulong Start, uint Size, int Method, int Map, int MapLength);
+
+    private readonly List<CodeRange> _ranges = [];
+
+    /// <summary>Every IL-to-native map, one run of (native offset, IL offset) per range, each run in native order.</summary>
+    private readonly List<(uint Native, int IL)> _maps = [];
+
+    private static readonly Comparer<(uint Native, int IL)> NativeOrder = Comparer<(uint Native, int IL)>.Create(static (x, y) => x.Native.CompareTo(y.Native));
+
+    /// <summary>The map last read, waiting for the method event of its code.</summary>
+    private (ulong MethodId, int Map, int Length) _pendingMap;
     private readonly List<Method> _methods = [];
     private readonly Dictionary<(ulong Module, string Name), int> _methodIndexes = [];
     private readonly Dictionary<ulong, string> _modules = [];
-    private (ulong Start, uint Size, int Method)[]? _sorted;
+    private CodeRange[]? _sorted;
 
     /// <summary>A method: <c>Namespace.Type.Method</c>, its metadata token and module id.</summary>
     public readonly record struct Method(string Name, int Token, ulong Module);
@@ -32,6 +46,8 @@ internal sealed class ManagedCode
             AddMethod(record.Payload);
         else if (runtime ? kind.Id == ModuleLoad : kind.Id == ModuleDCEnd && kind.Provider == RundownProvider)
             AddModule(record.Payload);
+        else if (!runtime && kind.Id == MethodDCEndILToNativeMap && kind.Provider == RundownProvider)
+            AddMap(record.Payload);
         else
             return false;
         return true;
@@ -40,6 +56,9 @@ internal sealed class ManagedCode
     /// <summary>MethodID, ModuleID, MethodStartAddress, MethodSize, MethodToken, MethodFlags, MethodNamespace, MethodName, MethodSignature, ….</summary>
     private void AddMethod(ReadOnlySpan<byte> payload)
     {
+        var methodId = BinaryPrimitives.ReadUInt64LittleEndian(payload);
+        var (map, mapLength) = _pendingMap.MethodId == methodId && _pendingMap.Length > 0 ? (_pendingMap.Map, _pendingMap.Length) : (0, 0);
+        DropPendingMap(keep: mapLength > 0);
         var module = BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]);
         var start = BinaryPrimitives.ReadUInt64LittleEndian(payload[16..]);
         var size = BinaryPrimitives.ReadUInt32LittleEndian(payload[24..]);
@@ -58,8 +77,35 @@ internal sealed class ManagedCode
             _methodIndexes[(module, fullName)] = index;
         }
 
-        _ranges.Add((start, size, index));
+        _ranges.Add(new CodeRange(start, size, index, map, mapLength));
         _sorted = null;
+    }
+
+    /// <summary>MethodID, ReJITID, MethodExtent, CountOfMapEntries, ILOffsets[count], NativeOffsets[count], ClrInstanceID.</summary>
+    private void AddMap(ReadOnlySpan<byte> payload)
+    {
+        DropPendingMap(keep: false);
+        var methodId = BinaryPrimitives.ReadUInt64LittleEndian(payload);
+        var extent = payload[16];
+        var count = BinaryPrimitives.ReadUInt16LittleEndian(payload[17..]);
+        var ilOffsets = payload.Slice(19, 4 * count);
+        var nativeOffsets = payload.Slice(19 + 4 * count, 4 * count);
+        // Extent 0 is the method's main body, the code its method event places.
+        if (extent != 0 || count == 0)
+            return;
+        var first = _maps.Count;
+        for (var i = 0; i < count; i++)
+            _maps.Add((BinaryPrimitives.ReadUInt32LittleEndian(nativeOffsets[(4 * i)..]), BinaryPrimitives.ReadInt32LittleEndian(ilOffsets[(4 * i)..])));
+        _maps.Sort(first, count, NativeOrder);
+        _pendingMap = (methodId, first, count);
+    }
+
+    /// <summary>Forgets the map waiting for its method event: taken by it (<paramref name="keep"/>), or never claimed.</summary>
+    private void DropPendingMap(bool keep)
+    {
+        if (!keep && _pendingMap.Length > 0)
+            _maps.RemoveRange(_pendingMap.Map, _pendingMap.Length);
+        _pendingMap = default;
     }
 
     /// <summary>ModuleID, AssemblyID, ModuleFlags, Reserved1, ModuleILPath, ….</summary>
@@ -70,28 +116,50 @@ internal sealed class ManagedCode
         _modules[id] = Utf16.Read(ref path);
     }
 
-    /// <summary>The method whose code holds <paramref name="address"/>, if any event named it.</summary>
-    public Method? Find(ulong address)
+    /// <summary>
+    /// The method whose code holds <paramref name="address"/>, if any event named it, and the IL offset the
+    /// address ran (-1 when its code has no map, or the address is in a prologue, epilogue or unmapped code).
+    /// </summary>
+    public Method? Find(ulong address, out int ilOffset)
     {
+        ilOffset = -1;
         var ranges = _sorted ??= SortedRanges();
-        int low = 0, high = ranges.Length - 1;
-        while (low <= high)
-        {
-            var middle = low + ((high - low) >> 1);
-            if (ranges[middle].Start <= address)
-                low = middle + 1;
-            else
-                high = middle - 1;
-        }
-
-        // high: the last range starting at or before the address.
-        return high >= 0 && address - ranges[high].Start < ranges[high].Size ? _methods[ranges[high].Method] : null;
+        var at = LastAtOrBefore<CodeRange>(ranges, address, static r => r.Start);
+        if (at < 0 || address - ranges[at].Start >= ranges[at].Size)
+            return null;
+        var range = ranges[at];
+        ilOffset = IlOffset(range, (uint)(address - range.Start));
+        return _methods[range.Method];
     }
 
     /// <summary>The file of module <paramref name="id"/>, if it was named.</summary>
     public string? ModulePath(ulong id) => _modules.GetValueOrDefault(id);
 
-    private (ulong Start, uint Size, int Method)[] SortedRanges()
+    /// <summary>The IL offset of the last map entry at or before the native offset; the special ones (prologue -2, epilogue -3, none -1) are all -1.</summary>
+    private int IlOffset(CodeRange range, uint nativeOffset)
+    {
+        var map = CollectionsMarshal.AsSpan(_maps).Slice(range.Map, range.MapLength);
+        var at = LastAtOrBefore<(uint Native, int IL)>(map, nativeOffset, static e => e.Native);
+        return at >= 0 && map[at].IL >= 0 ? map[at].IL : -1;
+    }
+
+    /// <summary>The index of the last item, in ascending order of key, whose key is at or before <paramref name="value"/>; -1 if none is.</summary>
+    private static int LastAtOrBefore<T>(ReadOnlySpan<T> items, ulong value, Func<T, ulong> key)
+    {
+        int low = 0, high = items.Length - 1;
+        while (low <= high)
+        {
+            var middle = low + ((high - low) >> 1);
+            if (key(items[middle]) <= value)
+                low = middle + 1;
+            else
+                high = middle - 1;
+        }
+
+        return high;
+    }
+
+    private CodeRange[] SortedRanges()
     {
         var ranges = _ranges.ToArray();
         Array.Sort(ranges, static (a, b) => a.Start.CompareTo(b.Start));

@@ -62,7 +62,7 @@ internal sealed class ProcessSymbols : IDisposable
         {
             var (_, _, name, assembly) = _jitted[i];
             var source = _assemblies.TryGetValue(assembly, out var path) ? _sources.FindByName($"/proc/{_pid}/root{path}", name) : null;
-            return new ProfileFrame(name, source?.File, source?.Line ?? 0);
+            return new ProfileFrame(name, source?.File, source?.StartLine ?? 0);
         }
 
         return new ProfileFrame(NativeName(address));
