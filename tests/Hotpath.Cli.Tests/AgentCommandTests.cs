@@ -30,7 +30,14 @@ public sealed class AgentCommandTests
         await HotAppExpectations.AssertHeapAsync(collector, selection);
         await HotAppExpectations.AssertAllocatedTypesAsync(collector, selection);
         await HotAppExpectations.AssertMutexAsync(collector, selection);
+        // The perf map the agent turned on for its names is off again, and its file gone; HotApp runs on.
+        Assert.False(WritesPerfMap(hotApp.Id), "HotApp still writes its perf map after the agent left");
+        Assert.False(File.Exists($"/tmp/perf-{hotApp.Id}.map"));
     }
+
+    /// <summary>Whether the process holds its perf map open, as its runtime does while the map is on.</summary>
+    private static bool WritesPerfMap(int pid) =>
+        Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Any(fd => new FileInfo(fd).LinkTarget == $"/tmp/perf-{pid}.map");
 
     [Fact]
     public async Task Without_the_privilege_perf_events_need_the_agent_falls_back_to_eventpipe_windows_and_says_so()
@@ -71,7 +78,8 @@ public sealed class AgentCommandTests
         var checkout = CollectorInstance.NewServiceName("checkout");
         var search = CollectorInstance.NewServiceName("search");
         await using var first = HotAppProcess.Start(seconds: 60, environment: new Dictionary<string, string> { ["HOTPATH_TEST_SERVICE"] = checkout });
-        await using var second = HotAppProcess.Start(seconds: 60, environment: new Dictionary<string, string> { ["HOTPATH_TEST_SERVICE"] = search });
+        // The second writes its perf map from the start (3: the perf map alone), as a service may be deployed.
+        await using var second = HotAppProcess.Start(seconds: 60, environment: new Dictionary<string, string> { ["HOTPATH_TEST_SERVICE"] = search, ["DOTNET_PerfMapEnabled"] = "3" });
 
         var result = await CliRunner.RunAsync(collector, "agent", "--all", "--service-from", "env:HOTPATH_TEST_SERVICE", "--types", "cpu",
             "--interval", "6s", "--rounds", "1");
@@ -89,6 +97,13 @@ public sealed class AgentCommandTests
             Assert.Equal(Environment.MachineName, labels["host"]);
             Assert.Equal("1.4.0", labels["version"]);
         }
+
+        // Each is left as it was found: the first's perf map, turned on by the agent, is off and deleted; the
+        // second's, on by its environment, is still written.
+        Assert.Contains($"process {second.Id}: its perf map is on already and is left on", result.Output);
+        Assert.False(WritesPerfMap(first.Id));
+        Assert.False(File.Exists($"/tmp/perf-{first.Id}.map"));
+        Assert.True(WritesPerfMap(second.Id));
     }
 
     [Fact]

@@ -106,12 +106,61 @@ public sealed class PerfCpuSampler : IDisposable
             reason = "";
             return true;
         }
-        catch (Exception e) when (e is ServerNotAvailableException or ServerErrorException or UnsupportedCommandException or ArgumentException or UnauthorizedAccessException or IOException)
+        catch (Exception e) when (IsUnreachable(e))
         {
             reason = e.Message;
             return false;
         }
     }
+
+    /// <summary>
+    /// Whether the process's runtime writes its perf map already (its environment's DOTNET_PerfMapEnabled, or
+    /// another tool turned it on): it then holds the file open, and is left as it was found.
+    /// </summary>
+    public static bool IsPerfMapOn(int processId)
+    {
+        var perfMap = PerfMapPath(processId);
+        try
+        {
+            return Directory.EnumerateFileSystemEntries($"/proc/{processId}/fd").Any(fd => new FileInfo(fd).LinkTarget == perfMap);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone, or not this user's: nothing to leave as it was
+        }
+    }
+
+    /// <summary>
+    /// Undoes <see cref="TryEnablePerfMap"/>: turns the perf map off in a process still running, and deletes the
+    /// file, which the runtime leaves behind (one per process profiled: with <c>--all</c> on a host of
+    /// short-lived processes, /tmp would fill up).
+    /// </summary>
+    public static void ReleasePerfMap(int processId)
+    {
+        try
+        {
+            new DiagnosticsClient(processId).DisablePerfMap();
+        }
+        catch (Exception e) when (IsUnreachable(e))
+        {
+            // Gone, or no longer reachable: its file is deleted all the same.
+        }
+
+        try
+        {
+            File.Delete(PerfMapPath(processId));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not ours to delete after all; it stays.
+        }
+    }
+
+    private static string PerfMapPath(int processId) => $"/tmp/perf-{processId}.map";
+
+    /// <summary>What the diagnostic port answers for a process that is gone, not this user's, or whose runtime lacks the command.</summary>
+    private static bool IsUnreachable(Exception e) =>
+        e is ServerNotAvailableException or ServerErrorException or UnsupportedCommandException or ArgumentException or UnauthorizedAccessException or IOException;
 
     /// <summary>What was sampled of each process since the last cut, as a pprof CPU profile (none for a process with no samples).</summary>
     public IReadOnlyList<(int ProcessId, Profile Profile)> Cut()

@@ -72,6 +72,7 @@ public static class AgentCommand
             // With perf events, the windows record the other kinds only.
             var windowKinds = perf is null ? kinds : kinds & ~ProfileKinds.Cpu;
             var targets = new Dictionary<int, Target>();
+            var perfMapsTurnedOn = new HashSet<int>(); // released at the end: a perf map on before is left on
             var queued = 0L;
             var uploaded = 0L;
 
@@ -91,7 +92,11 @@ public static class AgentCommand
                 if (perf is not null)
                 {
                     perf.Track(target);
-                    if (!PerfCpuSampler.TryEnablePerfMap(target, out var why))
+                    if (PerfCpuSampler.IsPerfMapOn(target))
+                        output.WriteLine($"process {target}: its perf map is on already and is left on");
+                    else if (PerfCpuSampler.TryEnablePerfMap(target, out var why))
+                        perfMapsTurnedOn.Add(target);
+                    else
                         output.WriteLine($"process {target}: managed frames stay addresses, as its perf map could not be turned on: {why}");
                 }
 
@@ -101,6 +106,8 @@ public static class AgentCommand
             async Task RemoveAsync(Target target)
             {
                 perf?.Untrack(target.Pid);
+                if (perfMapsTurnedOn.Remove(target.Pid))
+                    PerfCpuSampler.ReleasePerfMap(target.Pid);
                 targets.Remove(target.Pid);
                 await target.Uploader.DisposeAsync();
                 uploaded += target.Uploader.Uploaded;
