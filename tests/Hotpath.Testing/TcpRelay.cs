@@ -73,7 +73,8 @@ public sealed class TcpRelay : IAsyncDisposable
             {
                 client = await listener.AcceptTcpClientAsync(_stop.Token);
             }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            // InvalidOperationException: the listener was stopped (a switch to Refuse) between two accepts.
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or InvalidOperationException)
             {
                 return;
             }
