@@ -17,6 +17,8 @@ internal sealed class ManagedCode
     public const string RundownProvider = "Microsoft-Windows-DotNETRuntimeRundown";
     private const int MethodLoadVerbose = 143, ModuleLoad = 152, MethodDCEndVerbose = 144, ModuleDCEnd = 154, MethodDCEndILToNativeMap = 150;
 
+    private static readonly Comparer<(uint Native, int IL)> NativeOrder = Comparer<(uint Native, int IL)>.Create(static (x, y) => x.Native.CompareTo(y.Native));
+
     /// <summary>A range of code: where it starts, its size, its method, and its IL map's entries in <see cref="_maps"/>.</summary>
     private readonly record struct CodeRange(ulong Start, uint Size, int Method, int Map, int MapLength);
 
@@ -25,10 +27,9 @@ internal sealed class ManagedCode
     /// <summary>Every IL-to-native map, one run of (native offset, IL offset) per range, each run in native order.</summary>
     private readonly List<(uint Native, int IL)> _maps = [];
 
-    private static readonly Comparer<(uint Native, int IL)> NativeOrder = Comparer<(uint Native, int IL)>.Create(static (x, y) => x.Native.CompareTo(y.Native));
-
     /// <summary>The map last read, waiting for the method event of its code.</summary>
     private (ulong MethodId, int Map, int Length) _pendingMap;
+
     private readonly List<Method> _methods = [];
     private readonly Dictionary<(ulong Module, string Name), int> _methodIndexes = [];
     private readonly Dictionary<ulong, string> _modules = [];
@@ -57,12 +58,12 @@ internal sealed class ManagedCode
     private void AddMethod(ReadOnlySpan<byte> payload)
     {
         var methodId = BinaryPrimitives.ReadUInt64LittleEndian(payload);
-        var (map, mapLength) = _pendingMap.MethodId == methodId && _pendingMap.Length > 0 ? (_pendingMap.Map, _pendingMap.Length) : (0, 0);
-        DropPendingMap(keep: mapLength > 0);
         var module = BinaryPrimitives.ReadUInt64LittleEndian(payload[8..]);
         var start = BinaryPrimitives.ReadUInt64LittleEndian(payload[16..]);
         var size = BinaryPrimitives.ReadUInt32LittleEndian(payload[24..]);
         var token = BinaryPrimitives.ReadInt32LittleEndian(payload[28..]);
+        var (map, mapLength) = _pendingMap.MethodId == methodId && size > 0 ? (_pendingMap.Map, _pendingMap.Length) : (0, 0);
+        DropPendingMap(keep: mapLength > 0);
         if (size == 0)
             return;
         var names = payload[36..];
