@@ -282,7 +282,6 @@ public static class ProfileSession
     private sealed class StackFrames(IReadOnlyList<ulong[]> stacks, ManagedCode code, bool selfProfiling) : IDisposable
     {
         private readonly Dictionary<int, ArraySegment<ProfileFrame>> _frames = [];
-        private readonly Dictionary<ManagedCode.Method, MethodSource?> _methods = [];
         private readonly MethodSources _sources = new();
         private readonly List<ProfileFrame> _scratch = new(64);
 
@@ -313,8 +312,7 @@ public static class ProfileSession
 
         private ProfileFrame Frame(ManagedCode.Method method, int ilOffset)
         {
-            if (!_methods.TryGetValue(method, out var source))
-                _methods[method] = source = _sources.Find(code.ModulePath(method.Module), method.Token);
+            var source = _sources.Find(code.ModulePath(method.Module), method.Token); // remembered there, per method
             return source is null
                 ? new ProfileFrame(method.Name)
                 : new ProfileFrame(method.Name, source.File, source.StartLine, ilOffset < 0 ? 0 : source.LineAt(ilOffset));

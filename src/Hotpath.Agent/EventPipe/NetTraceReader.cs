@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Hotpath.Pprof;
 
 namespace Hotpath.Agent.EventPipe;
 
@@ -47,7 +48,7 @@ internal sealed class NetTraceReader : IDisposable
     private readonly EventHandler _onEvent;
     private readonly Dictionary<int, EventKind> _metadata = [];
     private readonly Dictionary<int, int> _stacksById = [];
-    private readonly Dictionary<ulong[], int> _stackIndexes = new(AddressesComparer.Instance);
+    private readonly Dictionary<ulong[], int> _stackIndexes = new(SequenceComparer<ulong>.Instance);
     private readonly List<ulong[]> _stacks = [];
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private long _position;
@@ -164,19 +165,22 @@ internal sealed class NetTraceReader : IDisposable
         var id = BinaryPrimitives.ReadInt32LittleEndian(block);
         var count = BinaryPrimitives.ReadInt32LittleEndian(block[4..]);
         var offset = 8;
+        // Probed with the block's bytes: a stack seen before is not copied again.
+        var lookup = _stackIndexes.GetAlternateLookup<ReadOnlySpan<ulong>>();
         for (var i = 0; i < count; i++, id++)
         {
             var size = BinaryPrimitives.ReadInt32LittleEndian(block[offset..]);
             offset += 4;
             if (size < 0 || size % 8 != 0 || offset + size > block.Length)
                 throw new FormatException($"stack {id} of {size} bytes");
-            var addresses = MemoryMarshal.Cast<byte, ulong>(block.Slice(offset, size)).ToArray();
+            var addresses = MemoryMarshal.Cast<byte, ulong>(block.Slice(offset, size));
             offset += size;
-            if (!_stackIndexes.TryGetValue(addresses, out var index))
+            if (!lookup.TryGetValue(addresses, out var index))
             {
+                var copy = addresses.ToArray();
                 index = _stacks.Count;
-                _stacks.Add(addresses);
-                _stackIndexes[addresses] = index;
+                _stacks.Add(copy);
+                _stackIndexes[copy] = index;
             }
 
             _stacksById[id] = index;
@@ -321,20 +325,6 @@ internal sealed class NetTraceReader : IDisposable
             }
 
             throw new FormatException("a variable-length number of more than 10 bytes");
-        }
-    }
-
-    private sealed class AddressesComparer : IEqualityComparer<ulong[]>
-    {
-        public static readonly AddressesComparer Instance = new();
-
-        public bool Equals(ulong[]? x, ulong[]? y) => x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(ulong[] addresses)
-        {
-            var hash = new HashCode();
-            hash.AddBytes(MemoryMarshal.AsBytes(addresses.AsSpan()));
-            return hash.ToHashCode();
         }
     }
 }

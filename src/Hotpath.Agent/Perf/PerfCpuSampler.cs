@@ -119,7 +119,7 @@ public sealed class PerfCpuSampler : IDisposable
     /// </summary>
     public static bool IsPerfMapOn(int processId)
     {
-        var perfMap = PerfMapPath(processId);
+        var perfMap = ProcessSymbols.PerfMapPath(processId);
         try
         {
             return Directory.EnumerateFileSystemEntries($"/proc/{processId}/fd").Any(fd => new FileInfo(fd).LinkTarget == perfMap);
@@ -148,15 +148,13 @@ public sealed class PerfCpuSampler : IDisposable
 
         try
         {
-            File.Delete(PerfMapPath(processId));
+            File.Delete(ProcessSymbols.PerfMapPath(processId));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Not ours to delete after all; it stays.
         }
     }
-
-    private static string PerfMapPath(int processId) => $"/tmp/perf-{processId}.map";
 
     /// <summary>What the diagnostic port answers for a process that is gone, not this user's, or whose runtime lacks the command.</summary>
     private static bool IsUnreachable(Exception e) =>

@@ -23,11 +23,14 @@ internal sealed class ProcessSymbols : IDisposable
     private (ulong Start, ulong End, ulong Offset, string Path)[] _maps = [];
     private long _perfMapRead;
 
-    public ProcessSymbols(int pid, string? perfMapDirectory = null)
+    public ProcessSymbols(int pid)
     {
         _pid = pid;
-        _perfMap = Path.Combine(perfMapDirectory ?? "/tmp", $"perf-{pid}.map");
+        _perfMap = PerfMapPath(pid);
     }
+
+    /// <summary>Where the runtime of process <paramref name="pid"/> writes its perf map while it is on.</summary>
+    public static string PerfMapPath(int pid) => $"/tmp/perf-{pid}.map";
 
     /// <summary>How many JIT-compiled code ranges the perf map has named so far.</summary>
     public int JittedRanges => _jitted.Count;
