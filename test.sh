@@ -43,6 +43,7 @@ need_deb chromium chromium   # browser tests (Playwright drives /usr/bin/chromiu
 need_deb node nodejs
 need_deb npm npm
 need_deb go golang-go   # a real Go service with net/http/pprof for the scrape tests and the quick start
+need_deb faketime faketime   # libfaketime: the collector processes of the run with the clock a year ahead
 
 # The S3-compatible server of the storage tests: s3rver from npm, in .test-tools (not committed).
 if [ ! -f .test-tools/node_modules/s3rver/bin/s3rver.js ]; then
@@ -100,6 +101,12 @@ failed=0
 
 step "dotnet test"
 dotnet test Hotpath.slnx -c Release --no-build --filter "Category!=Sampling" --logger "trx" --results-directory "$OUT/trx" --verbosity quiet
+# The projects whose tests store profiles with times, again with the tests' and collectors' clock a year ahead
+# (tests/Hotpath.Testing/TestClock.cs): a test whose data would age out fails the day it is written.
+step "dotnet test: the clock a year ahead"
+ahead="Collector Cli EndToEnd Storage"
+HOTPATH_TEST_CLOCK_AHEAD=365.00:00:00 dotnet test Hotpath.slnx -c Release --no-build --logger "trx" --results-directory "$OUT/trx-ahead" --verbosity quiet \
+  --filter "Category!=Sampling&Category!=MachineClock&($(for p in $ahead; do printf 'FullyQualifiedName~Hotpath.%s.Tests|' "$p"; done | sed 's/|$//'))"
 # Tests of measured profile shares get the machine to themselves (see tests/Hotpath.Testing/TestCategory.cs),
 # in the projects that have them, each with its own results directory: ClickHouse (still merging the parts
 # the tests wrote) and s3rver are stopped first, as nothing after this needs them.
@@ -117,6 +124,7 @@ for project in tests/*.Tests; do
   f=0
   results=("$(grep -l "$name.dll" "$OUT"/trx/*.trx 2>/dev/null | head -n 1)")
   grep -qx "$name" <<<"$sampling" && results+=("$(ls "$OUT/trx-sampling/$name"/*.trx 2>/dev/null | head -n 1)")
+  grep -qw "$(sed 's/^Hotpath\.\(.*\)\.Tests$/\1/' <<<"$name")" <<<"$ahead" && results+=("$(grep -l "$name.dll" "$OUT"/trx-ahead/*.trx 2>/dev/null | head -n 1)")
   for trx in "${results[@]}"; do
     if [ -z "$trx" ]; then
       echo "   $name: a test run left no results (the test host crashed?)"

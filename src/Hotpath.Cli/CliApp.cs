@@ -26,7 +26,8 @@ public static class CliApp
         Recursive = true,
     };
 
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    /// <param name="time">The clock relative windows (--since 1h) count from; null: the system's.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default, TimeProvider? time = null)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -37,7 +38,7 @@ public static class CliApp
         });
         if (!console.Profile.Capabilities.Interactive)
             console.Profile.Width = 160; // redirected: do not wrap summaries at 80 columns
-        var context = new CliContext(console, output, error);
+        var context = new CliContext(console, output, error, time ?? TimeProvider.System);
 
         var root = new RootCommand("hotpath: continuous profiling from the terminal. Talks to a Hotpath collector (profefe API v0).")
         {
@@ -58,8 +59,10 @@ public static class CliApp
 }
 
 /// <summary>Where commands write, and the one way they report failures.</summary>
-public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWriter error)
+public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWriter error, TimeProvider time)
 {
+    public TimeProvider Time { get; } = time;
+
     public IAnsiConsole Console { get; } = console;
 
     /// <summary>Plain output (JSON, folded stacks), never decorated.</summary>

@@ -1,3 +1,3 @@
 using Hotpath.Collector.Hosting;
 
-await CollectorApp.Build(args).RunAsync();
+return await CollectorApp.RunAsync(args);

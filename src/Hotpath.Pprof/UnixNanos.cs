@@ -34,9 +34,9 @@ public static class UnixNanos
     public static long From(DateTimeOffset time) =>
         TryFrom(time, out var nanos) ? nanos : throw new ArgumentOutOfRangeException(nameof(time), time, "outside the times 64-bit nanoseconds hold");
 
-    /// <summary>The range as text, for error messages.</summary>
     /// <summary>The time of Unix nanoseconds (to the 100 ns tick).</summary>
     public static DateTimeOffset ToDateTimeOffset(long nanos) => DateTimeOffset.UnixEpoch.AddTicks(nanos / TimeSpan.NanosecondsPerTick);
 
+    /// <summary>The range as text, for error messages.</summary>
     public static string RangeText { get; } = $"{MinTime:yyyy-MM-dd'T'HH:mm:ss'Z'} to {MaxTime:yyyy-MM-dd'T'HH:mm:ss'Z'}";
 }

@@ -45,7 +45,7 @@ public sealed partial class ClickHouseProfileStore
             try
             {
                 await Task.Delay(BucketPass, _stopping.Token);
-                if (await BuildBucketsAsync(DateTimeOffset.UtcNow, _stopping.Token) is > 0 and var built)
+                if (await BuildBucketsAsync(_time.GetUtcNow(), _stopping.Token) is > 0 and var built)
                     Log.BucketsBuilt(_logger, built);
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)

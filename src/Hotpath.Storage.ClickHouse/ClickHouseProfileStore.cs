@@ -33,6 +33,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _bucketLoop;
     private int _disposed;
@@ -43,10 +44,13 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly IObjectStore? _bodies;
 
     /// <param name="bodies">Where bodies go instead of the profiles table; the store owns it and disposes it.</param>
-    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null)
+    /// <param name="time">The clock that says when a bucket is over (null: the system's).</param>
+    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null,
+        TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _bodies = bodies;
+        _time = time ?? TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;
         _timeout = options.Timeout;
@@ -394,7 +398,9 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     {
         var cutoffDay = int.Parse(UnixNanos.ToDateTimeOffset(cutoffUnixNanos).ToString("yyyyMMdd", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var rows = await QueryAsync(
-            $"SELECT toUInt32(toYYYYMMDD(created_at)) AS day, toUInt32(count()) FROM {_db}.profiles GROUP BY day HAVING day < {cutoffDay} ORDER BY day", cancellationToken);
+            // A day goes whole, once nothing in it was written within the retention (a late arrival keeps its day).
+            $"SELECT toUInt32(toYYYYMMDD(created_at)) AS day, toUInt32(count()) FROM {_db}.profiles GROUP BY day " +
+            $"HAVING day < {cutoffDay} AND max(id) < {Literal(ProfileId.FirstAt(cutoffUnixNanos))} ORDER BY day", cancellationToken);
         var deleted = 0;
         var days = new List<uint>();
         for (var i = 0; i + 8 <= rows.Length; i += 8)

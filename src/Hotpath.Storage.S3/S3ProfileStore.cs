@@ -179,13 +179,17 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var deleted = 0;
+        var written = ProfileId.FirstAt(cutoffUnixNanos);
         foreach (var service in await ListServicesAsync(cancellationToken))
         {
             foreach (var type in ProfileTypes.All)
             {
                 var expired = new List<ProfileMeta>();
                 await foreach (var meta in ListIndexAsync(service, type, 0, cutoffUnixNanos - 1, cancellationToken))
-                    expired.Add(meta);
+                {
+                    if (string.CompareOrdinal(meta.Id, written) < 0)
+                        expired.Add(meta); // else written within the retention: kept from its arrival
+                }
                 foreach (var chunk in expired.Chunk(300))
                 {
                     // Index first: a profile stops being found before its bytes go.

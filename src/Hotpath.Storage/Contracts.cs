@@ -160,8 +160,11 @@ public sealed record MergeSource(int Profiles, int RawProfiles, IAsyncEnumerable
 public interface IRetention
 {
     /// <summary>
-    /// Deletes every profile created before <paramref name="cutoffUnixNanos"/>, and pre-merged aggregates
-    /// of time before <paramref name="aggregateCutoffUnixNanos"/>; returns how many profiles were deleted.
+    /// Deletes every profile both taken and written before <paramref name="cutoffUnixNanos"/> (its write time
+    /// is in its id, <see cref="ProfileId.FirstAt"/>): a profile that arrives late, imported or flushed after an
+    /// outage, is kept for the retention from its arrival, as profefe's TTL counts. Deletes pre-merged
+    /// aggregates of time before <paramref name="aggregateCutoffUnixNanos"/> unless raw profiles of theirs
+    /// remain; returns how many profiles were deleted.
     /// </summary>
     Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken);
 }

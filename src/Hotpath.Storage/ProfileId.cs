@@ -38,8 +38,11 @@ public static class ProfileId
             _lastRandom = random;
         }
 
-        var bits = (UInt128)(ulong)millis << 32 | random;
-        return string.Create(Length, bits, static (chars, value) =>
+        return Encode((UInt128)(ulong)millis << 32 | random);
+    }
+
+    private static string Encode(UInt128 bits) =>
+        string.Create(Length, bits, static (chars, value) =>
         {
             for (var i = chars.Length - 1; i >= 0; i--)
             {
@@ -47,6 +50,18 @@ public static class ProfileId
                 value >>= 5;
             }
         });
+
+    /// <summary>
+    /// The smallest id written at or after <paramref name="unixNanos"/>: an id compares (ordinally) below it
+    /// exactly when it was written before that millisecond. Retention counts a profile's age from its write by it.
+    /// </summary>
+    public static string FirstAt(long unixNanos) => At(unixNanos, 0);
+
+    /// <summary>The id written at <paramref name="unixNanos"/> (to the millisecond) with the given low bits.</summary>
+    public static string At(long unixNanos, uint sequence)
+    {
+        var millis = Math.Clamp(unixNanos / 1_000_000, 0, (1L << 48) - 1);
+        return Encode((UInt128)(ulong)millis << 32 | sequence);
     }
 
     /// <summary>True when the text could be an id; anything else cannot exist and needs no lookup.</summary>

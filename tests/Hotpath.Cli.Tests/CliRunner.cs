@@ -11,7 +11,7 @@ public static class CliRunner
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        var code = await CliApp.RunAsync([.. args, "--collector", collector.BaseAddress.ToString()], output, error);
+        var code = await CliApp.RunAsync([.. args, "--collector", collector.BaseAddress.ToString()], output, error, default, TestClock.Provider);
         return new CliResult(code, output.ToString(), error.ToString());
     }
 }

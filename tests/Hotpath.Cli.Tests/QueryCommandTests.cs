@@ -15,7 +15,7 @@ public sealed class QueryCommandTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _collector = await CollectorInstance.StartAsync();
-        var at = DateTimeOffset.UtcNow.AddMinutes(-10);
+        var at = TestClock.UtcNow.AddMinutes(-10);
         for (var i = 0; i < TestData.CpuProfiles.Count; i++)
         {
             var meta = await _collector.PostOkAsync(_service, "cpu", ProfileBytes.WithTime(TestData.CpuProfiles[i], at.AddSeconds(i)), "&labels=version%3D1.4");
@@ -27,7 +27,7 @@ public sealed class QueryCommandTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _collector.DisposeAsync();
 
-    private string Window => $"/api/0/profiles?service={_service}&from={ProfileBytes.Format(DateTimeOffset.UtcNow.AddHours(-1))}&to={ProfileBytes.Format(DateTimeOffset.UtcNow.AddMinutes(1))}";
+    private string Window => $"/api/0/profiles?service={_service}&from={ProfileBytes.Format(TestClock.UtcNow.AddHours(-1))}&to={ProfileBytes.Format(TestClock.UtcNow.AddMinutes(1))}";
 
     [Fact]
     public async Task Find_prints_a_table_of_the_matching_profiles()
@@ -65,7 +65,7 @@ public sealed class QueryCommandTests : IAsyncLifetime
     public async Task Find_shows_each_profiles_instance_id()
     {
         var service = CollectorInstance.NewServiceName();
-        await _collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", DateTimeOffset.UtcNow.AddMinutes(-1)), "&instance_id=pod-7f9c");
+        await _collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", TestClock.UtcNow.AddMinutes(-1)), "&instance_id=pod-7f9c");
 
         var result = await CliRunner.RunAsync(_collector, "find", "-s", service);
 
@@ -145,7 +145,7 @@ public sealed class QueryCommandTests : IAsyncLifetime
         const string Name = "Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Http.HttpProtocol.ProcessRequests<Microsoft.AspNetCore.Hosting.HostingApplication.Context>";
         var profile = SyntheticProfiles.DeepStack(2);
         profile.StringTable[(int)profile.Function[0].Name] = Name;
-        profile.TimeNanos = UnixNanos.From(DateTimeOffset.UtcNow.AddMinutes(-1));
+        profile.TimeNanos = UnixNanos.From(TestClock.UtcNow.AddMinutes(-1));
         await _collector.PostOkAsync(service, "cpu", ProfileEncoder.ToGzipBytes(profile));
 
         var result = await CliRunner.RunAsync(_collector, "top", "-s", service, "-t", "cpu");
@@ -169,7 +169,7 @@ public sealed class QueryCommandTests : IAsyncLifetime
     public async Task Top_keeps_the_samples_of_a_sample_label_and_groups_by_one()
     {
         var service = CollectorInstance.NewServiceName();
-        var (body, hash, sort) = LabeledProfiles.Workers(DateTimeOffset.UtcNow.AddMinutes(-1));
+        var (body, hash, sort) = LabeledProfiles.Workers(TestClock.UtcNow.AddMinutes(-1));
         await _collector.PostOkAsync(service, "cpu", body);
 
         var filtered = await CliRunner.RunAsync(_collector, "top", "-s", service, "-t", "cpu", "--sample-label", "worker=sort", "--raw");

@@ -34,8 +34,8 @@ public sealed class FindProfilesTests(CollectorFixture fixture) : IClassFixture<
     public async Task Relative_times_count_back_from_now_as_pyroscope_writes_them()
     {
         var service = CollectorInstance.NewServiceName();
-        var tenMinutesAgo = await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", DateTimeOffset.UtcNow.AddMinutes(-10)));
-        await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_2.pb.gz", DateTimeOffset.UtcNow.AddDays(-2)));
+        var tenMinutesAgo = await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", TestClock.UtcNow.AddMinutes(-10)));
+        await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_2.pb.gz", TestClock.UtcNow.AddDays(-2)));
 
         async Task<List<string>> Find(string from, string to)
         {

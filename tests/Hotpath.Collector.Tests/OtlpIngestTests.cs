@@ -58,7 +58,7 @@ public sealed class OtlpIngestTests(OtlpCollectorFixture fixture) : IClassFixtur
     {
         var payloads = new OtlpPayloads();
         payloads.AddEbpfCpu(payloads.Resource(new Dictionary<string, string> { ["service.name"] = service, ["host.name"] = "node-1" }, "go.opentelemetry.io/ebpf-profiler"),
-            [(["main", "serve", "checksumOfTheBasket"], 30), (["main", "serve", "render"], 10)], EbpfPeriod, (ulong)UnixNanos.From(DateTimeOffset.UtcNow));
+            [(["main", "serve", "checksumOfTheBasket"], 30), (["main", "serve", "render"], 10)], EbpfPeriod, (ulong)UnixNanos.From(TestClock.UtcNow));
         return payloads;
     }
 

@@ -65,7 +65,7 @@ public sealed class PostProfileTests(CollectorFixture fixture) : IClassFixture<C
         var meta = await Collector.PostOkAsync(CollectorInstance.NewServiceName(), "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", null));
 
         var createdAt = DateTimeOffset.Parse(meta.GetProperty("created_at").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(createdAt, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+        Assert.InRange(createdAt, TestClock.UtcNow.AddMinutes(-1), TestClock.UtcNow.AddMinutes(1));
     }
 
     [Theory]

@@ -91,8 +91,8 @@ public sealed class RollupMergeTests
 
         await collector.PostOkAsync("late", "cpu", ProfileBytes.WithTime("cpu_2.pb.gz", T0.AddHours(1).AddMinutes(7).AddSeconds(30)));
         var after = (await collector.GetProfileAsync("/api/0/profiles/merge?" + window)).Totals();
-        await collector.PostOkAsync("late", "cpu", ProfileBytes.WithTime("cpu_3.pb.gz", DateTimeOffset.UtcNow));
-        var now = (await collector.GetProfileAsync($"/api/0/profiles/merge?service=late&type=cpu&from={Format(T0)}&to={Format(DateTimeOffset.UtcNow.AddMinutes(1))}")).Totals();
+        await collector.PostOkAsync("late", "cpu", ProfileBytes.WithTime("cpu_3.pb.gz", TestClock.UtcNow));
+        var now = (await collector.GetProfileAsync($"/api/0/profiles/merge?service=late&type=cpu&from={Format(T0)}&to={Format(TestClock.UtcNow.AddMinutes(1))}")).Totals();
 
         Assert.Equal(TestData.Sum([before, TestData.Totals["cpu_2.pb.gz"]]), after);
         Assert.Equal(TestData.Sum([after, TestData.Totals["cpu_3.pb.gz"]]), now);
@@ -105,7 +105,7 @@ public sealed class RollupMergeTests
     {
         await using var collector = await CollectorInstance.StartAsync();
         // Within a minute that is over but recent, so ingest keeps what it decoded for it.
-        var minute = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60 * 60 - 60);
+        var minute = DateTimeOffset.FromUnixTimeSeconds(TestClock.UtcNow.ToUnixTimeSeconds() / 60 * 60 - 60);
         for (var i = 0; i < 12; i++)
         {
             await collector.PostOkAsync("recent", i % 3 == 0 ? "heap" : "cpu",

@@ -39,7 +39,7 @@ public sealed class IngestProtocolsToGoPprofTests : IDisposable
         var payloads = new OtlpPayloads();
         var scope = payloads.Resource(new Dictionary<string, string> { ["service.name"] = "shop", ["cloud.region"] = "eu-west" });
         payloads.AddPprof(scope, TestData.Decode("cpu_1.pb.gz"));
-        payloads.AddEbpfCpu(scope, [(["main", "serve", "checksumOfTheBasket"], 60)], 50_000_000, (ulong)UnixNanos.From(DateTimeOffset.UtcNow));
+        payloads.AddEbpfCpu(scope, [(["main", "serve", "checksumOfTheBasket"], 60)], 50_000_000, (ulong)UnixNanos.From(TestClock.UtcNow));
         var content = new ByteArrayContent(new ExportProfilesServiceRequest { ResourceProfiles = { payloads.Data.ResourceProfiles }, Dictionary = payloads.Dictionary }.ToByteArray());
         content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
         using (var reply = await collector.Http.PostAsync("/v1development/profiles", content))

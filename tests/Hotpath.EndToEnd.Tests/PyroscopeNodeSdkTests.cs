@@ -5,6 +5,7 @@ using Hotpath.Testing;
 namespace Hotpath.EndToEnd.Tests;
 
 /// <summary>The real Pyroscope Node.js SDK (@pyroscope/nodejs from npm, installed by test.sh) pointed at a real collector.</summary>
+[Trait(TestCategory.Trait, TestCategory.MachineClock)]
 public sealed class PyroscopeNodeSdkTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("hotpath-pyroscope-node-").FullName;

@@ -4,6 +4,7 @@ using Hotpath.Testing;
 namespace Hotpath.EndToEnd.Tests;
 
 /// <summary>The README's quick start, pasted into bash as it stands, against a real collector and a real Go service.</summary>
+[Trait(TestCategory.Trait, TestCategory.MachineClock)]
 public sealed partial class QuickStartTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("hotpath-quickstart-").FullName;

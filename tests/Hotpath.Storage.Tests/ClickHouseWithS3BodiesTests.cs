@@ -30,7 +30,7 @@ public sealed class ClickHouseWithS3BodiesTests : ProfileStoreContract
         var files = Enumerable.Range(0, 20).Select(i => TestData.CpuProfiles[i % TestData.CpuProfiles.Count]).ToList();
         // Twenty at once share batches, so objects; then a lone old one in a batch of its own.
         var batch = await Task.WhenAll(files.Select((f, i) => store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "", [], T0 + i), TestData.Bytes(f), default)));
-        var old = await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "", [], T0 - 86_400_000_000_000L), TestData.Bytes("cpu_1.pb.gz"), default);
+        var old = await store.WriteAsync(Written(new NewProfile("api", ProfileType.Cpu, "", [], T0 - 86_400_000_000_000L)), TestData.Bytes("cpu_1.pb.gz"), default);
 
         var inRows = (await SqlAsync(clickHouse, $"SELECT sum(length(body)), uniqExact(body_object) FROM {clickHouse.Database}.profiles")).Trim().Split('\t');
         var oldObject = (await SqlAsync(clickHouse, $"SELECT body_object FROM {clickHouse.Database}.profiles WHERE id = '{old.Id}'")).Trim();

@@ -52,6 +52,12 @@ public abstract class ProfileStoreContract
     protected static NewProfile Profile(string service, ProfileType type, long createdAt, params (string Key, string Value)[] labels) =>
         new(service, type, "instance-1", [.. labels.Select(l => new ProfileLabel(l.Key, l.Value))], createdAt);
 
+    private static uint _written;
+
+    /// <summary>The profile with the id an engine gives one written when it was taken (its id carries the write time).</summary>
+    protected static NewProfile Written(NewProfile profile) =>
+        profile with { Id = ProfileId.At(profile.CreatedAtUnixNanos, Interlocked.Increment(ref _written)) };
+
     private static ProfileQuery Query(string service, long from, long to, ProfileType? type = null, int limit = 0, params (string Key, string Value)[] labels) =>
         new(service, type, from, to, [.. labels.Select(l => new ProfileLabel(l.Key, l.Value))], limit);
 
@@ -199,13 +205,16 @@ public abstract class ProfileStoreContract
     }
 
     [Fact]
-    public async Task Retention_deletes_what_is_older_than_the_cutoff_and_nothing_else()
+    public async Task Retention_deletes_what_was_taken_and_written_before_the_cutoff_and_nothing_else()
     {
         await using var store = await CreateAsync();
         var body = TestData.Bytes("cpu_1.pb.gz");
-        var old = await store.Writer.WriteAsync(Profile("old-only", ProfileType.Cpu, T0 - 10 * Second, ("k", "v")), body, default);
-        await store.Writer.WriteAsync(Profile("mixed", ProfileType.Cpu, T0 - 5 * Second, ("k", "v")), body, default);
-        var kept = await store.Writer.WriteAsync(Profile("mixed", ProfileType.Cpu, T0, ("k", "v")), body, default);
+        // Written when they were taken: the id carries the write time, as an engine given an id keeps it.
+        var old = await store.Writer.WriteAsync(Written(Profile("old-only", ProfileType.Cpu, T0 - 10 * Second, ("k", "v"))), body, default);
+        await store.Writer.WriteAsync(Written(Profile("mixed", ProfileType.Cpu, T0 - 5 * Second, ("k", "v"))), body, default);
+        var kept = await store.Writer.WriteAsync(Written(Profile("mixed", ProfileType.Cpu, T0, ("k", "v"))), body, default);
+        // Taken long before the cutoff but written after it (now): an import, an agent's queue after an outage.
+        var late = await store.Writer.WriteAsync(Profile("late", ProfileType.Cpu, T0 - 20 * 86_400 * Second), body, default);
 
         var deleted = await store.Retention.DeleteOlderThanAsync(T0, T0, default);
 
@@ -213,10 +222,12 @@ public abstract class ProfileStoreContract
         Assert.Empty(await store.Reader.GetAsync([old.Id], default));
         Assert.Empty(await store.Reader.OpenAsync([old.Id], default).ToListAsync());
         Assert.Equal([kept.Id], (await store.Reader.FindAsync(Query("mixed", 0, long.MaxValue, labels: [("k", "v")]), default)).Select(m => m.Id));
-        Assert.Equal(["mixed"], await store.Reader.ListServicesAsync(default));
+        Assert.Equal([late.Id], (await store.Reader.FindAsync(Query("late", 0, long.MaxValue), default)).Select(m => m.Id));
+        Assert.Equal(body, (await store.Reader.OpenAsync([late.Id], default).ToListAsync()).Single());
+        Assert.Equal(["late", "mixed"], await store.Reader.ListServicesAsync(default));
 
         // A service whose profiles all expired comes back when it writes again.
         await store.Writer.WriteAsync(Profile("old-only", ProfileType.Cpu, T0), body, default);
-        Assert.Equal(["mixed", "old-only"], await store.Reader.ListServicesAsync(default));
+        Assert.Equal(["late", "mixed", "old-only"], await store.Reader.ListServicesAsync(default));
     }
 }

@@ -70,13 +70,13 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await using var store = new SqliteUnderTest();
         var body = TestData.Bytes("cpu_2.pb.gz");
         for (var i = 0; i < 150; i++)
-            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i), body, default);
+            await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + i)), body, default);
         await store.ReopenAsync(); // checkpoints the WAL into the database file
         var full = store.Store.SizeBytes;
 
-        Assert.Equal(150, await store.Store.DeleteOlderThanAsync(T0 + 1000, T0 + 1000, default));
+        Assert.Equal(150, await store.Store.DeleteOlderThanAsync(T0 + Second, T0 + Second, default));
         for (var i = 0; i < 150; i++)
-            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 2000 + i), body, default);
+            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 2 * Second + i), body, default);
         await store.ReopenAsync();
 
         // Without reuse the store would have doubled; one segment of slack is allowed.
@@ -180,9 +180,9 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await using var store = new SqliteUnderTest();
         var hour = 3_600 * Second;
         for (var i = 0; i < 12; i++)
-            await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i * hour / 4), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
+            await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + i * hour / 4)), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
         // Alone in its day: its hour and day pieces point at it rather than copy it, until it expires.
-        await store.Store.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 53 * hour), TestData.Bytes("cpu_2.pb.gz"), default);
+        await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + 53 * hour)), TestData.Bytes("cpu_2.pb.gz"), default);
         await store.Store.BuildRollupsAsync(default);
         var secondDay = new ProfileQuery("s", ProfileType.Cpu, T0 + 48 * hour, T0 + 72 * hour - 1, []);
         var rollupBytes = store.Store.RollupBytes;

@@ -39,7 +39,10 @@ public sealed class CollectorInstance : IAsyncDisposable
     /// <summary>Every address Kestrel bound, the API's first (then OTLP gRPC's, when a test turned it on).</summary>
     public IReadOnlyList<string> Addresses => CollectorApp.ListeningOn(_app);
 
-    public static async Task<CollectorInstance> StartAsync(params string[] settings)
+    public static Task<CollectorInstance> StartAsync(params string[] settings) => StartAsync(null, settings);
+
+    /// <summary>A collector that reads the time from <paramref name="clock"/> (null: the tests' own, <see cref="TestClock"/>).</summary>
+    public static async Task<CollectorInstance> StartAsync(TimeProvider? clock, params string[] settings)
     {
         var given = settings.FirstOrDefault(s => s.StartsWith("--Storage:DataDirectory=", StringComparison.Ordinal))?.Split('=', 2)[1];
         var dataDirectory = given ?? Path.Combine(Path.GetTempPath(), "hotpath-test-" + Guid.NewGuid().ToString("N"));
@@ -52,7 +55,7 @@ public sealed class CollectorInstance : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
             .. settings,
         ];
-        var app = CollectorApp.Build(args);
+        var app = CollectorApp.Build(args, clock ?? TestClock.Provider);
         await app.StartAsync();
         var address = CollectorApp.ListeningOn(app)[0];
         return new CollectorInstance(app, dataDirectory, new Uri(address), ownsData: given is null);

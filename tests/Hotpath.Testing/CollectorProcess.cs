@@ -59,6 +59,14 @@ public sealed class CollectorProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (TestClock.Ahead != TimeSpan.Zero)
+        {
+            // The tests' clock, moved ahead, is the collector's too: libfaketime (Debian's faketime, which test.sh
+            // installs) shifts the process's wall clock, preloaded into the process itself so that signals reach it.
+            start.Environment["LD_PRELOAD"] = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+            start.Environment["FAKETIME"] = $"+{(long)TestClock.Ahead.TotalSeconds}";
+        }
+
         foreach (var arg in (string[])[CollectorDll, $"--Collector:Address=127.0.0.1:{chosen}", "--Collector:OtlpGrpcAddress=", $"--Storage:DataDirectory={dataDirectory}", .. settings])
             start.ArgumentList.Add(arg);
 

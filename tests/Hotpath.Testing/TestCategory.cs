@@ -12,4 +12,11 @@ public static class TestCategory
     /// margin.
     /// </summary>
     public const string Sampling = "Sampling";
+
+    /// <summary>
+    /// Tests whose outside clients read the machine's own clock, which the tests cannot move: a Go service's
+    /// profiles, the Pyroscope Node.js SDK's, a shell's <c>date</c>. The run with the clock a year ahead
+    /// (<see cref="TestClock"/>) leaves them out.
+    /// </summary>
+    public const string MachineClock = "MachineClock";
 }

@@ -9,7 +9,7 @@ public static class FindCommand
 {
     public static Command Create(CliContext context)
     {
-        var selection = new SelectionOptions();
+        var selection = new SelectionOptions(context.Time);
         var json = new Option<bool>("--json") { Description = "Print the API's JSON reply instead of a table" };
         var command = new Command("find", """
             List stored profiles that match, oldest first.

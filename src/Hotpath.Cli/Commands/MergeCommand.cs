@@ -8,7 +8,7 @@ public static class MergeCommand
 {
     public static Command Create(CliContext context)
     {
-        var selection = new SelectionOptions();
+        var selection = new SelectionOptions(context.Time);
         var output = OutputOption();
         var command = new Command("merge", """
             Download one pprof merging every matching profile (go tool pprof reads it).

@@ -5,7 +5,7 @@ using Hotpath.Pprof;
 namespace Hotpath.Cli.Commands;
 
 /// <summary>The options that select profiles (find, merge, top): service, type, labels, time window, limit.</summary>
-public sealed class SelectionOptions
+public sealed class SelectionOptions(TimeProvider time)
 {
     public Option<string> Service { get; } = new("--service", "-s") { Description = "Service name", Required = true };
     public Option<string?> Type { get; } = TypeOption();
@@ -60,7 +60,7 @@ public sealed class SelectionOptions
 
     /// <summary>The time window the options select.</summary>
     public (DateTimeOffset From, DateTimeOffset To) Window(ParseResult parsed) =>
-        TimeArguments.Window(parsed.GetValue(Since), parsed.GetValue(From), parsed.GetValue(To), DateTimeOffset.UtcNow);
+        TimeArguments.Window(parsed.GetValue(Since), parsed.GetValue(From), parsed.GetValue(To), time.GetUtcNow());
 
     /// <summary>The API query string for the selection over the given window.</summary>
     public string Query(ParseResult parsed, (DateTimeOffset From, DateTimeOffset To) window)

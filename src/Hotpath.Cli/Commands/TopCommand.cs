@@ -11,7 +11,7 @@ public static class TopCommand
 {
     public static Command Create(CliContext context)
     {
-        var selection = new SelectionOptions();
+        var selection = new SelectionOptions(context.Time);
         var count = new Option<int>("--nodes", "-n") { Description = "How many functions to show", DefaultValueFactory = _ => 20 };
         var sampleType = new Option<string?>("--sample-type") { Description = "Sample type to rank by (default: the profile's default, else its last)" };
         var folded = new Option<bool>("--folded") { Description = "Print folded stacks (root;...;leaf value) for flamegraph.pl and speedscope" };

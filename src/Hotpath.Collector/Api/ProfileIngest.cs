@@ -34,7 +34,9 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
                 type ??= PyroscopeTypes.FromSampleTypes([.. Enumerable.Range(0, profile.SampleTypeCount).Select(profile.SampleTypeName)]);
             }
 
-            var meta = await writer.WriteAsync(new NewProfile(service, type!.Value, instanceId, labels, created, value) { Decoded = profile }, body, cancellationToken);
+            // The id carries the write time, from which retention counts (ProfileId.FirstAt): the collector's clock.
+            var meta = await writer.WriteAsync(new NewProfile(service, type!.Value, instanceId, labels, created, value, ProfileId.New(time)) { Decoded = profile },
+                body, cancellationToken);
             metrics.ProfilesWritten.WithLabels(meta.Type.ToWire()).Inc();
             metrics.ProfilesReceived.WithLabels(protocol).Inc();
             return meta;

@@ -14,7 +14,8 @@ namespace Hotpath.Collector.Hosting;
 /// <summary>The composition root: configuration, services and the HTTP pipeline of the collector.</summary>
 public static class CollectorApp
 {
-    public static WebApplication Build(string[] args)
+    /// <param name="time">The collector's clock; null: the system's (tests pass one they move).</param>
+    public static WebApplication Build(string[] args, TimeProvider? time = null)
     {
         var translated = ProfefeFlags.Translate(args);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -26,14 +27,18 @@ public static class CollectorApp
         // Again after HOTPATH_ variables, so that the command line still wins over them.
         builder.Configuration.AddCommandLine(translated);
         builder.Logging.AddSimpleConsole();
+        // The host logs a start that failed with the whole stack trace before RunAsync below says it in one line;
+        // a faulted background service is still logged there, at Critical, with its exception.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
 
         var services = builder.Services;
         services.AddOptions<CollectorOptions>().Bind(builder.Configuration.GetSection(CollectorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section));
-        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(time ?? TimeProvider.System);
 
-        services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<StorageStartupService>();
         services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
@@ -78,7 +83,7 @@ public static class CollectorApp
             kestrel.AddServerHeader = false;
             ListenAddress.Apply(kestrel, options.Address);
             if (!string.IsNullOrWhiteSpace(options.OtlpGrpcAddress))
-                ListenAddress.Apply(kestrel, options.OtlpGrpcAddress, listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+                ListenAddress.Apply(kestrel, ListenAddress.WithHostOf(options.OtlpGrpcAddress, options.Address), listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
         });
 
         var app = builder.Build();
@@ -105,6 +110,41 @@ public static class CollectorApp
                 Path.GetFullPath(storage.DataDirectory), storage.Retention);
         });
         return app;
+    }
+
+    /// <summary>
+    /// Runs the collector until it is stopped; the process's exit code. A port another process holds is one
+    /// line naming the address and its setting, and exit code 1, not a stack trace and an abort.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        await using var app = Build(args);
+        var options = app.Services.GetRequiredService<IOptions<CollectorOptions>>().Value;
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+        {
+            var grpc = string.IsNullOrWhiteSpace(options.OtlpGrpcAddress) ? null : ListenAddress.WithHostOf(options.OtlpGrpcAddress, options.Address);
+            var setting = grpc is not null && ListenAddress.Parse(grpc).Port == PortOf(e.Message)
+                ? $"Collector:OtlpGrpcAddress ({grpc}; empty turns the gRPC listener off)"
+                : $"Collector:Address ({options.Address})";
+            Log.AddressInUse(app.Logger, e.Message, setting);
+            // The services that did start stop as at any shutdown, so that none of them reports its cancellation as a fault.
+            await app.StopAsync();
+            return 1;
+        }
+
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
+
+    // Kestrel's message names the address: "Failed to bind to address http://[::]:4317: address already in use."
+    private static int PortOf(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"https?://\S*?:(\d+)");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
     }
 
     /// <summary>The collector's own agent, as profefe's collector runs its own: defaults that point it at itself.</summary>

@@ -17,6 +17,19 @@ public static class ListenAddress
         return (address[..colon].Trim('[', ']'), port);
     }
 
+    /// <summary>
+    /// <paramref name="address"/>, given the host of <paramref name="main"/> when it names none (":4317"): a
+    /// collector asked to listen on loopback serves every port there, not on every interface.
+    /// </summary>
+    public static string WithHostOf(string address, string main)
+    {
+        var (host, port) = Parse(address);
+        if (host.Length > 0)
+            return address;
+        var (mainHost, _) = Parse(main);
+        return mainHost.Contains(':', StringComparison.Ordinal) ? $"[{mainHost}]:{port}" : $"{mainHost}:{port}";
+    }
+
     public static void Apply(KestrelServerOptions kestrel, string address, Action<ListenOptions>? configure = null)
     {
         var (host, port) = Parse(address);

@@ -6,6 +6,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Hotpath collector {Version} listening on {Address}, storage {Storage} in {DataDirectory}, retention {Retention}")]
     public static partial void Started(ILogger logger, string version, string address, string storage, string dataDirectory, TimeSpan retention);
 
+    [LoggerMessage(EventId = 2, Level = LogLevel.Critical, Message = "Cannot start: {Reason} Another process listens there; set {Setting}")]
+    public static partial void AddressInUse(ILogger logger, string reason, string setting);
+
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Rejected profile for {Service}: {Reason}")]
     public static partial void ProfileRejected(ILogger logger, string service, string reason);
 

@@ -19,7 +19,7 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
 
     private readonly List<IProfileStore> _engines = [];
 
-    public StorageEngines(StorageOptions options, ILoggerFactory loggers)
+    public StorageEngines(StorageOptions options, ILoggerFactory loggers, TimeProvider time)
     {
         // S3 beside ClickHouse holds ClickHouse's bodies: one engine, not two copies.
         var bodiesInS3 = options.Types.Contains("s3") && options.Types.Contains("clickhouse");
@@ -27,10 +27,10 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
         {
             _engines.Add(type switch
             {
-                "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>()),
+                "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>(), time),
                 "s3" => new S3ProfileStore(options.S3 with { Timeout = options.Timeout }),
                 "clickhouse" => Journaled(new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }, loggers.CreateLogger<ClickHouseProfileStore>(),
-                    bodiesInS3 ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null), options, loggers),
+                    bodiesInS3 ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null, time), options, loggers),
                 _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
             });
         }

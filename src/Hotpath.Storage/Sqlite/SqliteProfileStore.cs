@@ -20,6 +20,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private const int IdChunk = 256;
 
     private readonly SqliteStoreOptions _options;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _connectionString;
     private readonly GroupCommit<PendingWrite> _commits;
@@ -34,8 +35,10 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private readonly Task _rollupLoop;
     private int _disposed;
 
-    public SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger)
+    /// <param name="time">The clock of settle times and of which profiles are recent (null: the system's).</param>
+    public SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _options = options;
         _logger = logger;
         Directory.CreateDirectory(options.DataDirectory);
@@ -53,7 +56,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _log = OpenBodyLog(_writer, options);
         // A crash between a retention pass's commit and its file deletes leaves empty segments behind.
         DeleteEmptySegments(_writer);
-        _batch = new BatchWriter(_writer, _log, logger);
+        _batch = new BatchWriter(_writer, _log, logger, _time);
         _commits = new GroupCommit<PendingWrite>(Backend, options.MaxPendingWrites, options.MaxBatchSize, _batch);
         _rollupConnection = Open();
         _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder(), _folds);
@@ -76,7 +79,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             int built;
             do
             {
-                built = _rollups.BuildPending(UnixNanos.From(DateTimeOffset.UtcNow), settledOnly);
+                built = _rollups.BuildPending(UnixNanos.From(_time.GetUtcNow()), settledOnly);
                 total += built;
             }
             while (built > 0 && !cancellationToken.IsCancellationRequested);
@@ -213,7 +216,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
         var labels = LabelCodec.Encode(meta.Labels);
         if (profile.Decoded is { } decoded && profile.Type != ProfileType.Trace)
-            _folds.Add(meta.Service, (int)meta.Type, labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(DateTimeOffset.UtcNow), decoded);
+            _folds.Add(meta.Service, (int)meta.Type, labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(_time.GetUtcNow()), decoded);
         // Not cancellable once queued: the write is in a batch and will be committed or fail as a whole.
         await _commits.CommitAsync(new PendingWrite(meta, labels, body)).ConfigureAwait(false);
         return meta;
@@ -322,14 +325,17 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         await using var connection = Open();
-        KeepPointedBodies(connection, cutoffUnixNanos);
-        DeleteRollups(connection, cutoffUnixNanos, Math.Min(aggregateCutoffUnixNanos, cutoffUnixNanos));
+        var written = ProfileId.FirstAt(cutoffUnixNanos);
+        KeepPointedBodies(connection, cutoffUnixNanos, written);
+        // Fine pieces go with the raw profiles of their time: not before a late arrival's (kept from its write).
+        var fineCutoff = Math.Min(cutoffUnixNanos, OldestWrittenSince(connection, written));
+        DeleteRollups(connection, fineCutoff, Math.Min(aggregateCutoffUnixNanos, fineCutoff));
         var deleted = 0;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             // Small transactions, so that the writer never waits long for the lock.
-            var batch = DeleteBatch(connection, cutoffUnixNanos);
+            var batch = DeleteBatch(connection, cutoffUnixNanos, written);
             deleted += batch;
             if (batch < RetentionBatch)
                 break;
@@ -346,16 +352,17 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     /// An hour or day piece of a single profile points at its raw body; before that body expires, the piece
     /// gets a copy of its bytes, so the aggregate outlives the raw profile as any other does.
     /// </summary>
-    private void KeepPointedBodies(SqliteConnection connection, long cutoff)
+    private void KeepPointedBodies(SqliteConnection connection, long cutoff, string written)
     {
         var pointed = new List<(long Id, long Segment, long Offset, int Length)>();
         using (var select = connection.CreateCommand())
         {
             select.CommandText = $"""
                 SELECT r.id, p.segment, p.body_offset, p.size FROM rollups r JOIN profiles p ON p.seq = r.seq
-                WHERE r.level >= {RollupLevel.Day - 1} AND p.created_at < $cutoff
+                WHERE r.level >= {RollupLevel.Day - 1} AND p.created_at < $cutoff AND p.id < $written
                 """;
             select.Parameters.AddWithValue("$cutoff", cutoff);
+            select.Parameters.AddWithValue("$written", written);
             using var reader = select.ExecuteReader();
             while (reader.Read())
                 pointed.Add((reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3)));
@@ -437,14 +444,24 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         }
     }
 
-    private static int DeleteBatch(SqliteConnection connection, long cutoff)
+    /// <summary>The earliest time of a profile written at or after the id <paramref name="written"/>; long.MaxValue when none.</summary>
+    private static long OldestWrittenSince(SqliteConnection connection, string written)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT MIN(created_at) FROM profiles WHERE id >= $written";
+        command.Parameters.AddWithValue("$written", written);
+        return command.ExecuteScalar() is long oldest ? oldest : long.MaxValue;
+    }
+
+    private static int DeleteBatch(SqliteConnection connection, long cutoff, string written)
     {
         using var tx = connection.BeginTransaction();
         var expired = new List<(long Seq, string Service, long CreatedAt, string Labels, long Segment, int Type)>();
         using (var select = connection.CreateCommand())
         {
-            select.CommandText = "SELECT seq, service, created_at, labels, segment, type FROM profiles WHERE created_at < $cutoff LIMIT $n";
+            select.CommandText = "SELECT seq, service, created_at, labels, segment, type FROM profiles WHERE created_at < $cutoff AND id < $written LIMIT $n";
             select.Parameters.AddWithValue("$cutoff", cutoff);
+            select.Parameters.AddWithValue("$written", written);
             select.Parameters.AddWithValue("$n", RetentionBatch);
             using var reader = select.ExecuteReader();
             while (reader.Read())
@@ -539,6 +556,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private sealed class BatchWriter : IBatchCommitter<PendingWrite>, IDisposable
     {
         private readonly ILogger _logger;
+        private readonly TimeProvider _time;
         private readonly SqliteConnection _connection;
         private readonly SqliteCommand _profile;
         private readonly SqliteCommand _segment;
@@ -551,8 +569,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         private readonly Dictionary<(long Set, int Level, long Bucket), long> _marks = [];
         private long _nextSeq;
 
-        public BatchWriter(SqliteConnection connection, BodyLog log, ILogger logger)
+        public BatchWriter(SqliteConnection connection, BodyLog log, ILogger logger, TimeProvider time)
         {
+            _time = time;
             _logger = logger;
             _connection = connection;
             _log = log;
@@ -643,7 +662,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
                 foreach (var (segment, (count, end)) in segments)
                     Run(_segment, tx, segment, count, end);
                 // Once per bucket a batch touched, with its latest profile: most of a batch shares a few buckets.
-                var touched = UnixNanos.From(DateTimeOffset.UtcNow);
+                var touched = UnixNanos.From(_time.GetUtcNow());
                 foreach (var ((set, level, bucket), seq) in _marks)
                     Run(_dirty, tx, set, level, bucket, seq, touched);
                 tx.Commit();
