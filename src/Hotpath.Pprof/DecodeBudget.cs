@@ -112,6 +112,11 @@ public sealed class DecodeReservation : IDisposable
 
     internal DecodeReservation(DecodeMeter meter) => _meter = meter;
 
+    /// <summary>Reserves more, for a decode that grows as it goes (folded text).</summary>
+    /// <exception cref="ProfileTooLargeException">The reservation would pass the per-profile limit.</exception>
+    /// <exception cref="DecodeBudgetExhaustedException">Other decodes hold the rest of the shared budget.</exception>
+    public void Grow(long bytes) => _meter.Reserve(bytes);
+
     public void Dispose() => _meter.End(0);
 }
 

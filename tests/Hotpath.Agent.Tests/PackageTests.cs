@@ -31,24 +31,19 @@ public sealed class PackageTests : IDisposable
     }
 
     [Fact]
-    public async Task A_fresh_app_restores_the_packed_agent_builds_and_its_first_profile_reaches_a_collector()
+    public async Task A_new_user_with_an_empty_cache_installs_the_packed_agent_as_the_readme_says_and_its_first_profile_reaches_a_collector()
     {
         await PackAsync();
         var app = Path.Combine(_root, "app");
         Directory.CreateDirectory(app);
-        var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } set
-            ? set
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        // Restored into a folder of its own, so the machine's package cache never holds this test's Hotpath.Agent;
-        // the cache still serves every other package, read-only.
-        await File.WriteAllTextAsync(Path.Combine(app, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources><add key="local" value="{Packages}" /></packageSources>
-              <config><add key="globalPackagesFolder" value="{Path.Combine(_root, "restored")}" /></config>
-              <fallbackPackageFolders><add key="machine" value="{cache}" /></fallbackPackageFolders>
-            </configuration>
-            """);
+        // A new user: a home of their own (NuGet makes its default user config there, with its default feed) and an
+        // empty package cache, so every dependency comes from the feed and nothing from this machine's cache.
+        var user = new Dictionary<string, string>
+        {
+            ["HOME"] = Path.Combine(_root, "home"),
+            ["NUGET_PACKAGES"] = Path.Combine(_root, "empty-cache"),
+        };
+        Directory.CreateDirectory(user["HOME"]);
         await File.WriteAllTextAsync(Path.Combine(app, "FreshApp.csproj"), """
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
@@ -57,9 +52,6 @@ public sealed class PackageTests : IDisposable
                 <Nullable>enable</Nullable>
                 <ImplicitUsings>enable</ImplicitUsings>
               </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="Hotpath.Agent" Version="0.1.0" />
-              </ItemGroup>
             </Project>
             """);
         await File.WriteAllTextAsync(Path.Combine(app, "Program.cs"), """
@@ -81,8 +73,14 @@ public sealed class PackageTests : IDisposable
                 x = x * 31 + 7;
             Console.WriteLine(x);
             """);
-        var (built, log) = await RunAsync(app, "dotnet", "build", "-c", "Release");
+        // The README's commands, as they stand.
+        var (added, addLog) = await RunAsync(app, user, "dotnet", "nuget", "add", "source", Packages, "--name", "hotpath");
+        Assert.True(added == 0, addLog);
+        var (installed, installLog) = await RunAsync(app, user, "dotnet", "add", "package", "Hotpath.Agent", "--version", "0.1.0");
+        Assert.True(installed == 0, installLog);
+        var (built, log) = await RunAsync(app, user, "dotnet", "build", "-c", "Release");
         Assert.True(built == 0, log);
+        Assert.True(Directory.Exists(Path.Combine(_root, "empty-cache", "microsoft.diagnostics.netcore.client")), "the dependencies did not come from the feed into the new cache");
 
         await using var collector = await CollectorInstance.StartAsync();
         var service = CollectorInstance.NewServiceName();
@@ -107,14 +105,17 @@ public sealed class PackageTests : IDisposable
 
     private async Task PackAsync()
     {
-        var (code, log) = await RunAsync(TestData.ProjectRoot, "dotnet", "pack", Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Agent", "Hotpath.Agent.csproj"),
+        var (code, log) = await RunAsync(TestData.ProjectRoot, null, "dotnet", "pack", Path.Combine(TestData.ProjectRoot, "src", "Hotpath.Agent", "Hotpath.Agent.csproj"),
             "-c", TestData.Configuration, "--no-build", "-o", Packages);
         Assert.True(code == 0, log);
     }
 
-    private static async Task<(int ExitCode, string Output)> RunAsync(string directory, string command, params string[] args)
+    private static async Task<(int ExitCode, string Output)> RunAsync(string directory, IReadOnlyDictionary<string, string>? environment, string command,
+        params string[] args)
     {
         var start = new ProcessStartInfo(command, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[name] = value;
         using var process = Process.Start(start)!;
         using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var output = process.StandardOutput.ReadToEndAsync(deadline.Token);

@@ -5,6 +5,25 @@ namespace Hotpath.Pprof.Tests;
 public sealed class ConversionTests
 {
     [Fact]
+    public void Folded_text_reserves_what_it_builds_and_stops_at_the_limit_of_one_profile()
+    {
+        var text = string.Concat(Enumerable.Range(0, 100_000).Select(i => $"f{i:D7};g{i:D7};h{i:D7} 1\n"));
+        var budget = new DecodeBudget(8 * 1024 * 1024, 8 * 1024 * 1024);
+
+        using (var memory = budget.Reserve(0))
+            Assert.Throws<ProfileTooLargeException>(() => FoldedProfile.Parse(text, "cpu", "nanoseconds", 10_000_000, memory: memory));
+        using (var memory = budget.Reserve(0))
+        {
+            var small = FoldedProfile.Parse("main;work 3\nmain;idle 1\n", "cpu", "nanoseconds", 10_000_000, memory: memory);
+            Assert.Equal(2, small.Sample.Count);
+            Assert.InRange(budget.InUseBytes, 1, 4096);
+        }
+
+        Assert.Equal(0, budget.InUseBytes);
+        Assert.Equal(300_000, FoldedProfile.Parse(text, "cpu", "nanoseconds", 10_000_000).Location.Count); // unbounded without a reservation
+    }
+
+    [Fact]
     public void Folded_stacks_become_one_sample_each_leaf_first_with_repeated_stacks_summed()
     {
         var profile = FoldedProfile.Parse("a;b;c 3\r\na;b 1\n\na;b;c 4\n", "cpu", "nanoseconds", periodNanos: 10_000_000);

@@ -32,6 +32,12 @@ public sealed class ApiException(int status, string message, string? hint = null
         new(StatusCodes.Status503ServiceUnavailable,
             $"busy: profiles being decoded hold the whole decode memory budget of {e.TotalBytes} bytes (Collector:DecodeMemoryBudget); retry shortly");
 
+    /// <summary>The 413 of a profile past a size limit, naming the setting.</summary>
+    public static ApiException TooLarge(ProfileTooLargeException e) =>
+        new(StatusCodes.Status413RequestEntityTooLarge, e.Limit == ProfileLimit.DecompressedSize
+            ? $"profile too large: it inflates past the decompressed size limit of {e.LimitBytes} bytes (Collector:MaxDecompressedSize)"
+            : $"profile too large: decoding it takes more than the limit of {e.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)");
+
     public static ApiException NothingFound(string? detail = null) =>
         new(StatusCodes.Status404NotFound, detail is null ? "nothing found" : "nothing found: " + detail);
 }

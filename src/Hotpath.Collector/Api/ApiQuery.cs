@@ -19,6 +19,12 @@ public static class ApiQuery
     /// </summary>
     public const int MaxLabelPairs = 64;
 
+    /// <summary>Longest label key, and service name, in characters (Pyroscope's default too).</summary>
+    public const int MaxLabelKeyLength = 1024;
+
+    /// <summary>Longest label value, in characters (Pyroscope's default too).</summary>
+    public const int MaxLabelValueLength = 2048;
+
     public static string RequiredString(IQueryCollection query, string name)
     {
         var value = query[name].ToString();
@@ -106,8 +112,26 @@ public static class ApiQuery
         ArgumentNullException.ThrowIfNull(labels);
         if (labels.Count > MaxLabelPairs)
             throw ApiException.BadRequest($"bad \"{parameter}\": {labels.Count} pairs, at most {MaxLabelPairs} are allowed");
+        foreach (var label in labels)
+        {
+            if (label.Key.Length > MaxLabelKeyLength)
+                throw ApiException.BadRequest($"bad \"{parameter}\": a label key of {label.Key.Length} characters, at most {MaxLabelKeyLength} are allowed");
+            if (label.Value.Length > MaxLabelValueLength)
+                throw ApiException.BadRequest(
+                    $"bad \"{parameter}\": the value of \"{Truncated(label.Key)}\" has {label.Value.Length} characters, at most {MaxLabelValueLength} are allowed");
+        }
+
         return [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)];
     }
+
+    /// <summary>A name as an error message may quote it: at most 64 characters.</summary>
+    public static string Truncated(string text) => text.Length <= 64 ? text : text[..61] + "...";
+
+    /// <summary>A service name as every protocol must give it: not empty, at most <see cref="MaxLabelKeyLength"/> characters.</summary>
+    public static string Service(string service, string parameter) =>
+        service.Length > MaxLabelKeyLength
+            ? throw ApiException.BadRequest($"bad \"{parameter}\": a service name of {service.Length} characters, at most {MaxLabelKeyLength} are allowed")
+            : service;
 
     /// <summary>created_at, or null when absent; a time that nanoseconds cannot hold is refused, never wrapped.</summary>
     public static long? CreatedAt(IQueryCollection query)

@@ -31,7 +31,8 @@ public static class OtlpApi
         return app;
     }
 
-    private static async Task<IResult> ExportAsync(HttpContext context, OtlpExport export, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+    private static async Task<IResult> ExportAsync(HttpContext context, OtlpExport export, IOptions<CollectorOptions> options, DecodeBudget budget,
+        CancellationToken cancellationToken)
     {
         var contentType = context.Request.ContentType ?? "";
         var json = contentType.StartsWith(JsonType, StringComparison.OrdinalIgnoreCase);
@@ -40,23 +41,23 @@ public static class OtlpApi
             if (!json && !contentType.StartsWith(ProtobufType, StringComparison.OrdinalIgnoreCase))
                 throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{contentType}\": {ProtobufType} or {JsonType}");
             ExportProfilesServiceRequest request;
-            long size;
-            using (var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, export.MaxRequestSize, OtlpExport.SizeSettings, cancellationToken))
+            // Held until the export is answered: the inflated body, then the message tree, reserved before it is parsed.
+            using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, export.MaxRequestSize, OtlpExport.SizeSettings,
+                budget, cancellationToken);
+            long size = received.Memory.Length;
+            received.Reserve(budget, OtlpExport.ParsedSize(size));
+            try
             {
-                size = received.Memory.Length;
-                try
-                {
-                    request = json
-                        ? Json.Parse<ExportProfilesServiceRequest>(Encoding.UTF8.GetString(received.Memory.Span))
-                        : ExportProfilesServiceRequest.Parser.ParseFrom(received.Memory.Span);
-                }
-                catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
-                {
-                    throw ApiException.BadRequest($"not an OTLP profiles export request: {e.Message}");
-                }
+                request = json
+                    ? Json.Parse<ExportProfilesServiceRequest>(Encoding.UTF8.GetString(received.Memory.Span))
+                    : ExportProfilesServiceRequest.Parser.ParseFrom(received.Memory.Span);
+            }
+            catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
+            {
+                throw ApiException.BadRequest($"not an OTLP profiles export request: {e.Message}");
             }
 
-            var response = await export.ExportAsync(request, size, cancellationToken);
+            var response = await export.ExportParsedAsync(request, size, cancellationToken);
             return json
                 ? Results.Text(JsonFormatter.Default.Format(response), JsonType)
                 : Results.Bytes(response.ToByteArray(), ProtobufType);
@@ -85,7 +86,10 @@ public sealed class OtlpProfilesGrpcService(OtlpExport export) : ProfilesService
         ArgumentNullException.ThrowIfNull(context);
         try
         {
-            return await export.ExportAsync(request, request.CalculateSize(), context.CancellationToken);
+            // gRPC parsed the request before this runs (bounded by MaxReceiveMessageSize); its tree is reserved now.
+            var size = request.CalculateSize();
+            using (export.ReserveParsed(size))
+                return await export.ExportParsedAsync(request, size, context.CancellationToken);
         }
         catch (Exception e) when (OtlpExport.Refusal(e) is { } refusal)
         {
@@ -117,29 +121,33 @@ public sealed class OtlpExport(ProfileIngest ingest, DecodeBudget budget, Collec
     /// </summary>
     public long MaxRequestSize => Math.Min(options.Value.MaxDecompressedSize, options.Value.MaxDecodeMemory / ParsedBytesPerByte);
 
-    public async Task<ExportProfilesServiceResponse> ExportAsync(ExportProfilesServiceRequest request, long encodedSize, CancellationToken cancellationToken)
+    /// <summary>What the message tree parsed from a request of <paramref name="encodedSize"/> bytes may take.</summary>
+    public static long ParsedSize(long encodedSize) => encodedSize * ParsedBytesPerByte;
+
+    /// <summary>Reserves the message tree of a request parsed before its reservation could be made (gRPC's).</summary>
+    public DecodeReservation ReserveParsed(long encodedSize) => budget.Reserve(ParsedSize(encodedSize));
+
+    /// <summary>Exports a request whose parsed tree the caller has reserved (<see cref="ParsedSize"/>).</summary>
+    public async Task<ExportProfilesServiceResponse> ExportParsedAsync(ExportProfilesServiceRequest request, long encodedSize, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         metrics.BytesReceived.Inc(encodedSize);
         var profiles = new List<(OtlpProfile Profile, IReadOnlyList<ProfileLabel> Labels)>();
-        using (budget.Reserve(encodedSize * ParsedBytesPerByte))
+        List<OtlpProfile> converted;
+        try
         {
-            List<OtlpProfile> converted;
-            try
-            {
-                converted = OtlpProfiles.Convert(request.ResourceProfiles, request.Dictionary, options.Value.MaxDecodeMemory);
-            }
-            catch (MalformedProfileException e)
-            {
-                throw ApiException.BadRequest($"malformed profiles: {e.Message}");
-            }
+            converted = OtlpProfiles.Convert(request.ResourceProfiles, request.Dictionary, options.Value.MaxDecodeMemory);
+        }
+        catch (MalformedProfileException e)
+        {
+            throw ApiException.BadRequest($"malformed profiles: {e.Message}");
+        }
 
-            foreach (var profile in converted)
-            {
-                var labels = ApiQuery.Sorted([.. profile.Labels.Select(l => new ProfileLabel(l.Key, l.Value))], "attributes");
-                ingest.Check(profile.Service, profile.Body, StatusCodes.Status400BadRequest);
-                profiles.Add((profile, labels));
-            }
+        foreach (var profile in converted)
+        {
+            var labels = ApiQuery.Sorted([.. profile.Labels.Select(l => new ProfileLabel(l.Key, l.Value))], "attributes");
+            ingest.Check(profile.Service, profile.Body, StatusCodes.Status400BadRequest);
+            profiles.Add((profile, labels));
         }
 
         foreach (var (profile, labels) in profiles)

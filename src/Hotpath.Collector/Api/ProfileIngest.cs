@@ -19,6 +19,7 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
     public async Task<ProfileMeta> StoreAsync(string protocol, string service, ProfileType? type, string instanceId, IReadOnlyList<ProfileLabel> labels,
         long? createdAt, ReadOnlyMemory<byte> body, int malformedStatus, CancellationToken cancellationToken)
     {
+        ApiQuery.Service(service, "service");
         var created = createdAt ?? UnixNanos.From(time.GetUtcNow());
         long value = 0;
         // Decoded once, here: the store may fold it into its pre-merged pieces instead of decoding it again.
@@ -51,6 +52,7 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
     /// <summary>Validates a body without storing it: for a request of several profiles, all checked before any is stored.</summary>
     public void Check(string service, ReadOnlyMemory<byte> body, int malformedStatus)
     {
+        ApiQuery.Service(service, "service");
         try
         {
             decoder.Inspect(body);
@@ -78,9 +80,7 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
     {
         Log.ProfileRejected(logger, service, e.Message);
         return e is ProfileTooLargeException large
-            ? new ApiException(StatusCodes.Status413RequestEntityTooLarge, large.Limit == ProfileLimit.DecompressedSize
-                ? $"profile too large: it inflates past the decompressed size limit of {large.LimitBytes} bytes (Collector:MaxDecompressedSize)"
-                : $"profile too large: decoding it takes more than the limit of {large.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)")
+            ? ApiException.TooLarge(large)
             : new ApiException(malformedStatus, $"malformed profile ({e.Message})");
     }
 }

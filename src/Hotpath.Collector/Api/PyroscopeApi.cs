@@ -20,6 +20,10 @@ public static class PyroscopeApi
 {
     private const string Protocol = "pyroscope";
 
+    // A parsed push request takes up to this many bytes per encoded byte: a run of empty label pairs is an
+    // object and a list slot (40 bytes) for two; JSON's text is twice its bytes and its tokens as many again.
+    private const int PushParsedBytesPerByte = 24;
+
     public static IEndpointRouteBuilder MapPyroscopeApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/ingest", IngestAsync);
@@ -37,7 +41,7 @@ public static class PyroscopeApi
     /// Connect's: a status and <c>{"code","message"}</c>.
     /// </summary>
     private static async Task<IResult> PushAsync(
-        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget, CancellationToken cancellationToken)
     {
         try
         {
@@ -45,19 +49,19 @@ public static class PyroscopeApi
             if (!json && context.Request.ContentType?.StartsWith("application/proto", StringComparison.OrdinalIgnoreCase) != true)
                 throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{context.Request.ContentType}\": application/proto or application/json");
             Pprof.Pyroscope.PushRequest request;
-            using (var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, options.Value.MaxDecompressedSize,
-                "Collector:MaxDecompressedSize", cancellationToken))
+            // Held until the request is answered: the inflated body and the message tree parsed from it.
+            using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, options.Value.MaxDecompressedSize,
+                "Collector:MaxDecompressedSize", budget, cancellationToken);
+            received.Reserve(budget, PushParsedBytesPerByte * (long)received.Memory.Length);
+            try
             {
-                try
-                {
-                    request = json
-                        ? Pprof.Pyroscope.PushRequest.Parser.ParseJson(Encoding.UTF8.GetString(received.Memory.Span))
-                        : Pprof.Pyroscope.PushRequest.Parser.ParseFrom(received.Memory.Span);
-                }
-                catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException or FormatException)
-                {
-                    throw ApiException.BadRequest($"not a push request: {e.Message}");
-                }
+                request = json
+                    ? Pprof.Pyroscope.PushRequest.Parser.ParseJson(Encoding.UTF8.GetString(received.Memory.Span))
+                    : Pprof.Pyroscope.PushRequest.Parser.ParseFrom(received.Memory.Span);
+            }
+            catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or Google.Protobuf.InvalidJsonException or FormatException)
+            {
+                throw ApiException.BadRequest($"not a push request: {e.Message}");
             }
 
             var profiles = new List<(string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels, ReadOnlyMemory<byte> Body)>();
@@ -87,6 +91,17 @@ public static class PyroscopeApi
         catch (StorageUnavailableException e)
         {
             var refusal = ApiException.StorageUnavailable(e);
+            return ConnectError(refusal.Status, refusal.Message);
+        }
+        catch (ProfileTooLargeException e)
+        {
+            var refusal = ApiException.TooLarge(e);
+            return ConnectError(refusal.Status, refusal.Message);
+        }
+        catch (DecodeBudgetExhaustedException e)
+        {
+            var refusal = ApiException.Busy(e);
+            context.Response.Headers.RetryAfter = "1";
             return ConnectError(refusal.Status, refusal.Message);
         }
     }
@@ -129,7 +144,8 @@ public static class PyroscopeApi
     }
 
     private static async Task<IResult> IngestAsync(
-        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var query = context.Request.Query;
         var (service, suffixType, suffix, labels) = ParseName(query["name"].ToString());
@@ -154,7 +170,7 @@ public static class PyroscopeApi
                     break;
                 case "" or "folded" or "groups" or "lines":
                     received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
-                    body = Folded(received.Memory, suffix, suffixType, query, countsPerLine: format != "lines");
+                    body = Folded(received.Memory, suffix, suffixType, query, countsPerLine: format != "lines", budget);
                     suffixType ??= ProfileType.Cpu;
                     break;
                 case "jfr":
@@ -252,18 +268,12 @@ public static class PyroscopeApi
     }
 
     /// <summary>Folded text as pprof: cpu and wall are sampled at <c>sampleRate</c> (100 Hz by default), the rest counted as sent.</summary>
-    private static byte[] Folded(ReadOnlyMemory<byte> body, string suffix, ProfileType? type, IQueryCollection query, bool countsPerLine)
+    /// <remarks>
+    /// Bounded as a pprof decode is: the text, the profile built from it and its encoding are reserved against
+    /// the decode budget as they grow (413 past Collector:MaxDecodeMemory, 503 busy past the shared budget).
+    /// </remarks>
+    private static byte[] Folded(ReadOnlyMemory<byte> body, string suffix, ProfileType? type, IQueryCollection query, bool countsPerLine, DecodeBudget budget)
     {
-        string text;
-        try
-        {
-            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body.Span);
-        }
-        catch (DecoderFallbackException)
-        {
-            throw new ApiException(StatusCodes.Status422UnprocessableEntity, "malformed profile (folded text that is not UTF-8)");
-        }
-
         var rateText = query["sampleRate"].ToString();
         var rate = 100L;
         if (rateText.Length > 0 && (!long.TryParse(rateText, NumberStyles.None, CultureInfo.InvariantCulture, out rate) || rate is < 1 or > 1_000_000_000))
@@ -273,8 +283,25 @@ public static class PyroscopeApi
         var units = query["units"].ToString();
         try
         {
-            var profile = FoldedProfile.Parse(text, sampleType, units.Length > 0 ? units : PyroscopeTypes.DefaultUnit(suffix), sampled ? 1_000_000_000 / rate : 0, countsPerLine);
+            using var memory = budget.Reserve(2L * body.Length); // the text, as UTF-16
+            string text;
+            try
+            {
+                text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body.Span);
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new ApiException(StatusCodes.Status422UnprocessableEntity, "malformed profile (folded text that is not UTF-8)");
+            }
+
+            var profile = FoldedProfile.Parse(text, sampleType, units.Length > 0 ? units : PyroscopeTypes.DefaultUnit(suffix), sampled ? 1_000_000_000 / rate : 0,
+                countsPerLine, memory);
+            memory.Grow(2L * profile.CalculateSize()); // the encoded bytes and their gzip
             return ProfileEncoder.ToGzipBytes(profile);
+        }
+        catch (ProfileTooLargeException e)
+        {
+            throw ApiException.TooLarge(e);
         }
         catch (MalformedProfileException e)
         {

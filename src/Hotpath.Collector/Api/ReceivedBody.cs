@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Compression;
+using Hotpath.Pprof;
 
 namespace Hotpath.Collector.Api;
 
@@ -13,10 +14,12 @@ public sealed class ReceivedBody : IDisposable
     private const int PooledLimit = 1024 * 1024;
 
     private byte[]? _buffer;
+    private DecodeReservation? _memory;
 
-    private ReceivedBody(byte[] buffer, int length, bool pooled)
+    private ReceivedBody(byte[] buffer, int length, bool pooled, DecodeReservation? memory = null)
     {
         _buffer = pooled ? buffer : null;
+        _memory = memory;
         Memory = buffer.AsMemory(0, length);
     }
 
@@ -57,9 +60,12 @@ public sealed class ReceivedBody : IDisposable
 
     /// <summary>
     /// The body as its Content-Encoding says (identity or gzip, what OTLP exporters and Connect clients send),
-    /// inflated to at most <paramref name="maxDecodedSize"/> bytes.
+    /// inflated to at most <paramref name="maxDecodedSize"/> bytes. What it inflates to is reserved against the
+    /// decode budget as the buffer grows, and held until the body is disposed: a burst of gzip bombs is
+    /// bounded like pprof decodes (503 busy past the shared budget) and its garbage collected after.
     /// </summary>
-    public static async Task<ReceivedBody> ReadDecodedAsync(HttpRequest request, long maxBodySize, long maxDecodedSize, string sizeSetting, CancellationToken cancellationToken)
+    public static async Task<ReceivedBody> ReadDecodedAsync(HttpRequest request, long maxBodySize, long maxDecodedSize, string sizeSetting, DecodeBudget budget,
+        CancellationToken cancellationToken)
     {
         var encoding = request.Headers.ContentEncoding.ToString();
         var gzip = encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase);
@@ -76,27 +82,50 @@ public sealed class ReceivedBody : IDisposable
 
         using (received)
         {
-            var inflated = new ArrayBufferWriter<byte>(64 * 1024);
+            var memory = budget.Reserve(0);
             try
             {
                 // The body is always array-backed (rented or allocated here).
                 System.Runtime.InteropServices.MemoryMarshal.TryGetArray(received.Memory, out var compressed);
                 using var stream = new GZipStream(new MemoryStream(compressed.Array!, compressed.Offset, compressed.Count, writable: false), CompressionMode.Decompress);
+                var inflated = new byte[64 * 1024];
+                memory.Grow(inflated.Length);
+                var length = 0;
                 int read;
-                while ((read = await stream.ReadAsync(inflated.GetMemory(64 * 1024), cancellationToken)) > 0)
+                while ((read = await stream.ReadAsync(inflated.AsMemory(length), cancellationToken)) > 0)
                 {
-                    inflated.Advance(read);
-                    if (inflated.WrittenCount > maxDecodedSize)
+                    length += read;
+                    if (length > maxDecodedSize)
                         throw TooLarge(maxDecodedSize, sizeSetting);
+                    if (length == inflated.Length)
+                    {
+                        // Doubling, reserved first (the old buffer is garbage once copied, and counts until collected).
+                        var grown = (int)Math.Min(Array.MaxLength, Math.Min(2L * inflated.Length, maxDecodedSize + 1));
+                        memory.Grow(grown);
+                        Array.Resize(ref inflated, grown);
+                    }
                 }
+
+                return new ReceivedBody(inflated, length, pooled: false, memory);
             }
             catch (InvalidDataException e)
             {
+                memory.Dispose();
                 throw ApiException.BadRequest($"bad gzip body: {e.Message}");
             }
-
-            return new ReceivedBody(inflated.WrittenSpan.ToArray(), inflated.WrittenCount, pooled: false);
+            catch
+            {
+                memory.Dispose();
+                throw;
+            }
         }
+    }
+
+    /// <summary>Reserves more of the decode budget with this body (a message tree parsed from it), given back with it.</summary>
+    public void Reserve(DecodeBudget budget, long bytes)
+    {
+        _memory ??= budget.Reserve(0);
+        _memory.Grow(bytes);
     }
 
     private static ApiException TooLarge(long maxDecodedSize, string sizeSetting) => new(StatusCodes.Status413RequestEntityTooLarge,
@@ -107,5 +136,7 @@ public sealed class ReceivedBody : IDisposable
         if (_buffer is not null)
             ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = null;
+        _memory?.Dispose();
+        _memory = null;
     }
 }

@@ -6,7 +6,8 @@ import { formatUtc } from './state.js';
 
 const HEIGHT = 150;
 const MARGIN = { left: 64, right: 10, top: 8, bottom: 34 };
-const STEPS = [60e3, 5 * 60e3, 15 * 60e3, 30 * 60e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
+const DAY = 86400e3;
+const STEPS = [60e3, 5 * 60e3, 15 * 60e3, 30 * 60e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, DAY, 2 * DAY, 7 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
 
 export class Chart {
   constructor(canvas, readout, onSelect) {
@@ -135,14 +136,15 @@ export class Chart {
     ctx.textBaseline = 'top';
     const span = to - from;
     const step = STEPS.find((s) => span / s <= 10) || STEPS[STEPS.length - 1];
-    // Labels at least 48 px apart: every tick on a wide screen, every few on a phone.
-    const every = Math.max(1, Math.ceil(48 / ((right - left) * step / Math.max(1, span))));
+    // Labels a label's width and a gap apart: every tick on a wide screen, every few on a phone.
+    const gap = Math.max(48, ctx.measureText(tickLabel(from, from, to)).width + 16);
+    const every = Math.max(1, Math.ceil(gap / ((right - left) * step / Math.max(1, span))));
     const ticks = [];
     for (let t = Math.ceil(from / step) * step, k = 0; t < to; t += step, k++) {
       const x = this.xOf(t);
       ctx.beginPath(); ctx.moveTo(x, bottom); ctx.lineTo(x, bottom + 3); ctx.stroke();
       if (k % every !== 0 || x - left < 70 || right - x < 70) continue;
-      const label = span <= 2 * 86400e3 ? new Date(t).toISOString().slice(11, 16) : new Date(t).toISOString().slice(5, 10);
+      const label = tickLabel(t, from, to);
       ticks.push(label);
       ctx.textAlign = 'center';
       ctx.fillText(label, x, bottom + 5);
@@ -160,4 +162,15 @@ export class Chart {
       ctx.fillRect(Math.min(this.drag.x0, this.drag.x1), top, Math.abs(this.drag.x1 - this.drag.x0), bottom - top);
     }
   }
+}
+
+/**
+ * A tick's text: the time within two days, the day within one year, and the year with it once the range
+ * reaches into another (its month alone past a year and a bit, where days between ticks no longer matter).
+ */
+function tickLabel(t, from, to) {
+  const iso = new Date(t).toISOString();
+  if (to - from <= 2 * DAY) return iso.slice(11, 16);
+  if (new Date(from).getUTCFullYear() === new Date(to).getUTCFullYear()) return iso.slice(5, 10);
+  return to - from > 400 * DAY ? iso.slice(0, 7) : iso.slice(0, 10);
 }
