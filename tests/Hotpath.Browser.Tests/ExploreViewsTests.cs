@@ -108,6 +108,22 @@ public sealed class ExploreViewsTests(BrowserFixture fixture)
         await BrowserFixture.ScreenshotAsync(page, "chart");
     }
 
+    [Theory]
+    [InlineData("2000-01-01T00:00:00", @"^\d{4}-\d\d$")]
+    [InlineData(null, @"^\d{4}-\d\d-\d\d$")]
+    public async Task Over_a_range_of_more_than_one_year_the_ticks_name_the_year(string? from, string tick)
+    {
+        // Across one new year (100 days back from the first of January after the profiles), or over decades.
+        var to = new DateTimeOffset(BrowserFixture.T0.Year + 1, 1, 1, 0, 0, 0, TimeSpan.Zero).AddDays(5);
+        var page = await fixture.OpenAsync($"/?service=shop&type=cpu&from={from ?? ProfileBytes.Format(to.AddDays(-100))}&to={ProfileBytes.Format(to)}");
+
+        var ticks = (await EvalAsync(page, "() => window.hotpath.chart.axis()")).GetProperty("ticks").EnumerateArray().Select(t => t.GetString()!).ToList();
+
+        Assert.True(ticks.Count >= 3, string.Join(", ", ticks));
+        Assert.All(ticks, t => Assert.Matches(tick, t));
+        Assert.Equal(ticks.Count, ticks.Distinct().Count());
+    }
+
     [Fact]
     public async Task In_a_diff_the_chart_draws_the_baseline_and_the_comparison_range()
     {
