@@ -123,4 +123,26 @@ public sealed class RollupMergeTests
             Assert.True(await CanonicalMergeAsync(collector, query + "&limit=100000") == fromPieces, $"{query}: the merges differ");
         }
     }
+
+    [Fact]
+    public async Task Values_that_sum_past_64_bits_in_one_minute_are_merged_as_go_merges_and_do_not_stop_the_pieces()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var minute = T0.AddHours(5);
+        // Each fits (922337203685 samples of 10 ms is just under 2^63 ns); their sum does not.
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await collector.Http.PostAsync($"/ingest?name=huge.cpu&format=folded&from={minute.AddSeconds(i).ToUnixTimeSeconds()}",
+                new StringContent("a;b 922337203685\n"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Store(collector).BuildRollupsAsync(default);
+
+        Assert.Equal(0, Store(collector).PendingBuckets);
+        var query = $"service=huge&type=cpu&from={Format(minute.AddMinutes(-1))}&to={Format(minute.AddMinutes(2))}";
+        Assert.Equal(await CanonicalMergeAsync(collector, query + "&limit=100000"), await CanonicalMergeAsync(collector, query));
+        using var series = await collector.GetAsync($"/api/0/ui/series?{query}");
+        Assert.Equal(HttpStatusCode.OK, series.StatusCode);
+    }
 }

@@ -190,7 +190,7 @@ public static class UiApi
         var explored = await Task.WhenAll(values.Select(async value =>
             (Value: value, Series: await Series.ReadAsync(reader, query with { Labels = ApiQuery.Sorted([.. query.Labels, new ProfileLabel(key, value)], "labels") }, buckets, cancellationToken))));
         var ranked = explored.Where(e => e.Series.Profiles > 0).OrderByDescending(e => e.Series.Value).ThenBy(e => e.Value, StringComparer.Ordinal).Take(MaxExploredValues).ToList();
-        var total = ranked.Sum(e => e.Series.Value);
+        var total = Saturating.Sum(ranked, e => e.Series.Value);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
@@ -220,7 +220,7 @@ public static class UiApi
         var function = ApiQuery.RequiredString(context.Request.Query, "function");
         var (merged, selected, index, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
         var sandwich = Sandwich.Build(selected, index, function);
-        var total = selected.Sample.Sum(s => s.Value[index]);
+        var total = Saturating.Sum(selected.Sample, s => s.Value[index]);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
@@ -400,7 +400,7 @@ internal sealed class Series
 
     public int Profiles => _counts.Sum();
 
-    public long Value => _values.Sum();
+    public long Value => Saturating.Sum(_values);
 
     public static async Task<Series> ReadAsync(IProfileReader reader, ProfileQuery query, int buckets, CancellationToken cancellationToken)
     {
@@ -415,7 +415,7 @@ internal sealed class Series
         {
             var i = (int)Math.Min((ulong)buckets - 1, (ulong)(point.TimeUnixNanos - query.FromUnixNanos) / step);
             counts[i] += point.Profiles;
-            values[i] += point.Value;
+            values[i] = Saturating.Add(values[i], point.Value);
         }
 
         return new Series(query.FromUnixNanos, step, span, counts, values);

@@ -56,7 +56,7 @@ public static class Speedscope
         // speedscope's units: nanoseconds, microseconds, milliseconds, seconds, bytes or none.
         json.WriteString("unit", unit is "nanoseconds" or "microseconds" or "milliseconds" or "seconds" or "bytes" ? unit : "none");
         json.WriteNumber("startValue", 0);
-        json.WriteNumber("endValue", stacks.Values.Sum(s => s.Weight));
+        json.WriteNumber("endValue", Saturating.Sum(stacks.Values, s => s.Weight));
         json.WriteStartArray("samples");
         foreach (var (stack, _) in stacks.Values)
         {

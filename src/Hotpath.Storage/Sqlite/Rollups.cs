@@ -288,7 +288,7 @@ internal sealed class RollupBuilder(SqliteConnection connection, BodyLog log, Pr
         byte[]? body = null;
         long? pointer = null;
         var profiles = parts.Sum(p => p.Profiles);
-        var value = parts.Sum(p => p.Value);
+        var value = Saturating.Sum(parts, p => p.Value);
         var mergeable = parts.TrueForAll(p => !p.Unmergeable);
         if (!mergeable)
         {
