@@ -77,27 +77,6 @@ public static class OtlpApi
     }
 }
 
-/// <summary>The gRPC side of OTLP profiles, served on <see cref="CollectorOptions.OtlpGrpcAddress"/>.</summary>
-public sealed class OtlpProfilesGrpcService(OtlpExport export) : ProfilesService.ProfilesServiceBase
-{
-    public override async Task<ExportProfilesServiceResponse> Export(ExportProfilesServiceRequest request, ServerCallContext context)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(context);
-        try
-        {
-            // gRPC parsed the request before this runs (bounded by MaxReceiveMessageSize); its tree is reserved now.
-            var size = request.CalculateSize();
-            using (export.ReserveParsed(size))
-                return await export.ExportParsedAsync(request, size, context.CancellationToken);
-        }
-        catch (Exception e) when (OtlpExport.Refusal(e) is { } refusal)
-        {
-            throw new RpcException(new Grpc.Core.Status(GrpcStatus.FromHttp(refusal.Status), refusal.Message));
-        }
-    }
-}
-
 /// <summary>
 /// What both OTLP transports do with a request: convert every profile to pprof (within the decode memory
 /// budget), check every one, then store them, so that a refused request stores nothing and its retry

@@ -61,6 +61,7 @@ public static class CollectorApp
         services.AddSingleton<ProfileIngest>();
         services.AddSingleton<OtlpExport>();
         services.AddGrpc();
+        services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<OtlpExport>((grpc, export) =>
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(export.MaxRequestSize, int.MaxValue);
@@ -89,6 +90,7 @@ public static class CollectorApp
         var app = builder.Build();
         app.UseRouting();
         app.UseMiddleware<ApiMiddleware>();
+        app.UseMiddleware<GrpcFrameGuard>();
         var api = app.MapGroup("").WithMetadata(ApiAccess.Protected);
         api.MapProfilesApi();
         api.MapPyroscopeApi();
