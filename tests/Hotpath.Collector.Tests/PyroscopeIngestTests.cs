@@ -194,4 +194,30 @@ public sealed class PyroscopePushTests(CollectorFixture fixture) : IClassFixture
         var id = Assert.Single(await Collector.FindAllAsync(service)).GetProperty("id").GetString();
         Assert.Equal(TestData.Bytes("not_gzip.pb"), await Collector.Http.GetByteArrayAsync("/api/0/profiles/" + id));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_push_sent_again_while_or_after_it_is_stored_stores_each_sample_once(bool sampleIds)
+    {
+        var service = CollectorInstance.NewServiceName("alloy-retry");
+        var request = new Pprof.Pyroscope.PushRequest();
+        for (var i = 0; i < 500; i++)
+        {
+            var series = Series(service, "process_cpu", TestData.CpuProfiles[i % 3], ("series", i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            if (!sampleIds)
+                series.Samples[0].ID = "";
+            request.Series.Add(series);
+        }
+
+        // Twice at once (a client that gave up and retried while the first was still being stored), then again.
+        var replies = await Task.WhenAll(PushAsync(request, json: false), PushAsync(request, json: false));
+        using var again = await PushAsync(request, json: true);
+
+        Assert.All(replies, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        var found = await Collector.FindAllAsync(service);
+        Assert.Equal(500, found.Count);
+        Assert.Equal(500, found.Select(m => Labels(m).Single().Item2).Distinct().Count());
+    }
 }

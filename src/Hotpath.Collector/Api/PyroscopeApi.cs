@@ -20,9 +20,14 @@ public static class PyroscopeApi
 {
     private const string Protocol = "pyroscope";
 
-    // A parsed push request takes up to this many bytes per encoded byte: a run of empty label pairs is an
-    // object and a list slot (40 bytes) for two; JSON's text is twice its bytes and its tokens as many again.
+    // A parsed push request takes up to this many bytes per encoded byte. Protobuf: a run of empty label pairs is
+    // an object and a list slot (40 bytes) for two. JSON: its text as UTF-16, the parser's growing buffers for a
+    // long string and the tree (a 60 MiB label value took 15 bytes a byte).
     private const int PushParsedBytesPerByte = 24;
+    private const int JsonPushParsedBytesPerByte = 16;
+
+    // Stores of one push in flight at once: enough to fill a commit batch, few enough to leave the decode budget to others.
+    private const int ParallelStores = 32;
 
     public static IEndpointRouteBuilder MapPyroscopeApi(this IEndpointRouteBuilder app)
     {
@@ -41,7 +46,8 @@ public static class PyroscopeApi
     /// Connect's: a status and <c>{"code","message"}</c>.
     /// </summary>
     private static async Task<IResult> PushAsync(
-        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget, CancellationToken cancellationToken)
+        HttpContext context, ProfileIngest ingest, RecentSamples recent, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget,
+        CancellationToken cancellationToken)
     {
         try
         {
@@ -52,7 +58,7 @@ public static class PyroscopeApi
             // Held until the request is answered: the inflated body and the message tree parsed from it.
             using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, options.Value.MaxDecompressedSize,
                 "Collector:MaxDecompressedSize", budget, cancellationToken);
-            received.Reserve(budget, PushParsedBytesPerByte * (long)received.Memory.Length);
+            received.Reserve(budget, (json ? JsonPushParsedBytesPerByte : PushParsedBytesPerByte) * (long)received.Memory.Length);
             try
             {
                 request = json
@@ -64,7 +70,7 @@ public static class PyroscopeApi
                 throw ApiException.BadRequest($"not a push request: {e.Message}");
             }
 
-            var profiles = new List<(string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels, ReadOnlyMemory<byte> Body)>();
+            var profiles = new List<(string Service, ProfileType? Type, IReadOnlyList<ProfileLabel> Labels, ReadOnlyMemory<byte> Body, string Key)>();
             foreach (var series in request.Series)
             {
                 var (service, type, labels) = Series(series);
@@ -72,15 +78,19 @@ public static class PyroscopeApi
                 {
                     var body = sample.RawProfile.Memory;
                     ingest.Check(service, body, StatusCodes.Status400BadRequest);
-                    profiles.Add((service, type, labels, body));
+                    profiles.Add((service, type, labels, body, RecentSamples.Key(service, labels, sample.ID, body.Span)));
                 }
             }
 
-            foreach (var (service, type, labels, body) in profiles)
-            {
-                metrics.BytesReceived.Inc(body.Length);
-                await ingest.StoreAsync(Protocol, service, type, "", labels, null, body, StatusCodes.Status400BadRequest, cancellationToken);
-            }
+            // Stored side by side, so that the write pipeline commits them in a few batches rather than one by one;
+            // a sample this collector stored lately (the client's retry) is not stored again.
+            await Parallel.ForEachAsync(profiles, new ParallelOptions { MaxDegreeOfParallelism = ParallelStores, CancellationToken = cancellationToken },
+                async (profile, ct) =>
+                {
+                    metrics.BytesReceived.Inc(profile.Body.Length);
+                    await recent.StoreOnceAsync(profile.Key, () =>
+                        ingest.StoreAsync(Protocol, profile.Service, profile.Type, "", profile.Labels, null, profile.Body, StatusCodes.Status400BadRequest, ct));
+                });
 
             return json ? Results.Text("{}", "application/json") : Results.Bytes([], "application/proto");
         }

@@ -59,6 +59,7 @@ public static class CollectorApp
         services.AddSingleton<ProfileMergeService>();
         services.AddSingleton<CollectorMetrics>();
         services.AddSingleton<ProfileIngest>();
+        services.AddSingleton<RecentSamples>();
         services.AddSingleton<OtlpExport>();
         services.AddGrpc();
         services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
