@@ -171,6 +171,9 @@ public sealed class S3ProfileStore : IProfileStore, IDisposable
     public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
         SeriesPoint.FromFindAsync(this, query, cancellationToken);
 
+    public Task<IReadOnlyList<LabeledSeriesPoint>> SeriesByLabelAsync(ProfileQuery query, string key, long resolutionNanos, CancellationToken cancellationToken) =>
+        LabeledSeriesPoint.FromFindAsync(this, query, key, cancellationToken);
+
     /// <summary>Pre-merges nothing: a merge reads the raw bodies of what a find selects.</summary>
     public Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken) =>
         MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);

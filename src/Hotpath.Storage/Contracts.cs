@@ -117,6 +117,35 @@ public interface IProfileReader
     /// one profile), with how many profiles and how much of their main value they hold, in no given order.
     /// </summary>
     Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// <see cref="SeriesAsync"/> of each value of the label <paramref name="key"/> among the selection, in one
+    /// pass (the tag explorer ranks thousands of values): points of the profiles that carry the key, each with
+    /// its value; profiles without it are left out.
+    /// </summary>
+    Task<IReadOnlyList<LabeledSeriesPoint>> SeriesByLabelAsync(ProfileQuery query, string key, long resolutionNanos, CancellationToken cancellationToken);
+}
+
+/// <summary>A point of the series of one value of a label.</summary>
+public readonly record struct LabeledSeriesPoint(string Value, SeriesPoint Point)
+{
+    /// <summary>One point per profile a find selects that carries the key: for engines that pre-merge nothing.</summary>
+    public static async Task<IReadOnlyList<LabeledSeriesPoint>> FromFindAsync(IProfileReader reader, ProfileQuery query, string key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var found = await reader.FindAsync(query, cancellationToken).ConfigureAwait(false);
+        var points = new List<LabeledSeriesPoint>(found.Count);
+        foreach (var meta in found)
+        {
+            foreach (var label in meta.Labels)
+            {
+                if (label.Key == key)
+                    points.Add(new LabeledSeriesPoint(label.Value, new SeriesPoint(meta.CreatedAtUnixNanos, 1, meta.Value)));
+            }
+        }
+
+        return points;
+    }
 }
 
 /// <summary>Profiles at a time: one profile, or a piece of many starting then.</summary>

@@ -104,6 +104,9 @@ public sealed class MultiProfileStore(IReadOnlyList<IProfileStore> stores) : IPr
     public Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken) =>
         FirstAsync(s => s.SeriesAsync(query, resolutionNanos, cancellationToken));
 
+    public Task<IReadOnlyList<LabeledSeriesPoint>> SeriesByLabelAsync(ProfileQuery query, string key, long resolutionNanos, CancellationToken cancellationToken) =>
+        FirstAsync(s => s.SeriesByLabelAsync(query, key, resolutionNanos, cancellationToken));
+
     public async Task<int> DeleteOlderThanAsync(long cutoffUnixNanos, long aggregateCutoffUnixNanos, CancellationToken cancellationToken)
     {
         var deleted = await Task.WhenAll(stores.Select(s => s.DeleteOlderThanAsync(cutoffUnixNanos, aggregateCutoffUnixNanos, cancellationToken)));

@@ -185,6 +185,29 @@ public abstract class ProfileStoreContract
     }
 
     [Fact]
+    public async Task The_series_by_label_counts_each_selected_profile_under_its_value_and_leaves_out_those_without_the_key()
+    {
+        await using var store = await CreateAsync();
+        for (var i = 0; i < 30; i++)
+        {
+            await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0 + i * 10 * Second, ("host", $"h{i % 5}"), ("region", i % 2 == 0 ? "eu" : "us")) with { Value = i },
+                new byte[] { 1 }, default);
+        }
+
+        await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0, ("region", "eu")) with { Value = 1000 }, new byte[] { 1 }, default); // no host
+        await store.Writer.WriteAsync(Profile("s", ProfileType.Heap, T0, ("host", "h0")) with { Value = 1000 }, new byte[] { 1 }, default); // another type
+
+        var all = await store.Reader.SeriesByLabelAsync(Query("s", T0, T0 + 600 * Second, ProfileType.Cpu), "host", 60 * Second, default);
+        var eu = await store.Reader.SeriesByLabelAsync(Query("s", T0, T0 + 600 * Second, ProfileType.Cpu, labels: [("region", "eu")]), "host", 60 * Second, default);
+
+        static Dictionary<string, (int, long)> Totals(IEnumerable<LabeledSeriesPoint> points) => points.GroupBy(p => p.Value)
+            .ToDictionary(g => g.Key, g => (g.Sum(p => p.Point.Profiles), g.Sum(p => p.Point.Value)));
+        Assert.Equal(Enumerable.Range(0, 5).ToDictionary(h => $"h{h}", h => (6, (long)Enumerable.Range(0, 30).Where(i => i % 5 == h).Sum())), Totals(all));
+        Assert.Equal(Enumerable.Range(0, 5).ToDictionary(h => $"h{h}", h => (3, (long)Enumerable.Range(0, 30).Where(i => i % 5 == h && i % 2 == 0).Sum())), Totals(eu));
+        Assert.All(all, p => Assert.InRange(p.Point.TimeUnixNanos, T0, T0 + 290 * Second));
+    }
+
+    [Fact]
     public async Task The_main_value_is_kept_with_the_metadata()
     {
         await using var store = await CreateAsync();

@@ -185,18 +185,18 @@ public static class UiApi
         var query = ApiQuery.Find(context.Request.Query, time.GetUtcNow());
         var key = ApiQuery.RequiredString(context.Request.Query, "key");
         var buckets = Buckets(context.Request.Query);
-        var values = (await reader.ListLabelsAsync(query.Service, cancellationToken))
-            .Where(l => l.Key == key && !query.Labels.Contains(l)).Select(l => l.Value).Distinct(StringComparer.Ordinal).ToList();
-        var explored = await Task.WhenAll(values.Select(async value =>
-            (Value: value, Series: await Series.ReadAsync(reader, query with { Labels = ApiQuery.Sorted([.. query.Labels, new ProfileLabel(key, value)], "labels") }, buckets, cancellationToken))));
-        var ranked = explored.Where(e => e.Series.Profiles > 0).OrderByDescending(e => e.Series.Value).ThenBy(e => e.Value, StringComparer.Ordinal).Take(MaxExploredValues).ToList();
+        // One pass over the selection's pieces, grouped by the key's value, however many values there are.
+        var explored = (await Series.ReadByLabelAsync(reader, query, key, buckets, cancellationToken))
+            .Where(e => !query.Labels.Contains(new ProfileLabel(key, e.Key)) && e.Value.Profiles > 0)
+            .Select(e => (Value: e.Key, Series: e.Value)).ToList();
+        var ranked = explored.OrderByDescending(e => e.Series.Value).ThenBy(e => e.Value, StringComparer.Ordinal).Take(MaxExploredValues).ToList();
         var total = Saturating.Sum(ranked, e => e.Series.Value);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
             json.WriteString("key", key);
             json.WriteNumber("total", total);
-            json.WriteNumber("values_found", values.Count);
+            json.WriteNumber("values_found", explored.Count);
             json.WriteStartArray("values");
             foreach (var (value, series) in ranked)
             {
@@ -404,21 +404,41 @@ internal sealed class Series
 
     public static async Task<Series> ReadAsync(IProfileReader reader, ProfileQuery query, int buckets, CancellationToken cancellationToken)
     {
-        // Unsigned: a window may span every time nanoseconds hold, wider than a long.
-        var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
-        var step = span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL);
+        var (step, span) = Grid(query, buckets);
         // Pieces no wider than a bucket, each counted where it starts.
-        var points = await reader.SeriesAsync(query, (long)Math.Min(step, long.MaxValue), cancellationToken);
-        var counts = new int[buckets];
-        var values = new long[buckets];
-        foreach (var point in points)
+        var series = new Series(query.FromUnixNanos, step, span, new int[buckets], new long[buckets]);
+        foreach (var point in await reader.SeriesAsync(query, (long)Math.Min(step, long.MaxValue), cancellationToken))
+            series.Count(point);
+        return series;
+    }
+
+    /// <summary>The series of each value of <paramref name="key"/> among the selection, from one read of the store.</summary>
+    public static async Task<Dictionary<string, Series>> ReadByLabelAsync(IProfileReader reader, ProfileQuery query, string key, int buckets, CancellationToken cancellationToken)
+    {
+        var (step, span) = Grid(query, buckets);
+        var byValue = new Dictionary<string, Series>(StringComparer.Ordinal);
+        foreach (var (value, point) in await reader.SeriesByLabelAsync(query, key, (long)Math.Min(step, long.MaxValue), cancellationToken))
         {
-            var i = (int)Math.Min((ulong)buckets - 1, (ulong)(point.TimeUnixNanos - query.FromUnixNanos) / step);
-            counts[i] += point.Profiles;
-            values[i] = Saturating.Add(values[i], point.Value);
+            if (!byValue.TryGetValue(value, out var series))
+                byValue[value] = series = new Series(query.FromUnixNanos, step, span, new int[buckets], new long[buckets]);
+            series.Count(point);
         }
 
-        return new Series(query.FromUnixNanos, step, span, counts, values);
+        return byValue;
+    }
+
+    // Unsigned: a window may span every time nanoseconds hold, wider than a long.
+    private static (ulong Step, ulong Span) Grid(ProfileQuery query, int buckets)
+    {
+        var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
+        return (span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL), span);
+    }
+
+    private void Count(SeriesPoint point)
+    {
+        var i = (int)Math.Min((ulong)_counts.Length - 1, (ulong)(point.TimeUnixNanos - _from) / _step);
+        _counts[i] += point.Profiles;
+        _values[i] = Saturating.Add(_values[i], point.Value);
     }
 
     /// <summary>Writes <c>step_seconds</c> and <c>buckets: [{t, start, count, value}]</c> into the open object.</summary>

@@ -417,6 +417,19 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
         return [.. head, .. tail];
     }
 
+    /// <summary>As <see cref="SeriesAsync"/>: the engine's before the oldest pending profile, one point per profile from there on.</summary>
+    public async Task<IReadOnlyList<LabeledSeriesPoint>> SeriesByLabelAsync(ProfileQuery query, string key, long resolutionNanos, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (Split(query) is not { } split)
+            return await _engine.SeriesByLabelAsync(query, key, resolutionNanos, cancellationToken).ConfigureAwait(false);
+        if (split <= query.FromUnixNanos || query.Limit > 0)
+            return await LabeledSeriesPoint.FromFindAsync(this, query, key, cancellationToken).ConfigureAwait(false);
+        var head = await _engine.SeriesByLabelAsync(query with { ToUnixNanos = split - 1 }, key, resolutionNanos, cancellationToken).ConfigureAwait(false);
+        var tail = await LabeledSeriesPoint.FromFindAsync(this, query with { FromUnixNanos = split }, key, cancellationToken).ConfigureAwait(false);
+        return [.. head, .. tail];
+    }
+
     /// <summary>The start of the minute of the oldest pending profile the query selects; null when it selects none.</summary>
     private long? Split(ProfileQuery query)
     {

@@ -35,7 +35,8 @@ internal static class RollupLevel
 /// A piece to merge: a pre-merged body, or a raw profile's place in the body log; with the time it
 /// starts at, so that a merge reads pieces in time order.
 /// </summary>
-internal readonly record struct MergePiece(long Time, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value);
+/// <param name="Labels">The label set (LabelCodec) whose piece or raw profile this is.</param>
+internal readonly record struct MergePiece(long Time, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value, string Labels = "");
 
 /// <summary>
 /// Plans a merge of a selection over the pre-merged pieces: per label set that the filter matches, the
@@ -56,7 +57,8 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
     public IReadOnlyList<MergePiece> Pieces => _pieces;
 
     /// <summary>Plans with pieces no wider than <paramref name="maxWidth"/> nanoseconds (a series needs buckets of its step or finer).</summary>
-    public void Plan(ProfileQuery query, long maxWidth = long.MaxValue)
+    /// <param name="eachLabelSet">From the pieces of each label set the query selects, never the all-labels set's: to group by a label.</param>
+    public void Plan(ProfileQuery query, long maxWidth = long.MaxValue, bool eachLabelSet = false)
     {
         var top = RollupLevel.Minute;
         while (top < RollupLevel.Day && RollupLevel.Width(top + 1) <= maxWidth)
@@ -65,7 +67,9 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         foreach (var (setId, labels) in LabelSets(query.Service, type))
         {
             // Without a filter the all-labels pieces answer alone; with one, each label set that has it does.
-            if (query.Labels.Count == 0 ? labels != RollupLevel.AllLabels : labels == RollupLevel.AllLabels || !query.MatchesLabels(LabelCodec.Decode(labels)))
+            if (query.Labels.Count == 0 && !eachLabelSet
+                    ? labels != RollupLevel.AllLabels
+                    : labels == RollupLevel.AllLabels || !query.MatchesLabels(LabelCodec.Decode(labels)))
                 continue;
             // [from, to] is inclusive; buckets are half open.
             var end = query.ToUnixNanos == long.MaxValue ? long.MaxValue : query.ToUnixNanos + 1;
@@ -113,7 +117,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
             if (piece.Length < 0)
                 Finer(setId, service, type, labels, level, piece.Time, piece.Time + width); // could not be merged: its parts can
             else
-                Add(piece);
+                Add(piece, labels);
         }
 
         Finer(setId, service, type, labels, level, endWhole, end);
@@ -129,8 +133,9 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
             Raw(service, type, labels, from, end);
     }
 
-    private void Add(MergePiece piece)
+    private void Add(MergePiece piece, string labels)
     {
+        piece = piece with { Labels = labels };
         _pieces.Add(piece);
         Profiles += piece.Profiles;
         if (piece.Length > 0)
@@ -186,7 +191,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         command.Parameters.AddWithValue("$labels", labels);
         using var reader = command.ExecuteReader();
         while (reader.Read())
-            Add(new MergePiece(reader.GetInt64(0), null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), 1, reader.GetInt64(4)));
+            Add(new MergePiece(reader.GetInt64(0), null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), 1, reader.GetInt64(4)), labels);
     }
 
     private static void AddRange(SqliteCommand command, long setId, int level, long from, long end)

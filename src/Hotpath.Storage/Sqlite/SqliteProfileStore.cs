@@ -146,6 +146,41 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         return [.. planner.Pieces.Select(p => new SeriesPoint(p.Time, p.Profiles, p.Value))];
     }
 
+    /// <summary>The series of each value of the key, from the pieces of each label set that carries it (one plan, not one a value).</summary>
+    public async Task<IReadOnlyList<LabeledSeriesPoint>> SeriesByLabelAsync(ProfileQuery query, string key, long resolutionNanos, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0)
+            return await LabeledSeriesPoint.FromFindAsync(this, query, key, cancellationToken).ConfigureAwait(false);
+
+        await using var connection = Open();
+        await using var tx = connection.BeginTransaction(deferred: true);
+        var planner = new MergePlanner(connection, tx, withBodies: false);
+        planner.Plan(query, resolutionNanos, eachLabelSet: true);
+        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var points = new List<LabeledSeriesPoint>(planner.Pieces.Count);
+        foreach (var piece in planner.Pieces)
+        {
+            if (!values.TryGetValue(piece.Labels, out var value))
+                values[piece.Labels] = value = ValueOf(LabelCodec.Decode(piece.Labels), key);
+            if (value is not null)
+                points.Add(new LabeledSeriesPoint(value, new SeriesPoint(piece.Time, piece.Profiles, piece.Value)));
+        }
+
+        return points;
+    }
+
+    private static string? ValueOf(IReadOnlyList<ProfileLabel> labels, string key)
+    {
+        foreach (var label in labels)
+        {
+            if (label.Key == key)
+                return label.Value;
+        }
+
+        return null;
+    }
+
     /// <summary>The pieces' bodies, read lazily: a raw one from the body log, a pre-merged one as planned.</summary>
     private IEnumerable<byte[]> ReadPieces(IReadOnlyList<MergePiece> pieces, CancellationToken cancellationToken)
     {
