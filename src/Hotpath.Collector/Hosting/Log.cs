@@ -21,7 +21,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Decode memory budget of {Budget} bytes exhausted; {Method} {Path} answered 503")]
     public static partial void DecodeBudgetExhausted(ILogger logger, string method, string path, long budget);
 
-    [LoggerMessage(EventId = 40, Level = LogLevel.Debug, Message = "Collected garbage after a large decode: {Before} -> {After} bytes committed")]
+    [LoggerMessage(EventId = 40, Level = LogLevel.Debug, Message = "Collected garbage once the work that made it was over: {Before} -> {After} bytes committed")]
     public static partial void MemoryCollected(ILogger logger, long before, long after);
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Storage engine {Backend} is unavailable at start ({Reason}); its requests get 503 until it answers")]

@@ -3,15 +3,25 @@ using Hotpath.Pprof;
 namespace Hotpath.Collector.Hosting;
 
 /// <summary>
-/// Gives memory back to the operating system after a large decode (a bomb refused, a huge profile taken):
-/// such arrays live on the large object heap, which only a full collection frees, and an idle collector
-/// allocates too little to trigger one, so RSS would stay at its peak for good. Once the large decodes in
-/// flight are done, one aggressive collection compacts the heap and decommits what it no longer needs.
+/// Gives memory back to the operating system once the work that took it is over. Large arrays (a bomb refused,
+/// a huge profile taken, a busy minute of merges) live on the large object heap or in gen 2, which only a full
+/// collection frees, and an idle collector allocates too little to trigger one, so RSS would stay at its peak
+/// for good. One aggressive collection compacts the heap and decommits what it no longer needs: a second after
+/// the large decodes in flight are done, and whenever the collector has gone quiet (it allocated little for a
+/// few seconds) with much more committed than after the last such collection.
 /// </summary>
-public sealed class MemoryReliefService(DecodeBudget budget, ILogger<MemoryReliefService> logger) : BackgroundService
+public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, ILogger<MemoryReliefService> logger) : BackgroundService
 {
     // Long enough to gather a burst of large decodes into one collection, short enough to feel immediate.
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
+
+    // How often the collector is checked for having gone quiet, and what counts as quiet: allocating less than
+    // a few megabytes a second (an idle collector with its background passes allocates well under one).
+    private static readonly TimeSpan Check = TimeSpan.FromSeconds(5);
+    private const long QuietAllocatedBytes = 16L * 1024 * 1024;
+
+    // Committed memory past the last collection's that is worth a collection of its own.
+    private const long Grown = 48L * 1024 * 1024;
 
     private readonly SemaphoreSlim _signal = new(0, 1);
 
@@ -20,21 +30,53 @@ public sealed class MemoryReliefService(DecodeBudget budget, ILogger<MemoryRelie
         budget.LargeDecodeEnded += Signal;
         try
         {
-            while (true)
-            {
-                await _signal.WaitAsync(stoppingToken);
-                await Task.Delay(Quiet, stoppingToken);
-                if (budget.InUseBytes >= DecodeBudget.LargeDecodeBytes)
-                    continue; // a large decode still runs; it signals again when it ends
-                var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
-                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                Log.MemoryCollected(logger, before, GC.GetGCMemoryInfo().TotalCommittedBytes);
-            }
+            await Task.WhenAll(AfterLargeDecodesAsync(stoppingToken), WhenQuietAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
         }
         finally
         {
             budget.LargeDecodeEnded -= Signal;
         }
+    }
+
+    private async Task AfterLargeDecodesAsync(CancellationToken stoppingToken)
+    {
+        while (true)
+        {
+            await _signal.WaitAsync(stoppingToken);
+            await Task.Delay(Quiet, time, stoppingToken);
+            if (budget.InUseBytes >= DecodeBudget.LargeDecodeBytes)
+                continue; // a large decode still runs; it signals again when it ends
+            Collect();
+        }
+    }
+
+    private async Task WhenQuietAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Check, time);
+        var allocated = GC.GetTotalAllocatedBytes();
+        var baseline = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            var now = GC.GetTotalAllocatedBytes();
+            var quiet = now - allocated < QuietAllocatedBytes * (long)Check.TotalSeconds;
+            allocated = now;
+            if (quiet && GC.GetGCMemoryInfo().TotalCommittedBytes > baseline + Grown)
+                baseline = Collect();
+        }
+    }
+
+    /// <summary>One aggressive, compacting collection; the bytes committed after it.</summary>
+    private long Collect()
+    {
+        var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        var after = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        Log.MemoryCollected(logger, before, after);
+        return after;
     }
 
     private void Signal()
