@@ -25,6 +25,9 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
 
     private readonly SemaphoreSlim _signal = new(0, 1);
 
+    // What was committed after the last collection of either kind: growth past it is what a quiet one gives back.
+    private long _baseline = GC.GetGCMemoryInfo().TotalCommittedBytes;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         budget.LargeDecodeEnded += Signal;
@@ -58,25 +61,24 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
     {
         using var timer = new PeriodicTimer(Check, time);
         var allocated = GC.GetTotalAllocatedBytes();
-        var baseline = GC.GetGCMemoryInfo().TotalCommittedBytes;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             var now = GC.GetTotalAllocatedBytes();
             var quiet = now - allocated < QuietAllocatedBytes * (long)Check.TotalSeconds;
             allocated = now;
-            if (quiet && GC.GetGCMemoryInfo().TotalCommittedBytes > baseline + Grown)
-                baseline = Collect();
+            if (quiet && GC.GetGCMemoryInfo().TotalCommittedBytes > Volatile.Read(ref _baseline) + Grown)
+                Collect();
         }
     }
 
-    /// <summary>One aggressive, compacting collection; the bytes committed after it.</summary>
-    private long Collect()
+    /// <summary>One aggressive, compacting collection; what stays committed after it is the new baseline.</summary>
+    private void Collect()
     {
         var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var after = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        Volatile.Write(ref _baseline, after);
         Log.MemoryCollected(logger, before, after);
-        return after;
     }
 
     private void Signal()
