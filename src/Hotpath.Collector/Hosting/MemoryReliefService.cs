@@ -10,7 +10,7 @@ namespace Hotpath.Collector.Hosting;
 /// the large decodes in flight are done, and whenever the collector has gone quiet (it allocated little for a
 /// few seconds) with much more committed than after the last such collection.
 /// </summary>
-public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, ILogger<MemoryReliefService> logger) : BackgroundService
+public sealed class MemoryReliefService : BackgroundService
 {
     // Long enough to gather a burst of large decodes into one collection, short enough to feel immediate.
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
@@ -24,13 +24,53 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
     private const long Grown = 48L * 1024 * 1024;
 
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly DecodeBudget _budget;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IMemoryGauge _memory;
 
     // What was committed after the last collection of either kind: growth past it is what a quiet one gives back.
-    private long _baseline = GC.GetGCMemoryInfo().TotalCommittedBytes;
+    private long _baseline;
+
+    public MemoryReliefService(DecodeBudget budget, TimeProvider time, ILogger<MemoryReliefService> logger)
+        : this(budget, time, logger, RuntimeMemory.Instance)
+    {
+    }
+
+    /// <param name="memory">The runtime's figures and collections (a test's stand-in, to drive the checks).</param>
+    internal MemoryReliefService(DecodeBudget budget, TimeProvider time, ILogger logger, IMemoryGauge memory)
+    {
+        _budget = budget;
+        _time = time;
+        _logger = logger;
+        _memory = memory;
+        _baseline = memory.CommittedBytes;
+    }
+
+    /// <summary>The runtime's memory as the service reads and frees it.</summary>
+    internal interface IMemoryGauge
+    {
+        long AllocatedBytes { get; }
+
+        long CommittedBytes { get; }
+
+        void Collect();
+    }
+
+    private sealed class RuntimeMemory : IMemoryGauge
+    {
+        public static readonly RuntimeMemory Instance = new();
+
+        public long AllocatedBytes => GC.GetTotalAllocatedBytes();
+
+        public long CommittedBytes => GC.GetGCMemoryInfo().TotalCommittedBytes;
+
+        public void Collect() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        budget.LargeDecodeEnded += Signal;
+        _budget.LargeDecodeEnded += Signal;
         try
         {
             await Task.WhenAll(AfterLargeDecodesAsync(stoppingToken), WhenQuietAsync(stoppingToken));
@@ -41,7 +81,7 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
         }
         finally
         {
-            budget.LargeDecodeEnded -= Signal;
+            _budget.LargeDecodeEnded -= Signal;
         }
     }
 
@@ -50,8 +90,8 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
         while (true)
         {
             await _signal.WaitAsync(stoppingToken);
-            await Task.Delay(Quiet, time, stoppingToken);
-            if (budget.InUseBytes >= DecodeBudget.LargeDecodeBytes)
+            await Task.Delay(Quiet, _time, stoppingToken);
+            if (_budget.InUseBytes >= DecodeBudget.LargeDecodeBytes)
                 continue; // a large decode still runs; it signals again when it ends
             Collect();
         }
@@ -59,14 +99,14 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
 
     private async Task WhenQuietAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(Check, time);
-        var allocated = GC.GetTotalAllocatedBytes();
+        using var timer = new PeriodicTimer(Check, _time);
+        var allocated = _memory.AllocatedBytes;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            var now = GC.GetTotalAllocatedBytes();
+            var now = _memory.AllocatedBytes;
             var quiet = now - allocated < QuietAllocatedBytes * (long)Check.TotalSeconds;
             allocated = now;
-            if (quiet && GC.GetGCMemoryInfo().TotalCommittedBytes > Volatile.Read(ref _baseline) + Grown)
+            if (quiet && _memory.CommittedBytes > Volatile.Read(ref _baseline) + Grown)
                 Collect();
         }
     }
@@ -74,11 +114,11 @@ public sealed class MemoryReliefService(DecodeBudget budget, TimeProvider time, 
     /// <summary>One aggressive, compacting collection; what stays committed after it is the new baseline.</summary>
     private void Collect()
     {
-        var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        var after = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        var before = _memory.CommittedBytes;
+        _memory.Collect();
+        var after = _memory.CommittedBytes;
         Volatile.Write(ref _baseline, after);
-        Log.MemoryCollected(logger, before, after);
+        Log.MemoryCollected(_logger, before, after);
     }
 
     private void Signal()
