@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Service;
 using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
@@ -13,6 +14,23 @@ public sealed class ApiException(int status, string message, string? hint = null
     public int Status { get; } = status;
 
     public string? Hint { get; } = hint;
+
+    /// <summary>
+    /// The refusal a domain error stands for, in the profefe API's words (each protocol's adapter shapes it);
+    /// null for a fault of Hotpath's own (a 500). <paramref name="malformedStatus"/>: what a body that is not a
+    /// profile gets (profefe 400, Pyroscope's ingest 422).
+    /// </summary>
+    public static ApiException? Of(Exception e, int malformedStatus = StatusCodes.Status400BadRequest) => e switch
+    {
+        ApiException refusal => refusal,
+        InvalidRequestException invalid => new ApiException(StatusCodes.Status400BadRequest, "bad request: " + invalid.Message, invalid.Hint),
+        NothingFoundException nothing => NothingFound(nothing.Detail),
+        MalformedProfileException malformed => new ApiException(malformedStatus, $"malformed profile ({malformed.Message})"),
+        ProfileTooLargeException large => TooLarge(large),
+        StorageUnavailableException unavailable => StorageUnavailable(unavailable),
+        DecodeBudgetExhaustedException busy => Busy(busy),
+        _ => null,
+    };
 
     public static ApiException UnknownType(string? given) =>
         new(StatusCodes.Status400BadRequest, "bad request: unknown profile type", TypesHint(given));

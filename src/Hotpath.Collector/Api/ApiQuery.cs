@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Hotpath.Pprof;
+using Hotpath.Service;
 using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
@@ -12,18 +13,6 @@ public static class ApiQuery
     public const string TimeLayout = "yyyy-MM-dd'T'HH:mm:ss";
 
     private const string GoTimeLayout = "2006-01-02T15:04:05";
-
-    /// <summary>
-    /// Most label pairs a profile or a query may carry: more than any real label set (Pyroscope allows 30
-    /// names a series), few enough that no filter or index write grows without bound.
-    /// </summary>
-    public const int MaxLabelPairs = 64;
-
-    /// <summary>Longest label key, and service name, in characters (Pyroscope's default too).</summary>
-    public const int MaxLabelKeyLength = 1024;
-
-    /// <summary>Longest label value, in characters (Pyroscope's default too).</summary>
-    public const int MaxLabelValueLength = 2048;
 
     public static string RequiredString(IQueryCollection query, string name)
     {
@@ -83,8 +72,8 @@ public static class ApiQuery
             return [];
 
         var pieces = text.Split(',');
-        if (pieces.Length > MaxLabelPairs)
-            throw ApiException.BadRequest($"bad \"{name}\": {pieces.Length} pairs, at most {MaxLabelPairs} are allowed");
+        if (pieces.Length > LabelLimits.MaxPairs)
+            throw ApiException.BadRequest($"bad \"{name}\": {pieces.Length} pairs, at most {LabelLimits.MaxPairs} are allowed");
         var labels = new List<ProfileLabel>(pieces.Length);
         foreach (var piece in pieces)
         {
@@ -100,38 +89,8 @@ public static class ApiQuery
             labels.Add(new ProfileLabel(key, value));
         }
 
-        return Sorted(labels, name);
+        return LabelLimits.Sorted(labels, name);
     }
-
-    /// <summary>
-    /// Labels as every protocol stores them: at most <see cref="MaxLabelPairs"/>, sorted by key (stable:
-    /// duplicate keys keep their order).
-    /// </summary>
-    public static IReadOnlyList<ProfileLabel> Sorted(IReadOnlyCollection<ProfileLabel> labels, string parameter)
-    {
-        ArgumentNullException.ThrowIfNull(labels);
-        if (labels.Count > MaxLabelPairs)
-            throw ApiException.BadRequest($"bad \"{parameter}\": {labels.Count} pairs, at most {MaxLabelPairs} are allowed");
-        foreach (var label in labels)
-        {
-            if (label.Key.Length > MaxLabelKeyLength)
-                throw ApiException.BadRequest($"bad \"{parameter}\": a label key of {label.Key.Length} characters, at most {MaxLabelKeyLength} are allowed");
-            if (label.Value.Length > MaxLabelValueLength)
-                throw ApiException.BadRequest(
-                    $"bad \"{parameter}\": the value of \"{Truncated(label.Key)}\" has {label.Value.Length} characters, at most {MaxLabelValueLength} are allowed");
-        }
-
-        return [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)];
-    }
-
-    /// <summary>A name as an error message may quote it: at most 64 characters.</summary>
-    public static string Truncated(string text) => text.Length <= 64 ? text : text[..61] + "...";
-
-    /// <summary>A service name as every protocol must give it: not empty, at most <see cref="MaxLabelKeyLength"/> characters.</summary>
-    public static string Service(string service, string parameter) =>
-        service.Length > MaxLabelKeyLength
-            ? throw ApiException.BadRequest($"bad \"{parameter}\": a service name of {service.Length} characters, at most {MaxLabelKeyLength} are allowed")
-            : service;
 
     /// <summary>created_at, or null when absent; a time that nanoseconds cannot hold is refused, never wrapped.</summary>
     public static long? CreatedAt(IQueryCollection query)

@@ -53,7 +53,7 @@ public sealed class GrpcFrameGuard(RequestDelegate next, IOptions<GrpcServiceOpt
         else if (length > max)
         {
             await RefuseAsync(context, StatusCode.ResourceExhausted,
-                $"the message declares {length} bytes, more than the limit of {max} ({OtlpExport.SizeSettings})");
+                $"the message declares {length} bytes, more than the limit of {max} ({OtlpApi.SizeSettings})");
         }
         else
         {

@@ -4,8 +4,7 @@ using Grpc.Core;
 using Hotpath.Collector.Api.Otlp;
 using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
-using Hotpath.Pprof.Conversions;
-using Hotpath.Storage;
+using Hotpath.Service.Ingest;
 using Microsoft.Extensions.Options;
 using RpcStatus = Google.Rpc.Status;
 
@@ -14,7 +13,7 @@ namespace Hotpath.Collector.Api;
 /// <summary>
 /// OpenTelemetry profiles (OTLP <c>profiles/v1development</c>, Alpha): <c>POST /v1development/profiles</c>
 /// over HTTP (protobuf or JSON, gzip or not) here, and the gRPC <c>ProfilesService/Export</c> on its own
-/// port (<see cref="OtlpProfilesGrpcService"/>). Both take the same request to <see cref="OtlpExport"/>.
+/// port (<see cref="OtlpProfilesGrpcService"/>). Both take the same request to <see cref="OtlpIngest"/>.
 /// Errors are OTLP's: an HTTP status with a <c>google.rpc.Status</c> body in the request's encoding.
 /// </summary>
 public static class OtlpApi
@@ -25,14 +24,33 @@ public static class OtlpApi
     // OTLP receivers must ignore fields they do not know, so that newer senders still get through.
     private static readonly JsonParser Json = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
+    /// <summary>The settings that bound a request's size, for the 413 that names them.</summary>
+    public const string SizeSettings = "Collector:MaxDecodeMemory / 96, at most Collector:MaxDecompressedSize";
+
+    /// <summary>
+    /// Largest request, encoded (after inflating), so that its parsed tree stays within one profile's decode
+    /// memory: 2.7 MiB with the defaults.
+    /// </summary>
+    public static long MaxRequestSize(CollectorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Math.Min(options.MaxDecompressedSize, options.MaxDecodeMemory / OtlpIngest.ParsedBytesPerByte);
+    }
+
+    /// <summary>The refusal an exception of an export stands for, in OTLP's words; null for a fault of Hotpath's own (a 500).</summary>
+    internal static ApiException? Refusal(Exception e) => e is ProfileTooLargeException large
+        ? new ApiException(StatusCodes.Status413RequestEntityTooLarge,
+            $"request too large: its profiles take more than the limit of {large.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)")
+        : ApiException.Of(e);
+
     public static IEndpointRouteBuilder MapOtlpApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1development/profiles", ExportAsync);
         return app;
     }
 
-    private static async Task<IResult> ExportAsync(HttpContext context, OtlpExport export, IOptions<CollectorOptions> options, DecodeBudget budget,
-        CancellationToken cancellationToken)
+    private static async Task<IResult> ExportAsync(HttpContext context, OtlpIngest otlp, CollectorMetrics metrics, IOptions<CollectorOptions> options,
+        DecodeBudget budget, CancellationToken cancellationToken)
     {
         var contentType = context.Request.ContentType ?? "";
         var json = contentType.StartsWith(JsonType, StringComparison.OrdinalIgnoreCase);
@@ -42,10 +60,10 @@ public static class OtlpApi
                 throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{contentType}\": {ProtobufType} or {JsonType}");
             ExportProfilesServiceRequest request;
             // Held until the export is answered: the inflated body, then the message tree, reserved before it is parsed.
-            using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, export.MaxRequestSize, OtlpExport.SizeSettings,
+            using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, MaxRequestSize(options.Value), SizeSettings,
                 budget, cancellationToken);
             long size = received.Memory.Length;
-            received.Reserve(budget, OtlpExport.ParsedSize(size));
+            received.Reserve(budget, OtlpIngest.ParsedSize(size));
             try
             {
                 request = json
@@ -57,12 +75,14 @@ public static class OtlpApi
                 throw ApiException.BadRequest($"not an OTLP profiles export request: {e.Message}");
             }
 
-            var response = await export.ExportParsedAsync(request, size, cancellationToken);
+            metrics.BytesReceived.Inc(size);
+            await otlp.ExportAsync(request.ResourceProfiles, request.Dictionary, cancellationToken);
+            var response = new ExportProfilesServiceResponse();
             return json
                 ? Results.Text(JsonFormatter.Default.Format(response), JsonType)
                 : Results.Bytes(response.ToByteArray(), ProtobufType);
         }
-        catch (Exception e) when (OtlpExport.Refusal(e) is { } refusal)
+        catch (Exception e) when (Refusal(e) is { } refusal)
         {
             if (refusal.Status == StatusCodes.Status503ServiceUnavailable)
                 context.Response.Headers.RetryAfter = "1";
@@ -75,75 +95,6 @@ public static class OtlpApi
             return Results.Empty;
         }
     }
-}
-
-/// <summary>
-/// What both OTLP transports do with a request: convert every profile to pprof (within the decode memory
-/// budget), check every one, then store them, so that a refused request stores nothing and its retry
-/// duplicates nothing.
-/// </summary>
-public sealed class OtlpExport(ProfileIngest ingest, DecodeBudget budget, CollectorMetrics metrics, IOptions<CollectorOptions> options)
-{
-    public const string Protocol = "otlp";
-
-    /// <summary>The settings that bound a request's size, for the 413 that names them.</summary>
-    public const string SizeSettings = "Collector:MaxDecodeMemory / 96, at most Collector:MaxDecompressedSize";
-
-    // A parsed request's message tree takes up to this many bytes per encoded byte. Measured: real requests
-    // 9-18x (Go profiles re-expressed as OTLP 12-18x, eBPF-profiler-shaped 10x); the worst a sender can
-    // make is a run of empty messages, each an object and its lists for two bytes (empty samples 86x).
-    private const int ParsedBytesPerByte = 96;
-
-    /// <summary>
-    /// Largest request, encoded (after inflating), so that its parsed tree stays within one profile's decode
-    /// memory: 2.7 MiB with the defaults.
-    /// </summary>
-    public long MaxRequestSize => Math.Min(options.Value.MaxDecompressedSize, options.Value.MaxDecodeMemory / ParsedBytesPerByte);
-
-    /// <summary>What the message tree parsed from a request of <paramref name="encodedSize"/> bytes may take.</summary>
-    public static long ParsedSize(long encodedSize) => encodedSize * ParsedBytesPerByte;
-
-    /// <summary>Reserves the message tree of a request parsed before its reservation could be made (gRPC's).</summary>
-    public DecodeReservation ReserveParsed(long encodedSize) => budget.Reserve(ParsedSize(encodedSize));
-
-    /// <summary>Exports a request whose parsed tree the caller has reserved (<see cref="ParsedSize"/>).</summary>
-    public async Task<ExportProfilesServiceResponse> ExportParsedAsync(ExportProfilesServiceRequest request, long encodedSize, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        metrics.BytesReceived.Inc(encodedSize);
-        var profiles = new List<(OtlpProfile Profile, IReadOnlyList<ProfileLabel> Labels)>();
-        List<OtlpProfile> converted;
-        try
-        {
-            converted = OtlpProfiles.Convert(request.ResourceProfiles, request.Dictionary, options.Value.MaxDecodeMemory);
-        }
-        catch (MalformedProfileException e)
-        {
-            throw ApiException.BadRequest($"malformed profiles: {e.Message}");
-        }
-
-        foreach (var profile in converted)
-        {
-            var labels = ApiQuery.Sorted([.. profile.Labels.Select(l => new ProfileLabel(l.Key, l.Value))], "attributes");
-            ingest.Check(profile.Service, profile.Body, StatusCodes.Status400BadRequest);
-            profiles.Add((profile, labels));
-        }
-
-        foreach (var (profile, labels) in profiles)
-            await ingest.StoreAsync(Protocol, profile.Service, null, profile.InstanceId, labels, null, profile.Body, StatusCodes.Status400BadRequest, cancellationToken);
-        return new ExportProfilesServiceResponse();
-    }
-
-    /// <summary>The refusal an exception of an export stands for; null for a fault of Hotpath's own (a 500).</summary>
-    internal static ApiException? Refusal(Exception e) => e switch
-    {
-        ApiException refusal => refusal,
-        StorageUnavailableException unavailable => ApiException.StorageUnavailable(unavailable),
-        DecodeBudgetExhaustedException busy => ApiException.Busy(busy),
-        ProfileTooLargeException large => new ApiException(StatusCodes.Status413RequestEntityTooLarge,
-            $"request too large: its profiles take more than the limit of {large.LimitBytes} bytes of memory (Collector:MaxDecodeMemory)"),
-        _ => null,
-    };
 }
 
 /// <summary>gRPC's status codes for the API's HTTP statuses, as gRPC itself maps them.</summary>

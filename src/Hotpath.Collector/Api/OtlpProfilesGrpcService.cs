@@ -2,6 +2,8 @@ using Google.Protobuf;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
 using Hotpath.Collector.Api.Otlp;
+using Hotpath.Collector.Hosting;
+using Hotpath.Service.Ingest;
 
 namespace Hotpath.Collector.Api;
 
@@ -11,7 +13,7 @@ namespace Hotpath.Collector.Api;
 /// generated base class, so that a request that does not parse is INVALID_ARGUMENT (as OTLP/HTTP's 400), not
 /// the UNKNOWN and error log of an exception thrown in the handler.
 /// </summary>
-public sealed class OtlpProfilesGrpcService(OtlpExport export)
+public sealed class OtlpProfilesGrpcService(OtlpIngest otlp, CollectorMetrics metrics)
 {
     private const string ServiceName = "opentelemetry.proto.collector.profiles.v1development.ProfilesService";
 
@@ -26,10 +28,12 @@ public sealed class OtlpProfilesGrpcService(OtlpExport export)
         {
             // gRPC parsed the request before this runs (bounded by MaxReceiveMessageSize); its tree is reserved now.
             var size = request.CalculateSize();
-            using (export.ReserveParsed(size))
-                return await export.ExportParsedAsync(request, size, context.CancellationToken);
+            metrics.BytesReceived.Inc(size);
+            using (otlp.ReserveParsed(size))
+                await otlp.ExportAsync(request.ResourceProfiles, request.Dictionary, context.CancellationToken);
+            return new ExportProfilesServiceResponse();
         }
-        catch (Exception e) when (OtlpExport.Refusal(e) is { } refusal)
+        catch (Exception e) when (OtlpApi.Refusal(e) is { } refusal)
         {
             throw new RpcException(new Status(GrpcStatus.FromHttp(refusal.Status), refusal.Message));
         }

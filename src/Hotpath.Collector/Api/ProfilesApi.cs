@@ -1,6 +1,7 @@
 using Hotpath.Collector.Hosting;
-using Hotpath.Collector.Merging;
 using Hotpath.Pprof;
+using Hotpath.Service.Ingest;
+using Hotpath.Service.Query;
 using Hotpath.Storage;
 using Microsoft.Extensions.Options;
 
@@ -19,7 +20,7 @@ public static class ProfilesApi
     }
 
     private static async Task<IResult> WriteAsync(
-        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
+        HttpContext context, IngestService ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, CancellationToken cancellationToken)
     {
         var query = context.Request.Query;
         var service = ApiQuery.RequiredString(query, "service");
@@ -31,7 +32,7 @@ public static class ProfilesApi
 
         using var received = await ReceivedBody.ReadAsync(context.Request, options.Value.MaxBodySize, cancellationToken);
         metrics.BytesReceived.Inc(received.Memory.Length);
-        var meta = await ingest.StoreAsync("profefe", service, type, instanceId, labels, createdAt, received.Memory, StatusCodes.Status400BadRequest, cancellationToken);
+        var meta = await ingest.StoreAsync("profefe", service, type, instanceId, labels, createdAt, received.Memory, cancellationToken);
         return ApiResults.Ok(json => ApiResults.WriteMeta(json, meta));
     }
 
@@ -49,7 +50,7 @@ public static class ProfilesApi
         });
     }
 
-    private static async Task<IResult> MergeQueryAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> MergeQueryAsync(HttpContext context, MergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var query = MergeQuery(context.Request.Query, time.GetUtcNow());
         // Go's sum unless asked: what profefe answers, and what its clients expect.
@@ -68,7 +69,7 @@ public static class ProfilesApi
         return query;
     }
 
-    private static async Task<IResult> GetAsync(string ids, IProfileReader reader, ProfileMergeService merger, CancellationToken cancellationToken)
+    private static async Task<IResult> GetAsync(string ids, IProfileReader reader, MergeService merger, CancellationToken cancellationToken)
     {
         var parts = ids.Split('+');
         if (Array.Exists(parts, p => p.Length == 0))

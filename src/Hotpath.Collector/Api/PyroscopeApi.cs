@@ -3,6 +3,8 @@ using System.Text;
 using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Conversions;
+using Hotpath.Service;
+using Hotpath.Service.Ingest;
 using Hotpath.Storage;
 using Microsoft.Extensions.Options;
 
@@ -46,7 +48,7 @@ public static class PyroscopeApi
     /// Connect's: a status and <c>{"code","message"}</c>.
     /// </summary>
     private static async Task<IResult> PushAsync(
-        HttpContext context, ProfileIngest ingest, RecentSamples recent, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget,
+        HttpContext context, IngestService ingest, RecentSamples recent, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget,
         CancellationToken cancellationToken)
     {
         try
@@ -77,7 +79,7 @@ public static class PyroscopeApi
                 foreach (var sample in series.Samples)
                 {
                     var body = sample.RawProfile.Memory;
-                    ingest.Check(service, body, StatusCodes.Status400BadRequest);
+                    ingest.Check(service, body);
                     profiles.Add((service, type, labels, body, RecentSamples.Key(service, labels, sample.ID, body.Span)));
                 }
             }
@@ -89,29 +91,15 @@ public static class PyroscopeApi
                 {
                     metrics.BytesReceived.Inc(profile.Body.Length);
                     await recent.StoreOnceAsync(profile.Key, () =>
-                        ingest.StoreAsync(Protocol, profile.Service, profile.Type, "", profile.Labels, null, profile.Body, StatusCodes.Status400BadRequest, ct));
+                        ingest.StoreAsync(Protocol, profile.Service, profile.Type, "", profile.Labels, null, profile.Body, ct));
                 });
 
             return json ? Results.Text("{}", "application/json") : Results.Bytes([], "application/proto");
         }
-        catch (ApiException e)
+        catch (Exception e) when (ApiException.Of(e) is { } refusal)
         {
-            return ConnectError(e.Status, e.Message);
-        }
-        catch (StorageUnavailableException e)
-        {
-            var refusal = ApiException.StorageUnavailable(e);
-            return ConnectError(refusal.Status, refusal.Message);
-        }
-        catch (ProfileTooLargeException e)
-        {
-            var refusal = ApiException.TooLarge(e);
-            return ConnectError(refusal.Status, refusal.Message);
-        }
-        catch (DecodeBudgetExhaustedException e)
-        {
-            var refusal = ApiException.Busy(e);
-            context.Response.Headers.RetryAfter = "1";
+            if (refusal.Status == StatusCodes.Status503ServiceUnavailable)
+                context.Response.Headers.RetryAfter = "1";
             return ConnectError(refusal.Status, refusal.Message);
         }
     }
@@ -135,7 +123,7 @@ public static class PyroscopeApi
         service ??= type is null ? name : null;
         if (string.IsNullOrEmpty(service))
             throw ApiException.BadRequest("a series without a \"service_name\" label");
-        return (service, type, ApiQuery.Sorted(labels, "labels"));
+        return (service, type, LabelLimits.Sorted(labels, "labels"));
     }
 
     /// <summary>A Connect error: the status, and its code by Connect's mapping of HTTP statuses.</summary>
@@ -154,14 +142,14 @@ public static class PyroscopeApi
     }
 
     private static async Task<IResult> IngestAsync(
-        HttpContext context, ProfileIngest ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget, TimeProvider time,
+        HttpContext context, IngestService ingest, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var query = context.Request.Query;
         var (service, suffixType, suffix, labels) = ParseName(query["name"].ToString());
         var spy = query["spyName"].ToString();
         if (spy.Length > 0)
-            labels = ApiQuery.Sorted([.. labels, new ProfileLabel("pyroscope_spy", spy)], "name");
+            labels = LabelLimits.Sorted([.. labels, new ProfileLabel("pyroscope_spy", spy)], "name");
         var from = Time(query, "from") ?? UnixNanos.From(time.GetUtcNow());
         var format = query["format"].ToString();
 
@@ -191,8 +179,12 @@ public static class PyroscopeApi
             }
 
             metrics.BytesReceived.Inc(body.Length);
-            await ingest.StoreAsync(Protocol, service, suffixType, "", labels, from, body, StatusCodes.Status422UnprocessableEntity, cancellationToken);
+            await ingest.StoreAsync(Protocol, service, suffixType, "", labels, from, body, cancellationToken);
             return Results.Ok();
+        }
+        catch (MalformedProfileException e)
+        {
+            throw ApiException.Of(e, StatusCodes.Status422UnprocessableEntity)!; // Pyroscope's status for a body that is not a profile
         }
         finally
         {
@@ -230,7 +222,7 @@ public static class PyroscopeApi
             suffix = "";
         if (service.Length == 0)
             throw ApiException.BadRequest($"bad \"name\" \"{name}\": no application name");
-        return (service, type, suffix, ApiQuery.Sorted(labels, "name"));
+        return (service, type, suffix, LabelLimits.Sorted(labels, "name"));
     }
 
     /// <summary>

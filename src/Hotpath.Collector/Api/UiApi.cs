@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
-using Hotpath.Collector.Merging;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
+using Hotpath.Service.Query;
 using Hotpath.Storage;
 using Microsoft.Extensions.Primitives;
 
@@ -35,7 +35,7 @@ public static class UiApi
         return app;
     }
 
-    private static async Task<IResult> ProfileAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> ProfileAsync(HttpContext context, MergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var (merged, selected, index, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
         var view = ProfileView.Build(selected, index);
@@ -68,7 +68,7 @@ public static class UiApi
     /// grouped by <c>group_by</c> (<see cref="Selection"/>).
     /// </summary>
     private static async Task<(Profile Merged, Profile Selected, int Index, int Count, Aggregation Aggregation)> MergeAsync(
-        IQueryCollection parameters, ProfileMergeService merger, DateTimeOffset now, CancellationToken cancellationToken)
+        IQueryCollection parameters, MergeService merger, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var query = ProfilesApi.MergeQuery(parameters, now);
         var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
@@ -88,7 +88,7 @@ public static class UiApi
     }
 
     /// <summary>Baseline: service/type/from/to/labels; comparison: cmp_from/cmp_to/cmp_labels (each defaulting to the baseline's).</summary>
-    private static async Task<IResult> DiffAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> DiffAsync(HttpContext context, MergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var parameters = context.Request.Query;
         // One "now" for both sides, so that relative ranges are the same length.
@@ -215,7 +215,7 @@ public static class UiApi
     }
 
     /// <summary>A function's callers (a tree from it up to the roots) and callees (from it down to the leaves) in the merge.</summary>
-    private static async Task<IResult> SandwichAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> SandwichAsync(HttpContext context, MergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var function = ApiQuery.RequiredString(context.Request.Query, "function");
         var (merged, selected, index, count, aggregation) = await MergeAsync(context.Request.Query, merger, time.GetUtcNow(), cancellationToken);
@@ -238,7 +238,7 @@ public static class UiApi
     }
 
     /// <summary>The merge as <c>format=folded</c> text (flamegraph.pl, one stack a line) or <c>format=speedscope</c> JSON, as a download.</summary>
-    private static async Task<IResult> ExportAsync(HttpContext context, ProfileMergeService merger, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> ExportAsync(HttpContext context, MergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var format = context.Request.Query["format"].ToString();
         if (format is not ("folded" or "speedscope"))

@@ -11,7 +11,8 @@ namespace Hotpath.Collector.Hosting;
 /// <summary>
 /// The one place where failures become profefe error envelopes, bearer tokens are checked (on endpoints
 /// that carry <see cref="ApiAccess"/>, never by path text), and requests are counted. It runs after routing
-/// has chosen the endpoint. Endpoints just throw <see cref="ApiException"/>.
+/// has chosen the endpoint. Endpoints and the services they call just throw: <see cref="ApiException"/> or a
+/// domain error, which <see cref="ApiException.Of"/> turns into the profefe API's status and words.
 /// </summary>
 public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics, IOptions<AuthOptions> auth,
     IOptions<CollectorOptions> collector, ILogger<ApiMiddleware> logger)
@@ -28,9 +29,9 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             else
                 await ReplyAsync(context, StatusCodes.Status401Unauthorized, "unauthorized: missing or wrong bearer token");
         }
-        catch (ApiException e)
+        catch (Exception e) when (e is not (StorageUnavailableException or DecodeBudgetExhaustedException) && ApiException.Of(e) is { } refusal)
         {
-            await ReplyAsync(context, e.Status, e.Message, hint: e.Hint);
+            await ReplyAsync(context, refusal.Status, refusal.Message, hint: refusal.Hint);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413RequestEntityTooLarge)
         {

@@ -1,8 +1,10 @@
 using Hotpath.Agent;
 using Hotpath.Collector.Api;
-using Hotpath.Collector.Merging;
 using Hotpath.Collector.Storage;
 using Hotpath.Pprof;
+using Hotpath.Service;
+using Hotpath.Service.Ingest;
+using Hotpath.Service.Query;
 using Hotpath.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -56,16 +58,19 @@ public static class CollectorApp
             sp.GetRequiredService<DecodeBudget>()));
         services.AddSingleton<RawProfilePool>();
         services.AddHostedService<MemoryReliefService>();
-        services.AddSingleton<ProfileMergeService>();
+        services.AddSingleton<IServiceMetrics>(sp => sp.GetRequiredService<CollectorMetrics>());
+        services.AddSingleton(sp => new MergeService(sp.GetRequiredService<IProfileReader>(), sp.GetRequiredService<ProfileDecoder>(),
+            sp.GetRequiredService<IServiceMetrics>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxProfilesPerMerge));
         services.AddSingleton<CollectorMetrics>();
-        services.AddSingleton<ProfileIngest>();
+        services.AddSingleton<IngestService>();
         services.AddSingleton<RecentSamples>();
-        services.AddSingleton<OtlpExport>();
+        services.AddSingleton<OtlpIngest>();
         services.AddGrpc();
         services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
-        services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<OtlpExport>((grpc, export) =>
+        services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<CollectorOptions>>((grpc, options) =>
         {
-            grpc.MaxReceiveMessageSize = (int)Math.Min(export.MaxRequestSize, int.MaxValue);
+            grpc.MaxReceiveMessageSize = (int)Math.Min(OtlpApi.MaxRequestSize(options.Value), int.MaxValue);
             // Unknown gRPC methods get the fallback's 404 like any unmatched route, not routes of their own.
             grpc.IgnoreUnknownServices = true;
         });

@@ -1,10 +1,12 @@
+using Hotpath.Pprof;
+using Hotpath.Service;
 using Hotpath.Storage;
 using Prometheus;
 
 namespace Hotpath.Collector.Hosting;
 
 /// <summary>The collector's Prometheus metrics, in a registry of its own so that two collectors in one process stay apart.</summary>
-public sealed class CollectorMetrics
+public sealed class CollectorMetrics : IServiceMetrics
 {
     public CollectorMetrics(IStorageSize storage, IRollupStatus rollups, IJournalStatus journal)
     {
@@ -47,4 +49,16 @@ public sealed class CollectorMetrics
     public Histogram MergeDuration { get; }
 
     public Histogram MergedProfiles { get; }
+
+    public void ProfileStored(string protocol, ProfileType type)
+    {
+        ProfilesWritten.WithLabels(type.ToWire()).Inc();
+        ProfilesReceived.WithLabels(protocol).Inc();
+    }
+
+    public void Merged(TimeSpan took, int profiles)
+    {
+        MergeDuration.Observe(took.TotalSeconds);
+        MergedProfiles.Observe(profiles);
+    }
 }

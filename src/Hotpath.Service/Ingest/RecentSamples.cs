@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Hotpath.Storage;
 
-namespace Hotpath.Collector.Api;
+namespace Hotpath.Service.Ingest;
 
 /// <summary>
 /// The samples of Pyroscope pushes stored in the last <see cref="Window"/>, by the sample's own id (a UUID its

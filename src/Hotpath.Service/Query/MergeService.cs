@@ -1,27 +1,26 @@
 using System.Collections.Concurrent;
-using Hotpath.Collector.Api;
-using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
 
-namespace Hotpath.Collector.Merging;
+namespace Hotpath.Service.Query;
 
 /// <summary>
 /// Reads stored profiles one at a time and folds them into one. Decoding (the costly part) runs on every
 /// core a few profiles ahead, while folding stays in input order, so the output is the same on every run
 /// and memory holds a bounded window of decoded profiles, whose arrays are reused.
 /// </summary>
-public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder decoder, CollectorMetrics metrics,
-    Microsoft.Extensions.Options.IOptions<CollectorOptions> options)
+/// <param name="maxProfilesPerMerge">Most raw profiles one merge reads (Collector:MaxProfilesPerMerge).</param>
+public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, IServiceMetrics metrics, TimeProvider time, int maxProfilesPerMerge)
 {
     private static readonly int Window = Math.Max(2, Environment.ProcessorCount * 2);
 
     private readonly ConcurrentBag<RawProfile> _pool = [];
 
     /// <summary>
-    /// The merge of what a find selects, as the API answers it: 404 when nothing matches, 400 when it would
-    /// decode more than MaxProfilesPerMerge raw profiles or when the profiles cannot be merged. Without a
+    /// The merge of what a find selects: <see cref="NothingFoundException"/> when nothing matches,
+    /// <see cref="InvalidRequestException"/> when it would decode more than MaxProfilesPerMerge raw profiles or
+    /// when the profiles cannot be merged. Without a
     /// limit the store may answer with pre-merged pieces, which count against no cap.
     /// </summary>
     /// <remarks>
@@ -39,11 +38,11 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
 
     private async Task<Profile> AverageAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
-        var max = options.Value.MaxProfilesPerMerge;
+        var max = maxProfilesPerMerge;
         var found = await reader.FindAsync(query with { Limit = MergeSource.FindLimit(query, max) }, cancellationToken).ConfigureAwait(false);
         if (found.Count > max)
         {
-            throw ApiException.BadRequest(
+            throw new InvalidRequestException(
                 $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge), and aggregation=avg reads each; narrow the time range or labels, or pass aggregation=sum");
         }
 
@@ -65,39 +64,38 @@ public sealed class ProfileMergeService(IProfileReader reader, ProfileDecoder de
     /// <summary>The merge of what a find selects, every value summed (Go's semantics, the profefe API's).</summary>
     public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
-        var max = options.Value.MaxProfilesPerMerge;
+        var max = maxProfilesPerMerge;
         var source = query.Limit > 0
             ? await MergeSource.FromFindAsync(reader, query, max, cancellationToken).ConfigureAwait(false)
             : await reader.OpenMergeAsync(query, max, cancellationToken).ConfigureAwait(false);
         if (source.Profiles == 0)
-            throw ApiException.NothingFound();
+            throw new NothingFoundException();
         if (source.RawProfiles > max)
         {
-            throw ApiException.BadRequest(
+            throw new InvalidRequestException(
                 $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
         }
 
         return (await MeasuredAsync(() => MergeAsync(source.Bodies, cancellationToken), source.Profiles).ConfigureAwait(false), source.Profiles);
     }
 
-    /// <summary>Merges the ids, recording the merge metrics; incompatible profiles are a 400.</summary>
+    /// <summary>Merges the ids, recording the merge metrics; incompatible profiles are an invalid request.</summary>
     public Task<Profile> MergeMeasuredAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
         MeasuredAsync(() => MergeAsync(reader.OpenAsync(ids, cancellationToken), cancellationToken), ids.Count);
 
-    /// <summary>Runs a merge, recording the merge metrics; incompatible profiles are a 400.</summary>
+    /// <summary>Runs a merge, recording the merge metrics; incompatible profiles are an invalid request.</summary>
     private async Task<Profile> MeasuredAsync(Func<Task<Profile>> merge, int profiles)
     {
-        var started = TimeProvider.System.GetTimestamp();
+        var started = time.GetTimestamp();
         try
         {
             var merged = await merge().ConfigureAwait(false);
-            metrics.MergeDuration.Observe(TimeProvider.System.GetElapsedTime(started).TotalSeconds);
-            metrics.MergedProfiles.Observe(profiles);
+            metrics.Merged(time.GetElapsedTime(started), profiles);
             return merged;
         }
         catch (IncompatibleProfilesException e)
         {
-            throw ApiException.BadRequest("profiles cannot be merged: " + e.Message);
+            throw new InvalidRequestException("profiles cannot be merged: " + e.Message);
         }
     }
 

@@ -1,25 +1,26 @@
-using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Conversions;
 using Hotpath.Storage;
+using Microsoft.Extensions.Logging;
 
-namespace Hotpath.Collector.Api;
+namespace Hotpath.Service.Ingest;
 
 /// <summary>
 /// What every ingest protocol does with a received pprof body: decode and validate it once, take its time
 /// and main value, find its type from its sample types when the protocol named none, store it as received,
-/// and count it. The protocols differ only in how they name things and in the status of a body that is not
-/// a profile (profefe: 400; Pyroscope: 422).
+/// and count it. A body that is not a profile is a <see cref="MalformedProfileException"/> and one past the
+/// limits a <see cref="ProfileTooLargeException"/>; each protocol's adapter says so in its own shape.
 /// </summary>
-public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder, RawProfilePool decoded, CollectorMetrics metrics,
-    TimeProvider time, ILogger<ProfileIngest> logger)
+public sealed partial class IngestService(IProfileWriter writer, ProfileDecoder decoder, RawProfilePool decoded, IServiceMetrics metrics,
+    TimeProvider time, ILogger<IngestService> logger)
 {
+    /// <param name="protocol">The protocol it came by, for the metrics.</param>
     /// <param name="type">Null: from the profile's sample types.</param>
     /// <param name="createdAt">Used when the profile carries no time of its own; null: now.</param>
     public async Task<ProfileMeta> StoreAsync(string protocol, string service, ProfileType? type, string instanceId, IReadOnlyList<ProfileLabel> labels,
-        long? createdAt, ReadOnlyMemory<byte> body, int malformedStatus, CancellationToken cancellationToken)
+        long? createdAt, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
-        ApiQuery.Service(service, "service");
+        LabelLimits.Service(service, "service");
         var created = createdAt ?? UnixNanos.From(time.GetUtcNow());
         long value = 0;
         // Decoded once, here: the store may fold it into its pre-merged pieces instead of decoding it again.
@@ -28,7 +29,16 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
         {
             if (profile is not null)
             {
-                Validate(profile, service, body, malformedStatus);
+                try
+                {
+                    decoder.Load(body, profile);
+                }
+                catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
+                {
+                    LogRejected(service, e.Message);
+                    throw;
+                }
+
                 if (profile.TimeNanos != 0)
                     created = profile.TimeNanos;
                 value = profile.Total(profile.DefaultSampleTypeIndex());
@@ -37,9 +47,8 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
 
             // The id carries the write time, from which retention counts (ProfileId.FirstAt): the collector's clock.
             var meta = await writer.WriteAsync(new NewProfile(service, type!.Value, instanceId, labels, created, value, ProfileId.New(time)) { Decoded = profile },
-                body, cancellationToken);
-            metrics.ProfilesWritten.WithLabels(meta.Type.ToWire()).Inc();
-            metrics.ProfilesReceived.WithLabels(protocol).Inc();
+                body, cancellationToken).ConfigureAwait(false);
+            metrics.ProfileStored(protocol, meta.Type);
             return meta;
         }
         finally
@@ -50,37 +59,20 @@ public sealed class ProfileIngest(IProfileWriter writer, ProfileDecoder decoder,
     }
 
     /// <summary>Validates a body without storing it: for a request of several profiles, all checked before any is stored.</summary>
-    public void Check(string service, ReadOnlyMemory<byte> body, int malformedStatus)
+    public void Check(string service, ReadOnlyMemory<byte> body)
     {
-        ApiQuery.Service(service, "service");
+        LabelLimits.Service(service, "service");
         try
         {
             decoder.Inspect(body);
         }
         catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
         {
-            throw Refusal(e, service, malformedStatus);
+            LogRejected(service, e.Message);
+            throw;
         }
     }
 
-    // Traces are stored as received; everything else must be a valid pprof profile.
-    private void Validate(RawProfile profile, string service, ReadOnlyMemory<byte> body, int malformedStatus)
-    {
-        try
-        {
-            decoder.Load(body, profile);
-        }
-        catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
-        {
-            throw Refusal(e, service, malformedStatus);
-        }
-    }
-
-    private ApiException Refusal(Exception e, string service, int malformedStatus)
-    {
-        Log.ProfileRejected(logger, service, e.Message);
-        return e is ProfileTooLargeException large
-            ? ApiException.TooLarge(large)
-            : new ApiException(malformedStatus, $"malformed profile ({e.Message})");
-    }
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Rejected profile for {Service}: {Reason}")]
+    private partial void LogRejected(string service, string reason);
 }
