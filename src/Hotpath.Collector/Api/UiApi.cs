@@ -20,8 +20,8 @@ public static class UiApi
 {
     private const int MaxTopRows = 2000;
 
-    /// <summary>Most values of a label the explorer ranks; most sample label values offered per key.</summary>
-    private const int MaxExploredValues = 50;
+    /// <summary>Most sample label values offered per key, as many as the explorer ranks.</summary>
+    private const int MaxSampleLabelValues = LabelExploration.MaxValues;
 
     public static IEndpointRouteBuilder MapUiApi(this IEndpointRouteBuilder app)
     {
@@ -67,15 +67,9 @@ public static class UiApi
     /// goroutines averaged over time), its sample type, and its samples narrowed by <c>sample_labels</c> and
     /// grouped by <c>group_by</c> (<see cref="Selection"/>).
     /// </summary>
-    private static async Task<(Profile Merged, Profile Selected, int Index, int Count, Aggregation Aggregation)> MergeAsync(
-        IQueryCollection parameters, MergeService merger, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var query = ProfilesApi.MergeQuery(parameters, now);
-        var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
-        var (merged, count) = await merger.MergeSelectionAsync(query, aggregation, cancellationToken);
-        var index = SampleType(merged, parameters["sample_type"]);
-        return (merged, Selection(parameters).Apply(merged), index, count, aggregation);
-    }
+    private static Task<SelectedMerge> MergeAsync(IQueryCollection parameters, MergeService merger, DateTimeOffset now, CancellationToken cancellationToken) =>
+        SelectedMerge.ReadAsync(merger, ProfilesApi.MergeQuery(parameters, now), ApiQuery.Aggregation(parameters, Aggregation.Average),
+            parameters["sample_type"].ToString(), Selection(parameters), cancellationToken);
 
     /// <summary><c>sample_labels=k=v,…</c> (escaped as <c>labels</c> is) and <c>group_by=k</c>.</summary>
     private static SampleSelection Selection(IQueryCollection parameters)
@@ -104,47 +98,27 @@ public static class UiApi
         }
 
         var comparisonQuery = ProfilesApi.MergeQuery(new QueryCollection(comparisonParameters), at);
-        var aggregation = ApiQuery.Aggregation(parameters, Aggregation.Average);
-        // The two merges at once: each is mostly waiting on the store.
-        var baselineMerge = merger.MergeSelectionAsync(baselineQuery, aggregation, cancellationToken);
-        var comparisonMerge = merger.MergeSelectionAsync(comparisonQuery, aggregation, cancellationToken);
-        await Task.WhenAll(baselineMerge, comparisonMerge);
-        var (baseline, baselineCount) = await baselineMerge;
-        var (comparison, comparisonCount) = await comparisonMerge;
-        var index = SampleType(comparison, parameters["sample_type"]);
-        var baselineIndex = SampleType(baseline, comparison.StringTable[(int)comparison.SampleType[index].Type]);
-
-        var selection = Selection(parameters);
-        var view = ProfileView.Build(selection.Apply(comparison), index, selection.Apply(baseline), baselineIndex);
-        var flame = view.Flame;
-        var before = view.BaselineTop!.Rows.ToDictionary(r => r.Function, StringComparer.Ordinal);
-        var present = view.Top.Rows.Select(r => r.Function).ToHashSet(StringComparer.Ordinal);
-        var rows = view.Top.Rows.Select(r => (r.Function, r.File, Self: r.Flat, Total: r.Cumulative, Before: before.GetValueOrDefault(r.Function)))
-            .Concat(before.Values.Where(b => !present.Contains(b.Function)).Select(b => (b.Function, b.File, Self: 0L, Total: 0L, Before: (TopRow?)b)))
-            .Select(r => (r.Function, r.File, r.Self, r.Total, BaseSelf: r.Before?.Flat ?? 0, BaseTotal: r.Before?.Cumulative ?? 0))
-            .ToList();
-        var baselineTotal = flame.Root.BaselineTotal;
-        double Share(long v, long total) => total == 0 ? 0 : (double)v / total;
-        rows.Sort((a, b) => Math.Abs(Share(b.Self, flame.Root.Total) - Share(b.BaseSelf, baselineTotal))
-            .CompareTo(Math.Abs(Share(a.Self, flame.Root.Total) - Share(a.BaseSelf, baselineTotal))));
+        var diff = await ProfileDiff.ReadAsync(merger, baselineQuery, comparisonQuery, ApiQuery.Aggregation(parameters, Aggregation.Average),
+            parameters["sample_type"].ToString(), Selection(parameters), cancellationToken);
+        var (comparison, index, flame) = (diff.Comparison, diff.Index, diff.Flame);
 
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
-            WriteHeader(json, comparison, index, comparisonCount, aggregation);
-            json.WriteNumber("baseline_profiles", baselineCount);
+            WriteHeader(json, comparison, index, diff.Count, diff.Aggregation);
+            json.WriteNumber("baseline_profiles", diff.BaselineCount);
             json.WriteNumber("total", flame.Root.Total);
-            json.WriteNumber("baseline_total", baselineTotal);
+            json.WriteNumber("baseline_total", flame.Root.BaselineTotal);
             WriteFlame(json, flame, diff: true);
             json.WriteStartArray("top");
-            foreach (var row in rows.Take(MaxTopRows))
+            foreach (var row in diff.Rows.Take(MaxTopRows))
             {
                 json.WriteStartObject();
                 json.WriteString("f", row.Function);
                 json.WriteNumber("s", row.Self);
                 json.WriteNumber("t", row.Total);
-                json.WriteNumber("bs", row.BaseSelf);
-                json.WriteNumber("bt", row.BaseTotal);
+                json.WriteNumber("bs", row.BaselineSelf);
+                json.WriteNumber("bt", row.BaselineTotal);
                 WriteFile(json, row.File);
                 json.WriteEndObject();
             }
@@ -159,11 +133,11 @@ public static class UiApi
     private static async Task<IResult> SeriesAsync(HttpContext context, IProfileReader reader, TimeProvider time, CancellationToken cancellationToken)
     {
         var query = ApiQuery.Find(context.Request.Query, time.GetUtcNow());
-        var series = await Series.ReadAsync(reader, query, Buckets(context.Request.Query), cancellationToken);
+        var series = await TimeSeries.ReadAsync(reader, query, Buckets(context.Request.Query), cancellationToken);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
-            series.Write(json);
+            WriteSeries(json, series);
             json.WriteEndObject();
         });
     }
@@ -185,27 +159,22 @@ public static class UiApi
         var query = ApiQuery.Find(context.Request.Query, time.GetUtcNow());
         var key = ApiQuery.RequiredString(context.Request.Query, "key");
         var buckets = Buckets(context.Request.Query);
-        // One pass over the selection's pieces, grouped by the key's value, however many values there are.
-        var explored = (await Series.ReadByLabelAsync(reader, query, key, buckets, cancellationToken))
-            .Where(e => !query.Labels.Contains(new ProfileLabel(key, e.Key)) && e.Value.Profiles > 0)
-            .Select(e => (Value: e.Key, Series: e.Value)).ToList();
-        var ranked = explored.OrderByDescending(e => e.Series.Value).ThenBy(e => e.Value, StringComparer.Ordinal).Take(MaxExploredValues).ToList();
-        var total = Saturating.Sum(ranked, e => e.Series.Value);
+        var exploration = await LabelExploration.ReadAsync(reader, query, key, buckets, cancellationToken);
         return ApiResults.Ok(json =>
         {
             json.WriteStartObject();
             json.WriteString("key", key);
-            json.WriteNumber("total", total);
-            json.WriteNumber("values_found", explored.Count);
+            json.WriteNumber("total", exploration.Total);
+            json.WriteNumber("values_found", exploration.ValuesFound);
             json.WriteStartArray("values");
-            foreach (var (value, series) in ranked)
+            foreach (var (value, series, share) in exploration.Values)
             {
                 json.WriteStartObject();
                 json.WriteString("value", value);
                 json.WriteNumber("total", series.Value);
                 json.WriteNumber("profiles", series.Profiles);
-                json.WriteNumber("share", total == 0 ? 0 : (double)series.Value / total);
-                series.Write(json);
+                json.WriteNumber("share", share);
+                WriteSeries(json, series);
                 json.WriteEndObject();
             }
 
@@ -278,18 +247,6 @@ public static class UiApi
         });
     }
 
-    private static int SampleType(Profile profile, StringValues name)
-    {
-        try
-        {
-            return TopTable.SampleTypeIndex(profile, name.ToString());
-        }
-        catch (ArgumentException e)
-        {
-            throw ApiException.BadRequest(e.Message);
-        }
-    }
-
     private static void WriteHeader(Utf8JsonWriter json, Profile profile, int index, int count, Aggregation aggregation)
     {
         json.WriteNumber("profiles", count);
@@ -323,7 +280,7 @@ public static class UiApi
     private static void WriteSampleLabels(Utf8JsonWriter json, Profile profile, int index)
     {
         json.WriteStartArray("sample_labels");
-        foreach (var key in SampleLabelKey.Of(profile, index, MaxExploredValues))
+        foreach (var key in SampleLabelKey.Of(profile, index, MaxSampleLabelValues))
         {
             json.WriteStartObject();
             json.WriteString("key", key.Key);
@@ -378,82 +335,20 @@ public static class UiApi
 
         json.WriteEndObject();
     }
-}
-
-/// <summary>A selection's profiles over time: the count and the summed main value per bucket of its window.</summary>
-internal sealed class Series
-{
-    private readonly long _from;
-    private readonly ulong _step;
-    private readonly ulong _span;
-    private readonly int[] _counts;
-    private readonly long[] _values;
-
-    private Series(long from, ulong step, ulong span, int[] counts, long[] values)
-    {
-        _from = from;
-        _step = step;
-        _span = span;
-        _counts = counts;
-        _values = values;
-    }
-
-    public int Profiles => _counts.Sum();
-
-    public long Value => Saturating.Sum(_values);
-
-    public static async Task<Series> ReadAsync(IProfileReader reader, ProfileQuery query, int buckets, CancellationToken cancellationToken)
-    {
-        var (step, span) = Grid(query, buckets);
-        // Pieces no wider than a bucket, each counted where it starts.
-        var series = new Series(query.FromUnixNanos, step, span, new int[buckets], new long[buckets]);
-        foreach (var point in await reader.SeriesAsync(query, (long)Math.Min(step, long.MaxValue), cancellationToken))
-            series.Count(point);
-        return series;
-    }
-
-    /// <summary>The series of each value of <paramref name="key"/> among the selection, from one read of the store.</summary>
-    public static async Task<Dictionary<string, Series>> ReadByLabelAsync(IProfileReader reader, ProfileQuery query, string key, int buckets, CancellationToken cancellationToken)
-    {
-        var (step, span) = Grid(query, buckets);
-        var byValue = new Dictionary<string, Series>(StringComparer.Ordinal);
-        foreach (var (value, point) in await reader.SeriesByLabelAsync(query, key, (long)Math.Min(step, long.MaxValue), cancellationToken))
-        {
-            if (!byValue.TryGetValue(value, out var series))
-                byValue[value] = series = new Series(query.FromUnixNanos, step, span, new int[buckets], new long[buckets]);
-            series.Count(point);
-        }
-
-        return byValue;
-    }
-
-    // Unsigned: a window may span every time nanoseconds hold, wider than a long.
-    private static (ulong Step, ulong Span) Grid(ProfileQuery query, int buckets)
-    {
-        var span = Math.Max(1UL, (ulong)(query.ToUnixNanos - query.FromUnixNanos));
-        return (span / (ulong)buckets + (span % (ulong)buckets == 0 ? 0UL : 1UL), span);
-    }
-
-    private void Count(SeriesPoint point)
-    {
-        var i = (int)Math.Min((ulong)_counts.Length - 1, (ulong)(point.TimeUnixNanos - _from) / _step);
-        _counts[i] += point.Profiles;
-        _values[i] = Saturating.Add(_values[i], point.Value);
-    }
 
     /// <summary>Writes <c>step_seconds</c> and <c>buckets: [{t, start, count, value}]</c> into the open object.</summary>
-    public void Write(Utf8JsonWriter json)
+    private static void WriteSeries(Utf8JsonWriter json, TimeSeries series)
     {
-        json.WriteNumber("step_seconds", _step / 1e9);
+        json.WriteNumber("step_seconds", series.Step / 1e9);
         json.WriteStartArray("buckets");
-        for (var i = 0; i < _counts.Length; i++)
+        for (var i = 0; i < series.Counts.Count; i++)
         {
-            var start = (long)((ulong)_from + Math.Min((ulong)i * _step, _span));
+            var start = series.BucketStart(i);
             json.WriteStartObject();
             json.WriteString("t", ApiResults.FormatCreatedAt(start));
             json.WriteNumber("start", start / 1_000_000);
-            json.WriteNumber("count", _counts[i]);
-            json.WriteNumber("value", _values[i]);
+            json.WriteNumber("count", series.Counts[i]);
+            json.WriteNumber("value", series.Values[i]);
             json.WriteEndObject();
         }
 
