@@ -1,3 +1,3 @@
-using Hotpath.Collector.Hosting;
+using Hotpath.Collector;
 
 return await CollectorApp.RunAsync(args);

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Hotpath.Collector.Hosting;
+using Hotpath.Collector;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Microsoft.AspNetCore.Builder;

@@ -1,5 +1,6 @@
 using Hotpath.Agent;
 using Hotpath.Collector.Api;
+using Hotpath.Collector.Hosting;
 using Hotpath.Collector.Storage;
 using Hotpath.Pprof;
 using Hotpath.Service;
@@ -11,7 +12,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
-namespace Hotpath.Collector.Hosting;
+namespace Hotpath.Collector;
 
 /// <summary>The composition root: configuration, services and the HTTP pipeline of the collector.</summary>
 public static class CollectorApp

@@ -1,12 +1,12 @@
 using System.Security.Cryptography;
 using System.Text;
-using Hotpath.Collector.Api;
+using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Storage;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 
-namespace Hotpath.Collector.Hosting;
+namespace Hotpath.Collector.Api;
 
 /// <summary>
 /// The one place where failures become profefe error envelopes, bearer tokens are checked (on endpoints
