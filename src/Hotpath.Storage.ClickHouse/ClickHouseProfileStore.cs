@@ -412,8 +412,8 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             sql.Append(CultureInfo.InvariantCulture, $" AND arrayExists((k, v) -> k = {Literal(label.Key)} AND v = {Literal(label.Value)}, label_keys, label_values)");
     }
 
-    /// <summary>A label set as one dictionary key (pieces and profiles of the same set compare equal).</summary>
-    private static string LabelKey(IReadOnlyList<ProfileLabel> labels) => string.Join('\0', labels.Select(l => l.Key + "=" + l.Value));
+    /// <summary>A label set as one dictionary key (pieces and profiles of the same set compare equal, no two sets alike).</summary>
+    private static string LabelKey(IReadOnlyList<ProfileLabel> labels) => LabelSetKey.Encode(labels);
 
     private static long FloorDiv(long value, long divisor) => Math.DivRem(value, divisor, out var rest) - (rest < 0 ? 1 : 0);
 

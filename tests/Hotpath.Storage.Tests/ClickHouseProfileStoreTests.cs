@@ -11,7 +11,7 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
     protected override Task<IStoreUnderTest> CreateAsync()
     {
         var options = ClickHouseServer.Instance.NewDatabase();
-        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => new ClickHouseProfileStore(options)));
+        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => new ClickHouseProfileStore(options), (store, now) => ((ClickHouseProfileStore)store).BuildBucketsAsync(now, default)));
     }
 
     [Fact]

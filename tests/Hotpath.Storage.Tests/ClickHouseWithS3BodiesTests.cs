@@ -15,7 +15,7 @@ public sealed class ClickHouseWithS3BodiesTests : ProfileStoreContract
     protected override Task<IStoreUnderTest> CreateAsync()
     {
         var (clickHouse, s3) = (ClickHouseServer.Instance.NewDatabase(), S3Server.Instance.NewBucket());
-        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => Open(clickHouse, s3)));
+        return Task.FromResult<IStoreUnderTest>(new OpenedStore(() => Open(clickHouse, s3), (store, now) => ((ClickHouseProfileStore)store).BuildBucketsAsync(now, default)));
     }
 
     private static ClickHouseProfileStore Open(ClickHouseStoreOptions clickHouse, S3StoreOptions s3) => new(clickHouse, null, new S3ObjectStore(s3));

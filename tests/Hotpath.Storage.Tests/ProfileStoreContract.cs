@@ -23,12 +23,17 @@ public abstract class ProfileStoreContract
 
         /// <summary>Closes the store and opens it again on the same storage.</summary>
         Task ReopenAsync();
+
+        /// <summary>Builds the engine's pre-merged pieces of buckets over by <paramref name="now"/>; nothing for an engine without them.</summary>
+        Task BuildPiecesAsync(DateTimeOffset now) => Task.CompletedTask;
     }
 
     /// <summary>A store that <paramref name="open"/> makes over the same storage each time: reopening is closing and opening again.</summary>
-    protected sealed class OpenedStore(Func<IProfileStore> open) : IStoreUnderTest
+    protected sealed class OpenedStore(Func<IProfileStore> open, Func<IProfileStore, DateTimeOffset, Task>? buildPieces = null) : IStoreUnderTest
     {
         private IProfileStore _store = open();
+
+        public Task BuildPiecesAsync(DateTimeOffset now) => buildPieces?.Invoke(_store, now) ?? Task.CompletedTask;
 
         public IProfileWriter Writer => _store;
         public IProfileReader Reader => _store;
@@ -205,6 +210,30 @@ public abstract class ProfileStoreContract
         Assert.Equal(Enumerable.Range(0, 5).ToDictionary(h => $"h{h}", h => (6, (long)Enumerable.Range(0, 30).Where(i => i % 5 == h).Sum())), Totals(all));
         Assert.Equal(Enumerable.Range(0, 5).ToDictionary(h => $"h{h}", h => (3, (long)Enumerable.Range(0, 30).Where(i => i % 5 == h && i % 2 == 0).Sum())), Totals(eu));
         Assert.All(all, p => Assert.InRange(p.Point.TimeUnixNanos, T0, T0 + 290 * Second));
+    }
+
+    [Fact]
+    public async Task Label_sets_that_read_alike_when_joined_stay_apart_in_finds_series_and_merges()
+    {
+        await using var store = await CreateAsync();
+        // {"a=b": "c"} and {"a": "b=c"}: one text if keys and values were joined with '='.
+        var first = await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0 + Second, ("a=b", "c")), TestData.Bytes("cpu_1.pb.gz"), default);
+        var second = await store.Writer.WriteAsync(Profile("s", ProfileType.Cpu, T0 + 2 * Second, ("a", "b=c")), TestData.Bytes("cpu_2.pb.gz"), default);
+        await store.BuildPiecesAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddDays(1));
+
+        foreach (var (label, meta, file) in new[] { (("a=b", "c"), first, "cpu_1.pb.gz"), (("a", "b=c"), second, "cpu_2.pb.gz") })
+        {
+            var query = Query("s", T0, T0 + 7_200 * Second, ProfileType.Cpu, labels: [label]);
+            Assert.Equal([meta.Id], (await store.Reader.FindAsync(query, default)).Select(m => m.Id));
+            var source = await store.Reader.OpenMergeAsync(query, 100, default);
+            var merger = new ProfileMerger();
+            await foreach (var body in source.Bodies)
+                merger.Add(new ProfileDecoder().Decode(body));
+            Assert.Equal(TestData.Totals[file], merger.Build().Totals());
+        }
+
+        var byKey = await store.Reader.SeriesByLabelAsync(Query("s", T0, T0 + 7_200 * Second, ProfileType.Cpu), "a", 60 * Second, default);
+        Assert.Equal(["b=c"], byKey.Select(p => p.Value).Distinct());
     }
 
     [Fact]

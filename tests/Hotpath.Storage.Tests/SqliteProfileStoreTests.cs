@@ -36,6 +36,8 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
             Store = Open(Options);
         }
 
+        public Task BuildPiecesAsync(DateTimeOffset now) => Store.BuildRollupsAsync(default);
+
         public async ValueTask DisposeAsync()
         {
             await Store.DisposeAsync();

@@ -35,7 +35,7 @@ internal static class RollupLevel
 /// A piece to merge: a pre-merged body, or a raw profile's place in the body log; with the time it
 /// starts at, so that a merge reads pieces in time order.
 /// </summary>
-/// <param name="Labels">The label set (LabelCodec) whose piece or raw profile this is.</param>
+/// <param name="Labels">The label set (LabelSetKey) whose piece or raw profile this is.</param>
 internal readonly record struct MergePiece(long Time, byte[]? Body, long Segment, long Offset, int Length, int Profiles, long Value, string Labels = "");
 
 /// <summary>
@@ -69,7 +69,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
             // Without a filter the all-labels pieces answer alone; with one, each label set that has it does.
             if (query.Labels.Count == 0 && !eachLabelSet
                     ? labels != RollupLevel.AllLabels
-                    : labels == RollupLevel.AllLabels || !query.MatchesLabels(LabelCodec.Decode(labels)))
+                    : labels == RollupLevel.AllLabels || !query.MatchesLabels(LabelSetKey.Decode(labels)))
                 continue;
             // [from, to] is inclusive; buckets are half open.
             var end = query.ToUnixNanos == long.MaxValue ? long.MaxValue : query.ToUnixNanos + 1;

@@ -162,7 +162,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         foreach (var piece in planner.Pieces)
         {
             if (!values.TryGetValue(piece.Labels, out var value))
-                values[piece.Labels] = value = ValueOf(LabelCodec.Decode(piece.Labels), key);
+                values[piece.Labels] = value = ValueOf(LabelSetKey.Decode(piece.Labels), key);
             if (value is not null)
                 points.Add(new LabeledSeriesPoint(value, new SeriesPoint(piece.Time, piece.Profiles, piece.Value)));
         }
@@ -249,7 +249,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     {
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId,
             profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
-        var labels = LabelCodec.Encode(meta.Labels);
+        var labels = LabelSetKey.Encode(meta.Labels);
         if (profile.Decoded is { } decoded && profile.Type != ProfileType.Trace)
             _folds.Add(meta.Service, (int)meta.Type, labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(_time.GetUtcNow()), decoded);
         // Not cancellable once queued: the write is in a batch and will be committed or fail as a whole.
@@ -521,7 +521,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             seqParameter.Value = row.Seq;
             segmentParameter.Value = row.Segment;
             deleteProfile.ExecuteNonQuery();
-            foreach (var label in LabelCodec.Decode(row.Labels))
+            foreach (var label in LabelSetKey.Decode(row.Labels))
             {
                 (s.Value, k.Value, v.Value, t.Value, labelSeq.Value, labelType.Value) = (row.Service, label.Key, label.Value, row.CreatedAt, row.Seq, row.Type);
                 deleteLabel.ExecuteNonQuery();
@@ -537,7 +537,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         Service: r.GetString(1),
         Type: (ProfileType)r.GetInt32(2),
         InstanceId: r.GetString(3),
-        Labels: LabelCodec.Decode(r.GetString(4)),
+        Labels: LabelSetKey.Decode(r.GetString(4)),
         CreatedAtUnixNanos: r.GetInt64(5),
         Size: r.GetInt64(6),
         Value: r.GetInt64(7));
@@ -582,7 +582,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     {
         public ProfileMeta Meta { get; } = meta;
 
-        /// <summary>The labels as the store encodes them (LabelCodec), made once per write.</summary>
+        /// <summary>The labels as the store encodes them (LabelSetKey), made once per write.</summary>
         public string Labels { get; } = labels;
         public ReadOnlyMemory<byte> Body { get; } = body;
     }

@@ -1,13 +1,15 @@
 using System.Globalization;
 using System.Text;
 
-namespace Hotpath.Storage.Sqlite;
+namespace Hotpath.Storage;
 
 /// <summary>
-/// Labels in the metadata row as length-prefixed text, "6:region2:eu7:version3:1.4": any character may
-/// appear in a key or value, and reading back needs no parser beyond counting.
+/// The one key of a label set (sorted labels) in every engine: length-prefixed text, "6:region2:eu7:version3:1.4".
+/// Any character may appear in a key or value and no two label sets share a key (joining "k=v" pairs would
+/// make {"a=b": "c"} and {"a": "b=c"} one), and reading back needs no parser beyond counting. The embedded
+/// store keeps it in its metadata rows and label sets.
 /// </summary>
-internal static class LabelCodec
+public static class LabelSetKey
 {
     public static string Encode(IReadOnlyList<ProfileLabel> labels)
     {
