@@ -76,6 +76,7 @@ public static class CollectorApp
             grpc.IgnoreUnknownServices = true;
         });
         services.AddHostedService<RetentionService>();
+        services.AddHostedService<PieceBuildService>();
         var collectorOptions = builder.Configuration.GetSection(CollectorOptions.Section).Get<CollectorOptions>() ?? new CollectorOptions();
         if (collectorOptions.SelfProfile)
             AddSelfProfiling(builder, ListenAddress.Parse(collectorOptions.Address).Port);

@@ -38,28 +38,10 @@ public sealed partial class ClickHouseProfileStore
     /// <summary>Not measured for ClickHouse (its own system.parts says); 0.</summary>
     public long RollupBytes => 0;
 
-    private async Task BucketLoopAsync()
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(BucketPass, _stopping.Token);
-                if (await BuildBucketsAsync(_time.GetUtcNow(), _stopping.Token) is > 0 and var built)
-                    Log.BucketsBuilt(_logger, built);
-            }
-            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // ClickHouse away (requests say so too: 503, /healthz), or a bucket that will not build: a merge
-                // of it reads finer pieces and raw bodies meanwhile.
-                Log.BucketPassFailed(_logger, e);
-            }
-        }
-    }
+    public TimeSpan PassInterval => BucketPass;
+
+    /// <summary>Builds the pieces of the buckets over by <paramref name="now"/> (<see cref="BuildBucketsAsync"/>).</summary>
+    public Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken) => BuildBucketsAsync(now, cancellationToken);
 
     // all_labels before bucket, and small granules: a merge reads the rows of one kind only, and their bodies
     // (tens of KB a row) without those of the rows beside them (a day's hour pieces: 1.3 MB, not 20).

@@ -18,7 +18,7 @@ namespace Hotpath.Storage.ClickHouse;
 /// Given an object store (S3), the bodies go there instead, a batch's bodies as one object read back by
 /// range (<c>body_object</c>, <c>body_offset</c>), and ClickHouse holds metadata, index and pieces only.
 /// </summary>
-public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IAsyncDisposable
+public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IPieceBuilder, IAsyncDisposable
 {
     private const string BackendName = "clickhouse";
     private const int MaxBatch = 2048;
@@ -33,9 +33,6 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
     private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _bucketLoop;
     private int _disposed;
 
     // Reads of bodies an object holds side by side are one ranged read when the gap between them is at most this.
@@ -44,13 +41,10 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly IObjectStore? _bodies;
 
     /// <param name="bodies">Where bodies go instead of the profiles table; the store owns it and disposes it.</param>
-    /// <param name="time">The clock that says when a bucket is over (null: the system's).</param>
-    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null,
-        TimeProvider? time = null)
+    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _bodies = bodies;
-        _time = time ?? TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;
         _timeout = options.Timeout;
@@ -59,7 +53,6 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
         _schema = new StartupGate(CreateSchemaAsync, RetryStartAfter);
         _commits = new GroupCommit<PendingWrite>(BackendName, MaxPending, MaxBatch, new Batches(this));
-        _bucketLoop = Task.Run(BucketLoopAsync);
     }
 
     public string Backend => BackendName;
@@ -529,12 +522,9 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         // Several service registrations may share this instance; only the first dispose does the work.
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        await _stopping.CancelAsync();
-        await _bucketLoop;
         await _commits.DisposeAsync();
         _http.Dispose();
         (_bodies as IDisposable)?.Dispose();
-        _stopping.Dispose();
     }
 
     private sealed class PendingWrite(ProfileMeta meta, byte[] body)
@@ -547,11 +537,5 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     {
         [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "ClickHouse did not take a batch of {Count} writes; they are answered 503")]
         public static partial void BatchFailed(ILogger logger, int count, Exception exception);
-
-        [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Building ClickHouse's bucket pieces failed; the next pass tries again")]
-        public static partial void BucketPassFailed(ILogger logger, Exception exception);
-
-        [LoggerMessage(EventId = 302, Level = LogLevel.Debug, Message = "Built {Count} ClickHouse bucket pieces")]
-        public static partial void BucketsBuilt(ILogger logger, int count);
     }
 }

@@ -246,6 +246,19 @@ public interface IRollupStatus
     long RollupBytes { get; }
 }
 
+/// <summary>
+/// An engine that pre-merges the profiles of finished buckets into pieces. The engine builds when asked; the host
+/// runs the passes (one hosted service for every engine), so a store starts no work of its own.
+/// </summary>
+public interface IPieceBuilder
+{
+    /// <summary>How often a pass is worth running.</summary>
+    TimeSpan PassInterval { get; }
+
+    /// <summary>Builds the pieces of the buckets over and settled by <paramref name="now"/>; how many it built.</summary>
+    Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken);
+}
+
 /// <summary>A store that acknowledges writes before its engine has them: how many the engine has still to take, for metrics.</summary>
 public interface IJournalStatus
 {

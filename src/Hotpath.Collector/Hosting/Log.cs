@@ -27,6 +27,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Storage engine {Backend} is unavailable at start ({Reason}); its requests get 503 until it answers")]
     public static partial void EngineDownAtStart(ILogger logger, string backend, string reason);
 
+    [LoggerMessage(EventId = 50, Level = LogLevel.Debug, Message = "Built {Count} pre-merged pieces in {Engine}")]
+    public static partial void PiecesBuilt(ILogger logger, int count, string engine);
+
+    [LoggerMessage(EventId = 51, Level = LogLevel.Warning, Message = "A pass building {Engine}'s pre-merged pieces failed; the next pass tries again")]
+    public static partial void PiecePassFailed(ILogger logger, string engine, Exception exception);
+
     [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Retention deleted {Count} profiles created before {Cutoff:o}")]
     public static partial void RetentionDeleted(ILogger logger, int count, DateTimeOffset cutoff);
 

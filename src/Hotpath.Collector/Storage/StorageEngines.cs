@@ -18,6 +18,7 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
     public static readonly IReadOnlyList<string> Known = ["sqlite", "s3", "clickhouse"];
 
     private readonly List<IProfileStore> _engines = [];
+    private readonly List<IPieceBuilder> _pieceBuilders = [];
 
     public StorageEngines(StorageOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -27,15 +28,25 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
         {
             _engines.Add(type switch
             {
-                "sqlite" => new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>(), time),
+                "sqlite" => Building(new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>(), time)),
                 "s3" => new S3ProfileStore(options.S3 with { Timeout = options.Timeout }),
-                "clickhouse" => Journaled(new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }, loggers.CreateLogger<ClickHouseProfileStore>(),
-                    bodiesInS3 ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null, time), options, loggers),
+                "clickhouse" => Journaled(Building(new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }, loggers.CreateLogger<ClickHouseProfileStore>(),
+                    bodiesInS3 ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null)), options, loggers),
                 _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
             });
         }
 
         Store = _engines.Count == 1 ? _engines[0] : new MultiProfileStore(_engines);
+    }
+
+    /// <summary>The engines that pre-merge pieces (behind a journal or not), whose passes <c>PieceBuildService</c> runs.</summary>
+    public IReadOnlyList<IPieceBuilder> PieceBuilders => _pieceBuilders;
+
+    private T Building<T>(T engine)
+        where T : IPieceBuilder
+    {
+        _pieceBuilders.Add(engine);
+        return engine;
     }
 
     public IProfileStore Store { get; }

@@ -13,7 +13,7 @@ namespace Hotpath.Storage.Sqlite;
 /// together, one transaction and one sync per batch (group commit); each write completes once its batch is
 /// on disk.
 /// </summary>
-public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IRollupStatus, IAsyncDisposable
+public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IRollupStatus, IPieceBuilder, IAsyncDisposable
 {
     private const string Backend = "sqlite";
     private const int RetentionBatch = 500;
@@ -31,8 +31,6 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private readonly IngestFolds _folds = new();
     private readonly RollupBuilder _rollups;
     private readonly SemaphoreSlim _rollupPass = new(1, 1);
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _rollupLoop;
     private int _disposed;
 
     /// <param name="time">The clock of settle times and of which profiles are recent (null: the system's).</param>
@@ -60,17 +58,21 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _commits = new GroupCommit<PendingWrite>(Backend, options.MaxPendingWrites, options.MaxBatchSize, _batch);
         _rollupConnection = Open();
         _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder(), _folds);
-        _rollupLoop = Task.Run(RollupLoopAsync);
     }
 
     /// <summary>
     /// Builds the pieces of every bucket whose time is over, whether or not writes to it have settled; the
-    /// background loop builds the settled ones every <see cref="SqliteStoreOptions.RollupInterval"/>.
-    /// Returns how many were built.
+    /// host's passes (<see cref="BuildPiecesAsync"/>, every <see cref="SqliteStoreOptions.RollupInterval"/>) build
+    /// the settled ones. Returns how many were built.
     /// </summary>
-    public Task<int> BuildRollupsAsync(CancellationToken cancellationToken) => BuildRollupsAsync(settledOnly: false, cancellationToken);
+    public Task<int> BuildRollupsAsync(CancellationToken cancellationToken) => BuildRollupsAsync(_time.GetUtcNow(), settledOnly: false, cancellationToken);
 
-    private async Task<int> BuildRollupsAsync(bool settledOnly, CancellationToken cancellationToken)
+    public TimeSpan PassInterval => _options.RollupInterval;
+
+    /// <summary>Builds the pieces of the buckets that are over and whose writes have settled by <paramref name="now"/>.</summary>
+    public Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken) => BuildRollupsAsync(now, settledOnly: true, cancellationToken);
+
+    private async Task<int> BuildRollupsAsync(DateTimeOffset now, bool settledOnly, CancellationToken cancellationToken)
     {
         await _rollupPass.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -79,7 +81,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
             int built;
             do
             {
-                built = _rollups.BuildPending(UnixNanos.From(_time.GetUtcNow()), settledOnly);
+                built = _rollups.BuildPending(UnixNanos.From(now), settledOnly);
                 total += built;
             }
             while (built > 0 && !cancellationToken.IsCancellationRequested);
@@ -88,29 +90,6 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         finally
         {
             _rollupPass.Release();
-        }
-    }
-
-    private async Task RollupLoopAsync()
-    {
-        using var timer = new PeriodicTimer(_options.RollupInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
-            {
-                try
-                {
-                    await BuildRollupsAsync(settledOnly: true, _stopping.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    Log.RollupsFailed(_logger, e); // the marks stay; the next pass tries again
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
         }
     }
 
@@ -564,8 +543,6 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         // Several service registrations may share this instance; only the first dispose does the work.
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await _rollupLoop.ConfigureAwait(false);
         await _rollupPass.WaitAsync().ConfigureAwait(false); // a pass a caller started ends first
         await _rollupConnection.DisposeAsync().ConfigureAwait(false);
         await _commits.DisposeAsync().ConfigureAwait(false);
@@ -575,7 +552,6 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         await _writer.DisposeAsync().ConfigureAwait(false);
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
         _rollupPass.Dispose();
-        _stopping.Dispose();
     }
 
     private sealed class PendingWrite(ProfileMeta meta, string labels, ReadOnlyMemory<byte> body)
@@ -756,8 +732,5 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Could not commit a batch of {Count} profiles")]
         public static partial void BatchFailed(ILogger logger, int count, Exception exception);
-
-        [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Building pre-merged pieces failed; the next pass retries")]
-        public static partial void RollupsFailed(ILogger logger, Exception exception);
     }
 }
