@@ -24,6 +24,9 @@ public static class ProfileTypes
 
     public static IReadOnlyList<ProfileType> All { get; } = Enum.GetValues<ProfileType>();
 
+    /// <summary>The types a merge (and so a view) can be made of: every one but <see cref="ProfileType.Trace"/>, whose bodies are not pprof.</summary>
+    public static IReadOnlyList<ProfileType> Mergeable { get; } = [.. All.Where(t => t != ProfileType.Trace)];
+
     /// <summary>Every name, comma-separated, for messages that say what would have worked.</summary>
     public static string Listed { get; } = string.Join(", ", Names[1..]);
 

@@ -56,6 +56,10 @@ public sealed class WebUiTests(BrowserFixture fixture)
         Assert.Contains("inuse_space", await page.Locator("#sample-type").InputValueAsync());
         Assert.Contains("type=heap", page.Url);
         Assert.Contains("range=24h", page.Url);
+        // The types offered are the collector's own list, served, not one the page keeps.
+        using var served = await fixture.Collector.GetAsync("/api/0/ui/types");
+        var types = (await CollectorInstance.ReadEnvelopeAsync(served)).GetProperty("body").EnumerateArray().Select(t => t.GetString()!).ToList();
+        Assert.Equal(types, await page.Locator("#type option").AllTextContentsAsync());
     }
 
     [Fact]

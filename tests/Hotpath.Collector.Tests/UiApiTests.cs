@@ -116,6 +116,14 @@ public sealed class UiApiTests(CollectorFixture fixture) : IClassFixture<Collect
     }
 
     [Fact]
+    public async Task Types_lists_every_type_a_view_can_show_as_the_api_names_them()
+    {
+        var body = await BodyAsync("/api/0/ui/types");
+
+        Assert.Equal(["cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "other", "wall"], body.EnumerateArray().Select(t => t.GetString()));
+    }
+
+    [Fact]
     public async Task Labels_lists_each_key_with_its_values()
     {
         var service = await SeedAsync();

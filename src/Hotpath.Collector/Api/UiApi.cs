@@ -29,6 +29,7 @@ public static class UiApi
         app.MapGet("/api/0/ui/diff", DiffAsync);
         app.MapGet("/api/0/ui/series", SeriesAsync);
         app.MapGet("/api/0/ui/labels", LabelsAsync);
+        app.MapGet("/api/0/ui/types", Types);
         app.MapGet("/api/0/ui/explore", ExploreAsync);
         app.MapGet("/api/0/ui/sandwich", SandwichAsync);
         app.MapGet("/api/0/ui/export", ExportAsync);
@@ -224,6 +225,15 @@ public static class UiApi
             Speedscope.Write(json, selected, index, name);
         return Results.Bytes(buffer.ToArray(), "application/json");
     }
+
+    /// <summary>The profile types a view can show, as the API names them: the UI offers these, not a list of its own.</summary>
+    private static IResult Types() => ApiResults.Ok(json =>
+    {
+        json.WriteStartArray();
+        foreach (var type in ProfileTypes.Mergeable)
+            json.WriteStringValue(type.ToWire());
+        json.WriteEndArray();
+    });
 
     private static async Task<IResult> LabelsAsync(HttpContext context, IProfileReader reader, CancellationToken cancellationToken)
     {

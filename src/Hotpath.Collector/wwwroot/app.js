@@ -342,7 +342,9 @@ window.addEventListener('popstate', async () => { readUrl(); writeControls(); aw
 async function start() {
   readUrl();
   try {
-    const services = await api('/api/0/services');
+    // The types come from the collector, which knows them (the same list the API accepts).
+    const [services, types] = await Promise.all([api('/api/0/services'), api('/api/0/ui/types')]);
+    $('type').replaceChildren(...types.body.map((t) => option(t)));
     if (!services || !services.body.length) {
       message('No services yet. Send a profile first, e.g. curl --data-binary @cpu.pb.gz "http://<collector>/api/0/profiles?service=api&type=cpu"');
       $('controls').hidden = true;
