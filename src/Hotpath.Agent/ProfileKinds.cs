@@ -1,3 +1,5 @@
+using Hotpath.Pprof;
+
 namespace Hotpath.Agent;
 
 /// <summary>What a recording window collects; each kind becomes one pprof of the profefe type of the same name.</summary>
@@ -21,19 +23,20 @@ public enum ProfileKinds
     All = Cpu | Heap | Mutex | Exceptions,
 }
 
-/// <summary>Names and parsing of profile kinds as the collector's types and the CLI spell them.</summary>
+/// <summary>The kinds as the profile types they are stored as, and parsed by the types' names.</summary>
 public static class ProfileKindNames
 {
-    public static string TypeName(ProfileKinds kind) => kind switch
+    /// <summary>The type a kind's profiles are stored as (exceptions: profefe's <c>other</c>).</summary>
+    public static ProfileType Type(ProfileKinds kind) => kind switch
     {
-        ProfileKinds.Cpu => "cpu",
-        ProfileKinds.Heap => "heap",
-        ProfileKinds.Mutex => "mutex",
-        ProfileKinds.Exceptions => "other",
+        ProfileKinds.Cpu => ProfileType.Cpu,
+        ProfileKinds.Heap => ProfileType.Heap,
+        ProfileKinds.Mutex => ProfileType.Mutex,
+        ProfileKinds.Exceptions => ProfileType.Other,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "one kind expected"),
     };
 
-    /// <summary>"cpu,heap,mutex,exceptions" → the flags; false with the offending word when one is unknown.</summary>
+    /// <summary>"cpu,heap,mutex,exceptions" (or "other") → the flags; false with the offending word when one is unknown.</summary>
     public static bool TryParse(string text, out ProfileKinds kinds, out string? unknown)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -41,14 +44,10 @@ public static class ProfileKindNames
         unknown = null;
         foreach (var word in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var kind = word.ToLowerInvariant() switch
-            {
-                "cpu" => ProfileKinds.Cpu,
-                "heap" => ProfileKinds.Heap,
-                "mutex" => ProfileKinds.Mutex,
-                "exceptions" or "other" => ProfileKinds.Exceptions,
-                _ => ProfileKinds.None,
-            };
+            var name = word.ToLowerInvariant();
+            var kind = name == "exceptions" ? ProfileKinds.Exceptions
+                : ProfileTypes.TryParse(name, out var type) ? Kinds.FirstOrDefault(k => Type(k) == type)
+                : ProfileKinds.None;
             if (kind == ProfileKinds.None)
             {
                 unknown = word;
@@ -60,4 +59,6 @@ public static class ProfileKindNames
 
         return kinds != ProfileKinds.None;
     }
+
+    private static readonly ProfileKinds[] Kinds = [ProfileKinds.Cpu, ProfileKinds.Heap, ProfileKinds.Mutex, ProfileKinds.Exceptions];
 }

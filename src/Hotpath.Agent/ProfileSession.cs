@@ -1,13 +1,14 @@
 using System.Buffers.Binary;
 using System.Diagnostics.Tracing;
 using Hotpath.Agent.EventPipe;
+using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Microsoft.Diagnostics.NETCore.Client;
 
 namespace Hotpath.Agent;
 
 /// <summary>One profile a recording window produced, with the profefe type it is stored as.</summary>
-public sealed record RecordedProfile(string Type, Profile Profile);
+public sealed record RecordedProfile(ProfileType Type, Profile Profile);
 
 /// <summary>
 /// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
@@ -220,17 +221,17 @@ public static class ProfileSession
                 // CPU (2.5 cores on a 2-core machine); the kernel's count of the window's CPU is the total.
                 if (cpuNanoseconds is > 0)
                     cpu.ScaleTo(1, cpuNanoseconds.Value);
-                profiles.Add(new RecordedProfile("cpu", cpu.Build(start, duration)));
+                profiles.Add(new RecordedProfile(ProfileType.Cpu, cpu.Build(start, duration)));
             }
 
             // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
             var heap = _heap.Count > 0 ? Fill(HeapBuilder((long)AllocationSamplingMean), _heap, frames) : Fill(HeapBuilder(100 * 1024), _allocationTicks, frames);
             if (heap.SampleCount > 0)
-                profiles.Add(new RecordedProfile("heap", heap.Build(start, duration)));
+                profiles.Add(new RecordedProfile(ProfileType.Heap, heap.Build(start, duration)));
             if (Fill(new PprofBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
-                profiles.Add(new RecordedProfile("mutex", mutex.Build(start, duration)));
+                profiles.Add(new RecordedProfile(ProfileType.Mutex, mutex.Build(start, duration)));
             if (Fill(new PprofBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
-                profiles.Add(new RecordedProfile("other", exceptions.Build(start, duration)));
+                profiles.Add(new RecordedProfile(ProfileType.Other, exceptions.Build(start, duration)));
             return profiles;
         }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Threading.Channels;
+using Hotpath.Pprof;
 using Microsoft.Extensions.Logging;
 
 namespace Hotpath.Agent;
@@ -70,7 +71,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
             dropped =>
             {
                 Interlocked.Increment(ref _dropped);
-                Log.Dropped(_logger, dropped.Type, options.MaxQueued);
+                Log.Dropped(_logger, dropped.Type.ToWire(), options.MaxQueued);
             });
         _loop = Task.Run(RunAsync);
     }
@@ -82,7 +83,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
     public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Queues a gzipped pprof of the given type; returns at once and never throws.</summary>
-    public void Enqueue(string type, byte[] gzippedProfile) => _queue.Writer.TryWrite(new Upload(type, gzippedProfile));
+    public void Enqueue(ProfileType type, byte[] gzippedProfile) => _queue.Writer.TryWrite(new Upload(type, gzippedProfile));
 
     private async Task RunAsync()
     {
@@ -99,7 +100,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
 
     private async Task SendAsync(Upload upload)
     {
-        var query = $"/api/0/profiles?service={Uri.EscapeDataString(_options.Service)}&type={upload.Type}&instance_id={Uri.EscapeDataString(_options.InstanceId)}";
+        var query = $"/api/0/profiles?service={Uri.EscapeDataString(_options.Service)}&type={upload.Type.ToWire()}&instance_id={Uri.EscapeDataString(_options.InstanceId)}";
         if (_options.Labels.Count > 0)
         {
             var labels = string.Join(",", _options.Labels.Select(l => Uri.EscapeDataString(l.Key) + "=" + Uri.EscapeDataString(l.Value)));
@@ -118,7 +119,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
                 {
                     Interlocked.Increment(ref _uploaded);
                     if (_options.Stored is { } stored)
-                        stored(upload.Type, await StoredIdAsync(response));
+                        stored(upload.Type.ToWire(), await StoredIdAsync(response));
                     return;
                 }
 
@@ -127,7 +128,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
                 {
                     // The collector refuses this profile; sending it again would be refused again.
                     Interlocked.Increment(ref _dropped);
-                    Log.Refused(_logger, upload.Type, failure);
+                    Log.Refused(_logger, upload.Type.ToWire(), failure);
                     return;
                 }
             }
@@ -143,11 +144,11 @@ public sealed partial class ProfileUploader : IAsyncDisposable
             if (attempt >= _options.MaxAttempts)
             {
                 Interlocked.Increment(ref _dropped);
-                Log.GaveUp(_logger, upload.Type, attempt, failure);
+                Log.GaveUp(_logger, upload.Type.ToWire(), attempt, failure);
                 return;
             }
 
-            Log.Retrying(_logger, upload.Type, attempt, backoff, failure);
+            Log.Retrying(_logger, upload.Type.ToWire(), attempt, backoff, failure);
             await Task.Delay(backoff, _stopping.Token);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
         }
@@ -184,7 +185,7 @@ public sealed partial class ProfileUploader : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record Upload(string Type, byte[] Body);
+    private sealed record Upload(ProfileType Type, byte[] Body);
 
     private static partial class Log
     {

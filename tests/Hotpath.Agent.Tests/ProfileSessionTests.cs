@@ -95,7 +95,7 @@ public sealed class ProfileSessionTests
     {
         var recorded = await RecordWhileAsync(ProfileKinds.Cpu, stop => BurnCpu(stop));
 
-        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "cpu"));
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Cpu));
         var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "cpu"));
         var burn = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.BurnCpu", StringComparison.Ordinal));
         // A whole core of the window, while the test host's other threads (thread pool spinning, sockets)
@@ -111,7 +111,7 @@ public sealed class ProfileSessionTests
     {
         var recorded = await RecordWhileAsync(ProfileKinds.Cpu, stop => BurnCpu(stop)); // the caller's line
 
-        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "cpu"));
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Cpu));
         var functions = profile.Function.ToDictionary(f => profile.StringTable[(int)f.Name]);
         var burn = functions.Single(f => f.Key.EndsWith("ProfileSessionTests.BurnCpu", StringComparison.Ordinal)).Value;
         Assert.Equal(SourceFile(), profile.StringTable[(int)burn.Filename]);
@@ -156,7 +156,7 @@ public sealed class ProfileSessionTests
         var recorded = await RecordWhileAsync(ProfileKinds.Heap, AllocateArrays, allocationTicksOnly: allocationTicksOnly);
         var allocated = Interlocked.Read(ref _allocated) - before;
 
-        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "heap"));
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Heap));
         var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "alloc_space"));
         Assert.True(top.Rows[0].Function.EndsWith("ProfileSessionTests.AllocateArrays", StringComparison.Ordinal), Summary(top));
         // Sampled allocations scaled up estimate what was allocated while the session ran, which is at most
@@ -171,7 +171,7 @@ public sealed class ProfileSessionTests
     {
         var recorded = await RecordWhileAsync(ProfileKinds.Mutex, WaitForTheGate, threads: 2);
 
-        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "mutex"));
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Mutex));
         var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "delay"));
         var site = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.WaitForTheGate", StringComparison.Ordinal));
         Assert.True(site.Cumulative > 0.9 * top.Total, Summary(top));
@@ -186,7 +186,7 @@ public sealed class ProfileSessionTests
     {
         var recorded = await RecordWhileAsync(ProfileKinds.Exceptions, ThrowAndCatch);
 
-        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == "other"));
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Other));
         var top = TopTable.Build(profile, TopTable.SampleTypeIndex(profile, "exceptions"));
         var site = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.ThrowAndCatch", StringComparison.Ordinal));
         Assert.True(site.Cumulative > 0.9 * top.Total && top.Total > 100, Summary(top));

@@ -40,7 +40,7 @@ public sealed class UploaderTests
             Labels = new Dictionary<string, string> { ["version"] = "1.4", ["path"] = "/a,b=c" },
         }, NullLogger<ProfileUploader>.Instance);
 
-        uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
+        uploader.Enqueue(ProfileType.Cpu, CpuProfile((["A.B.C"], 10)));
         await Eventually.TrueAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10), "the profile was not uploaded");
 
         var found = Assert.Single(await collector.FindAllAsync(service));
@@ -55,8 +55,8 @@ public sealed class UploaderTests
         await using var uploader = new ProfileUploader(new UploaderOptions { Collector = collector.BaseAddress, Service = "s", InitialBackoff = TimeSpan.FromMilliseconds(10) },
             NullLogger<ProfileUploader>.Instance);
 
-        uploader.Enqueue("cpu", [1, 2, 3]); // not a profile: 400
-        uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
+        uploader.Enqueue(ProfileType.Cpu, [1, 2, 3]); // not a profile: 400
+        uploader.Enqueue(ProfileType.Cpu, CpuProfile((["A.B.C"], 10)));
         // One reader, in order: once the next profile is in, a resend of the refused one would have come before it.
         await Eventually.TrueAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10), "the profile after the refused one was not uploaded");
 
@@ -78,7 +78,7 @@ public sealed class UploaderTests
             MaxBackoff = TimeSpan.FromMilliseconds(400),
         }, NullLogger<ProfileUploader>.Instance);
 
-        uploader.Enqueue("cpu", CpuProfile((["A.B.C"], 10)));
+        uploader.Enqueue(ProfileType.Cpu, CpuProfile((["A.B.C"], 10)));
         await Task.Delay(500);
         Assert.Equal(0, uploader.Uploaded);
 
@@ -104,7 +104,7 @@ public sealed class UploaderTests
 
         // Told apart by their CPU totals: profile i has i + 1 ms.
         for (var i = 0; i < 5; i++)
-            uploader.Enqueue("cpu", CpuProfile((["A.B.C"], (i + 1) * 1_000_000L)));
+            uploader.Enqueue(ProfileType.Cpu, CpuProfile((["A.B.C"], (i + 1) * 1_000_000L)));
         await Eventually.TrueAsync(() => uploader.Dropped >= 2, TimeSpan.FromSeconds(10), "no profile was dropped from the full queue");
         await using var collector = await CollectorInstance.StartAsync($"--Collector:Address=127.0.0.1:{port}");
         await Eventually.TrueAsync(() => uploader.Uploaded + uploader.Dropped == 5, TimeSpan.FromSeconds(10), "the queue did not drain");
@@ -130,7 +130,7 @@ public sealed class UploaderTests
             InitialBackoff = TimeSpan.FromMilliseconds(10),
         }, NullLogger<ProfileUploader>.Instance);
 
-        uploader.Enqueue("cpu", [1]);
+        uploader.Enqueue(ProfileType.Cpu, [1]);
         await Eventually.TrueAsync(() => uploader.Dropped == 1, TimeSpan.FromSeconds(10), "the profile was not given up after 3 attempts");
 
         Assert.Equal(1, uploader.Dropped);

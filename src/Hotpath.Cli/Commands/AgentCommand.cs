@@ -113,11 +113,11 @@ public static class AgentCommand
                 uploaded += target.Uploader.Uploaded;
             }
 
-            void Enqueue(Target target, string type, Pprof.Proto.Profile profile)
+            void Enqueue(Target target, ProfileType type, Pprof.Proto.Profile profile)
             {
                 target.Uploader.Enqueue(type, ProfileEncoder.ToGzipBytes(profile));
                 Interlocked.Increment(ref queued);
-                output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} recorded {type} profile of process {target.Pid} ({profile.Sample.Count} stacks)");
+                output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} recorded {type.ToWire()} profile of process {target.Pid} ({profile.Sample.Count} stacks)");
             }
 
             if (single is { } only)
@@ -182,7 +182,7 @@ public static class AgentCommand
                         foreach (var (target, profile) in perf.Cut())
                         {
                             if (targets.TryGetValue(target, out var known))
-                                Enqueue(known, "cpu", profile);
+                                Enqueue(known, ProfileType.Cpu, profile);
                         }
                     }
 
