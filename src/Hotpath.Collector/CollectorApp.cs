@@ -36,19 +36,10 @@ public static class CollectorApp
 
         var services = builder.Services;
         services.AddOptions<CollectorOptions>().Bind(builder.Configuration.GetSection(CollectorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section));
         services.AddSingleton(time ?? TimeProvider.System);
 
-        services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
-        services.AddHostedService<StorageStartupService>();
-        services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<StorageEngines>().Store);
-        services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
-        services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
-        services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<StorageEngines>());
-        services.AddSingleton<IRollupStatus>(sp => sp.GetRequiredService<StorageEngines>());
-        services.AddSingleton<IJournalStatus>(sp => sp.GetRequiredService<StorageEngines>());
+        services.AddStorage(builder.Configuration);
 
         services.AddSingleton(sp =>
         {
@@ -75,8 +66,6 @@ public static class CollectorApp
             // Unknown gRPC methods get the fallback's 404 like any unmatched route, not routes of their own.
             grpc.IgnoreUnknownServices = true;
         });
-        services.AddHostedService<RetentionService>();
-        services.AddHostedService<PieceBuildService>();
         var collectorOptions = builder.Configuration.GetSection(CollectorOptions.Section).Get<CollectorOptions>() ?? new CollectorOptions();
         if (collectorOptions.SelfProfile)
             AddSelfProfiling(builder, ListenAddress.Parse(collectorOptions.Address).Port);

@@ -1,5 +1,5 @@
 using System.Net;
-using Hotpath.Collector.Hosting;
+using Hotpath.Collector.Storage;
 using Hotpath.Pprof;
 using Hotpath.Testing;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,7 +1,7 @@
-using Hotpath.Collector.Storage;
+using Hotpath.Collector.Hosting;
 using Hotpath.Storage;
 
-namespace Hotpath.Collector.Hosting;
+namespace Hotpath.Collector.Storage;
 
 /// <summary>
 /// Runs the pre-merging passes of every engine that builds pieces (the embedded store's minutes to days,

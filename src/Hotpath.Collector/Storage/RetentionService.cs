@@ -1,8 +1,9 @@
+using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Storage;
 using Microsoft.Extensions.Options;
 
-namespace Hotpath.Collector.Hosting;
+namespace Hotpath.Collector.Storage;
 
 /// <summary>Deletes profiles older than the retention, at start and then every interval.</summary>
 public sealed class RetentionService(IRetention retention, IOptions<StorageOptions> options, TimeProvider time,
