@@ -16,16 +16,24 @@ namespace Hotpath.Cli.Commands;
 /// </summary>
 public static class ScrapeCommand
 {
-    private static readonly Dictionary<string, string> Paths = new(StringComparer.Ordinal)
+    // The types Go's net/http/pprof serves, and where.
+    private static readonly Dictionary<ProfileType, string> Paths = new()
     {
-        ["cpu"] = "/debug/pprof/profile?seconds={0}",
-        ["heap"] = "/debug/pprof/heap",
-        ["block"] = "/debug/pprof/block?seconds={0}",
-        ["mutex"] = "/debug/pprof/mutex?seconds={0}",
-        ["goroutine"] = "/debug/pprof/goroutine",
-        ["threadcreate"] = "/debug/pprof/threadcreate",
-        ["trace"] = "/debug/pprof/trace?seconds={0}",
+        [ProfileType.Cpu] = "/debug/pprof/profile?seconds={0}",
+        [ProfileType.Heap] = "/debug/pprof/heap",
+        [ProfileType.Block] = "/debug/pprof/block?seconds={0}",
+        [ProfileType.Mutex] = "/debug/pprof/mutex?seconds={0}",
+        [ProfileType.Goroutine] = "/debug/pprof/goroutine",
+        [ProfileType.Threadcreate] = "/debug/pprof/threadcreate",
+        [ProfileType.Trace] = "/debug/pprof/trace?seconds={0}",
     };
+
+    /// <summary>A type as the config names it, when Go serves it.</summary>
+    private static bool TryScrapable(string name, out ProfileType type) => ProfileTypes.TryParse(name, out type) && Paths.ContainsKey(type);
+
+    /// <summary>The type of a name that <see cref="ScrapeConfig.Validate"/> let through.</summary>
+    private static ProfileType Scrapable(string name) =>
+        TryScrapable(name, out var type) ? type : throw new InvalidOperationException($"type \"{name}\" was not validated");
 
     public static Command Create(CliContext context)
     {
@@ -63,7 +71,7 @@ public static class ScrapeCommand
             for (var round = 1; maxRounds == 0 || round <= maxRounds; round++)
             {
                 var started = DateTimeOffset.UtcNow;
-                var results = await Task.WhenAll(plan.Targets.SelectMany(t => t.Types.Select(type => ScrapeOnceAsync(context, http, collector, t, type, heaps, cancellationToken))));
+                var results = await Task.WhenAll(plan.Targets.SelectMany(t => t.Types.Select(name => ScrapeOnceAsync(context, http, collector, t, Scrapable(name), heaps, cancellationToken))));
                 failures += results.Count(ok => !ok);
                 if (maxRounds != 0 && round == maxRounds)
                     break;
@@ -77,7 +85,7 @@ public static class ScrapeCommand
         return command;
     }
 
-    private static async Task<bool> ScrapeOnceAsync(CliContext context, HttpClient http, CollectorClient collector, ScrapeTarget target, string type,
+    private static async Task<bool> ScrapeOnceAsync(CliContext context, HttpClient http, CollectorClient collector, ScrapeTarget target, ProfileType type,
         ConcurrentDictionary<ScrapeTarget, Profile> heaps, CancellationToken cancellationToken)
     {
         var url = new Uri(new Uri(target.Url), string.Format(CultureInfo.InvariantCulture, Paths[type], target.CpuSeconds));
@@ -87,7 +95,7 @@ public static class ScrapeCommand
             if (!response.IsSuccessStatusCode)
                 throw new CollectorException($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
             var body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            if (type == "heap")
+            if (type == ProfileType.Heap)
             {
                 // alloc_* count since the process started: store what this interval allocated (inuse_* stay as they are).
                 var snapshot = new ProfileDecoder().Decode(body);
@@ -103,17 +111,17 @@ public static class ScrapeCommand
             }
 
             var labels = target.Labels.Select(l => l.Key + "=" + l.Value);
-            var query = $"service={Uri.EscapeDataString(target.Service!)}&type={type}&instance_id={Uri.EscapeDataString(target.InstanceId ?? url.Authority)}";
+            var query = $"service={Uri.EscapeDataString(target.Service!)}&type={type.ToWire()}&instance_id={Uri.EscapeDataString(target.InstanceId ?? url.Authority)}";
             if (SelectionOptions.LabelQuery(labels) is { Length: > 0 } encoded)
                 query += "&labels=" + encoded;
             var meta = await collector.PostAsync(query, body, cancellationToken);
-            await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} of {target.Service} from {target.Url}: {meta.GetProperty("id").GetString()}");
+            await context.Output.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type.ToWire()} of {target.Service} from {target.Url}: {meta.GetProperty("id").GetString()}");
             return true;
         }
         catch (Exception e) when (e is HttpRequestException or CollectorException or MalformedProfileException or ProfileTooLargeException
             or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            await context.Error.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} failed {type} of {target.Service} from {target.Url}: {e.Message}");
+            await context.Error.WriteLineAsync($"{DateTimeOffset.UtcNow:HH:mm:ss} failed {type.ToWire()} of {target.Service} from {target.Url}: {e.Message}");
             return false;
         }
     }
@@ -167,8 +175,8 @@ public static class ScrapeCommand
                     throw new ArgumentException($"target \"{target.Url}\" is not an absolute URL");
                 if (string.IsNullOrEmpty(target.Service))
                     throw new ArgumentException($"target {target.Url} has no service");
-                if (target.Types.FirstOrDefault(t => !Paths.ContainsKey(t)) is { } unknown)
-                    throw new ArgumentException($"target {target.Url}: cannot scrape type \"{unknown}\"; use {string.Join(", ", Paths.Keys)}");
+                if (target.Types.FirstOrDefault(t => !TryScrapable(t, out _)) is { } unknown)
+                    throw new ArgumentException($"target {target.Url}: cannot scrape type \"{unknown}\"; use {string.Join(", ", Paths.Keys.Select(t => t.ToWire()))}");
                 if (target.CpuSeconds is < 1 or > 3600)
                     throw new ArgumentException($"target {target.Url}: cpu_seconds must be 1..3600");
             }
