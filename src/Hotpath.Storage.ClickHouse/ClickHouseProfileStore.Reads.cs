@@ -190,7 +190,7 @@ public sealed partial class ClickHouseProfileStore
 
     /// <summary>
     /// The whole hours and 10 minutes of the range from their pieces where they hold exactly what the profiles
-    /// table has (BucketPieces.cs, CoverAsync); the edges of the range, and any bucket whose pieces disagree (a
+    /// table has (ClickHouseProfileStore.Pieces.cs, CoverAsync); the edges of the range, and any bucket whose pieces disagree (a
     /// late write, a bucket not built yet), from the raw bodies. No type, a limit, or no whole 10 minutes: raw
     /// bodies only.
     /// </summary>

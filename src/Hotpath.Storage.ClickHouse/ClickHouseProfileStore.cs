@@ -8,7 +8,7 @@ namespace Hotpath.Storage.ClickHouse;
 /// <summary>
 /// Profiles in ClickHouse, over its HTTP interface. <c>profiles</c> holds metadata and the body (served
 /// byte for byte), <c>profile_ids</c> finds a profile's sort key by id; <c>bucket_pieces</c> hold pre-merged
-/// pprof of 10 minutes and hours (BucketPieces.cs), which merges read where they hold exactly what is stored.
+/// pprof of 10 minutes and hours (ClickHouseProfileStore.Pieces.cs), which merges read where they hold exactly what is stored.
 /// Every table is partitioned by day (retention drops whole days) and ordered for service/type/time.
 /// Concurrent writes are batched into one RowBinary insert per table, the next batch forming while one is in
 /// flight; a write parses nothing (the pieces are built from the stored bodies once a bucket is over).
