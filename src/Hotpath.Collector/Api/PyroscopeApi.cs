@@ -272,7 +272,8 @@ public static class PyroscopeApi
     /// <summary>Folded text as pprof: cpu and wall are sampled at <c>sampleRate</c> (100 Hz by default), the rest counted as sent.</summary>
     /// <remarks>
     /// Bounded as a pprof decode is: the text, the profile built from it and its encoding are reserved against
-    /// the decode budget as they grow (413 past Collector:MaxDecodeMemory, 503 busy past the shared budget).
+    /// the decode budget as they grow (413 past Collector:MaxDecodeMemory, 503 busy past the shared budget). Text
+    /// that is not folded stacks throws <see cref="MalformedProfileException"/>, which the endpoint answers 422.
     /// </remarks>
     private static byte[] Folded(ReadOnlyMemory<byte> body, string suffix, ProfileType? type, IQueryCollection query, bool countsPerLine, DecodeBudget budget)
     {
@@ -300,14 +301,6 @@ public static class PyroscopeApi
                 countsPerLine, memory);
             memory.Grow(2L * profile.CalculateSize()); // the encoded bytes and their gzip
             return ProfileEncoder.ToGzipBytes(profile);
-        }
-        catch (ProfileTooLargeException e)
-        {
-            throw ApiException.TooLarge(e);
-        }
-        catch (MalformedProfileException e)
-        {
-            throw new ApiException(StatusCodes.Status422UnprocessableEntity, $"malformed profile ({e.Message})");
         }
         catch (OverflowException)
         {

@@ -38,7 +38,7 @@ public sealed class StorageOptions
     [Range(0, long.MaxValue)]
     public long JournalMaxBytes { get; set; } = 1L << 30;
 
-    /// <summary>Profiles older than this are deleted; zero keeps them forever.</summary>
+    /// <summary>How long a profile is kept, from when it was taken or, if it arrived later, from its arrival; zero keeps it forever.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "3650.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 

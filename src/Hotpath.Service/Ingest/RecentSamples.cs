@@ -26,13 +26,11 @@ public sealed class RecentSamples(TimeProvider time)
         if (sampleId.Length > 0)
             return "id:" + sampleId;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(LabelText(service, labels)));
+        // Length-prefixed, as every label-set key is: no two services or label sets hash alike.
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(LabelSetKey.Encode([new ProfileLabel("service", service), .. labels])));
         hash.AppendData(body);
         return "sha256:" + Convert.ToHexString(hash.GetHashAndReset());
     }
-
-    private static string LabelText(string service, IReadOnlyList<ProfileLabel> labels) =>
-        string.Join('\0', [service, .. labels.Select(l => $"{l.Key}\0{l.Value}")]);
 
     /// <summary>
     /// The stored profile of <paramref name="key"/>: stored by <paramref name="store"/> the first time, the same

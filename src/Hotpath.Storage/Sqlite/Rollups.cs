@@ -98,7 +98,7 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
             return;
         var width = RollupLevel.Width(level);
         // Only whole buckets can come from this level's pieces; the rest is finer work.
-        var firstWhole = RollupLevel.BucketOf(level, from) == from ? from : SaturatingAdd(RollupLevel.BucketOf(level, from), width);
+        var firstWhole = RollupLevel.BucketOf(level, from) == from ? from : Saturating.Add(RollupLevel.BucketOf(level, from), width);
         var endWhole = end == long.MaxValue ? RollupLevel.BucketOf(level, end - width) : RollupLevel.BucketOf(level, end);
         if (firstWhole >= endWhole)
         {
@@ -209,8 +209,6 @@ internal sealed class MergePlanner(SqliteConnection connection, SqliteTransactio
         command.CommandText = sql;
         return command;
     }
-
-    private static long SaturatingAdd(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
 }
 
 /// <summary>
