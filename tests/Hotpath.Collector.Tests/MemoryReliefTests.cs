@@ -60,6 +60,8 @@ public sealed class MemoryReliefTests
         var gauge = new Gauge { CommittedBytes = 80 * MiB, AfterCollection = 90 * MiB };
         using var service = new MemoryReliefService(new DecodeBudget(512 * MiB, 256 * MiB), time, NullLogger.Instance, gauge);
         await service.StartAsync(default);
+        // ExecuteAsync runs on its own task (.NET 10): its timer exists once it has taken its first reading.
+        await Eventually.TrueAsync(() => gauge.Reads >= 1, TimeSpan.FromSeconds(10), "the service never took its first reading");
 
         // Busy: 400 MB allocated in 5 s with 350 MiB committed; nothing is collected while it works.
         gauge.CommittedBytes = 350 * MiB;
