@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 
 namespace Hotpath.Storage.ClickHouse;
 
@@ -190,35 +191,20 @@ public sealed partial class ClickHouseProfileStore
 
     /// <summary>
     /// The whole hours and 10 minutes of the range from their pieces where they hold exactly what the profiles
-    /// table has (ClickHouseProfileStore.Pieces.cs, CoverAsync); the edges of the range, and any bucket whose pieces disagree (a
-    /// late write, a bucket not built yet), from the raw bodies. No type, a limit, or no whole 10 minutes: raw
-    /// bodies only.
+    /// table has (<see cref="PieceIndex"/>); the edges of the range, and any bucket whose pieces disagree (a late
+    /// write, a bucket not built yet), from the raw bodies. No type, or a limit: raw bodies only.
     /// </summary>
     public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        // Pieces are of buckets from 1970 on that DateTime holds (to 2106); a range elsewhere reads raw bodies.
-        var from = Math.Max(query.FromUnixNanos, 0);
-        var to = Math.Min(query.ToUnixNanos, (long)uint.MaxValue * 1_000_000_000);
-        var finest = BucketWidths[^1] * 1_000_000_000;
-        var wholeBucket = to >= finest && FloorDiv(from + finest - 1, finest) <= FloorDiv(to - finest + 1, finest);
-        if (query.Type is null or ProfileType.Trace || query.Limit > 0 || !wholeBucket)
+        if (query.Type is null or ProfileType.Trace || query.Limit > 0)
             return await MergeSource.FromFindAsync(this, query, maxRawProfiles, cancellationToken);
 
-        var plan = await PlanAsync(query, from, to, cancellationToken);
-        var raw = plan.Open.Count == 0 ? [] : await FindWithinAsync(query, plan.Open, cancellationToken);
-        raw.RemoveAll(plan.Covers);
-        var merged = plan.Pieces.Select(p => p.Body).ToAsyncEnumerable()
-            .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync([.. raw.Select(m => m.Id)], cancellationToken));
-        return new MergeSource((int)plan.Pieces.Sum(p => p.Profiles) + raw.Count, raw.Count, merged);
-    }
-
-    private async Task<List<ProfileMeta>> FindWithinAsync(ProfileQuery query, IReadOnlyList<(long From, long To)> within, CancellationToken cancellationToken)
-    {
-        var sql = new StringBuilder($"SELECT {MetaColumns} FROM {_db}.profiles");
-        AppendWhere(sql, query, within);
-        sql.Append(" ORDER BY created_nanos, id");
-        return ReadMetas(await QueryAsync(sql.ToString(), cancellationToken));
+        var plan = await new PiecePlanner<StoredBody>(new PieceIndex(this)).PlanAsync(query, cancellationToken);
+        var raw = plan.Parts.Where(p => p.Raw).Select(p => p.Body.ProfileId!).ToList();
+        var merged = plan.Parts.Where(p => !p.Raw).Select(p => p.Body.Piece!).ToAsyncEnumerable()
+            .Concat(raw.Count > maxRawProfiles ? AsyncEnumerable.Empty<byte[]>() : OpenAsync(raw, cancellationToken));
+        return new MergeSource(plan.Profiles, plan.RawProfiles, merged);
     }
 
     /// <summary>Rows whose label set holds every pair of the filter.</summary>

@@ -47,7 +47,7 @@ public sealed partial class ClickHouseProfileStore
         var profiles = new RowBinaryWriter((int)Math.Min(int.MaxValue, (_bodies is null ? bodyBytes : 0) + batch.Count * 256L));
         var ids = new RowBinaryWriter();
         // One object per batch, named by the day it is written (retention deletes an object once no row refers to it).
-        var key = _bodies is null ? "" : $"bodies/{DateTime.UtcNow:yyyyMMdd}/{ProfileId.New()}";
+        var key = _bodies is null ? "" : $"bodies/{_time.GetUtcNow():yyyyMMdd}/{ProfileId.New()}";
         var content = _bodies is null ? [] : new byte[bodyBytes];
         long offset = 0;
         // In the object, bodies lie in the order merges read them (a service and type, in time), so that a

@@ -30,6 +30,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private int _disposed;
 
     // Reads of bodies an object holds side by side are one ranged read when the gap between them is at most this.
@@ -38,9 +39,12 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
     private readonly IObjectStore? _bodies;
 
     /// <param name="bodies">Where bodies go instead of the profiles table; the store owns it and disposes it.</param>
-    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null)
+    /// <param name="time">The clock of piece passes and build stamps (null: the system's).</param>
+    public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null,
+        TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _time = time ?? TimeProvider.System;
         _bodies = bodies;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;

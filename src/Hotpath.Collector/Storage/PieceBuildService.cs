@@ -4,7 +4,7 @@ using Hotpath.Storage;
 namespace Hotpath.Collector.Storage;
 
 /// <summary>
-/// Runs the pre-merging passes of every engine that builds pieces (the embedded store's minutes to days,
+/// Runs the pre-merging passes of every engine that builds pieces (one PieceBuilder over each: the embedded store's minutes to days,
 /// ClickHouse's 10 minutes and hours), each at its own interval, on the collector's clock. A failed pass is
 /// logged and the next one tries again: the marks stay, and merges read finer pieces and raw profiles meanwhile.
 /// </summary>

@@ -31,7 +31,7 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
                 "sqlite" => Building(new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = options.DataDirectory }, loggers.CreateLogger<SqliteProfileStore>(), time)),
                 "s3" => new S3ProfileStore(options.S3 with { Timeout = options.Timeout }),
                 "clickhouse" => Journaled(Building(new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }, loggers.CreateLogger<ClickHouseProfileStore>(),
-                    bodiesInS3 ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null)), options, loggers),
+                    bodiesInS3 ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null, time)), options, loggers),
                 _ => throw new InvalidOperationException($"Storage:Type \"{type}\" is not one of {string.Join(", ", Known)}"),
             });
         }

@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 
 namespace Hotpath.Storage.Sqlite;
 
@@ -34,8 +35,8 @@ internal sealed class IngestFolds(int maxFolds = 256)
     /// <summary>Folds a decoded profile into its minute, if that minute is recent and there is room.</summary>
     public void Add(string service, int type, string labels, string id, long createdAt, long now, RawProfile profile)
     {
-        var minute = RollupLevel.BucketOf(RollupLevel.Minute, createdAt);
-        if (minute < RollupLevel.BucketOf(RollupLevel.Minute, now) - RecentMinutes * RollupLevel.Width(RollupLevel.Minute))
+        var minute = BucketGrid.Floor(BucketGrid.Minute, createdAt);
+        if (minute < BucketGrid.Floor(BucketGrid.Minute, now) - RecentMinutes * BucketGrid.Width(BucketGrid.Minute))
             return; // a late profile: its minute may be built already
         Fold? fold;
         lock (_lock)
@@ -88,7 +89,7 @@ internal sealed class IngestFolds(int maxFolds = 256)
     /// <summary>Drops folds of minutes no longer recent (the builder has read them, or never will).</summary>
     public void DropOlderThan(long now)
     {
-        var oldest = RollupLevel.BucketOf(RollupLevel.Minute, now) - RecentMinutes * RollupLevel.Width(RollupLevel.Minute);
+        var oldest = BucketGrid.Floor(BucketGrid.Minute, now) - RecentMinutes * BucketGrid.Width(BucketGrid.Minute);
         lock (_lock)
         {
             foreach (var key in _folds.Keys.Where(k => k.Minute < oldest).ToList())

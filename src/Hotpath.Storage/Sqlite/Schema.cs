@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 
 namespace Hotpath.Storage.Sqlite;
@@ -33,7 +34,7 @@ internal static class Schema
         -- Bodies live in segment files (BodyLog); this counts the profiles in each and where its committed bytes end.
         CREATE TABLE IF NOT EXISTS segments(id INTEGER PRIMARY KEY, live INTEGER NOT NULL, end_offset INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS services(service TEXT PRIMARY KEY) WITHOUT ROWID;
-        -- Pre-merged pieces (Rollups.cs): per label set of a service and type (and one set '*' for all of its
+        -- Pre-merged pieces (Pieces/, SqlitePieceIndex and SqlitePieceStore): per label set of a service and type (and one set '*' for all of its
         -- profiles), per level (minute, ten minutes, hour, day) and bucket; a body, or a pointer to the one raw
         -- profile of the bucket. A bucket written since its piece was built is in rollup_dirty.
         CREATE TABLE IF NOT EXISTS label_sets(id INTEGER PRIMARY KEY, service TEXT NOT NULL, type INTEGER NOT NULL, labels TEXT NOT NULL,
@@ -89,15 +90,15 @@ internal static class Schema
     {
         var sql = new System.Text.StringBuilder($"""
             INSERT OR IGNORE INTO label_sets(service, type, labels) SELECT DISTINCT service, type, labels FROM profiles WHERE type <> {(int)ProfileType.Trace};
-            INSERT OR IGNORE INTO label_sets(service, type, labels) SELECT DISTINCT service, type, '{RollupLevel.AllLabels}' FROM profiles WHERE type <> {(int)ProfileType.Trace};
+            INSERT OR IGNORE INTO label_sets(service, type, labels) SELECT DISTINCT service, type, '{BucketGrid.AllLabels}' FROM profiles WHERE type <> {(int)ProfileType.Trace};
             """);
-        for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
+        for (var level = BucketGrid.Minute; level <= BucketGrid.Day; level++)
         {
-            var width = RollupLevel.Width(level);
+            var width = BucketGrid.Width(level);
             sql.Append(System.Globalization.CultureInfo.InvariantCulture, $"""
                 INSERT OR IGNORE INTO rollup_dirty(set_id, level, bucket, generation)
                 SELECT s.id, {level}, p.created_at - (((p.created_at % {width}) + {width}) % {width}), max(p.seq)
-                FROM profiles p JOIN label_sets s ON s.service = p.service AND s.type = p.type AND (s.labels = p.labels OR s.labels = '{RollupLevel.AllLabels}')
+                FROM profiles p JOIN label_sets s ON s.service = p.service AND s.type = p.type AND (s.labels = p.labels OR s.labels = '{BucketGrid.AllLabels}')
                 GROUP BY 1, 2, 3;
                 """);
         }

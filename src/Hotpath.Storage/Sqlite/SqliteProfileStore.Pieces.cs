@@ -26,10 +26,11 @@ public sealed partial class SqliteProfileStore
             int built;
             do
             {
-                built = _rollups.BuildPending(UnixNanos.From(now), settledOnly);
+                built = await _rollups.BuildAsync(UnixNanos.From(now), settledOnly, cancellationToken).ConfigureAwait(false);
                 total += built;
             }
-            while (built > 0 && !cancellationToken.IsCancellationRequested);
+            while (built > 0);
+            _folds.DropOlderThan(UnixNanos.From(now));
             return total;
         }
         finally

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 
 namespace Hotpath.Storage.Sqlite;
@@ -10,7 +11,7 @@ public sealed partial class SqliteProfileStore
 {
     /// <summary>
     /// A merge's bodies: for a type and no limit, the pre-merged pieces that cover the range and raw profiles
-    /// only where none does (see <see cref="MergePlanner"/>); otherwise the raw bodies of what a find selects.
+    /// only where none does (see <see cref="PiecePlanner{TBody}"/>); otherwise the raw bodies of what a find selects.
     /// </summary>
     public async Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken)
     {
@@ -21,9 +22,8 @@ public sealed partial class SqliteProfileStore
         await using var connection = Open();
         // One snapshot for the whole plan: a piece and the dirty marks beside it are read as of one moment.
         await using var tx = connection.BeginTransaction(deferred: true);
-        var planner = new MergePlanner(connection, tx);
-        planner.Plan(query);
-        return new MergeSource(planner.Profiles, planner.RawProfiles, ReadPieces(planner.Pieces, cancellationToken).ToAsyncEnumerable());
+        var plan = await new PiecePlanner<BodyPlace>(new SqlitePieceIndex(connection, tx)).PlanAsync(query, cancellationToken).ConfigureAwait(false);
+        return new MergeSource(plan.Profiles, plan.RawProfiles, ReadPieces(plan.Parts, cancellationToken).ToAsyncEnumerable());
     }
 
     /// <summary>A series from the pieces no wider than the resolution (a type, no limit), else from a find.</summary>
@@ -35,9 +35,9 @@ public sealed partial class SqliteProfileStore
 
         await using var connection = Open();
         await using var tx = connection.BeginTransaction(deferred: true);
-        var planner = new MergePlanner(connection, tx, withBodies: false);
-        planner.Plan(query, resolutionNanos);
-        return [.. planner.Pieces.Select(p => new SeriesPoint(p.Time, p.Profiles, p.Value))];
+        var plan = await new PiecePlanner<BodyPlace>(new SqlitePieceIndex(connection, tx, withBodies: false))
+            .PlanAsync(query, cancellationToken, resolutionNanos).ConfigureAwait(false);
+        return [.. plan.Parts.Select(p => new SeriesPoint(p.Time, p.Profiles, p.Value))];
     }
 
     /// <summary>The series of each value of the key, from the pieces of each label set that carries it (one plan, not one a value).</summary>
@@ -49,11 +49,11 @@ public sealed partial class SqliteProfileStore
 
         await using var connection = Open();
         await using var tx = connection.BeginTransaction(deferred: true);
-        var planner = new MergePlanner(connection, tx, withBodies: false);
-        planner.Plan(query, resolutionNanos, eachLabelSet: true);
+        var plan = await new PiecePlanner<BodyPlace>(new SqlitePieceIndex(connection, tx, withBodies: false))
+            .PlanAsync(query, cancellationToken, resolutionNanos, eachLabelSet: true).ConfigureAwait(false);
         var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var points = new List<LabeledSeriesPoint>(planner.Pieces.Count);
-        foreach (var piece in planner.Pieces)
+        var points = new List<LabeledSeriesPoint>(plan.Parts.Count);
+        foreach (var piece in plan.Parts)
         {
             if (!values.TryGetValue(piece.Labels, out var value))
                 values[piece.Labels] = value = ValueOf(LabelSetKey.Decode(piece.Labels), key);
@@ -76,13 +76,13 @@ public sealed partial class SqliteProfileStore
     }
 
     /// <summary>The pieces' bodies, read lazily: a raw one from the body log, a pre-merged one as planned.</summary>
-    private IEnumerable<byte[]> ReadPieces(IReadOnlyList<MergePiece> pieces, CancellationToken cancellationToken)
+    private IEnumerable<byte[]> ReadPieces(IReadOnlyList<PlannedPiece<BodyPlace>> pieces, CancellationToken cancellationToken)
     {
         using var bodies = _log.OpenReader();
         foreach (var piece in pieces)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            yield return piece.Body ?? bodies.Read(piece.Segment, piece.Offset, piece.Length);
+            yield return piece.Body.Body ?? bodies.Read(piece.Body.Segment, piece.Body.Offset, piece.Body.Length);
         }
     }
 

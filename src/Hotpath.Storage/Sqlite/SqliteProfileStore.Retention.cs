@@ -1,4 +1,5 @@
 using System.Text;
+using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 
 namespace Hotpath.Storage.Sqlite;
@@ -43,7 +44,7 @@ public sealed partial class SqliteProfileStore
         {
             select.CommandText = $"""
                 SELECT r.id, p.segment, p.body_offset, p.size FROM rollups r JOIN profiles p ON p.seq = r.seq
-                WHERE r.level >= {RollupLevel.Day - 1} AND p.created_at < $cutoff AND p.id < $written
+                WHERE r.level >= {BucketGrid.Day - 1} AND p.created_at < $cutoff AND p.id < $written
                 """;
             select.Parameters.AddWithValue("$cutoff", cutoff);
             select.Parameters.AddWithValue("$written", written);
@@ -82,10 +83,10 @@ public sealed partial class SqliteProfileStore
         using var command = connection.CreateCommand();
         command.Transaction = tx;
         var sql = new StringBuilder();
-        for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
+        for (var level = BucketGrid.Minute; level <= BucketGrid.Day; level++)
         {
-            var fine = level < RollupLevel.Day - 1;
-            var width = RollupLevel.Width(level);
+            var fine = level < BucketGrid.Day - 1;
+            var width = BucketGrid.Width(level);
             var before = fine ? cutoff : aggregateCutoff;
             if (before == long.MinValue)
                 continue;

@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -120,7 +121,7 @@ public sealed partial class SqliteProfileStore
                     {
                         // In this transaction: a profile acknowledged is a profile its buckets know to rebuild.
                         MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, labels), meta.CreatedAtUnixNanos, seq);
-                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, RollupLevel.AllLabels), meta.CreatedAtUnixNanos, seq);
+                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, BucketGrid.AllLabels), meta.CreatedAtUnixNanos, seq);
                     }
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
@@ -167,8 +168,8 @@ public sealed partial class SqliteProfileStore
 
         private void MarkDirty(long setId, long createdAt, long seq)
         {
-            for (var level = RollupLevel.Minute; level <= RollupLevel.Day; level++)
-                _marks[(setId, level, RollupLevel.BucketOf(level, createdAt))] = seq; // seqs only grow within a batch
+            for (var level = BucketGrid.Minute; level <= BucketGrid.Day; level++)
+                _marks[(setId, level, BucketGrid.Floor(level, createdAt))] = seq; // seqs only grow within a batch
         }
 
         private static void Run(SqliteCommand command, SqliteTransaction tx, params object[] values)

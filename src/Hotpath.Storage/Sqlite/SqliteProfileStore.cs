@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -26,7 +27,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private readonly BodyLog _log;
     private readonly SqliteConnection _rollupConnection;
     private readonly IngestFolds _folds = new();
-    private readonly RollupBuilder _rollups;
+    private readonly PieceBuilder<RawPlace> _rollups;
     private readonly SemaphoreSlim _rollupPass = new(1, 1);
     private int _disposed;
 
@@ -54,7 +55,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _batch = new BatchWriter(_writer, _log, logger, _time);
         _commits = new GroupCommit<PendingWrite>(Backend, options.MaxPendingWrites, options.MaxBatchSize, _batch);
         _rollupConnection = Open();
-        _rollups = new RollupBuilder(_rollupConnection, _log, new ProfileDecoder(), _folds);
+        _rollups = new PieceBuilder<RawPlace>(new SqlitePieceStore(_rollupConnection, _log, _folds));
     }
 
     string IStorageProbe.Backend => Backend;

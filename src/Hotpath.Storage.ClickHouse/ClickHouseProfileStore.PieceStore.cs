@@ -1,0 +1,159 @@
+using System.Globalization;
+using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
+
+namespace Hotpath.Storage.ClickHouse;
+
+public sealed partial class ClickHouseProfileStore
+{
+    /// <summary>
+    /// ClickHouse's pieces as the builder makes them. Due: a bucket over by <see cref="BucketGrid.LateWrites"/>
+    /// whose all-labels piece holds another count than the profiles table has there, and in it each label set's
+    /// piece that does (the all-labels piece is written last, so while it is current so are the others). A 10-minute
+    /// piece is merged from its raw bodies (one find for the bucket's every set), the all-labels one from the
+    /// sets' pieces, an hour from its 10 minutes; parts that do not add up to the count yet wait for a later pass.
+    /// </summary>
+    private sealed class PieceStore(ClickHouseProfileStore store) : IPieceStore<string>
+    {
+        private (string Service, ProfileType Type, long Bucket) _found;
+        private ILookup<string, ProfileMeta>? _foundMetas;
+
+        public IReadOnlyList<int> Levels => PieceLevels;
+
+        public bool KeepsPointers => false;
+
+        public async Task<IReadOnlyList<PendingPiece>> PendingAsync(int level, long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
+        {
+            var width = BucketGrid.Width(level) / 1_000_000_000;
+            var now = UnixNanos.ToDateTimeOffset(nowUnixNanos);
+            var before = FloorDiv(UnixNanos.From(settledOnly ? now - BucketGrid.LateWrites : now) / 1_000_000_000, width) * width;
+            var since = Math.Max(0, FloorDiv(UnixNanos.From(now - BucketLookBack) / 1_000_000_000, width) * width);
+            var range = $"created_at >= toDateTime({since}) AND created_at < toDateTime({before})";
+            var totals = await CountsAsync(level, range, perSet: false, cancellationToken);
+            var built = await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = 1", cancellationToken);
+            var stale = totals.Where(t => built.GetValueOrDefault(t.Key) != t.Value).Select(t => t.Key).ToList();
+            if (level == PieceLevels[^1])
+                Volatile.Write(ref store._uncounted, 0);
+            if (stale.Count == 0)
+                return [];
+            Interlocked.Add(ref store._pendingBuckets, stale.Count);
+
+            // Each set's count and piece in the stale buckets only.
+            var buckets = string.Join(",", stale.Select(s => s.Bucket).Distinct().Select(b => b.ToString(CultureInfo.InvariantCulture)));
+            var sets = await CountsAsync(level, $"{range} AND toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) IN ({buckets})", perSet: true, cancellationToken);
+            var setsBuilt = await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = 0 AND toUInt32(bucket) IN ({buckets})", cancellationToken);
+            var staleSet = stale.Select(s => (s.Service, s.Type, s.Bucket)).ToHashSet();
+            var pending = new List<PendingPiece>();
+            foreach (var (key, count) in sets.Where(s => staleSet.Contains((s.Key.Service, s.Key.Type, s.Key.Bucket))))
+            {
+                if (setsBuilt.GetValueOrDefault(key) != count)
+                    pending.Add(new PendingPiece(key.Service, key.Type, level, key.Bucket * 1_000_000_000, key.Labels, 0, count));
+            }
+
+            foreach (var key in stale)
+                pending.Add(new PendingPiece(key.Service, key.Type, level, key.Bucket * 1_000_000_000, BucketGrid.AllLabels, 0, totals[key]));
+            return [.. pending.OrderBy(p => p.Service, StringComparer.Ordinal).ThenBy(p => p.Type).ThenBy(p => p.Bucket)];
+        }
+
+        /// <summary>Profiles per bucket (its start in seconds) in the range, of all sets together or per set.</summary>
+        private async Task<Dictionary<(string Service, ProfileType Type, long Bucket, string Labels), long>> CountsAsync(
+            int level, string where, bool perSet, CancellationToken cancellationToken)
+        {
+            var width = BucketGrid.Width(level) / 1_000_000_000;
+            var labels = perSet ? ", label_keys, label_values" : "";
+            var reader = new RowBinaryReader(await store.QueryAsync(
+                $"SELECT service, type, toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) AS b{labels}, toUInt32(count()) FROM {store._db}.profiles " +
+                $"WHERE type != {(int)ProfileType.Trace} AND {where} GROUP BY service, type, b{labels}", cancellationToken));
+            var counts = new Dictionary<(string, ProfileType, long, string), long>();
+            while (!reader.End)
+            {
+                var (service, type, bucket) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32());
+                var key = (service, type, bucket, perSet ? LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]) : BucketGrid.AllLabels);
+                counts[key] = counts.GetValueOrDefault(key) + reader.UInt32();
+            }
+
+            return counts;
+        }
+
+        /// <summary>How many profiles the latest piece of each bucket (its start in seconds) and set holds.</summary>
+        private async Task<Dictionary<(string Service, ProfileType Type, long Bucket, string Labels), long>> BuiltAsync(
+            long width, string where, CancellationToken cancellationToken)
+        {
+            var reader = new RowBinaryReader(await store.QueryAsync(
+                $"SELECT service, type, toUInt32(bucket), all_labels, label_keys, label_values, argMax(profiles, built) FROM {store._db}.bucket_pieces " +
+                $"WHERE width = {width} AND {where} GROUP BY service, type, bucket, all_labels, label_keys, label_values", cancellationToken));
+            var built = new Dictionary<(string, ProfileType, long, string), long>();
+            while (!reader.End)
+            {
+                var (service, type, bucket, all) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32(), reader.UInt8() == 1);
+                var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+                built[(service, type, bucket, all ? BucketGrid.AllLabels : labels)] = reader.UInt32();
+            }
+
+            return built;
+        }
+
+        public async Task<PieceParts<string>?> PartsAsync(PendingPiece piece, CancellationToken cancellationToken)
+        {
+            var nanos = BucketGrid.Width(piece.Level);
+            List<PiecePart<string>> parts;
+            if (piece.Level == PieceLevels[^1] && piece.Labels != BucketGrid.AllLabels)
+            {
+                parts = [.. (await BucketMetasAsync(piece, nanos, cancellationToken))[piece.Labels].Select(m => new PiecePart<string>(1, m.Value, null, m.Id))];
+            }
+            else
+            {
+                // The all-labels piece from its sets' pieces beside it; a coarser piece from its finer ones.
+                var finer = piece.Level == PieceLevels[^1] ? piece.Level : PieceLevels[Array.IndexOf(PieceLevels, piece.Level) + 1];
+                var width = BucketGrid.Width(finer) / 1_000_000_000;
+                var first = piece.Bucket / 1_000_000_000 / width;
+                var last = (piece.Bucket + nanos) / 1_000_000_000 / width - 1;
+                var all = piece.Labels == BucketGrid.AllLabels && finer != piece.Level;
+                var filter = piece.Labels == BucketGrid.AllLabels ? [] : LabelSetKey.Decode(piece.Labels);
+                var pieces = await store.LatestPiecesAsync(piece.Service, piece.Type, width, first, last, all, filter, null, cancellationToken);
+                parts = [.. pieces.Where(p => all || piece.Labels == BucketGrid.AllLabels || p.Key.Labels == piece.Labels)
+                    .OrderBy(p => p.Key.Bucket).ThenBy(p => p.Key.Labels, StringComparer.Ordinal)
+                    .Select(p => new PiecePart<string>(p.Value.Profiles, 0, p.Value.Body, null))];
+            }
+
+            // Fewer or more than counted: a part is not built yet, or a profile came since the count; a later pass.
+            return parts.Sum(p => p.Profiles) == piece.Mark ? new PieceParts<string>(parts) : null;
+        }
+
+        /// <summary>The profiles of a bucket by label set: one find for each of its sets in turn.</summary>
+        private async Task<ILookup<string, ProfileMeta>> BucketMetasAsync(PendingPiece piece, long nanos, CancellationToken cancellationToken)
+        {
+            if (_foundMetas is null || _found != (piece.Service, piece.Type, piece.Bucket))
+            {
+                var metas = await store.FindAsync(new ProfileQuery(piece.Service, piece.Type, piece.Bucket, piece.Bucket + nanos - 1, []), cancellationToken);
+                (_found, _foundMetas) = ((piece.Service, piece.Type, piece.Bucket), metas.ToLookup(m => LabelKey(m.Labels), StringComparer.Ordinal));
+            }
+
+            return _foundMetas;
+        }
+
+        public IAsyncEnumerable<byte[]> ReadAsync(IReadOnlyList<string> raw, CancellationToken cancellationToken) => store.OpenAsync(raw, cancellationToken);
+
+        public async Task WriteAsync(PendingPiece piece, BuiltPiece<string> built, CancellationToken cancellationToken)
+        {
+            if (piece.Labels == BucketGrid.AllLabels)
+                Interlocked.Decrement(ref store._pendingBuckets);
+            if (!built.Mergeable || built.Empty)
+                return; // a bucket that does not merge is read raw, as a merge of it would fail anyway
+            var labels = piece.Labels == BucketGrid.AllLabels ? [] : LabelSetKey.Decode(piece.Labels);
+            var rows = new RowBinaryWriter();
+            rows.String(piece.Service);
+            rows.UInt8((byte)piece.Type);
+            rows.UInt32((uint)(BucketGrid.Width(piece.Level) / 1_000_000_000));
+            rows.UInt32((uint)(piece.Bucket / 1_000_000_000));
+            rows.UInt8(piece.Labels == BucketGrid.AllLabels ? (byte)1 : (byte)0);
+            rows.Strings([.. labels.Select(l => l.Key)]);
+            rows.Strings([.. labels.Select(l => l.Value)]);
+            rows.UInt32((uint)built.Profiles);
+            rows.Int64(store._time.GetUtcNow().UtcTicks);
+            // Gzipped as pprof is on the wire: a third of the raw bytes to send and keep, and the merge's decoder reads either.
+            rows.Bytes(built.Body!);
+            await store.InsertAsync("bucket_pieces", rows.Written);
+        }
+    }
+}

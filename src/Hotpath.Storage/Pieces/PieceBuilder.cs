@@ -1,0 +1,94 @@
+using Hotpath.Pprof;
+
+namespace Hotpath.Storage.Pieces;
+
+/// <summary>
+/// Builds the pieces an engine says are due, finest level first, so that each coarser piece is merged from
+/// finer ones just built: in each bucket, every label set's piece before the all-labels one, which the engine
+/// may build from them. A piece of one raw profile points to it (where the engine keeps pointers), a piece of
+/// one part takes its bytes, any other merges its parts; parts that do not merge make a piece that says so.
+/// </summary>
+public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
+{
+    private readonly ProfileDecoder _decoder = new();
+    private readonly RawProfile _raw = new();
+
+    /// <summary>Builds one batch of what is due per level; returns how many buckets (of a service, type and level) it built.</summary>
+    public async Task<int> BuildAsync(long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
+    {
+        var buckets = 0;
+        for (var i = store.Levels.Count - 1; i >= 0; i--)
+        {
+            var pending = await store.PendingAsync(store.Levels[i], nowUnixNanos, settledOnly, cancellationToken).ConfigureAwait(false);
+            foreach (var bucket in pending.GroupBy(p => (p.Service, p.Type, p.Bucket)))
+            {
+                foreach (var piece in bucket.OrderBy(p => p.Labels == BucketGrid.AllLabels))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (await store.PartsAsync(piece, cancellationToken).ConfigureAwait(false) is { } parts
+                            && await BuildAsync(parts, cancellationToken).ConfigureAwait(false) is { } built)
+                        await store.WriteAsync(piece, built, cancellationToken).ConfigureAwait(false);
+                }
+
+                buckets++;
+            }
+        }
+
+        return buckets;
+    }
+
+    /// <summary>The piece of the parts; null when a raw part is gone meanwhile (retention), to be built again by a later pass.</summary>
+    private async Task<BuiltPiece<TRef>?> BuildAsync(PieceParts<TRef> pieceParts, CancellationToken cancellationToken)
+    {
+        var parts = pieceParts.Parts;
+        var profiles = parts.Sum(p => p.Profiles);
+        var value = Saturating.Sum(parts, p => p.Value);
+        if (parts.Any(p => p.Unmergeable))
+            return new BuiltPiece<TRef>(0, value, null, default, Mergeable: false);
+        if (parts.Count == 0)
+            return new BuiltPiece<TRef>(0, 0, null, default, Mergeable: true);
+        if (parts.Count == 1 && parts[0].Raw is { } pointer && store.KeepsPointers)
+            return new BuiltPiece<TRef>(profiles, value, null, pointer, Mergeable: true); // however coarse the bucket: no copy
+        if (parts.Count == 1 && parts[0].Body is { } body)
+            return new BuiltPiece<TRef>(profiles, value, body, default, Mergeable: true); // its bytes already are the merge
+        if (pieceParts.Merged is { } merged)
+            return new BuiltPiece<TRef>(profiles, value, ProfileEncoder.ToGzipBytes(merged), default, Mergeable: true);
+        try
+        {
+            return await MergeAsync(parts, cancellationToken).ConfigureAwait(false) is { } merge
+                ? new BuiltPiece<TRef>(profiles, value, merge, default, Mergeable: true)
+                : null;
+        }
+        catch (Exception e) when (e is IncompatibleProfilesException or MalformedProfileException or ProfileTooLargeException)
+        {
+            return new BuiltPiece<TRef>(0, value, null, default, Mergeable: false); // merges of this bucket read its parts
+        }
+    }
+
+    private async Task<byte[]?> MergeAsync(IReadOnlyList<PiecePart<TRef>> parts, CancellationToken cancellationToken)
+    {
+        var raw = new List<byte[]>();
+        await foreach (var body in store.ReadAsync([.. parts.Where(p => p.Body is null).Select(p => p.Raw!)], cancellationToken).ConfigureAwait(false))
+            raw.Add(body);
+        if (raw.Count != parts.Count(p => p.Body is null))
+            return null;
+        var merger = new ProfileMerger();
+        var next = 0;
+        foreach (var part in parts)
+            Add(merger, part.Body ?? raw[next++]);
+        return ProfileEncoder.ToGzipBytes(merger.Build());
+    }
+
+    private void Add(ProfileMerger merger, byte[] body)
+    {
+        try
+        {
+            _decoder.Load(body, _raw);
+            merger.Add(_raw);
+        }
+        finally
+        {
+            ProfileDecoder.Release(_raw);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+using System.Runtime.CompilerServices;
+using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
+using Microsoft.Data.Sqlite;
+
+namespace Hotpath.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store's pieces as the builder makes them, on a connection of their own. A bucket's dirty mark
+/// carries the sequence number of the last profile that touched it and is cleared only if no later one has,
+/// so a profile written while its bucket is being built leaves the bucket dirty for the next pass. Marks are
+/// written in the profile's own transaction, so after a crash the pieces still agree with what was acknowledged.
+/// A minute that ingest already merged in memory (<see cref="IngestFolds"/>) is not decoded again.
+/// </summary>
+internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds) : IPieceStore<RawPlace>
+{
+    private const int Batch = 2000;
+    private static readonly int[] AllLevels = [BucketGrid.Day, BucketGrid.Hour, BucketGrid.TenMinutes, BucketGrid.Minute];
+
+    public IReadOnlyList<int> Levels => AllLevels;
+
+    public bool KeepsPointers => true;
+
+    public Task<IReadOnlyList<PendingPiece>> PendingAsync(int level, long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        // A minute once it is over (the all-labels set's once no other set's minute beside it is dirty, since it is
+        // their merge); a coarser bucket once none of its finer buckets is dirty.
+        command.CommandText = level == BucketGrid.Minute
+            ? $"""
+              SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
+              WHERE d.level = 0 AND d.bucket <= $latest AND d.touched <= $settled AND (s.labels <> '{BucketGrid.AllLabels}' OR NOT EXISTS (
+                  SELECT 1 FROM rollup_dirty o JOIN label_sets os ON os.id = o.set_id
+                  WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND os.labels <> '{BucketGrid.AllLabels}'))
+              ORDER BY d.set_id, d.bucket LIMIT {Batch}
+              """
+            : $"""
+              SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
+              WHERE d.level = $level AND d.bucket <= $latest AND d.touched <= $settled AND NOT EXISTS (
+                  SELECT 1 FROM rollup_dirty f WHERE f.set_id = d.set_id AND f.level = $level - 1 AND f.bucket >= d.bucket AND f.bucket < d.bucket + $width)
+              ORDER BY d.set_id, d.bucket LIMIT {Batch}
+              """;
+        command.Parameters.AddWithValue("$level", level);
+        command.Parameters.AddWithValue("$width", BucketGrid.Width(level));
+        command.Parameters.AddWithValue("$latest", nowUnixNanos - BucketGrid.Width(level));
+        command.Parameters.AddWithValue("$settled", settledOnly ? nowUnixNanos - (long)BucketGrid.Settle.TotalNanoseconds : long.MaxValue);
+        var pending = new List<PendingPiece>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            pending.Add(new PendingPiece(reader.GetString(3), (ProfileType)reader.GetInt32(4), level, reader.GetInt64(1), reader.GetString(5),
+                Set: reader.GetInt64(0), Mark: reader.GetInt64(2)));
+        }
+
+        return Task.FromResult<IReadOnlyList<PendingPiece>>(pending);
+    }
+
+    public Task<PieceParts<RawPlace>?> PartsAsync(PendingPiece piece, CancellationToken cancellationToken)
+    {
+        var width = BucketGrid.Width(piece.Level);
+        if (piece.Level > BucketGrid.Minute)
+            return Parts(FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width));
+        if (piece.Labels == BucketGrid.AllLabels)
+            return Parts(SiblingParts(piece.Set, piece.Bucket));
+        var parts = RawParts(piece.Set, piece.Bucket, width);
+        // A raw minute that ingest already merged in memory needs no second decode (one profile: a pointer, nothing to merge).
+        var folded = folds.Take(piece.Service, (int)piece.Type, piece.Labels, piece.Bucket, parts.Count >= 2 ? [.. parts.Select(p => p.Raw!.Id!)] : []);
+        return Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts, folded));
+    }
+
+    private static Task<PieceParts<RawPlace>?> Parts(List<PiecePart<RawPlace>> parts) => Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts));
+
+    public async IAsyncEnumerable<byte[]> ReadAsync(IReadOnlyList<RawPlace> raw, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        using var bodies = log.OpenReader();
+        foreach (var place in raw)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return bodies.Read(place.Segment, place.Offset, place.Length);
+        }
+    }
+
+    public Task WriteAsync(PendingPiece piece, BuiltPiece<RawPlace> built, CancellationToken cancellationToken)
+    {
+        using var tx = connection.BeginTransaction();
+        using (var write = connection.CreateCommand())
+        {
+            write.Transaction = tx;
+            if (built.Empty)
+            {
+                write.CommandText = "DELETE FROM rollups WHERE set_id = $set AND level = $level AND bucket = $bucket";
+            }
+            else
+            {
+                write.CommandText = """
+                    INSERT INTO rollups(set_id, level, bucket, profiles, value, seq, body) VALUES ($set, $level, $bucket, $profiles, $value, $seq, $body)
+                    ON CONFLICT(set_id, level, bucket) DO UPDATE SET profiles = excluded.profiles, value = excluded.value, seq = excluded.seq, body = excluded.body
+                    """;
+                write.Parameters.AddWithValue("$profiles", built.Profiles);
+                write.Parameters.AddWithValue("$value", built.Value);
+                write.Parameters.AddWithValue("$seq", (object?)built.Pointer?.Seq ?? DBNull.Value);
+                write.Parameters.AddWithValue("$body", (object?)built.Body ?? DBNull.Value);
+            }
+
+            AddBucket(write, piece);
+            write.ExecuteNonQuery();
+        }
+
+        using (var clear = connection.CreateCommand())
+        {
+            clear.Transaction = tx;
+            clear.CommandText = "DELETE FROM rollup_dirty WHERE set_id = $set AND level = $level AND bucket = $bucket AND generation = $generation";
+            AddBucket(clear, piece);
+            clear.Parameters.AddWithValue("$generation", piece.Mark);
+            clear.ExecuteNonQuery();
+        }
+
+        tx.Commit();
+        return Task.CompletedTask;
+    }
+
+    private static void AddBucket(SqliteCommand command, PendingPiece piece)
+    {
+        command.Parameters.AddWithValue("$set", piece.Set);
+        command.Parameters.AddWithValue("$level", piece.Level);
+        command.Parameters.AddWithValue("$bucket", piece.Bucket);
+    }
+
+    private List<PiecePart<RawPlace>> RawParts(long setId, long bucket, long width)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT p.seq, p.segment, p.body_offset, p.size, p.value, p.id FROM label_sets s
+            JOIN profiles p ON p.service = s.service AND p.type = s.type AND p.created_at >= $bucket AND p.created_at < $end AND p.labels = s.labels
+            WHERE s.id = $set ORDER BY p.created_at, p.seq
+            """;
+        command.Parameters.AddWithValue("$set", setId);
+        command.Parameters.AddWithValue("$bucket", bucket);
+        command.Parameters.AddWithValue("$end", bucket + width);
+        var parts = new List<PiecePart<RawPlace>>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+            parts.Add(new(1, reader.GetInt64(4), null, new RawPlace(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), reader.GetString(5))));
+        return parts;
+    }
+
+    /// <summary>The parts of a bucket at a finer level of the same label set.</summary>
+    private List<PiecePart<RawPlace>> FinerParts(long setId, int level, long bucket, long width) => ReadParts("""
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
+        WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $bucket AND r.bucket < $end ORDER BY r.bucket
+        """, setId, level, bucket, bucket + width);
+
+    /// <summary>
+    /// The parts of an all-labels minute: the same minute's pieces of every other label set of its service and
+    /// type, which together hold each of its profiles once; cheaper than its raw profiles wherever a set has many.
+    /// </summary>
+    private List<PiecePart<RawPlace>> SiblingParts(long setId, long bucket) => ReadParts($"""
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq
+        FROM label_sets a JOIN label_sets s ON s.service = a.service AND s.type = a.type AND s.labels <> '{BucketGrid.AllLabels}'
+        JOIN rollups r ON r.set_id = s.id AND r.level = $level AND r.bucket = $bucket LEFT JOIN profiles p ON p.seq = r.seq
+        WHERE a.id = $set ORDER BY s.id
+        """, setId, BucketGrid.Minute, bucket, bucket);
+
+    private List<PiecePart<RawPlace>> ReadParts(string sql, long setId, int level, long bucket, long end)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$set", setId);
+        command.Parameters.AddWithValue("$level", level);
+        command.Parameters.AddWithValue("$bucket", bucket);
+        command.Parameters.AddWithValue("$end", end);
+        var parts = new List<PiecePart<RawPlace>>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            if (!reader.IsDBNull(2))
+                parts.Add(new(reader.GetInt32(0), reader.GetInt64(1), (byte[])reader.GetValue(2), null));
+            else if (!reader.IsDBNull(3))
+                parts.Add(new(1, reader.GetInt64(1), null, new RawPlace(reader.GetInt64(6), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt32(5), null)));
+            else
+                parts.Add(PiecePart<RawPlace>.NotMergeable);
+        }
+
+        return parts;
+    }
+}
