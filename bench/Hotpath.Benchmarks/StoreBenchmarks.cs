@@ -23,7 +23,7 @@ public class StoreBenchmarks
     [GlobalSetup]
     public async Task Setup()
     {
-        _store = new SqliteProfileStore(new SqliteStoreOptions { DataDirectory = _directory }, NullLogger<SqliteProfileStore>.Instance);
+        _store = SqliteProfileStore.Open(new SqliteStoreOptions { DataDirectory = _directory }, NullLogger<SqliteProfileStore>.Instance);
         _start = (DateTimeOffset.UtcNow.AddDays(-1).UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
         var body = new byte[14_384];
         var next = -1;

@@ -28,7 +28,7 @@ public sealed class MultiProfileStoreTests : ProfileStoreContract
 
         private void Open()
         {
-            _engines = [new S3ProfileStore(_s3), new ClickHouseProfileStore(_clickHouse), new SqliteProfileStore(_sqlite, NullLogger<SqliteProfileStore>.Instance)];
+            _engines = [new S3ProfileStore(_s3), new ClickHouseProfileStore(_clickHouse), SqliteProfileStore.Open(_sqlite, NullLogger<SqliteProfileStore>.Instance)];
             _store = new MultiProfileStore(_engines);
         }
 
@@ -60,7 +60,7 @@ public sealed class MultiProfileStoreTests : ProfileStoreContract
     public async Task Reads_fall_back_to_the_next_engine_while_the_first_is_unavailable_and_writes_name_the_engines_that_took_them()
     {
         var sqlite = new SqliteStoreOptions { DataDirectory = Path.Combine(Path.GetTempPath(), "hotpath-multi-" + Guid.NewGuid().ToString("N")) };
-        await using var local = new SqliteProfileStore(sqlite, NullLogger<SqliteProfileStore>.Instance);
+        await using var local = SqliteProfileStore.Open(sqlite, NullLogger<SqliteProfileStore>.Instance);
         var meta = await local.WriteAsync(new NewProfile("s", ProfileType.Cpu, "", [], T0), new byte[] { 4, 2 }, default);
         using var down = new S3ProfileStore(S3Server.Instance.NewBucket() with { ServiceUrl = $"http://127.0.0.1:{CollectorProcess.FreePort()}", CreateBucket = false });
 

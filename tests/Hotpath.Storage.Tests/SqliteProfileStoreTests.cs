@@ -45,7 +45,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         }
     }
 
-    private static SqliteProfileStore Open(SqliteStoreOptions options) => new(options, NullLogger<SqliteProfileStore>.Instance);
+    private static SqliteProfileStore Open(SqliteStoreOptions options) => SqliteProfileStore.Open(options, NullLogger<SqliteProfileStore>.Instance);
 
     [Fact]
     public async Task Reads_never_wait_for_a_write_transaction_that_holds_the_database()

@@ -1,4 +1,5 @@
 using Hotpath.Storage;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Hotpath.Collector.Storage;
@@ -13,8 +14,9 @@ public static class StorageServiceCollectionExtensions
     public static IServiceCollection AddStorage(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
+        services.AddSqliteStorage().AddS3Storage().AddClickHouseStorage();
+        services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetServices<IStorageEngine>(),
+            sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
@@ -24,6 +26,27 @@ public static class StorageServiceCollectionExtensions
         services.AddHostedService<StorageStartupService>();
         services.AddHostedService<RetentionService>();
         services.AddHostedService<PieceBuildService>();
+        return services;
+    }
+
+    /// <summary>Registers the embedded engine, "sqlite" in Storage:Type.</summary>
+    public static IServiceCollection AddSqliteStorage(this IServiceCollection services)
+    {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStorageEngine, SqliteEngine>());
+        return services;
+    }
+
+    /// <summary>Registers the S3 engine, "s3" in Storage:Type, configured by <see cref="StorageOptions.S3"/>.</summary>
+    public static IServiceCollection AddS3Storage(this IServiceCollection services)
+    {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStorageEngine, S3Engine>());
+        return services;
+    }
+
+    /// <summary>Registers the ClickHouse engine, "clickhouse" in Storage:Type, configured by <see cref="StorageOptions.ClickHouse"/>.</summary>
+    public static IServiceCollection AddClickHouseStorage(this IServiceCollection services)
+    {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStorageEngine, ClickHouseEngine>());
         return services;
     }
 }

@@ -106,13 +106,15 @@ public sealed partial class SqliteProfileStore
         tx.Commit();
     }
 
-    private void DeleteEmptySegments(SqliteConnection connection)
+    private void DeleteEmptySegments(SqliteConnection connection) => DeleteEmptySegments(connection, _log);
+
+    private static void DeleteEmptySegments(SqliteConnection connection, BodyLog log)
     {
         var empty = new List<long>();
         using (var select = connection.CreateCommand())
         {
             select.CommandText = "SELECT id FROM segments WHERE live <= 0 AND id <> $active";
-            select.Parameters.AddWithValue("$active", _log.ActiveSegment);
+            select.Parameters.AddWithValue("$active", log.ActiveSegment);
             using var reader = select.ExecuteReader();
             while (reader.Read())
                 empty.Add(reader.GetInt64(0));
@@ -125,7 +127,7 @@ public sealed partial class SqliteProfileStore
             delete.CommandText = "DELETE FROM segments WHERE id = $id AND live <= 0";
             delete.Parameters.AddWithValue("$id", segment);
             delete.ExecuteNonQuery();
-            _log.Delete(segment);
+            log.Delete(segment);
         }
     }
 

@@ -31,30 +31,51 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private readonly SemaphoreSlim _rollupPass = new(1, 1);
     private int _disposed;
 
+    /// <summary>
+    /// Opens (or creates) the store in <see cref="SqliteStoreOptions.DataDirectory"/>: its schema, made or
+    /// migrated, and its body log; a store of another format is refused with <see cref="InvalidOperationException"/>.
+    /// </summary>
     /// <param name="time">The clock of settle times and of which profiles are recent (null: the system's).</param>
-    public SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger, TimeProvider? time = null)
+    public static SqliteProfileStore Open(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger, TimeProvider? time = null)
     {
-        _time = time ?? TimeProvider.System;
-        _options = options;
-        _logger = logger;
+        ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.DataDirectory);
-        _connectionString = new SqliteConnectionStringBuilder
+        var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = options.DatabasePath,
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
+        var writer = Open(connectionString);
+        try
+        {
+            Schema.Create(writer);
+            // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
+            Execute(writer, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
+            var log = OpenBodyLog(writer, options);
+            // A crash between a retention pass's commit and its file deletes leaves empty segments behind.
+            DeleteEmptySegments(writer, log);
+            return new SqliteProfileStore(options, logger, time ?? TimeProvider.System, connectionString, writer, log);
+        }
+        catch
+        {
+            writer.Dispose();
+            throw;
+        }
+    }
 
-        _writer = Open();
-        Schema.Create(_writer);
-        // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
-        Execute(_writer, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
-        _log = OpenBodyLog(_writer, options);
-        // A crash between a retention pass's commit and its file deletes leaves empty segments behind.
-        DeleteEmptySegments(_writer);
+    private SqliteProfileStore(SqliteStoreOptions options, ILogger<SqliteProfileStore> logger, TimeProvider time, string connectionString,
+        SqliteConnection writer, BodyLog log)
+    {
+        _time = time;
+        _options = options;
+        _logger = logger;
+        _connectionString = connectionString;
+        _writer = writer;
+        _log = log;
         _batch = new BatchWriter(_writer, _log, logger, _time);
         _commits = new GroupCommit<PendingWrite>(Backend, options.MaxPendingWrites, options.MaxBatchSize, _batch);
-        _rollupConnection = Open();
+        _rollupConnection = Open(connectionString);
         _rollups = new PieceBuilder<RawPlace>(new SqlitePieceStore(_rollupConnection, _log, _folds));
     }
 
@@ -104,9 +125,11 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         return new BodyLog(options.BodiesDirectory, options.MaxSegmentBytes, segment, end, live);
     }
 
-    private SqliteConnection Open()
+    private SqliteConnection Open() => Open(_connectionString);
+
+    private static SqliteConnection Open(string connectionString)
     {
-        var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(connectionString);
         connection.Open();
         return connection;
     }
