@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
 
@@ -20,14 +19,13 @@ public sealed class WriteJournal : IDisposable
     private const uint Magic = 0x314a5048; // "HPJ1"
     private const int HeaderBytes = 16; // magic, meta length, body length, CRC-32
     private const long MaxSegmentBytes = 64L << 20;
+    private const string Extension = ".journal";
 
     private readonly string _directory;
     private readonly FileStream _lock;
     private readonly Lock _gate = new();
     private readonly Dictionary<long, int> _live = [];
-    private SafeFileHandle _active;
-    private long _activeId;
-    private long _length;
+    private readonly SegmentFiles _files;
     private long _liveBytes;
 
     /// <summary>Opens (or creates) the journal in <paramref name="directory"/>; <see cref="Recovered"/> lists what it still holds.</summary>
@@ -46,19 +44,16 @@ public sealed class WriteJournal : IDisposable
         }
 
         var recovered = new List<JournalEntry>();
-        var segments = Directory.EnumerateFiles(directory, "*.journal")
-            .Select(f => long.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : -1)
-            .Where(id => id > 0).Order().ToList();
+        var segments = SegmentFiles.Existing(directory, Extension);
         foreach (var segment in segments)
             recovered.AddRange(Replay(segment));
         Recovered = recovered;
         foreach (var entry in recovered)
             Count(entry, +1);
 
-        _activeId = segments.Count > 0 ? segments[^1] + 1 : 1;
-        _active = Create(_activeId);
+        _files = new SegmentFiles(directory, Extension, MaxSegmentBytes, segments.Count > 0 ? segments[^1] + 1 : 1, 0);
         foreach (var segment in segments.Where(s => !_live.ContainsKey(s)))
-            File.Delete(PathOf(segment));
+            _files.Delete(segment);
     }
 
     /// <summary>The records the journal held when it was opened, oldest first: acknowledged, maybe not shipped.</summary>
@@ -68,7 +63,7 @@ public sealed class WriteJournal : IDisposable
     public long LiveBytes => Interlocked.Read(ref _liveBytes);
 
     /// <summary>Bytes of the journal's files on disk.</summary>
-    public long SizeBytes => Directory.EnumerateFiles(_directory, "*.journal").Sum(f => new FileInfo(f).Length);
+    public long SizeBytes => _files.SizeBytes;
 
     /// <summary>
     /// Appends the records and syncs them to disk; once this returns, every one of them survives a crash. Not
@@ -77,53 +72,59 @@ public sealed class WriteJournal : IDisposable
     public IReadOnlyList<JournalEntry> Append(IReadOnlyList<(ProfileMeta Meta, ReadOnlyMemory<byte> Body)> records)
     {
         var entries = new JournalEntry[records.Count];
-        var full = new List<SafeFileHandle>(1);
-        var (startSegment, start) = (_activeId, _length);
+        var (startSegment, start) = (_files.ActiveSegment, _files.ActiveEnd);
+        // Pinned while this batch writes into it: a release of its older records must not delete it once it rolls.
+        Pin(startSegment, +1);
         try
         {
-            AppendCore(records, entries, full);
-            foreach (var handle in full)
+            try
             {
-                RandomAccess.FlushToDisk(handle);
-                handle.Dispose();
+                for (var i = 0; i < records.Count; i++)
+                    entries[i] = AppendRecord(records[i].Meta, records[i].Body);
+                _files.Sync();
+            }
+            catch (IOException)
+            {
+                // A batch that did not go in whole (disk full, a failed sync) is not acknowledged: it must not come
+                // back at replay.
+                _files.Truncate(startSegment, start);
+                throw;
             }
 
-            RandomAccess.FlushToDisk(_active);
+            foreach (var entry in entries)
+                Count(entry, +1);
         }
-        catch (IOException) when (_activeId == startSegment)
+        finally
         {
-            // A batch that did not go in whole (disk full, a failed sync) is not acknowledged: it must not come
-            // back at replay.
-            RandomAccess.SetLength(_active, start);
-            _length = start;
-            throw;
+            Pin(startSegment, -1);
         }
 
-        foreach (var entry in entries)
-            Count(entry, +1);
+        lock (_gate)
+        {
+            // Every record of a segment this batch filled and rolled past may have been released already.
+            for (var segment = startSegment; segment < _files.ActiveSegment; segment++)
+            {
+                if (!_live.ContainsKey(segment))
+                    _files.Delete(segment);
+            }
+        }
+
         return entries;
     }
 
-    private void AppendCore(IReadOnlyList<(ProfileMeta Meta, ReadOnlyMemory<byte> Body)> records, JournalEntry[] entries, List<SafeFileHandle> full)
+    private JournalEntry AppendRecord(ProfileMeta meta, ReadOnlyMemory<byte> body)
     {
-        for (var i = 0; i < records.Count; i++)
-        {
-            var (meta, body) = records[i];
-            var header = MetaCodec.Encode(meta);
-            var size = HeaderBytes + header.Length + body.Length;
-            if (_length > 0 && _length + size > MaxSegmentBytes)
-                Roll(full);
-            var record = new byte[size];
-            BinaryPrimitives.WriteUInt32LittleEndian(record, Magic);
-            BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(4), header.Length);
-            BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(8), body.Length);
-            header.CopyTo(record.AsSpan(HeaderBytes));
-            body.Span.CopyTo(record.AsSpan(HeaderBytes + header.Length));
-            BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(12), Crc32.HashToUInt32(record.AsSpan(HeaderBytes)));
-            RandomAccess.Write(_active, record, _length);
-            entries[i] = new JournalEntry(meta, _activeId, _length + HeaderBytes + header.Length, body.Length, size);
-            _length += size;
-        }
+        var header = MetaCodec.Encode(meta);
+        var size = HeaderBytes + header.Length + body.Length;
+        var record = new byte[size];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(4), header.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(8), body.Length);
+        header.CopyTo(record.AsSpan(HeaderBytes));
+        body.Span.CopyTo(record.AsSpan(HeaderBytes + header.Length));
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(12), Crc32.HashToUInt32(record.AsSpan(HeaderBytes)));
+        var (segment, offset) = _files.Append(record);
+        return new JournalEntry(meta, segment, offset + HeaderBytes + header.Length, body.Length, size);
     }
 
     /// <summary>Reads entries' bodies, opening each segment once; null for one whose segment is gone (released meanwhile).</summary>
@@ -143,7 +144,7 @@ public sealed class WriteJournal : IDisposable
                     segment = entry.Segment;
                     try
                     {
-                        handle = File.OpenHandle(PathOf(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                        handle = _files.OpenRead(segment);
                     }
                     catch (FileNotFoundException)
                     {
@@ -167,20 +168,25 @@ public sealed class WriteJournal : IDisposable
         ArgumentNullException.ThrowIfNull(entries);
         foreach (var entry in entries)
         {
-            if (Count(entry, -1) == 0 && entry.Segment != Volatile.Read(ref _activeId))
-                File.Delete(PathOf(entry.Segment));
+            if (Count(entry, -1) == 0)
+                _files.Delete(entry.Segment);
         }
     }
 
     private int Count(JournalEntry entry, int delta)
     {
+        Interlocked.Add(ref _liveBytes, delta * entry.RecordBytes);
+        return Pin(entry.Segment, delta);
+    }
+
+    /// <summary>Adds to what keeps a segment: its live records, and the writer while it appends there.</summary>
+    private int Pin(long segment, int delta)
+    {
         lock (_gate)
         {
-            _live[entry.Segment] = _live.GetValueOrDefault(entry.Segment) + delta;
-            Interlocked.Add(ref _liveBytes, delta * entry.RecordBytes);
-            var left = _live[entry.Segment];
+            var left = _live[segment] = _live.GetValueOrDefault(segment) + delta;
             if (left == 0)
-                _live.Remove(entry.Segment);
+                _live.Remove(segment);
             return left;
         }
     }
@@ -189,7 +195,7 @@ public sealed class WriteJournal : IDisposable
     private List<JournalEntry> Replay(long segment)
     {
         var entries = new List<JournalEntry>();
-        using var handle = File.OpenHandle(PathOf(segment), FileMode.Open, FileAccess.ReadWrite);
+        using var handle = File.OpenHandle(SegmentFiles.PathOf(_directory, Extension, segment), FileMode.Open, FileAccess.ReadWrite);
         var length = RandomAccess.GetLength(handle);
         var header = new byte[HeaderBytes];
         long offset = 0;
@@ -215,31 +221,12 @@ public sealed class WriteJournal : IDisposable
         return entries;
     }
 
-    private void Roll(List<SafeFileHandle> full)
-    {
-        full.Add(_active);
-        var next = _activeId + 1;
-        _active = Create(next);
-        _length = 0;
-        var previous = Interlocked.Exchange(ref _activeId, next);
-        lock (_gate)
-        {
-            // Every record of the segment that just filled may have been released already.
-            if (!_live.ContainsKey(previous))
-                File.Delete(PathOf(previous));
-        }
-    }
-
-    private SafeFileHandle Create(long id) =>
-        File.OpenHandle(PathOf(id), FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-
-    private string PathOf(long id) => Path.Combine(_directory, id.ToString("D6", CultureInfo.InvariantCulture) + ".journal");
-
     public void Dispose()
     {
-        _active.Dispose();
-        if (_length == 0 || !_live.ContainsKey(_activeId))
-            File.Delete(PathOf(_activeId));
+        var (active, empty) = (_files.ActiveSegment, _files.ActiveEnd == 0);
+        _files.Dispose();
+        if (empty || !_live.ContainsKey(active))
+            File.Delete(_files.PathOf(active));
         _lock.Dispose();
     }
 }

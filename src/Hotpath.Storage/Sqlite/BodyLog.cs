@@ -10,87 +10,53 @@ namespace Hotpath.Storage.Sqlite;
 /// </summary>
 internal sealed class BodyLog : IDisposable
 {
-    private readonly string _directory;
-    private readonly long _maxSegmentBytes;
-    private SafeFileHandle _active;
-    private long _activeId;
-    private long _length;
+    private const string Extension = ".seg";
+
+    private readonly SegmentFiles _files;
 
     /// <summary>Opens the log where the last commit left it: later bytes (a batch that never committed) are cut off.</summary>
     public BodyLog(string directory, long maxSegmentBytes, long committedSegment, long committedEnd, IReadOnlySet<long> liveSegments)
     {
-        _directory = directory;
-        _maxSegmentBytes = maxSegmentBytes;
-        Directory.CreateDirectory(directory);
-        foreach (var file in Directory.EnumerateFiles(directory, "*.seg"))
+        committedSegment = Math.Max(committedSegment, 1);
+        // A segment no committed row refers to is left over from a crash (or a retention run cut short).
+        foreach (var file in Directory.Exists(directory) ? Directory.EnumerateFiles(directory, "*" + Extension) : [])
         {
-            // A segment no committed row refers to is left over from a crash (or a retention run cut short).
             if (!long.TryParse(Path.GetFileNameWithoutExtension(file), out var id) || (id != committedSegment && !liveSegments.Contains(id)))
                 File.Delete(file);
         }
 
-        _activeId = Math.Max(committedSegment, 1);
-        _active = OpenForAppend(_activeId);
-        RandomAccess.SetLength(_active, committedEnd);
-        _length = committedEnd;
+        _files = new SegmentFiles(directory, Extension, maxSegmentBytes, committedSegment, committedEnd);
     }
 
     /// <summary>The segment appends go to; retention never deletes it.</summary>
-    public long ActiveSegment => Volatile.Read(ref _activeId);
+    public long ActiveSegment => _files.ActiveSegment;
 
     /// <summary>The end of the last append in the active segment.</summary>
-    public long ActiveEnd => _length;
+    public long ActiveEnd => _files.ActiveEnd;
 
     /// <summary>Appends the bodies, syncs them to disk, and says where each one went.</summary>
     public void Append(IReadOnlyList<ReadOnlyMemory<byte>> bodies, Span<(long Segment, long Offset)> placements)
     {
-        var synced = new List<SafeFileHandle>(1);
         for (var i = 0; i < bodies.Count; i++)
-        {
-            if (_length > 0 && _length + bodies[i].Length > _maxSegmentBytes)
-                Roll(synced);
-            RandomAccess.Write(_active, bodies[i].Span, _length);
-            placements[i] = (_activeId, _length);
-            _length += bodies[i].Length;
-        }
-
-        foreach (var handle in synced)
-        {
-            RandomAccess.FlushToDisk(handle);
-            handle.Dispose();
-        }
-
-        RandomAccess.FlushToDisk(_active);
+            placements[i] = _files.Append(bodies[i].Span);
+        _files.Sync();
     }
 
     /// <summary>Forgets an append whose batch did not commit.</summary>
-    public void Rewind(long segment, long end)
-    {
-        if (segment != _activeId)
-        {
-            _active.Dispose();
-            for (var id = _activeId; id > segment; id--)
-                File.Delete(PathOf(id));
-            Volatile.Write(ref _activeId, segment);
-            _active = OpenForAppend(segment);
-        }
-
-        RandomAccess.SetLength(_active, end);
-        _length = end;
-    }
+    public void Rewind(long segment, long end) => _files.Truncate(segment, end);
 
     /// <summary>A reader of bodies that keeps each segment it touches open until disposed.</summary>
-    public Reader OpenReader() => new(this);
+    public Reader OpenReader() => new(_files);
 
     /// <summary>Reads bodies by place, opening each segment once; one reader per caller, not shared.</summary>
-    public sealed class Reader(BodyLog log) : IDisposable
+    public sealed class Reader(SegmentFiles files) : IDisposable
     {
         private readonly Dictionary<long, SafeFileHandle> _handles = [];
 
         public byte[] Read(long segment, long offset, int length)
         {
             if (!_handles.TryGetValue(segment, out var handle))
-                _handles[segment] = handle = File.OpenHandle(log.PathOf(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                _handles[segment] = handle = files.OpenRead(segment);
             var body = new byte[length];
             return FileBytes.TryReadExactly(handle, body, offset) ? body : throw new IOException($"profile body in segment {segment} at {offset} is cut short");
         }
@@ -104,28 +70,9 @@ internal sealed class BodyLog : IDisposable
     }
 
     /// <summary>Deletes a segment no profile refers to any more.</summary>
-    public void Delete(long segment)
-    {
-        if (segment != ActiveSegment)
-            File.Delete(PathOf(segment));
-    }
+    public void Delete(long segment) => _files.Delete(segment);
 
-    public long SizeBytes => Directory.EnumerateFiles(_directory, "*.seg").Sum(f => new FileInfo(f).Length);
+    public long SizeBytes => _files.SizeBytes;
 
-    private void Roll(List<SafeFileHandle> synced)
-    {
-        synced.Add(_active);
-        var next = _activeId + 1;
-        _active = OpenForAppend(next);
-        RandomAccess.SetLength(_active, 0);
-        _length = 0;
-        Volatile.Write(ref _activeId, next);
-    }
-
-    private SafeFileHandle OpenForAppend(long id) =>
-        File.OpenHandle(PathOf(id), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-
-    private string PathOf(long id) => Path.Combine(_directory, id.ToString("D6", System.Globalization.CultureInfo.InvariantCulture) + ".seg");
-
-    public void Dispose() => _active.Dispose();
+    public void Dispose() => _files.Dispose();
 }
