@@ -215,7 +215,7 @@ public static class ProfileSession
                 _cpu[i] = _cpu[i] with { Second = _cpu[i].Second < 0 ? 1_000_000 : (long)Math.Min(_cpu[i].Second * nanosecondsPerTick, 1e9) };
             using var frames = new StackFrames(reader.Stacks, _code, selfProfiling);
             var profiles = new List<RecordedProfile>(4);
-            if (Fill(new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), _cpu, frames, cpu: true) is { SampleCount: > 0 } cpu)
+            if (Fill(new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), _cpu, frames, cpu: true) is { SampleCount: > 0 } cpu)
             {
                 // Each sample's interval since the thread's previous one counts time the thread was not on a
                 // CPU (2.5 cores on a 2-core machine); the kernel's count of the window's CPU is the total.
@@ -228,17 +228,17 @@ public static class ProfileSession
             var heap = _heap.Count > 0 ? Fill(HeapBuilder((long)AllocationSamplingMean), _heap, frames) : Fill(HeapBuilder(100 * 1024), _allocationTicks, frames);
             if (heap.SampleCount > 0)
                 profiles.Add(new RecordedProfile(ProfileType.Heap, heap.Build(start, duration)));
-            if (Fill(new PprofBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
+            if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
                 profiles.Add(new RecordedProfile(ProfileType.Mutex, mutex.Build(start, duration)));
-            if (Fill(new PprofBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
+            if (Fill(new ProfileBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
                 profiles.Add(new RecordedProfile(ProfileType.Other, exceptions.Build(start, duration)));
             return profiles;
         }
 
-        private static PprofBuilder HeapBuilder(long period) =>
+        private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
-        private static PprofBuilder Fill(PprofBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false)
+        private static ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false)
         {
             var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
             foreach (var sample in samples)

@@ -7,7 +7,7 @@ namespace Hotpath.Pprof;
 /// Compares arrays by content, and lets a dictionary keyed by arrays be probed with a span, so that a
 /// lookup that hits allocates nothing. Used for UTF-8 strings and for location and sample keys.
 /// </summary>
-internal sealed class SequenceComparer<T> : IEqualityComparer<T[]>, IAlternateEqualityComparer<ReadOnlySpan<T>, T[]>
+public sealed class SequenceComparer<T> : IEqualityComparer<T[]>, IAlternateEqualityComparer<ReadOnlySpan<T>, T[]>
     where T : unmanaged, IEquatable<T>
 {
     public static readonly SequenceComparer<T> Instance = new();

@@ -38,5 +38,5 @@ public static class UnixNanos
     public static DateTimeOffset ToDateTimeOffset(long nanos) => DateTimeOffset.UnixEpoch.AddTicks(nanos / TimeSpan.NanosecondsPerTick);
 
     /// <summary>The range as text, for error messages.</summary>
-    public static string RangeText { get; } = $"{MinTime:yyyy-MM-dd'T'HH:mm:ss'Z'} to {MaxTime:yyyy-MM-dd'T'HH:mm:ss'Z'}";
+    public static string RangeText { get; } = $"{ProfileTime.FormatSeconds(MinTime)} to {ProfileTime.FormatSeconds(MaxTime)}";
 }

@@ -1,4 +1,4 @@
-using Hotpath.Storage;
+using Hotpath.Pprof;
 
 namespace Hotpath.Service;
 

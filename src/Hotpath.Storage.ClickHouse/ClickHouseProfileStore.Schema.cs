@@ -7,14 +7,14 @@ public sealed partial class ClickHouseProfileStore
 {
     private async Task CreateSchemaAsync(CancellationToken cancellationToken)
     {
-        await SendCoreAsync("", new StringContent($"CREATE DATABASE IF NOT EXISTS {_db}"), cancellationToken);
+        await _client.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {_db}", cancellationToken);
         foreach (var table in Tables())
-            await SendCoreAsync("", new StringContent(table), cancellationToken);
+            await _client.ExecuteAsync(table, cancellationToken);
         // A profiles table from before bodies could live in an object store (18.16 has no ADD COLUMN IF NOT EXISTS).
-        var has = await SendCoreAsync("", new StringContent(
-            $"SELECT count() FROM system.columns WHERE database = {Literal(_db)} AND table = 'profiles' AND name = 'body_object' FORMAT TabSeparated"), cancellationToken);
+        var has = await _client.ExecuteAsync(
+            $"SELECT count() FROM system.columns WHERE database = {Literal(_db)} AND table = 'profiles' AND name = 'body_object' FORMAT TabSeparated", cancellationToken);
         if (Encoding.ASCII.GetString(has).Trim() == "0")
-            await SendCoreAsync("", new StringContent($"ALTER TABLE {_db}.profiles ADD COLUMN body_object String, ADD COLUMN body_offset UInt64"), cancellationToken);
+            await _client.ExecuteAsync($"ALTER TABLE {_db}.profiles ADD COLUMN body_object String, ADD COLUMN body_offset UInt64", cancellationToken);
     }
 
     private IEnumerable<string> Tables()

@@ -92,9 +92,6 @@ public sealed partial class ClickHouseProfileStore
         return (profiles, ids, _bodies is null ? null : (key, content));
     }
 
-    private Task InsertAsync(string table, ReadOnlyMemory<byte> rows) =>
-        SendAsync($"?query={Uri.EscapeDataString($"INSERT INTO {_db}.{table} FORMAT RowBinary")}", new ReadOnlyMemoryContent(rows), default);
-
     private sealed class PendingWrite(ProfileMeta meta, byte[] body)
     {
         public ProfileMeta Meta { get; } = meta;

@@ -1,5 +1,4 @@
-using System.Net.Http.Headers;
-using System.Text;
+using Hotpath.Pprof;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -17,15 +16,14 @@ namespace Hotpath.Storage.ClickHouse;
 /// </summary>
 public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IPieceBuilder, IAsyncDisposable
 {
-    private const string BackendName = "clickhouse";
+    private const string BackendName = ClickHouseHttp.Backend;
     private const int MaxBatch = 2048;
     private const int MaxPending = 4096;
 
     // While the schema cannot be made, requests fail at once for this long before the next attempt.
     private static readonly TimeSpan RetryStartAfter = TimeSpan.FromSeconds(2);
 
-    private readonly HttpClient _http;
-    private readonly TimeSpan _timeout;
+    private readonly ClickHouseHttp _client;
     private readonly StartupGate _schema;
     private readonly string _db;
     private readonly GroupCommit<PendingWrite> _commits;
@@ -48,10 +46,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         _bodies = bodies;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;
-        _timeout = options.Timeout;
-        _http = new HttpClient { BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"), Timeout = options.Timeout };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
+        _client = new ClickHouseHttp(options);
         _schema = new StartupGate(CreateSchemaAsync, RetryStartAfter);
         _commits = new GroupCommit<PendingWrite>(BackendName, MaxPending, MaxBatch, new Batches(this));
     }
@@ -82,7 +77,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         await _commits.DisposeAsync();
-        _http.Dispose();
+        _client.Dispose();
         (_bodies as IDisposable)?.Dispose();
     }
 

@@ -2,9 +2,6 @@ using Hotpath.Pprof;
 
 namespace Hotpath.Storage;
 
-/// <summary>One key=value label of a profile. Keys may repeat.</summary>
-public readonly record struct ProfileLabel(string Key, string Value);
-
 /// <summary>What the store knows of a profile besides its bytes.</summary>
 /// <param name="CreatedAtUnixNanos">Creation time in nanoseconds since the Unix epoch, UTC, at full precision.</param>
 /// <param name="Size">Length of the stored body in bytes.</param>

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Hotpath.Pprof;
 
 namespace Hotpath.Storage;
 

@@ -9,7 +9,7 @@ public sealed class UploaderTests
 {
     private static byte[] CpuProfile(params (string[] Stack, long Nanos)[] samples)
     {
-        var builder = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10_000_000);
+        var builder = new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10_000_000);
         foreach (var (stack, nanos) in samples)
             builder.Add([.. stack.Select(f => new ProfileFrame(f))], [1, nanos]);
         return ProfileEncoder.ToGzipBytes(builder.Build(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(10)));

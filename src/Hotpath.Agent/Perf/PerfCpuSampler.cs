@@ -1,3 +1,4 @@
+using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Microsoft.Diagnostics.NETCore.Client;
 
@@ -190,7 +191,7 @@ public sealed class PerfCpuSampler : IDisposable
                 continue;
             var symbols = _sink.Symbols(pid);
             symbols.Refresh();
-            var builder = new PprofBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000_000L / _frequency);
+            var builder = new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000_000L / _frequency);
             var frames = new List<ProfileFrame>(64);
             foreach (var (stack, (count, nanos)) in stacks)
             {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Hotpath.Pprof;
 
 namespace Hotpath.Agent.Perf;
 

@@ -49,9 +49,9 @@ public static class AgentCommand
         {
             if (!ProfileKindNames.TryParse(parsed.GetValue(types)!, out var kinds, out var unknown))
                 throw new ArgumentException($"--types: unknown profile type '{unknown}' (cpu, heap, mutex, exceptions)");
-            if (!TimeArguments.TryParseDuration(parsed.GetValue(window)!, out var recording) || recording <= TimeSpan.Zero)
+            if (!ProfileTime.TryParseDuration(parsed.GetValue(window)!, out var recording) || recording <= TimeSpan.Zero)
                 throw new ArgumentException("--window is not a duration (10s, 1m)");
-            if (!TimeArguments.TryParseDuration(parsed.GetValue(interval)!, out var every) || every < recording)
+            if (!ProfileTime.TryParseDuration(parsed.GetValue(interval)!, out var every) || every < recording)
                 throw new ArgumentException("--interval must be a duration no shorter than --window");
             var single = parsed.GetValue(pid);
             var everyProcess = parsed.GetValue(all);

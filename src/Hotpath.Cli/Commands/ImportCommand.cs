@@ -190,7 +190,7 @@ public static class ImportCommand
             if (!string.IsNullOrEmpty(InstanceId))
                 query.Append("&instance_id=").Append(Uri.EscapeDataString(InstanceId));
             if (UseMtime)
-                query.Append("&created_at=").Append(Uri.EscapeDataString(TimeArguments.Format(File.GetLastWriteTimeUtc(path))));
+                query.Append("&created_at=").Append(Uri.EscapeDataString(ProfileTime.Format(File.GetLastWriteTimeUtc(path))));
             await client.PostAsync(query.ToString(), body, cancellationToken);
             return ImportOutcome.Imported;
         }
@@ -198,8 +198,8 @@ public static class ImportCommand
         private async Task<bool> AlreadyStoredAsync(CollectorClient client, byte[] body, DateTimeOffset at, CancellationToken cancellationToken)
         {
             var second = at.AddTicks(-(at.UtcTicks % TimeSpan.TicksPerSecond));
-            var query = $"/api/0/profiles?service={Uri.EscapeDataString(Service)}&type={Type}&from={Uri.EscapeDataString(TimeArguments.Format(second))}" +
-                $"&to={Uri.EscapeDataString(TimeArguments.Format(second.AddTicks(TimeSpan.TicksPerSecond - 1)))}" +
+            var query = $"/api/0/profiles?service={Uri.EscapeDataString(Service)}&type={Type}&from={Uri.EscapeDataString(ProfileTime.Format(second))}" +
+                $"&to={Uri.EscapeDataString(ProfileTime.Format(second.AddTicks(TimeSpan.TicksPerSecond - 1)))}" +
                 (LabelQuery.Length > 0 ? "&labels=" + LabelQuery : "");
             if (await client.GetJsonAsync(query, cancellationToken) is not { } candidates)
                 return false;

@@ -60,7 +60,7 @@ public static class ScrapeCommand
                 : ScrapeConfig.FromOptions(parsed.GetValue(targets) ?? [], parsed.GetValue(service), parsed.GetValue(types)!,
                     parsed.GetValue(interval)!, parsed.GetValue(cpuSeconds), parsed.GetValue(labels) ?? []);
             plan.Validate();
-            if (!TimeArguments.TryParseDuration(plan.Interval, out var every) || every <= TimeSpan.Zero)
+            if (!ProfileTime.TryParseDuration(plan.Interval, out var every) || every <= TimeSpan.Zero)
                 throw new ArgumentException($"interval \"{plan.Interval}\" is not a duration (60s, 5m)");
 
             using var collector = CliContext.Client(parsed);

@@ -70,8 +70,8 @@ public sealed class SelectionOptions(TimeProvider time)
         query.Append("service=").Append(Uri.EscapeDataString(parsed.GetValue(Service)!));
         if (parsed.GetValue(Type) is { Length: > 0 } type)
             query.Append("&type=").Append(Uri.EscapeDataString(type));
-        query.Append("&from=").Append(Uri.EscapeDataString(TimeArguments.Format(from)));
-        query.Append("&to=").Append(Uri.EscapeDataString(TimeArguments.Format(to)));
+        query.Append("&from=").Append(Uri.EscapeDataString(ProfileTime.Format(from)));
+        query.Append("&to=").Append(Uri.EscapeDataString(ProfileTime.Format(to)));
         if (LabelQuery(parsed.GetValue(Labels)) is { Length: > 0 } labels)
             query.Append("&labels=").Append(labels);
         if (parsed.GetValue(Limit) is > 0 and var limit)

@@ -3,7 +3,6 @@ using System.Text;
 using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
 using Hotpath.Storage;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 
 namespace Hotpath.Collector.Api;

@@ -9,11 +9,6 @@ namespace Hotpath.Collector.Api;
 /// <summary>Reads the profefe query parameters, with profefe's rules and error texts.</summary>
 public static class ApiQuery
 {
-    /// <summary>The API's own time layout, Go's "2006-01-02T15:04:05", read as UTC.</summary>
-    public const string TimeLayout = "yyyy-MM-dd'T'HH:mm:ss";
-
-    private const string GoTimeLayout = "2006-01-02T15:04:05";
-
     public static string RequiredString(IQueryCollection query, string name)
     {
         var value = query[name].ToString();
@@ -98,7 +93,7 @@ public static class ApiQuery
         var text = query["created_at"].ToString();
         if (text.Length == 0)
             return null;
-        if (!TryParseTime(text, out var time))
+        if (!ProfileTime.TryParse(text, out var time))
             throw ApiException.BadRequest($"bad \"created_at\" \"{text}\": time in unsupported format \"{text}\"");
         return UnixNanos.TryFrom(time, out var nanos)
             ? nanos
@@ -106,59 +101,10 @@ public static class ApiQuery
     }
 
     private static DateTimeOffset ParseTimestamp(string text, string name, DateTimeOffset now) =>
-        TryParseTime(text, out var time) || TryParseRelative(text, now, out time)
+        ProfileTime.TryParse(text, out var time) || ProfileTime.TryParseRelative(text, now, out time)
             ? time
             : throw ApiException.BadRequest(
-                $"bad \"{name}\" timestamp \"{text}\": parsing time \"{text}\" as \"{GoTimeLayout}\": cannot parse, and neither RFC 3339 nor relative (now, now-1h)");
-
-    /// <summary>
-    /// Pyroscope's relative times, which profefe clients never send: <c>now</c>, or <c>now-N</c> with a unit of
-    /// s, m, h, d or w (<c>now-15m</c>, <c>now-7d</c>).
-    /// </summary>
-    public static bool TryParseRelative(string text, DateTimeOffset now, out DateTimeOffset time)
-    {
-        time = now;
-        if (!text.StartsWith("now", StringComparison.Ordinal))
-            return false;
-        var rest = text.AsSpan(3);
-        if (rest.IsEmpty)
-            return true;
-        if (rest.Length < 3 || rest[0] != '-'
-            || !long.TryParse(rest[1..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var count))
-            return false;
-        var unit = rest[^1] switch
-        {
-            's' => TimeSpan.TicksPerSecond,
-            'm' => TimeSpan.TicksPerMinute,
-            'h' => TimeSpan.TicksPerHour,
-            'd' => TimeSpan.TicksPerDay,
-            'w' => 7 * TimeSpan.TicksPerDay,
-            _ => 0,
-        };
-        if (unit == 0)
-            return false;
-        // Further back than DateTimeOffset reaches is the beginning of time, as an absolute "from" that early is.
-        var ticks = count > (now - DateTimeOffset.MinValue).Ticks / unit ? (now - DateTimeOffset.MinValue).Ticks : count * unit;
-        time = now.AddTicks(-ticks);
-        return true;
-    }
-
-    /// <summary>The API layout (UTC) or RFC 3339 with Z or an offset, in UTC.</summary>
-    public static bool TryParseTime(string text, out DateTimeOffset time)
-    {
-        if (DateTime.TryParseExact(text, TimeLayout, CultureInfo.InvariantCulture,
-                DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var plain))
-        {
-            time = new DateTimeOffset(plain, TimeSpan.Zero);
-            return true;
-        }
-
-        return DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK"], CultureInfo.InvariantCulture,
-            DateTimeStyles.None, out time) && HasZone(text);
-    }
-
-    private static bool HasZone(string text) =>
-        text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-' && text[^3] == ':');
+                $"bad \"{name}\" timestamp \"{text}\": parsing time \"{text}\" as \"{ProfileTime.GoApiLayout}\": cannot parse, and neither RFC 3339 nor relative (now, now-1h)");
 
     /// <summary>Go's url.QueryUnescape: '+' is a space, %XX a byte, anything else after '%' an error.</summary>
     internal static bool TryQueryUnescape(string s, out string result, out string badEscape)

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text.Json;
 using Hotpath.Pprof;
 using Hotpath.Storage;
@@ -60,7 +59,7 @@ public static class ApiResults
         var seconds = Math.DivRem(unixNanos, 1_000_000_000L, out var rest);
         if (rest < 0)
             seconds--; // floor, so that times before 1970 truncate downwards too
-        return DateTimeOffset.FromUnixTimeSeconds(seconds).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        return ProfileTime.FormatSeconds(DateTimeOffset.FromUnixTimeSeconds(seconds));
     }
 
     private sealed class EnvelopeResult(int status, Action<Utf8JsonWriter>? writeBody, string? error, string? hint) : IResult

@@ -5,7 +5,6 @@ using Hotpath.Pprof;
 using Hotpath.Pprof.Conversions;
 using Hotpath.Service;
 using Hotpath.Service.Ingest;
-using Hotpath.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Hotpath.Collector.Api;

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Hotpath.Pprof;
 using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
@@ -48,7 +49,7 @@ public static class ServicesApi
             var commit = assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "Commit")?.Value ?? "unknown";
             // The assembly's own write time is when it was built; embedding the time would defeat incremental builds.
             var built = string.IsNullOrEmpty(assembly.Location) ? DateTime.UtcNow : File.GetLastWriteTimeUtc(assembly.Location);
-            return new BuildInfo(version.Split('+')[0], commit, built.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
+            return new BuildInfo(version.Split('+')[0], commit, ProfileTime.FormatSeconds(new DateTimeOffset(built, TimeSpan.Zero)));
         }
     }
 }

@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace Hotpath.Collector.Api;
 
 /// <summary>

@@ -1,5 +1,5 @@
+using System.Runtime.InteropServices;
 using Hotpath.Pprof.Proto;
-using ValueType = Hotpath.Pprof.Proto.ValueType;
 
 namespace Hotpath.Pprof.Conversions;
 
@@ -14,13 +14,9 @@ public static class FoldedProfile
     /// <summary>Most lines one body may hold, so that a hostile body cannot make a profile of unbounded size.</summary>
     public const int MaxLines = 1_000_000;
 
-    // What the objects take, estimated from their .NET layouts with room for collections growing by doubling:
-    // a distinct stack's string and dictionary entry; a sample and its ids per frame; a function, its location,
-    // line, string-table entries and lookups.
+    // What a distinct stack's string and dictionary entry take, estimated from their .NET layouts with room for
+    // collections growing by doubling (the profile's own objects are reserved by ProfileBuilder).
     private const long StackBytes = 96;
-    private const long SampleBytes = 160;
-    private const long FrameBytes = 16;
-    private const long LocationBytes = 400;
 
     /// <summary>
     /// Parses <paramref name="text"/>. Sampled time (<paramref name="periodNanos"/> &gt; 0: cpu, wall) gives
@@ -79,60 +75,32 @@ public static class FoldedProfile
 
     private static Profile Build(Dictionary<string, long> stacks, string sampleType, string unit, long periodNanos, DecodeReservation? memory)
     {
-        var profile = new Profile();
-        var strings = new StringTableBuilder(profile);
-        long Intern(string s) => strings.Intern(s);
         var sampled = periodNanos > 0;
-        if (sampled)
-        {
-            profile.SampleType.Add(new ValueType { Type = Intern("samples"), Unit = Intern("count") });
-            profile.SampleType.Add(new ValueType { Type = Intern(sampleType), Unit = Intern("nanoseconds") });
-            profile.PeriodType = new ValueType { Type = Intern(sampleType), Unit = Intern("nanoseconds") };
-            profile.Period = periodNanos;
-        }
-        else
-        {
-            profile.SampleType.Add(new ValueType { Type = Intern(sampleType), Unit = Intern(unit) });
-        }
-
-        var locations = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        var names = locations.GetAlternateLookup<ReadOnlySpan<char>>();
+        var builder = sampled
+            ? new ProfileBuilder([("samples", "count"), (sampleType, "nanoseconds")], (sampleType, "nanoseconds"), periodNanos, memory)
+            : new ProfileBuilder([(sampleType, unit)], memory: memory);
+        var ids = new List<ulong>();
+        Span<long> values = stackalloc long[sampled ? 2 : 1];
         foreach (var (stack, count) in stacks)
         {
             var span = stack.AsSpan();
-            var frameCount = span.Count(';') + 1;
-            memory?.Grow(SampleBytes + FrameBytes * frameCount);
-            var sample = new Sample();
+            ids.Clear();
             // Folded text is root first; pprof's locations are leaf first.
             var end = span.Length;
-            for (var i = 0; i < frameCount; i++)
+            while (end >= 0)
             {
                 var start = span[..end].LastIndexOf(';') + 1;
                 var frame = span[start..end];
                 end = start - 1;
-                if (frame.IsEmpty)
-                    frame = "[unknown]";
-                if (!names.TryGetValue(frame, out var id))
-                {
-                    memory?.Grow(LocationBytes + 2L * frame.Length);
-                    var name = frame.ToString();
-                    id = (ulong)locations.Count + 1;
-                    locations[name] = id;
-                    profile.Function.Add(new Function { Id = id, Name = Intern(name), SystemName = Intern(name) });
-                    var location = new Location { Id = id };
-                    location.Line.Add(new Line { FunctionId = id });
-                    profile.Location.Add(location);
-                }
-
-                sample.LocationId.Add(id);
+                ids.Add(builder.Location(frame.IsEmpty ? "[unknown]" : frame));
             }
 
-            sample.Value.Add(count);
+            values[0] = count;
             if (sampled)
-                sample.Value.Add(checked(count * periodNanos));
-            profile.Sample.Add(sample);
+                values[1] = checked(count * periodNanos);
+            builder.AddSample(CollectionsMarshal.AsSpan(ids), values);
         }
 
-        return profile;
+        return builder.Build();
     }
 }

@@ -87,7 +87,7 @@ public static class OtlpProfiles
                     labels.Remove(ServiceInstanceKey, out var instance);
                     var body = IsOriginalPprof(first)
                         ? first.OriginalPayload.ToByteArray()
-                        : ProfileEncoder.ToGzipBytes(new PprofBuilder(tables, tables.Dictionary).Build(group));
+                        : ProfileEncoder.ToGzipBytes(new PprofTranslator(tables, tables.Dictionary).Build(group));
                     converted.Add(new OtlpProfile(service, instance ?? "", [.. labels], body));
                 }
             }
@@ -171,7 +171,7 @@ public static class OtlpProfiles
     }
 
     /// <summary>One pprof profile: the dictionary entries it uses, renumbered from 1, and its own string table.</summary>
-    private sealed class PprofBuilder
+    private sealed class PprofTranslator
     {
         private readonly Tables _tables;
         private readonly ProfilesDictionary _dictionary;
@@ -182,7 +182,7 @@ public static class OtlpProfiles
         private readonly Dictionary<int, PprofMapping> _mappings = [];
         private readonly Dictionary<string, PprofSample> _samples = new(StringComparer.Ordinal);
 
-        public PprofBuilder(Tables tables, ProfilesDictionary dictionary)
+        public PprofTranslator(Tables tables, ProfilesDictionary dictionary)
         {
             _tables = tables;
             _dictionary = dictionary;

@@ -1,7 +1,6 @@
 using Hotpath.Pprof;
 using Hotpath.Pprof.Conversions;
 using Hotpath.Pprof.Otlp;
-using Hotpath.Storage;
 
 namespace Hotpath.Service.Ingest;
 

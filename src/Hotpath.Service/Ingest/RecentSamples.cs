@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Hotpath.Pprof;
 using Hotpath.Storage;
 
 namespace Hotpath.Service.Ingest;

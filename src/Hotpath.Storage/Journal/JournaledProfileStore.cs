@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Hotpath.Pprof;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -14,7 +14,7 @@ public static class BucketGrid
 
     /// <summary>
     /// The label set of a service's and type's every profile, whatever its labels: the pieces that answer a
-    /// merge without a label filter. An encoded label set (<see cref="LabelSetKey"/>) never reads so.
+    /// merge without a label filter. An encoded label set (<see cref="Hotpath.Pprof.LabelSetKey"/>) never reads so.
     /// </summary>
     public const string AllLabels = "*";
 

@@ -1,5 +1,3 @@
-using Hotpath.Pprof;
-
 namespace Hotpath.Storage.Pieces;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using Hotpath.Pprof;
 using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 

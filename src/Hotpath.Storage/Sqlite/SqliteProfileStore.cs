@@ -1,4 +1,3 @@
-using Hotpath.Pprof;
 using Hotpath.Storage.Pieces;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;

@@ -38,7 +38,7 @@ public sealed class GoPprofServer : IAsyncDisposable
                 return s_binary;
             var output = Path.Combine(Path.GetTempPath(), "hotpath-go-pprof-" + Environment.ProcessId);
             var start = new ProcessStartInfo("go") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var arg in (string[])["build", "-o", output, Path.Combine(TestData.ProjectRoot, "tests", "Hotpath.Testing", "GoPprofServer", "main.go")])
+            foreach (var arg in (string[])["build", "-o", output, Path.Combine(TestData.ProjectRoot, "tests", "Hotpath.Testing.Servers", "GoPprofServer", "main.go")])
                 start.ArgumentList.Add(arg);
             using var build = Process.Start(start) ?? throw new InvalidOperationException("go is not installed (./test.sh installs golang-go)");
             using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3));

@@ -1,13 +1,14 @@
 using System.Globalization;
 using System.Text;
 
-namespace Hotpath.Storage;
+namespace Hotpath.Pprof;
 
 /// <summary>
 /// The one key of a label set (sorted labels) in every engine: length-prefixed text, "6:region2:eu7:version3:1.4".
 /// Any character may appear in a key or value and no two label sets share a key (joining "k=v" pairs would
 /// make {"a=b": "c"} and {"a": "b=c"} one), and reading back needs no parser beyond counting. The embedded
-/// store keeps it in its metadata rows and label sets.
+/// store keeps it in its metadata rows and label sets, ClickHouse compares its pieces and profiles by it, and
+/// ingest uses it as the content key of a push's samples.
 /// </summary>
 public static class LabelSetKey
 {
