@@ -256,6 +256,16 @@ public interface IPieceBuilder
     Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A store that acknowledges writes before its engine has them and ships them there in the background: the host
+/// runs the shipping (one hosted service), so the store starts no work of its own.
+/// </summary>
+public interface IJournalShipping
+{
+    /// <summary>Ships until <paramref name="stoppingToken"/> is cancelled, then drains for a few seconds.</summary>
+    Task ShipAsync(CancellationToken stoppingToken);
+}
+
 /// <summary>A store that acknowledges writes before its engine has them: how many the engine has still to take, for metrics.</summary>
 public interface IJournalStatus
 {

@@ -26,7 +26,8 @@ public sealed class GroupCommit<TWrite> : IAsyncDisposable
     private readonly int _maxBatch;
     private readonly IBatchCommitter<TWrite> _committer;
     private readonly Channel<Pending> _queue;
-    private readonly Task _loop;
+    private readonly Lock _start = new();
+    private Task? _loop;
     private volatile bool _closed;
 
     public GroupCommit(string backend, int maxPending, int maxBatch, IBatchCommitter<TWrite> committer)
@@ -38,7 +39,6 @@ public sealed class GroupCommit<TWrite> : IAsyncDisposable
         _maxBatch = maxBatch;
         _committer = committer;
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(maxPending) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-        _loop = Task.Run(LoopAsync);
     }
 
     /// <summary>Queues the write and completes when its batch is committed.</summary>
@@ -47,7 +47,17 @@ public sealed class GroupCommit<TWrite> : IAsyncDisposable
     {
         var pending = new Pending(write);
         if (_queue.Writer.TryWrite(pending))
+        {
+            // The loop starts with the first write, not with the store: a store that is never written runs nothing.
+            if (Volatile.Read(ref _loop) is null)
+            {
+                lock (_start)
+                    _loop ??= Task.Run(LoopAsync);
+            }
+
             return pending.Done.Task;
+        }
+
         return Task.FromException(_closed
             ? new StorageUnavailableException(_backend, $"the {_backend} store is shutting down")
             : new StorageUnavailableException(_backend, $"{_maxPending} writes are already waiting for the {_backend} store (its write queue is full); retry shortly"));
@@ -118,7 +128,11 @@ public sealed class GroupCommit<TWrite> : IAsyncDisposable
     {
         _closed = true;
         _queue.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
+        Task? loop;
+        lock (_start)
+            loop = _loop;
+        if (loop is not null)
+            await loop.ConfigureAwait(false);
     }
 
     private sealed class Pending(TWrite write)

@@ -26,10 +26,34 @@ public sealed class JournaledProfileStoreTests : ProfileStoreContract, IDisposab
             Directory.Delete(_folder, recursive: true);
     }
 
-    private static JournaledProfileStore Open(ClickHouseStoreOptions options, string journal, long maxBytes = 1L << 30) =>
-        new(new ClickHouseProfileStore(options), journal, maxBytes);
+    /// <summary>A journaled store that ships as the collector's hosted service makes it, until it is disposed.</summary>
+    private static JournaledProfileStore Open(ClickHouseStoreOptions options, string journal, long maxBytes = 1L << 30)
+    {
+        var store = new JournaledProfileStore(new ClickHouseProfileStore(options), journal, maxBytes);
+        _ = store.ShipAsync(CancellationToken.None);
+        return store;
+    }
 
     private static NewProfile Cpu(int i) => new("api", ProfileType.Cpu, $"pod-{i}", [new ProfileLabel("host", $"h{i % 2}")], T0 + i * 1_000_000_000L);
+
+    [Fact]
+    public async Task A_journal_ships_only_while_its_host_runs_the_shipping_and_once_at_a_time()
+    {
+        var options = ClickHouseServer.Instance.NewDatabase();
+        await using var store = new JournaledProfileStore(new ClickHouseProfileStore(options), Path.Combine(_folder, "hosted"), 1L << 30);
+        var id = (await store.WriteAsync(Cpu(0), TestData.Bytes("cpu_1.pb.gz"), default)).Id;
+        Assert.Equal(1, store.PendingProfiles);
+
+        using var stopping = new CancellationTokenSource();
+        var shipping = store.ShipAsync(stopping.Token);
+        Assert.Throws<InvalidOperationException>(() => { _ = store.ShipAsync(stopping.Token); });
+        await Eventually.TrueAsync(() => store.PendingProfiles == 0, Deadline, "the journal was not shipped");
+        await stopping.CancelAsync();
+        await shipping.WaitAsync(Deadline);
+
+        await using var clickHouse = new ClickHouseProfileStore(options);
+        Assert.Equal([id], (await clickHouse.GetAsync([id], default)).Select(m => m.Id));
+    }
 
     [Fact]
     public async Task Profiles_acknowledged_before_a_crash_reach_clickhouse_once_even_when_the_journal_is_replayed_twice()

@@ -1,4 +1,3 @@
-using Hotpath.Storage;
 using Hotpath.Storage.ClickHouse;
 using Hotpath.Storage.Journal;
 using Hotpath.Storage.S3;
@@ -19,10 +18,10 @@ public sealed class ClickHouseEngine : IStorageEngine
     {
         var bodies = options.Types.Contains("s3") ? new S3ObjectStore(options.S3 with { Timeout = options.Timeout }) : null;
         var engine = new ClickHouseProfileStore(options.ClickHouse with { Timeout = options.Timeout }, loggers.CreateLogger<ClickHouseProfileStore>(), bodies, time);
-        IProfileStore store = options.JournalMaxBytes == 0
-            ? engine
-            : new JournaledProfileStore(engine, Path.Combine(options.JournalDirectory ?? Path.Combine(options.DataDirectory, "journal"), engine.Backend),
-                options.JournalMaxBytes, loggers.CreateLogger<JournaledProfileStore>());
-        return new OpenedEngine(store, engine);
+        if (options.JournalMaxBytes == 0)
+            return new OpenedEngine(engine, engine);
+        var journaled = new JournaledProfileStore(engine, Path.Combine(options.JournalDirectory ?? Path.Combine(options.DataDirectory, "journal"), engine.Backend),
+            options.JournalMaxBytes, loggers.CreateLogger<JournaledProfileStore>());
+        return new OpenedEngine(journaled, engine, journaled);
     }
 }

@@ -15,5 +15,5 @@ public interface IStorageEngine
     OpenedEngine? Open(StorageOptions options, ILoggerFactory loggers, TimeProvider time);
 }
 
-/// <summary>An opened engine: the contract it serves, and its piece builder when it pre-merges.</summary>
-public sealed record OpenedEngine(IProfileStore Store, IPieceBuilder? Pieces);
+/// <summary>An opened engine: the contract it serves, its piece builder when it pre-merges, its journal's shipping when it has one.</summary>
+public sealed record OpenedEngine(IProfileStore Store, IPieceBuilder? Pieces, IJournalShipping? Journal = null);

@@ -11,6 +11,7 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
 {
     private readonly List<IProfileStore> _engines = [];
     private readonly List<IPieceBuilder> _pieceBuilders = [];
+    private readonly List<IJournalShipping> _journals = [];
 
     public StorageEngines(StorageOptions options, IEnumerable<IStorageEngine> registered, ILoggerFactory loggers, TimeProvider time)
     {
@@ -24,6 +25,8 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
             _engines.Add(opened.Store);
             if (opened.Pieces is { } pieces)
                 _pieceBuilders.Add(pieces);
+            if (opened.Journal is { } journal)
+                _journals.Add(journal);
         }
 
         Store = _engines.Count == 1 ? _engines[0] : new MultiProfileStore(_engines);
@@ -31,6 +34,9 @@ public sealed class StorageEngines : IStorageSize, IRollupStatus, IJournalStatus
 
     /// <summary>The engines that pre-merge pieces (behind a journal or not), whose passes <c>PieceBuildService</c> runs.</summary>
     public IReadOnlyList<IPieceBuilder> PieceBuilders => _pieceBuilders;
+
+    /// <summary>The write journals in front of remote engines, whose shipping <c>JournalShipService</c> runs.</summary>
+    public IReadOnlyList<IJournalShipping> Journals => _journals;
 
     public IProfileStore Store { get; }
 

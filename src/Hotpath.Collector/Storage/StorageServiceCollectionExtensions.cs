@@ -26,6 +26,7 @@ public static class StorageServiceCollectionExtensions
         services.AddHostedService<StorageStartupService>();
         services.AddHostedService<RetentionService>();
         services.AddHostedService<PieceBuildService>();
+        services.AddHostedService<JournalShipService>();
         return services;
     }
 

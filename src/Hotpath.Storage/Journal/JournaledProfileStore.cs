@@ -18,7 +18,7 @@ namespace Hotpath.Storage.Journal;
 /// writes get 503 too. After a crash the journal ships again what it holds, leaving out what the engine
 /// already has. It owns the engine, and disposes it after the last shipment.
 /// </summary>
-public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize, IRollupStatus, IJournalStatus, IAsyncDisposable
+public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize, IRollupStatus, IJournalStatus, IJournalShipping, IAsyncDisposable
 {
     private const int MaxPendingAppends = 4096;
     private const int MaxShipment = 2048;
@@ -43,7 +43,7 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
     // Released once per write that finds the loop not signalled yet, so the count stays small.
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _shipping;
+    private Task _shipping = Task.CompletedTask;
     private int _signaled;
     private int _probed;
     private volatile StorageUnavailableException? _down;
@@ -62,7 +62,23 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
         if (_journal.Recovered.Count > 0)
             Log.Replaying(_logger, _journal.Recovered.Count, engine.Backend);
         _appends = new GroupCommit<Append>(engine.Backend + " journal", MaxPendingAppends, MaxPendingAppends, new Appender(this));
-        _shipping = Task.Run(ShipLoopAsync);
+    }
+
+    /// <summary>
+    /// Ships what the journal holds to the engine, shipment after shipment, until <paramref name="stoppingToken"/>
+    /// is cancelled or the store disposed; then ships what it can for a few seconds more and leaves the rest in the
+    /// journal for the next start. The host runs it (a hosted service), so the store starts no work of its own.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It is shipping already.</exception>
+    public Task ShipAsync(CancellationToken stoppingToken)
+    {
+        lock (_gate)
+        {
+            if (!_shipping.IsCompleted)
+                throw new InvalidOperationException($"the {Backend} journal is shipping already");
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            return _shipping = Task.Run(() => ShipLoopAsync(stoppingToken), CancellationToken.None);
+        }
     }
 
     public string Backend => _engine.Backend;
@@ -138,8 +154,10 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
         }
     }
 
-    private async Task ShipLoopAsync()
+    private async Task ShipLoopAsync(CancellationToken stoppingToken)
     {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _stopping.Token);
+        var stop = stopping.Token;
         // Recovered entries may be in the engine already (a crash after it took them, before they were released).
         var uncertain = _journal.Recovered.Count > 0;
         var stopAt = long.MaxValue;
@@ -149,11 +167,11 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
             Volatile.Write(ref _signaled, 0);
             var shipment = Oldest();
             var linger = ShipEvery - TimeSpan.FromMilliseconds(Environment.TickCount64 - shipped);
-            if (shipment.Count is > 0 and < MaxShipment && linger > TimeSpan.Zero && !_stopping.IsCancellationRequested)
+            if (shipment.Count is > 0 and < MaxShipment && linger > TimeSpan.Zero && !stop.IsCancellationRequested)
             {
                 try
                 {
-                    await Task.Delay(linger, _stopping.Token).ConfigureAwait(false);
+                    await Task.Delay(linger, stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -165,14 +183,14 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
 
             if (shipment.Count == 0)
             {
-                if (_stopping.IsCancellationRequested)
+                if (stop.IsCancellationRequested)
                     return;
                 try
                 {
                     if (_down is null)
-                        await _wake.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                        await _wake.WaitAsync(stop).ConfigureAwait(false);
                     else
-                        await ProbeWhileDownAsync().ConfigureAwait(false);
+                        await ProbeWhileDownAsync(stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -182,7 +200,7 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
                 continue;
             }
 
-            if (_stopping.IsCancellationRequested && stopAt == long.MaxValue)
+            if (stop.IsCancellationRequested && stopAt == long.MaxValue)
                 stopAt = Environment.TickCount64 + (long)DrainAtStop.TotalMilliseconds;
             try
             {
@@ -204,7 +222,7 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
                     return; // left in the journal for the next start
                 try
                 {
-                    await Task.Delay(RetryAfter, _stopping.IsCancellationRequested ? CancellationToken.None : _stopping.Token).ConfigureAwait(false);
+                    await Task.Delay(RetryAfter, stop.IsCancellationRequested ? CancellationToken.None : stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -215,12 +233,12 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
     }
 
     /// <summary>Nothing to ship while the engine is down: asks it once a second whether it is back.</summary>
-    private async Task ProbeWhileDownAsync()
+    private async Task ProbeWhileDownAsync(CancellationToken stop)
     {
-        await Task.Delay(RetryAfter, _stopping.Token).ConfigureAwait(false);
+        await Task.Delay(RetryAfter, stop).ConfigureAwait(false);
         try
         {
-            await _engine.ProbeAsync(_stopping.Token).ConfigureAwait(false);
+            await _engine.ProbeAsync(stop).ConfigureAwait(false);
             _down = null;
         }
         catch (StorageUnavailableException e)
@@ -467,7 +485,10 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
             return;
         await _appends.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await _shipping.ConfigureAwait(false);
+        Task shipping;
+        lock (_gate)
+            shipping = _shipping;
+        await shipping.ConfigureAwait(false);
         _journal.Dispose();
         _stopping.Dispose();
         _wake.Dispose();
