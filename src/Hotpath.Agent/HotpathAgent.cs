@@ -12,9 +12,12 @@ namespace Hotpath.Agent;
 /// by default) and queues the profiles for upload; it never blocks or crashes the host (failures are logged and the next
 /// cycle tries again).
 /// </summary>
-public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, ILoggerFactory loggers) : BackgroundService
+public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, ILoggerFactory loggers, TimeProvider? time = null) : BackgroundService
 {
     private readonly ILogger _logger = loggers.CreateLogger<HotpathAgent>();
+
+    // The clock of the windows and the cycle: the host's TimeProvider when it registers one.
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     /// <summary>
     /// For a console app without a generic host: starts profiling this process now; dispose to stop.
@@ -55,10 +58,10 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
 
         while (!stoppingToken.IsCancellationRequested)
         {
-            var started = DateTimeOffset.UtcNow;
+            var started = _time.GetUtcNow();
             try
             {
-                foreach (var recorded in await ProfileSession.RecordAsync(Environment.ProcessId, settings.Types, settings.Window, stoppingToken))
+                foreach (var recorded in await ProfileSession.RecordAsync(Environment.ProcessId, settings.Types, settings.Window, stoppingToken, _time))
                     uploader.Enqueue(recorded.Type, ProfileEncoder.ToGzipBytes(recorded.Profile));
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -77,9 +80,9 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
             }
 
             var jitter = settings.MinJitter + (settings.MaxJitter - settings.MinJitter) * Random.Shared.NextDouble();
-            var wait = settings.Interval - (DateTimeOffset.UtcNow - started) + jitter;
+            var wait = settings.Interval - (_time.GetUtcNow() - started) + jitter;
             if (wait > TimeSpan.Zero)
-                await Task.Delay(wait, stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
+                await Task.Delay(wait, _time, stoppingToken).ContinueWith(static _ => { }, TaskScheduler.Default);
         }
     }
 

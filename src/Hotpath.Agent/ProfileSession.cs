@@ -36,14 +36,18 @@ public static class ProfileSession
     /// Records <paramref name="window"/> of process <paramref name="processId"/> and returns a profile for each
     /// requested kind that saw samples. When the process is this one, the agent's own work is left out.
     /// </summary>
-    public static Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, CancellationToken cancellationToken) =>
-        RecordAsync(processId, kinds, window, allocationTicksOnly: false, cancellationToken);
+    /// <param name="time">The clock the profiles' windows are stamped with (null: the system's).</param>
+    public static Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, CancellationToken cancellationToken,
+        TimeProvider? time = null) =>
+        RecordAsync(processId, kinds, window, allocationTicksOnly: false, cancellationToken, time);
 
     /// <param name="allocationTicksOnly">
     /// Measures allocations by GCAllocationTick alone, as on runtimes before .NET 10 (tests run the fallback with it).
     /// </param>
-    internal static async Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, bool allocationTicksOnly, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, bool allocationTicksOnly,
+        CancellationToken cancellationToken, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         if (kinds == ProfileKinds.None)
             throw new ArgumentException("nothing to record", nameof(kinds));
         var client = new DiagnosticsClient(processId);
@@ -61,14 +65,14 @@ public static class ProfileSession
 
         // The samples share the kernel's count of the CPU time (their intervals only estimate it).
         var cpuBefore = ProcessCpuTime.Nanoseconds(processId);
-        var started = DateTimeOffset.UtcNow;
+        var started = time.GetUtcNow();
         using var session = client.StartEventPipeSession(providers, requestRundown: true, CircularBufferMegabytes);
         var recorder = new Recorder(kinds, selfProfiling: processId == Environment.ProcessId);
         using var reader = new NetTraceReader(session.EventStream, recorder.OnEvent);
         var reading = reader.ReadAsync(CancellationToken.None);
         try
         {
-            await Task.Delay(window, cancellationToken);
+            await Task.Delay(window, time, cancellationToken);
         }
         finally
         {
@@ -79,7 +83,7 @@ public static class ProfileSession
 
         // The profile's period, from the session's start to its end, and the CPU time the kernel counted in it.
         var cpuUsed = ProcessCpuTime.Nanoseconds(processId) - cpuBefore;
-        return recorder.Build(reader, started, DateTimeOffset.UtcNow - started, cpuUsed);
+        return recorder.Build(reader, started, time.GetUtcNow() - started, cpuUsed);
     }
 
     /// <summary>
