@@ -57,6 +57,14 @@ if [ ! -f .test-tools/node_modules/@pyroscope/nodejs/package.json ]; then
   mkdir -p .test-tools
   (cd .test-tools && npm install --silent --no-audit --no-fund @pyroscope/nodejs@0.6.4 >/dev/null)
 fi
+# Buf's own tooling and Connect's Node client, for the tests of Pyroscope's query API with a real client
+# generated from the service's .proto (the versions Debian's Node 20 runs; see ../shared/ENGINES.md).
+if [ ! -f .test-tools/node_modules/@connectrpc/connect-node/package.json ] || [ ! -x .test-tools/node_modules/.bin/buf ]; then
+  step "installing @bufbuild/buf, @bufbuild/protoc-gen-es and @connectrpc/connect-node (npm)"
+  mkdir -p .test-tools
+  (cd .test-tools && npm install --silent --no-audit --no-fund @bufbuild/buf@1.75.0 @bufbuild/protoc-gen-es@2.13.0 @bufbuild/protobuf@2.13.0 \
+      @connectrpc/connect@2.1.1 @connectrpc/connect-node@2.1.1 >/dev/null)
+fi
 s3_port=$(free_port)
 mkdir -p "$OUT/s3rver"
 ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$OUT/s3rver" -a 127.0.0.1 -p "$s3_port" \

@@ -58,6 +58,7 @@ public static class CollectorApp
         services.AddSingleton<IngestService>();
         services.AddSingleton<RecentSamples>();
         services.AddSingleton<OtlpIngest>();
+        services.AddSingleton<SelectorQueries>();
         services.AddGrpc();
         services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<CollectorOptions>>((grpc, options) =>
@@ -91,6 +92,7 @@ public static class CollectorApp
         var api = app.MapGroup("").WithMetadata(ApiAccess.Protected);
         api.MapProfilesApi();
         api.MapPyroscopeApi();
+        api.MapQuerierApi();
         api.MapOtlpApi();
         app.MapGrpcService<OtlpProfilesGrpcService>().WithMetadata(ApiAccess.Protected);
         api.MapUiApi();

@@ -25,4 +25,30 @@ public static class ProfileExtensions
         ArgumentNullException.ThrowIfNull(profile);
         return [.. profile.SampleType.Select(t => profile.StringTable[(int)t.Type] + "/" + profile.StringTable[(int)t.Unit])];
     }
+
+    /// <summary>
+    /// The profile with one sample type only (what Pyroscope's SelectMergeProfile answers): the others' values
+    /// dropped, samples left without a value removed, the default sample type cleared. Modifies the profile.
+    /// </summary>
+    public static Profile OnlySampleType(this Profile profile, int sampleType)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentOutOfRangeException.ThrowIfNegative(sampleType);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(sampleType, profile.SampleType.Count);
+        var kept = profile.SampleType[sampleType];
+        profile.SampleType.Clear();
+        profile.SampleType.Add(kept);
+        profile.DefaultSampleType = 0;
+        var samples = profile.Sample.Where(s => sampleType < s.Value.Count && s.Value[sampleType] != 0).ToList();
+        foreach (var sample in samples)
+        {
+            var value = sample.Value[sampleType];
+            sample.Value.Clear();
+            sample.Value.Add(value);
+        }
+
+        profile.Sample.Clear();
+        profile.Sample.AddRange(samples);
+        return profile;
+    }
 }

@@ -21,14 +21,19 @@ public sealed partial class ClickHouseProfileStore
 
         public async Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, bool eachLabelSet, CancellationToken cancellationToken)
         {
-            if (query.Labels.Count == 0 && !eachLabelSet)
+            if (!query.HasLabelFilter && !eachLabelSet)
                 return [BucketGrid.AllLabels];
             var sql = new StringBuilder($"SELECT DISTINCT label_keys, label_values FROM {store._db}.profiles");
             AppendWhere(sql, query);
             var reader = new RowBinaryReader(await store.QueryAsync(sql.ToString(), cancellationToken));
             var sets = new HashSet<string>(StringComparer.Ordinal);
             while (!reader.End)
-                sets.Add(LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]));
+            {
+                IReadOnlyList<ProfileLabel> labels = [.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))];
+                if (query.MatchesLabels(labels))
+                    sets.Add(LabelKey(labels));
+            }
+
             return [.. sets];
         }
 

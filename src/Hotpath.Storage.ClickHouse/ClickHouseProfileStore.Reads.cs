@@ -18,9 +18,17 @@ public sealed partial class ClickHouseProfileStore
         AppendWhere(sql, query);
         var order = query.Limit > 0 ? "DESC" : "ASC";
         sql.Append(CultureInfo.InvariantCulture, $" ORDER BY created_nanos {order}, id {order}");
-        if (query.Limit > 0)
+        // A filter (a selector's !=, =~, !~) is checked here on each row, so the limit then counts what passed.
+        if (query.Limit > 0 && query.Filter is null)
             sql.Append(CultureInfo.InvariantCulture, $" LIMIT {query.Limit}");
         var found = ReadMetas(await QueryAsync(sql.ToString(), cancellationToken));
+        if (query.Filter is not null)
+        {
+            found.RemoveAll(m => !query.MatchesLabels(m.Labels));
+            if (query.Limit > 0 && found.Count > query.Limit)
+                found.RemoveRange(query.Limit, found.Count - query.Limit);
+        }
+
         if (query.Limit > 0)
             found.Reverse();
         return found;
@@ -148,7 +156,7 @@ public sealed partial class ClickHouseProfileStore
     public async Task<IReadOnlyList<SeriesPoint>> SeriesAsync(ProfileQuery query, long resolutionNanos, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (query.Limit > 0 || resolutionNanos <= 0)
+        if (query.Limit > 0 || resolutionNanos <= 0 || query.Filter is not null)
             return await SeriesPoint.FromFindAsync(this, query, cancellationToken);
         var sql = new StringBuilder($"SELECT toInt64(intDiv(created_nanos, {resolutionNanos}) * {resolutionNanos}) AS t, toInt64(count()), toInt64(sum(value)) FROM {_db}.profiles");
         AppendWhere(sql, query);
@@ -169,7 +177,7 @@ public sealed partial class ClickHouseProfileStore
     public async Task<IReadOnlyList<LabeledSeriesPoint>> SeriesByLabelAsync(ProfileQuery query, string key, long resolutionNanos, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (query.Limit > 0 || resolutionNanos <= 0)
+        if (query.Limit > 0 || resolutionNanos <= 0 || query.Filter is not null)
             return await LabeledSeriesPoint.FromFindAsync(this, query, key, cancellationToken);
         var sql = new StringBuilder($"SELECT label_values[indexOf(label_keys, {Literal(key)})] AS key_value, toInt64(intDiv(created_nanos, {resolutionNanos}) * {resolutionNanos}) AS point_time, ")
             .Append(CultureInfo.InvariantCulture, $"toInt64(count()), toInt64(sum(value)) FROM {_db}.profiles");

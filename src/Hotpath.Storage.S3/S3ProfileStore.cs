@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
-using Amazon.S3;
 using Amazon.S3.Model;
 using Hotpath.Pprof;
 

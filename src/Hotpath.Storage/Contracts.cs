@@ -48,18 +48,35 @@ public sealed record NewProfile(
 }
 
 /// <summary>
+/// A label filter beyond <see cref="ProfileQuery.Labels"/>' subset match (a selector's <c>!=</c>, <c>=~</c>,
+/// <c>!~</c>): engines apply it to each label set, after whatever their own index narrowed.
+/// </summary>
+public interface ILabelFilter
+{
+    bool Matches(IReadOnlyList<ProfileLabel> labels);
+}
+
+/// <summary>
 /// A find: one service, an inclusive time window, optionally a type and a label subset.
 /// <paramref name="Limit"/> keeps the newest N matches when positive; results are always oldest first.
 /// </summary>
+/// <param name="Filter">A further label filter every match passes, or null.</param>
 public sealed record ProfileQuery(
     string Service,
     ProfileType? Type,
     long FromUnixNanos,
     long ToUnixNanos,
     IReadOnlyList<ProfileLabel> Labels,
-    int Limit = 0)
+    int Limit = 0,
+    ILabelFilter? Filter = null)
 {
-    /// <summary>The label filter's rule: a label set matches when it has every queried pair (a subset match).</summary>
+    /// <summary>True when the query selects by labels at all (a subset or a filter).</summary>
+    public bool HasLabelFilter => Labels.Count > 0 || Filter is not null;
+
+    /// <summary>
+    /// The label filter's rule: a label set matches when it has every queried pair (a subset match) and passes
+    /// <see cref="Filter"/>.
+    /// </summary>
     public bool MatchesLabels(IReadOnlyList<ProfileLabel> labels)
     {
         ArgumentNullException.ThrowIfNull(labels);
@@ -69,7 +86,7 @@ public sealed record ProfileQuery(
                 return false;
         }
 
-        return true;
+        return Filter?.Matches(labels) ?? true;
     }
 }
 

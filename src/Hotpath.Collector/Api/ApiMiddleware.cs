@@ -70,9 +70,9 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
 
     private bool Authorized(HttpContext context)
     {
-        if (context.GetEndpoint()?.Metadata.GetMetadata<ApiAccess>() is null)
+        if (context.GetEndpoint()?.Metadata.GetMetadata<ApiAccess>() is not { } access)
             return true;
-        var required = ApiAccess.Writes(context.Request.Method) ? _writeToken : _readToken;
+        var required = access.Writes(context.Request.Method) ? _writeToken : _readToken;
         if (required is null)
             return true;
 

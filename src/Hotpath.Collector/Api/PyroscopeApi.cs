@@ -52,9 +52,7 @@ public static class PyroscopeApi
     {
         try
         {
-            var json = context.Request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true;
-            if (!json && context.Request.ContentType?.StartsWith("application/proto", StringComparison.OrdinalIgnoreCase) != true)
-                throw new ApiException(StatusCodes.Status415UnsupportedMediaType, $"content type \"{context.Request.ContentType}\": application/proto or application/json");
+            var json = ConnectUnary.IsJson(context.Request);
             Pprof.Pyroscope.PushRequest request;
             // Held until the request is answered: the inflated body and the message tree parsed from it.
             using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, options.Value.MaxDecompressedSize,
@@ -97,9 +95,7 @@ public static class PyroscopeApi
         }
         catch (Exception e) when (ApiException.Of(e) is { } refusal)
         {
-            if (refusal.Status == StatusCodes.Status503ServiceUnavailable)
-                context.Response.Headers.RetryAfter = "1";
-            return ConnectError(refusal.Status, refusal.Message);
+            return ConnectUnary.Error(context, refusal);
         }
     }
 
@@ -123,21 +119,6 @@ public static class PyroscopeApi
         if (string.IsNullOrEmpty(service))
             throw ApiException.BadRequest("a series without a \"service_name\" label");
         return (service, type, LabelLimits.Sorted(labels, "labels"));
-    }
-
-    /// <summary>A Connect error: the status, and its code by Connect's mapping of HTTP statuses.</summary>
-    private static IResult ConnectError(int status, string message)
-    {
-        var code = status switch
-        {
-            StatusCodes.Status400BadRequest => "invalid_argument",
-            StatusCodes.Status401Unauthorized => "unauthenticated",
-            StatusCodes.Status413RequestEntityTooLarge => "resource_exhausted",
-            StatusCodes.Status415UnsupportedMediaType => "internal",
-            StatusCodes.Status503ServiceUnavailable => "unavailable",
-            _ => "unknown",
-        };
-        return Results.Json(new ConnectErrorBody(code, message), ConnectJson.Default.ConnectErrorBody, statusCode: status);
     }
 
     private static async Task<IResult> IngestAsync(
@@ -307,10 +288,3 @@ public static class PyroscopeApi
         }
     }
 }
-
-/// <summary>The body of a Connect error.</summary>
-public sealed record ConnectErrorBody(string Code, string Message);
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(ConnectErrorBody))]
-internal sealed partial class ConnectJson : System.Text.Json.Serialization.JsonSerializerContext;

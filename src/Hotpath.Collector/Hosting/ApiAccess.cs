@@ -7,10 +7,15 @@ namespace Hotpath.Collector.Hosting;
 /// </summary>
 public sealed class ApiAccess
 {
-    public static ApiAccess Protected { get; } = new();
+    private readonly bool _readsOnly;
 
-    private ApiAccess() { }
+    public static ApiAccess Protected { get; } = new(readsOnly: false);
+
+    /// <summary>An endpoint that only reads whatever its method (a Connect query is a POST): the read token.</summary>
+    public static ApiAccess ReadsOnly { get; } = new(readsOnly: true);
+
+    private ApiAccess(bool readsOnly) => _readsOnly = readsOnly;
 
     /// <summary>True when a request of this method writes, and so needs the write token.</summary>
-    public static bool Writes(string method) => !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method);
+    public bool Writes(string method) => !_readsOnly && !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method);
 }

@@ -18,7 +18,8 @@ internal static class FindSql
         // Without a type, list every type so that the (service, type, created_at) index still serves the range.
         var type = query.Type is { } t ? ((int)t).ToString(System.Globalization.CultureInfo.InvariantCulture) : AllTypes;
         var order = query.Limit > 0 ? "DESC" : "ASC";
-        var limit = query.Limit > 0 ? $" LIMIT {query.Limit}" : "";
+        // A filter is checked by the caller on each row, so the limit then counts what passed: the caller's too.
+        var limit = query.Limit > 0 && query.Filter is null ? $" LIMIT {query.Limit}" : "";
 
         if (query.Labels.Count == 0)
         {

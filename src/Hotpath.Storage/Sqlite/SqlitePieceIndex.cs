@@ -31,7 +31,7 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
         {
             var labels = reader.GetString(1);
             // Without a filter the all-labels pieces answer alone; with one, each label set that has it does.
-            if (query.Labels.Count == 0 && !eachLabelSet
+            if (!query.HasLabelFilter && !eachLabelSet
                     ? labels != BucketGrid.AllLabels
                     : labels == BucketGrid.AllLabels || !query.MatchesLabels(LabelSetKey.Decode(labels)))
                 continue;

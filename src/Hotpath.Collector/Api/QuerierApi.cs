@@ -1,0 +1,139 @@
+using Hotpath.Collector.Hosting;
+using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
+using Hotpath.Pprof.Proto;
+using Hotpath.Pprof.Pyroscope.Querier;
+using Hotpath.Service.Query;
+using Microsoft.Extensions.Options;
+using PyroscopeTypes = Hotpath.Pprof.Pyroscope.Types;
+
+namespace Hotpath.Collector.Api;
+
+/// <summary>
+/// Grafana Pyroscope's query service, <c>querier.v1.QuerierService</c>, over Connect at
+/// <c>POST /querier.v1.QuerierService/&lt;Method&gt;</c>: what Grafana's Pyroscope data source, Profiles Drilldown
+/// and Perses call. Reads need the read token. Times are Unix milliseconds; a start or end of 0 means the last hour.
+/// </summary>
+public static class QuerierApi
+{
+    private static readonly TimeSpan DefaultRange = TimeSpan.FromHours(1);
+
+    public static IEndpointRouteBuilder MapQuerierApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/querier.v1.QuerierService/{method}", HandleAsync).WithMetadata(ApiAccess.ReadsOnly);
+        return app;
+    }
+
+    private static async Task<IResult> HandleAsync(string method, HttpContext context, SelectorQueries queries, IOptions<CollectorOptions> options,
+        DecodeBudget budget, TimeProvider time, CancellationToken cancellationToken)
+    {
+        try
+        {
+            async Task<T> Read<T>(Google.Protobuf.MessageParser<T> parser)
+                where T : Google.Protobuf.IMessage<T>, new() =>
+                await ConnectUnary.ReadAsync(context, parser, options.Value.MaxBodySize, options.Value.MaxDecompressedSize, budget, cancellationToken);
+            var now = time.GetUtcNow();
+            return method switch
+            {
+                "ProfileTypes" => ConnectUnary.Reply(context, await ProfileTypesAsync(await Read(ProfileTypesRequest.Parser), queries, now, cancellationToken)),
+                "LabelNames" => ConnectUnary.Reply(context, await LabelNamesAsync(await Read(PyroscopeTypes.LabelNamesRequest.Parser), queries, now, cancellationToken)),
+                "LabelValues" => ConnectUnary.Reply(context, await LabelValuesAsync(await Read(PyroscopeTypes.LabelValuesRequest.Parser), queries, now, cancellationToken)),
+                "SelectMergeStacktraces" => ConnectUnary.Reply(context,
+                    await SelectMergeStacktracesAsync(await Read(SelectMergeStacktracesRequest.Parser), queries, now, cancellationToken)),
+                "SelectMergeProfile" => ConnectUnary.Reply(context, await SelectMergeProfileAsync(await Read(SelectMergeProfileRequest.Parser), queries, now, cancellationToken)),
+                _ => throw new ApiException(StatusCodes.Status501NotImplemented,
+                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, SelectMergeStacktraces, SelectMergeProfile"),
+            };
+        }
+        catch (Exception e) when (ApiException.Of(e) is { } refusal)
+        {
+            return ConnectUnary.Error(context, refusal);
+        }
+    }
+
+    private static async Task<ProfileTypesResponse> ProfileTypesAsync(ProfileTypesRequest request, SelectorQueries queries, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        var response = new ProfileTypesResponse();
+        var types = await queries.TypesAsync(LabelSelector.Empty, from, to, cancellationToken);
+        foreach (var id in types.Select(t => t.Type).DistinctBy(t => t.Id).OrderBy(t => t.Id, StringComparer.Ordinal))
+        {
+            response.ProfileTypes.Add(new PyroscopeTypes.ProfileType
+            {
+                ID = id.Id, Name = id.Name, SampleType = id.SampleType, SampleUnit = id.SampleUnit, PeriodType = id.PeriodType, PeriodUnit = id.PeriodUnit,
+            });
+        }
+
+        return response;
+    }
+
+    private static async Task<PyroscopeTypes.LabelNamesResponse> LabelNamesAsync(PyroscopeTypes.LabelNamesRequest request, SelectorQueries queries,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var selector in Selectors(request.Matchers))
+            names.UnionWith(await queries.LabelNamesAsync(selector, from, to, cancellationToken));
+        var response = new PyroscopeTypes.LabelNamesResponse();
+        response.Names.AddRange(names);
+        return response;
+    }
+
+    private static async Task<PyroscopeTypes.LabelValuesResponse> LabelValuesAsync(PyroscopeTypes.LabelValuesRequest request, SelectorQueries queries,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        var values = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var selector in Selectors(request.Matchers))
+            values.UnionWith(await queries.LabelValuesAsync(request.Name, selector, from, to, cancellationToken));
+        var response = new PyroscopeTypes.LabelValuesResponse();
+        response.Names.AddRange(values);
+        return response;
+    }
+
+    private static async Task<SelectMergeStacktracesResponse> SelectMergeStacktracesAsync(SelectMergeStacktracesRequest request, SelectorQueries queries,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        var merged = await queries.MergeAsync(request.ProfileTypeID, LabelSelector.Parse(request.LabelSelector), from, to, cancellationToken);
+        var flame = merged is var (profile, sampleType)
+            ? PyroscopeFlameGraph.Of(profile, sampleType, request.HasMaxNodes && request.MaxNodes > 0 ? request.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes)
+            : PyroscopeFlameGraph.Empty;
+        var graph = new Hotpath.Pprof.Pyroscope.Querier.FlameGraph { Total = flame.Total, MaxSelf = flame.MaxSelf };
+        graph.Names.AddRange(flame.Names);
+        foreach (var level in flame.Levels)
+        {
+            var values = new Level();
+            values.Values.AddRange(level);
+            graph.Levels.Add(values);
+        }
+
+        return new SelectMergeStacktracesResponse { Flamegraph = graph };
+    }
+
+    private static async Task<Profile> SelectMergeProfileAsync(SelectMergeProfileRequest request, SelectorQueries queries, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        var merged = await queries.MergeAsync(request.ProfileTypeID, LabelSelector.Parse(request.LabelSelector), from, to, cancellationToken);
+        return merged is var (profile, sampleType) ? profile.OnlySampleType(sampleType) : new Profile();
+    }
+
+    /// <summary>Each matcher text a selector (Pyroscope ORs them); none selects everything.</summary>
+    private static IReadOnlyList<LabelSelector> Selectors(IEnumerable<string> matchers)
+    {
+        var selectors = matchers.Select(LabelSelector.Parse).ToList();
+        return selectors.Count == 0 ? [LabelSelector.Empty] : selectors;
+    }
+
+    /// <summary>Unix milliseconds to an inclusive range of Unix nanoseconds; 0 for either end is the last hour.</summary>
+    private static (long From, long To) Range(long startMs, long endMs, DateTimeOffset now)
+    {
+        var end = endMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(endMs, DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())) : now;
+        var start = startMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(startMs, DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())) : end - DefaultRange;
+        if (start > end)
+            throw new Service.InvalidRequestException($"start {startMs} is after end {endMs}");
+        return (UnixNanos.Clamp(start), UnixNanos.Clamp(end));
+    }
+}

@@ -1,0 +1,172 @@
+using Hotpath.Pprof;
+using Hotpath.Pprof.Conversions;
+using Hotpath.Pprof.Proto;
+using Hotpath.Storage;
+
+namespace Hotpath.Service.Query;
+
+/// <summary>
+/// The questions Grafana's Pyroscope data source asks, by label selector and Pyroscope type id rather than by one
+/// service and type: which types and labels exist, and the merge of everything a selector picks across services.
+/// Merges read the stores' pre-merged pieces exactly as the profefe merge does, so no range is too long.
+/// </summary>
+public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
+{
+    /// <summary>The services the selector's <c>service_name</c> matchers pick.</summary>
+    public async Task<IReadOnlyList<string>> ServicesAsync(LabelSelector selector, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        if (selector.Service is { } service)
+            return selector.MatchesService(service) ? [service] : [];
+        return [.. (await reader.ListServicesAsync(cancellationToken).ConfigureAwait(false)).Where(selector.MatchesService)];
+    }
+
+    /// <summary>
+    /// The Pyroscope type ids of what the services hold between the times (Unix nanoseconds), per service; a type
+    /// shows as each of its sample types' ids. Only types the selector's <c>__profile_type__</c> matchers pass.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Service, PyroscopeTypeId Type)>> TypesAsync(LabelSelector selector, long from, long to,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        var found = new List<(string, PyroscopeTypeId)>();
+        foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var type in ProfileTypes.Mergeable)
+            {
+                var ids = PyroscopeTypeId.For(type).Where(id => selector.TypeMatchers.All(m => m.Matches(id.Id))).ToList();
+                if (ids.Count == 0)
+                    continue;
+                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Limit: 1, Filter: selector);
+                if ((await reader.FindAsync(query, cancellationToken).ConfigureAwait(false)).Count > 0)
+                    found.AddRange(ids.Select(id => (service, id)));
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The label names of what the selector picks: <c>service_name</c>, <c>__profile_type__</c> and the profiles' own.</summary>
+    public async Task<IReadOnlyList<string>> LabelNamesAsync(LabelSelector selector, long from, long to, CancellationToken cancellationToken)
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal) { LabelSelector.ServiceLabel, LabelSelector.ProfileTypeLabel, "__name__" };
+        foreach (var (service, labels) in await LabelsAsync(selector, from, to, cancellationToken).ConfigureAwait(false))
+            names.UnionWith(labels.Select(l => l.Key));
+        return [.. names];
+    }
+
+    /// <summary>The values one label takes in what the selector picks, sorted.</summary>
+    public async Task<IReadOnlyList<string>> LabelValuesAsync(string name, LabelSelector selector, long from, long to, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var values = new SortedSet<string>(StringComparer.Ordinal);
+        switch (name)
+        {
+            case LabelSelector.ServiceLabel:
+                values.UnionWith((await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false)).Select(t => t.Service));
+                break;
+            case LabelSelector.ProfileTypeLabel:
+                values.UnionWith((await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false)).Select(t => t.Type.Id));
+                break;
+            case "__name__":
+                values.UnionWith((await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false)).Select(t => t.Type.Name));
+                break;
+            default:
+                foreach (var (_, labels) in await LabelsAsync(selector, from, to, cancellationToken).ConfigureAwait(false))
+                    values.UnionWith(labels.Where(l => l.Key == name).Select(l => l.Value));
+                break;
+        }
+
+        return [.. values];
+    }
+
+    /// <summary>
+    /// The label pairs of each picked service: all its pairs when the selector matches on its service only, else
+    /// those of the label sets the selector passes (read from the series grouped by each key, which the stores
+    /// answer from their pieces).
+    /// </summary>
+    private async Task<List<(string Service, IReadOnlyList<ProfileLabel> Labels)>> LabelsAsync(LabelSelector selector, long from, long to,
+        CancellationToken cancellationToken)
+    {
+        var result = new List<(string, IReadOnlyList<ProfileLabel>)>();
+        var filtered = selector.LabelMatchers.Any() || selector.TypeMatchers.Any();
+        foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
+        {
+            var all = await reader.ListLabelsAsync(service, cancellationToken).ConfigureAwait(false);
+            if (!filtered)
+            {
+                result.Add((service, all));
+                continue;
+            }
+
+            var pairs = new HashSet<ProfileLabel>();
+            var types = (await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false))
+                .Where(t => t.Service == service && PyroscopeTypeId.TryResolve(t.Type.Id, out _, out _))
+                .Select(t => { PyroscopeTypeId.TryResolve(t.Type.Id, out var type, out _); return type; }).Distinct();
+            foreach (var type in types)
+            {
+                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector);
+                foreach (var key in all.Select(l => l.Key).Distinct(StringComparer.Ordinal))
+                {
+                    var points = await reader.SeriesByLabelAsync(query, key, Math.Max(1, to - from), cancellationToken).ConfigureAwait(false);
+                    pairs.UnionWith(points.Select(p => new ProfileLabel(key, p.Value)));
+                }
+            }
+
+            result.Add((service, [.. pairs]));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The merge of every profile the selector picks of the type id's stored type between the times (Unix
+    /// nanoseconds), across services, and the index of the id's sample type in it; null when nothing matches.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">The type id is not one Hotpath stores.</exception>
+    public async Task<(Profile Merged, int SampleType)?> MergeAsync(string typeId, LabelSelector selector, long from, long to,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        if (!PyroscopeTypeId.TryResolve(typeId, out var type, out var id))
+            throw new InvalidRequestException($"unknown profile type \"{typeId}\": a Pyroscope type id, <name>:<sample type>:<sample unit>:<period type>:<period unit>, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+        var total = new ProfileMerger();
+        var merged = 0;
+        foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector);
+                total.Add((await merger.MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false)).Merged);
+                merged++;
+            }
+            catch (NothingFoundException)
+            {
+                // nothing of this service in the range
+            }
+        }
+
+        if (merged == 0)
+            return null;
+        var profile = total.Build();
+        var index = SampleTypeIndex(profile, id!);
+        return index < 0 ? null : (profile, index);
+    }
+
+    /// <summary>The index of the id's sample type (by type and unit, else by type) in the profile; -1 when it has none.</summary>
+    private static int SampleTypeIndex(Profile profile, PyroscopeTypeId id)
+    {
+        var fallback = -1;
+        for (var i = 0; i < profile.SampleType.Count; i++)
+        {
+            var type = profile.StringTable[(int)profile.SampleType[i].Type];
+            if (type != id.SampleType)
+                continue;
+            if (profile.StringTable[(int)profile.SampleType[i].Unit] == id.SampleUnit)
+                return i;
+            fallback = i;
+        }
+
+        return fallback;
+    }
+}
