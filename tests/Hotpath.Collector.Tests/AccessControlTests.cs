@@ -14,9 +14,11 @@ public sealed class AccessControlTests
     {
         await using var collector = await CollectorInstance.StartAsync();
 
-        // The profefe API and the ingest routes of the other protocols (Pyroscope's /ingest and push, OTLP's HTTP and gRPC export).
+        // The profefe API, the ingest routes of the other protocols (Pyroscope's /ingest and push, OTLP's HTTP and gRPC export)
+        // and Pyroscope's query service.
         static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal)
-            || pattern is "/push.v1.PusherService/Push" or "/v1development/profiles" or "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export";
+            || pattern is "/push.v1.PusherService/Push" or "/v1development/profiles" or "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+                or "/querier.v1.QuerierService/{method}";
         var apiRoutes = Routes(collector).Where(r => IsApi(r.Pattern)).ToList();
 
         Assert.NotEmpty(apiRoutes);
@@ -24,8 +26,22 @@ public sealed class AccessControlTests
         Assert.Contains(apiRoutes, r => r.Pattern == "/push.v1.PusherService/Push");
         Assert.Contains(apiRoutes, r => r.Pattern == "/v1development/profiles");
         Assert.Contains(apiRoutes, r => r.Pattern == "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export");
+        Assert.Contains(apiRoutes, r => r.Pattern == "/querier.v1.QuerierService/{method}");
         Assert.All(apiRoutes, r => Assert.True(r.Protected, $"{r.Pattern} carries no ApiAccess metadata"));
         Assert.DoesNotContain(Routes(collector), r => r.Protected && !IsApi(r.Pattern));
+    }
+
+    [Fact]
+    public async Task Pyroscopes_query_service_reads_with_the_read_token_though_it_is_a_post()
+    {
+        await using var collector = await CollectorInstance.StartAsync("--Auth:WriteToken=w-secret", "--Auth:ReadToken=r-secret");
+
+        async Task<string?> ErrorAsync(string? token) =>
+            (await new ConnectQuerierClient(collector.BaseAddress, binary: true, token).CallAsync("profileTypes", new { })).ErrorCode;
+
+        Assert.Null(await ErrorAsync("r-secret"));
+        Assert.Equal("Unauthenticated", await ErrorAsync("w-secret"));
+        Assert.Equal("Unauthenticated", await ErrorAsync(null));
     }
 
     [Fact]
@@ -47,6 +63,8 @@ public sealed class AccessControlTests
                     using var response = await collector.Http.SendAsync(request);
                     if (method == "HEAD")
                         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+                    else if (route.Pattern.Contains(".v1.", StringComparison.Ordinal) && !route.Pattern.StartsWith("/opentelemetry", StringComparison.Ordinal))
+                        await AssertConnectError(response, "unauthenticated", "unauthorized: missing or wrong bearer token"); // Pyroscope's Connect services
                     else
                         await AssertError(response, 401, "unauthorized: missing or wrong bearer token");
                     tried++;
@@ -77,5 +95,15 @@ public sealed class AccessControlTests
         string Flip(Func<int, bool> which) => string.Concat(path.Select((c, i) => which(i) ? (char.IsUpper(c) ? char.ToLowerInvariant(c) : char.ToUpperInvariant(c)) : c));
         return new[] { path, path.ToLowerInvariant(), path.ToUpperInvariant(), Flip(i => i % 2 == 0), Flip(i => i % 2 == 1), Flip(i => i == 1) }
             .Distinct(StringComparer.Ordinal);
+    }
+
+    /// <summary>Asserts Connect's error shape: the status, and <c>{"code","message"}</c> as JSON.</summary>
+    private static async Task AssertConnectError(HttpResponseMessage response, string code, string message)
+    {
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        using var error = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(code, error.RootElement.GetProperty("code").GetString());
+        Assert.Equal(message, error.RootElement.GetProperty("message").GetString());
     }
 }

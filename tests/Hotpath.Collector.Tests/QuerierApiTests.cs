@@ -102,6 +102,64 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
         Assert.InRange(nodes, 2, 40); // the 8 largest and a "…" per parent that lost children
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_series_grouped_by_a_label_has_a_point_per_step_and_sums_to_each_groups_merge(bool binary)
+    {
+        var (answer, error, message) = await Client(binary).CallAsync("selectSeries", new
+        {
+            profileTypeID = Cpu, labelSelector = $"{{service_name=\"{_service}\"}}", groupBy = new[] { "version" }, step = 60.0,
+            start = T0.AddHours(-1).ToUnixTimeMilliseconds(), end = T0.AddHours(1).ToUnixTimeMilliseconds(),
+        });
+
+        Assert.True(error is null, message);
+        var series = answer!.Value.GetProperty("series").EnumerateArray().ToDictionary(
+            s => s.GetProperty("labels")[0].GetProperty("value").GetString()!,
+            s => s.GetProperty("points").EnumerateArray().Select(p => (Time: Long(p.GetProperty("timestamp")), Value: p.GetProperty("value").GetDouble())).ToList());
+        Assert.Equal(["1.1", "1.2", "1.3"], series.Keys.Order(StringComparer.Ordinal));
+        for (var i = 0; i < 3; i++)
+        {
+            var point = Assert.Single(series[$"1.{i + 1}"]);
+            Assert.Equal(T0.AddMinutes(i).ToUnixTimeMilliseconds(), point.Time);
+            Assert.Equal(CpuNanoseconds($"cpu_{i + 1}.pb.gz"), point.Value);
+        }
+    }
+
+    [Fact]
+    public async Task A_series_of_a_sample_type_other_than_the_main_one_is_merged_step_by_step()
+    {
+        var (answer, error, message) = await Client(binary: true).CallAsync("selectSeries", new
+        {
+            profileTypeID = "process_cpu:samples:count:cpu:nanoseconds", labelSelector = $"{{service_name=\"{_service}\", region=\"eu\"}}", step = 3600.0,
+            start = T0.AddHours(-1).ToUnixTimeMilliseconds(), end = T0.AddHours(1).ToUnixTimeMilliseconds(),
+        });
+
+        Assert.True(error is null, message);
+        var points = Assert.Single(answer!.Value.GetProperty("series").EnumerateArray()).GetProperty("points").EnumerateArray().ToList();
+        Assert.Equal(TestData.Totals["cpu_1.pb.gz"][0] + TestData.Totals["cpu_2.pb.gz"][0], points.Sum(p => p.GetProperty("value").GetDouble()));
+    }
+
+    [Fact]
+    public async Task A_diff_lays_both_sides_out_node_by_node_with_each_sides_total()
+    {
+        object Side(string version) => new
+        {
+            profileTypeID = Cpu, labelSelector = $"{{service_name=\"{_service}\", version=\"{version}\"}}",
+            start = T0.AddHours(-1).ToUnixTimeMilliseconds(), end = T0.AddHours(1).ToUnixTimeMilliseconds(),
+        };
+
+        var (answer, error, message) = await Client(binary: true).CallAsync("diff", new { left = Side("1.1"), right = Side("1.2") });
+
+        Assert.True(error is null, message);
+        var flame = answer!.Value.GetProperty("flamegraph");
+        Assert.Equal(CpuNanoseconds("cpu_1.pb.gz"), Long(flame.GetProperty("leftTicks")));
+        Assert.Equal(CpuNanoseconds("cpu_2.pb.gz"), Long(flame.GetProperty("rightTicks")));
+        var root = flame.GetProperty("levels")[0].GetProperty("values").EnumerateArray().Select(Long).ToArray();
+        Assert.Equal([0, CpuNanoseconds("cpu_1.pb.gz"), 0, 0, CpuNanoseconds("cpu_2.pb.gz"), 0, 0], root);
+        Assert.All(flame.GetProperty("levels").EnumerateArray(), l => Assert.Equal(0, l.GetProperty("values").GetArrayLength() % 7));
+    }
+
     [Fact]
     public async Task A_merged_profile_is_the_pprof_of_the_one_sample_type_asked_for()
     {
@@ -154,7 +212,7 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
     [Fact]
     public async Task A_method_not_served_yet_is_unimplemented_and_says_which_are()
     {
-        var (_, error, message) = await Client(binary: true).CallAsync("diff", new { });
+        var (_, error, message) = await Client(binary: true).CallAsync("series", new { });
 
         Assert.Equal("Unimplemented", error);
         Assert.Contains("SelectMergeStacktraces", message, StringComparison.Ordinal);

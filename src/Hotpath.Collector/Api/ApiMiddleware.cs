@@ -106,6 +106,12 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             context.Response.Headers.RetryAfter = retryAfter;
         if (status == StatusCodes.Status401Unauthorized)
             context.Response.Headers.WWWAuthenticate = "Bearer";
+        if (context.GetEndpoint()?.Metadata.GetMetadata<ConnectEndpoint>() is not null)
+        {
+            await ConnectUnary.Error(context, new ApiException(status, message, hint)).ExecuteAsync(context);
+            return;
+        }
+
         await ApiResults.WriteErrorAsync(context, status, message, hint);
     }
 

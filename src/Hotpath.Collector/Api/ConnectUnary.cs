@@ -80,6 +80,8 @@ public static class ConnectUnary
         ArgumentNullException.ThrowIfNull(refusal);
         if (refusal.Status == StatusCodes.Status503ServiceUnavailable)
             context.Response.Headers.RetryAfter = "1";
+        if (refusal.Status == StatusCodes.Status401Unauthorized)
+            context.Response.Headers.WWWAuthenticate = "Bearer";
         var code = refusal.Status switch
         {
             StatusCodes.Status400BadRequest => "invalid_argument",
@@ -93,6 +95,14 @@ public static class ConnectUnary
         };
         return Results.Json(new ConnectErrorBody(code, refusal.Message), ConnectJson.Default.ConnectErrorBody, statusCode: refusal.Status);
     }
+}
+
+/// <summary>Endpoint metadata of a Connect route: whatever refuses its requests (the token check too) answers in Connect's shape.</summary>
+public sealed class ConnectEndpoint
+{
+    public static ConnectEndpoint Instance { get; } = new();
+
+    private ConnectEndpoint() { }
 }
 
 /// <summary>The body of a Connect error.</summary>

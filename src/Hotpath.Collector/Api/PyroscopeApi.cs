@@ -34,7 +34,7 @@ public static class PyroscopeApi
     {
         app.MapPost("/ingest", IngestAsync);
         app.MapPost("/pyroscope/ingest", IngestAsync);
-        app.MapPost("/push.v1.PusherService/Push", PushAsync);
+        app.MapPost("/push.v1.PusherService/Push", PushAsync).WithMetadata(ConnectEndpoint.Instance);
         return app;
     }
 

@@ -20,7 +20,7 @@ public static class QuerierApi
 
     public static IEndpointRouteBuilder MapQuerierApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/querier.v1.QuerierService/{method}", HandleAsync).WithMetadata(ApiAccess.ReadsOnly);
+        app.MapPost("/querier.v1.QuerierService/{method}", HandleAsync).WithMetadata(ApiAccess.ReadsOnly, ConnectEndpoint.Instance);
         return app;
     }
 
@@ -41,8 +41,10 @@ public static class QuerierApi
                 "SelectMergeStacktraces" => ConnectUnary.Reply(context,
                     await SelectMergeStacktracesAsync(await Read(SelectMergeStacktracesRequest.Parser), queries, now, cancellationToken)),
                 "SelectMergeProfile" => ConnectUnary.Reply(context, await SelectMergeProfileAsync(await Read(SelectMergeProfileRequest.Parser), queries, now, cancellationToken)),
+                "SelectSeries" => ConnectUnary.Reply(context, await SelectSeriesAsync(await Read(SelectSeriesRequest.Parser), queries, now, cancellationToken)),
+                "Diff" => ConnectUnary.Reply(context, await DiffAsync(await Read(DiffRequest.Parser), queries, now, cancellationToken)),
                 _ => throw new ApiException(StatusCodes.Status501NotImplemented,
-                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, SelectMergeStacktraces, SelectMergeProfile"),
+                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, SelectMergeStacktraces, SelectMergeProfile, SelectSeries, Diff"),
             };
         }
         catch (Exception e) when (ApiException.Of(e) is { } refusal)
@@ -110,6 +112,52 @@ public static class QuerierApi
         }
 
         return new SelectMergeStacktracesResponse { Flamegraph = graph };
+    }
+
+    private static async Task<SelectSeriesResponse> SelectSeriesAsync(SelectSeriesRequest request, SelectorQueries queries, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        // Grafana always sends a step; without one, about 100 points over the range.
+        var step = request.Step > 0 ? (long)Math.Min(request.Step * 1e9, long.MaxValue / 2) : Math.Max(1_000_000_000, (to - from) / 100);
+        var average = request.HasAggregation && request.Aggregation == PyroscopeTypes.TimeSeriesAggregationType.Average;
+        var series = await queries.SeriesAsync(request.ProfileTypeID, LabelSelector.Parse(request.LabelSelector), from, to, request.GroupBy, step, average,
+            request.HasLimit ? (int)Math.Clamp(request.Limit, 0, int.MaxValue) : 0, cancellationToken);
+        var response = new SelectSeriesResponse();
+        foreach (var one in series)
+        {
+            var message = new PyroscopeTypes.Series();
+            message.Labels.AddRange(one.Labels.Select(l => new PyroscopeTypes.LabelPair { Name = l.Key, Value = l.Value }));
+            message.Points.AddRange(one.Points.Select(p => new PyroscopeTypes.Point { Timestamp = p.Time / 1_000_000, Value = p.Value }));
+            response.Series.Add(message);
+        }
+
+        return response;
+    }
+
+    private static async Task<DiffResponse> DiffAsync(DiffRequest request, SelectorQueries queries, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (request.Left is null || request.Right is null)
+            throw new Service.InvalidRequestException("a diff needs both left and right");
+        var (leftFrom, leftTo) = Range(request.Left.Start, request.Left.End, now);
+        var (rightFrom, rightTo) = Range(request.Right.Start, request.Right.End, now);
+        var left = await queries.MergeAsync(request.Left.ProfileTypeID, LabelSelector.Parse(request.Left.LabelSelector), leftFrom, leftTo, cancellationToken);
+        var right = await queries.MergeAsync(request.Right.ProfileTypeID, LabelSelector.Parse(request.Right.LabelSelector), rightFrom, rightTo, cancellationToken);
+        var empty = (new Profile { SampleType = { new Pprof.Proto.ValueType() } }, 0);
+        var (leftProfile, leftIndex) = left ?? empty;
+        var (rightProfile, rightIndex) = right ?? empty;
+        var maxNodes = request.Right.HasMaxNodes && request.Right.MaxNodes > 0 ? request.Right.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes;
+        var flame = PyroscopeFlameGraph.Diff(leftProfile, leftIndex, rightProfile, rightIndex, maxNodes);
+        var graph = new FlameGraphDiff { Total = flame.Total + flame.LeftTotal, MaxSelf = flame.MaxSelf, LeftTicks = flame.LeftTotal, RightTicks = flame.Total };
+        graph.Names.AddRange(flame.Names);
+        foreach (var level in flame.Levels)
+        {
+            var values = new Level();
+            values.Values.AddRange(level);
+            graph.Levels.Add(values);
+        }
+
+        return new DiffResponse { Flamegraph = graph };
     }
 
     private static async Task<Profile> SelectMergeProfileAsync(SelectMergeProfileRequest request, SelectorQueries queries, DateTimeOffset now,

@@ -8,7 +8,8 @@ namespace Hotpath.Pprof.Analysis;
 /// total, its self, its name's index. Nodes below the <c>max_nodes</c> largest are folded into one "…" node per
 /// parent, so the totals stay whole.
 /// </summary>
-public sealed record PyroscopeFlameGraph(IReadOnlyList<string> Names, IReadOnlyList<long[]> Levels, long Total, long MaxSelf)
+/// <param name="LeftTotal">A diff's: the left (baseline) profile's total; <see cref="Total"/> is then the right's.</param>
+public sealed record PyroscopeFlameGraph(IReadOnlyList<string> Names, IReadOnlyList<long[]> Levels, long Total, long MaxSelf, long LeftTotal = 0)
 {
     /// <summary>Pyroscope's default when a request names no <c>max_nodes</c>.</summary>
     public const long DefaultMaxNodes = 8192;
@@ -20,9 +21,27 @@ public sealed record PyroscopeFlameGraph(IReadOnlyList<string> Names, IReadOnlyL
     {
         ArgumentNullException.ThrowIfNull(profile);
         var root = FlameGraph.Build(profile, sampleType, minFraction: 0).Root;
+        Cap(root, maxNodes);
+        return Flatten(root, diff: false);
+    }
+
+    /// <summary>
+    /// Pyroscope's diff flame graph (querier.v1.FlameGraphDiff): 7 numbers a node, the left (baseline) profile's
+    /// offset, total and self, then the right's, then the name's index; nodes of either side, by name.
+    /// </summary>
+    public static PyroscopeFlameGraph Diff(Profile left, int leftSampleType, Profile right, int rightSampleType, long maxNodes = DefaultMaxNodes)
+    {
+        ArgumentNullException.ThrowIfNull(left);
+        ArgumentNullException.ThrowIfNull(right);
+        var root = FlameGraph.Build(right, rightSampleType, left, leftSampleType, minFraction: 0).Root;
+        Cap(root, maxNodes);
+        return Flatten(root, diff: true);
+    }
+
+    private static void Cap(FlameNode root, long maxNodes)
+    {
         if (maxNodes > 0 && FlameGraph.Count(root) > maxNodes && root.Total != 0)
             FlameGraph.Prune(root, (double)KthLargestTotal(root, (int)Math.Min(maxNodes, int.MaxValue)) / Math.Abs(root.Total));
-        return Flatten(root);
     }
 
     private static long KthLargestTotal(FlameNode root, int k)
@@ -41,24 +60,24 @@ public sealed record PyroscopeFlameGraph(IReadOnlyList<string> Names, IReadOnlyL
         return totals[Math.Min(k, totals.Count) - 1];
     }
 
-    /// <summary>Levels by depth; within a level the nodes in x order, a child starting where its parent starts.</summary>
-    private static PyroscopeFlameGraph Flatten(FlameNode root)
+    /// <summary>Levels by depth; within a level the nodes in x order, a child starting where its parent starts (on each side, for a diff).</summary>
+    private static PyroscopeFlameGraph Flatten(FlameNode root, bool diff)
     {
         var names = new List<string> { "total" };
         var indices = new Dictionary<string, long>(StringComparer.Ordinal) { ["total"] = 0 };
         var levels = new List<List<long>>();
-        var ends = new List<long>();
+        var ends = new List<(long Left, long Right)>();
         long maxSelf = 0;
         // Depth first, children in order, so that each level's nodes come in x order.
-        var pending = new Stack<(FlameNode Node, int Depth, long X)>();
-        pending.Push((root, 0, 0));
+        var pending = new Stack<(FlameNode Node, int Depth, long LeftX, long RightX)>();
+        pending.Push((root, 0, 0, 0));
         while (pending.TryPop(out var item))
         {
-            var (node, depth, x) = item;
+            var (node, depth, leftX, rightX) = item;
             if (levels.Count == depth)
             {
                 levels.Add([]);
-                ends.Add(0);
+                ends.Add((0, 0));
             }
 
             var name = depth == 0 ? "total" : node.Name;
@@ -68,21 +87,24 @@ public sealed record PyroscopeFlameGraph(IReadOnlyList<string> Names, IReadOnlyL
                 names.Add(name);
             }
 
-            levels[depth].AddRange([x - ends[depth], node.Total, node.Self, index]);
-            ends[depth] = x + node.Total;
-            maxSelf = Math.Max(maxSelf, node.Self);
-            var childX = x;
-            var children = new List<(FlameNode, int, long)>(node.Children.Count);
+            if (diff)
+                levels[depth].AddRange([leftX - ends[depth].Left, node.BaselineTotal, node.BaselineSelf, rightX - ends[depth].Right, node.Total, node.Self, index]);
+            else
+                levels[depth].AddRange([rightX - ends[depth].Right, node.Total, node.Self, index]);
+            ends[depth] = (leftX + node.BaselineTotal, rightX + node.Total);
+            maxSelf = Math.Max(maxSelf, Math.Max(node.Self, diff ? node.BaselineSelf : 0));
+            var (childLeft, childRight) = (leftX, rightX);
+            var children = new List<(FlameNode, int, long, long)>(node.Children.Count);
             foreach (var child in node.Children)
             {
-                children.Add((child, depth + 1, childX));
-                childX += child.Total;
+                children.Add((child, depth + 1, childLeft, childRight));
+                (childLeft, childRight) = (childLeft + child.BaselineTotal, childRight + child.Total);
             }
 
             for (var i = children.Count - 1; i >= 0; i--)
                 pending.Push(children[i]);
         }
 
-        return new PyroscopeFlameGraph(names, [.. levels.Select(l => l.ToArray())], root.Total, maxSelf);
+        return new PyroscopeFlameGraph(names, [.. levels.Select(l => l.ToArray())], root.Total, maxSelf, root.BaselineTotal);
     }
 }

@@ -24,6 +24,20 @@ public sealed record PyroscopeTypeId(string Name, string SampleType, string Samp
         [ProfileType.Other] = [new("exceptions", "exceptions", "count", "exceptions", "count")],
     };
 
+    // The sample type a stored profile's main value (its metadata's, pprof's default: the last) is of, as Go's
+    // runtime and the SDKs lay them out.
+    private static readonly Dictionary<ProfileType, string> Main = new()
+    {
+        [ProfileType.Cpu] = "cpu", [ProfileType.Wall] = "wall", [ProfileType.Heap] = "inuse_space", [ProfileType.Block] = "delay",
+        [ProfileType.Mutex] = "delay", [ProfileType.Goroutine] = "goroutine", [ProfileType.Threadcreate] = "threadcreate", [ProfileType.Other] = "exceptions",
+    };
+
+    /// <summary>
+    /// True when the id's sample type is the one a stored profile of the type keeps as its main value, so that
+    /// series of it can be read from metadata and pieces without merging.
+    /// </summary>
+    public bool IsMainOf(ProfileType type) => Main.TryGetValue(type, out var main) && main == SampleType;
+
     /// <summary>The ids a stored type shows as (none for traces, which are not pprof).</summary>
     public static IReadOnlyList<PyroscopeTypeId> For(ProfileType type) => ByType.TryGetValue(type, out var ids) ? ids : [];
 

@@ -169,4 +169,91 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
 
         return fallback;
     }
+
+    /// <summary>Most steps a series of a sample type other than the main one may have: each is a merge.</summary>
+    public const int MaxMergedSteps = 1_000;
+
+    /// <summary>
+    /// Pyroscope's SelectSeries: the value of the type id's sample type per step of <paramref name="stepNanos"/>
+    /// from <paramref name="from"/> (a point only where profiles are), one series per value of the
+    /// <paramref name="groupBy"/> label (none: one series; <c>service_name</c>: one a service), summed or averaged
+    /// over the profiles of each step, the <paramref name="limit"/> largest series (0: all). A sample type that is
+    /// the stored profiles' main value is read from the stores' series (pieces and metadata); another is merged
+    /// step by step, at most <see cref="MaxMergedSteps"/> steps.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">An unknown type id, more than one group_by label, a step of 0, too many steps.</exception>
+    public async Task<IReadOnlyList<SelectedSeries>> SeriesAsync(string typeId, LabelSelector selector, long from, long to, IReadOnlyList<string> groupBy,
+        long stepNanos, bool average, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        ArgumentNullException.ThrowIfNull(groupBy);
+        if (!PyroscopeTypeId.TryResolve(typeId, out var type, out var id))
+            throw new InvalidRequestException($"unknown profile type \"{typeId}\": a Pyroscope type id, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+        if (groupBy.Count > 1)
+            throw new InvalidRequestException($"group_by of {groupBy.Count} labels: Hotpath groups by one label (or service_name)");
+        if (stepNanos <= 0)
+            throw new InvalidRequestException("step must be a positive number of seconds");
+        var key = groupBy.Count == 1 ? groupBy[0] : null;
+        var steps = new Dictionary<string, SortedDictionary<long, (double Value, int Profiles)>>(StringComparer.Ordinal);
+        void Add(string group, long time, double value, int profiles)
+        {
+            if (time < from || time > to)
+                return;
+            if (!steps.TryGetValue(group, out var points))
+                steps[group] = points = [];
+            var step = from + (time - from) / stepNanos * stepNanos;
+            var (sum, count) = points.GetValueOrDefault(step);
+            points[step] = (sum + value, count + profiles);
+        }
+
+        foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
+        {
+            var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector);
+            var group = key == LabelSelector.ServiceLabel ? service : "";
+            if (id!.IsMainOf(type) && key is null or LabelSelector.ServiceLabel)
+            {
+                foreach (var point in await reader.SeriesAsync(query, stepNanos, cancellationToken).ConfigureAwait(false))
+                    Add(group, point.TimeUnixNanos, point.Value, point.Profiles);
+            }
+            else if (id.IsMainOf(type))
+            {
+                foreach (var point in await reader.SeriesByLabelAsync(query, key!, stepNanos, cancellationToken).ConfigureAwait(false))
+                    Add(point.Value, point.Point.TimeUnixNanos, point.Point.Value, point.Point.Profiles);
+            }
+            else
+            {
+                if ((to - from) / stepNanos >= MaxMergedSteps)
+                    throw new InvalidRequestException($"more than {MaxMergedSteps} steps of {id.SampleType}, which is merged step by step; a longer step");
+                var groups = key is null or LabelSelector.ServiceLabel
+                    ? [(group, query)]
+                    : (await reader.SeriesByLabelAsync(query, key, Math.Max(1, to - from), cancellationToken).ConfigureAwait(false))
+                        .Select(p => p.Value).Distinct(StringComparer.Ordinal)
+                        .Select(value => (value, query with { Labels = [.. query.Labels, new ProfileLabel(key, value)] })).ToList();
+                foreach (var (name, groupQuery) in groups)
+                {
+                    for (var start = from; start <= to; start += stepNanos)
+                    {
+                        var step = groupQuery with { FromUnixNanos = start, ToUnixNanos = Math.Min(to, start + stepNanos - 1) };
+                        try
+                        {
+                            var (merged, count) = await merger.MergeSelectionAsync(step, cancellationToken).ConfigureAwait(false);
+                            var index = SampleTypeIndex(merged, id);
+                            if (index >= 0)
+                                Add(name, start, merged.Totals()[index], count);
+                        }
+                        catch (NothingFoundException)
+                        {
+                            // an empty step: no point
+                        }
+                    }
+                }
+            }
+        }
+
+        var series = steps.Select(s => new SelectedSeries(
+                key is null ? [] : [new ProfileLabel(key, s.Key)],
+                [.. s.Value.Select(p => (p.Key, average && p.Value.Profiles > 0 ? p.Value.Value / p.Value.Profiles : p.Value.Value))]))
+            .OrderByDescending(s => s.Total).ToList();
+        return limit > 0 && series.Count > limit ? series[..limit] : series;
+    }
 }
