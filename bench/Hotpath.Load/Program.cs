@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using Google.Protobuf;
 using Hotpath.Pprof;
 
@@ -228,7 +229,26 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         ($"UI explore version {days} d", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=version&buckets=30"),
         ($"UI sandwich {days} d", $"/api/0/ui/sandwich?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&function=sort.pdqsort"),
     };
-    foreach (var (name, query) in queries)
+    // Grafana's Pyroscope data source: the same ranges through Pyroscope's query service (Connect JSON, as a browser sends it).
+    const string Cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    string Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds().ToString(invariant);
+    string Connect(string method, string selector, DateTimeOffset from, DateTimeOffset to, string more = "") =>
+        $"POST /querier.v1.QuerierService/{method} " + JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["profileTypeID"] = Cpu, ["labelSelector"] = selector, ["start"] = Ms(from), ["end"] = Ms(to),
+        })[..^1] + more + "}";
+    var grafana = new (string Name, string Query)[]
+    {
+        ("Grafana flame graph 24 h", Connect("SelectMergeStacktraces", "{service_name=\"fleet\"}", mid.AddDays(-1), mid)),
+        ("Grafana flame graph 24 h + version=1.5", Connect("SelectMergeStacktraces", "{service_name=\"fleet\", version=\"1.5\"}", mid.AddDays(-1), mid)),
+        ($"Grafana flame graph {days} d", Connect("SelectMergeStacktraces", "{service_name=\"fleet\"}", start, end)),
+        ($"Grafana flame graph {days} d + version=~1\\.5", Connect("SelectMergeStacktraces", "{service_name=\"fleet\", version=~\"1\\\\.5\"}", start, end)),
+        ($"Grafana SelectSeries {days} d, step 1 h", Connect("SelectSeries", "{service_name=\"fleet\"}", start, end, ",\"step\":3600")),
+        ($"Grafana SelectSeries {days} d by version, step 1 h", Connect("SelectSeries", "{service_name=\"fleet\"}", start, end, ",\"step\":3600,\"groupBy\":[\"version\"]")),
+        ($"Grafana ProfileTypes {days} d", Connect("ProfileTypes", "{}", start, end)),
+        ($"Grafana LabelValues host {days} d", Connect("LabelValues", "{service_name=\"fleet\"}", start, end, ",\"name\":\"host\",\"matchers\":[\"{service_name=\\\"fleet\\\"}\"]")),
+    };
+    foreach (var (name, query) in queries.Concat(grafana))
     {
         var latencies = new List<double>();
         long peakGrowth = 0;
@@ -238,7 +258,18 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
             var before = Rss(pid, "VmRSS");
             await File.WriteAllTextAsync($"/proc/{pid}/clear_refs", "5");
             var started = Stopwatch.GetTimestamp();
-            var bytes = await http.GetByteArrayAsync(new Uri(url, query));
+            byte[] bytes;
+            if (query.StartsWith("POST ", StringComparison.Ordinal))
+            {
+                var space = query.IndexOf(' ', 5);
+                using var answered = await http.PostAsync(new Uri(url, query[5..space]), new StringContent(query[(space + 1)..], System.Text.Encoding.UTF8, "application/json"));
+                answered.EnsureSuccessStatusCode();
+                bytes = await answered.Content.ReadAsByteArrayAsync();
+            }
+            else
+            {
+                bytes = await http.GetByteArrayAsync(new Uri(url, query));
+            }
             if (i < 0)
                 continue; // warm-up
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -42,6 +42,12 @@ public sealed class LabelSelector : ILabelFilter
     public IReadOnlyList<ProfileLabel> RequiredLabels => [.. LabelMatchers.Where(m => m.Operator == MatchOperator.Equal && m.Value.Length > 0)
         .Select(m => new ProfileLabel(m.Name, m.Value))];
 
+    /// <summary>
+    /// The filter a store applies beside <see cref="RequiredLabels"/>: this selector when it has matchers those pairs
+    /// do not say all of (<c>!=</c>, <c>=~</c>, <c>!~</c>, <c>=""</c>), else none, so that finds keep their index and limit.
+    /// </summary>
+    public ILabelFilter? Filter => LabelMatchers.Any(m => m.Operator != MatchOperator.Equal || m.Value.Length == 0) ? this : null;
+
     /// <summary>Whether a service passes the matchers on <see cref="ServiceLabel"/>.</summary>
     public bool MatchesService(string service) => Matchers.Where(m => m.Name == ServiceLabel).All(m => m.Matches(service));
 

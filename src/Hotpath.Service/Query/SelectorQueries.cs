@@ -37,7 +37,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
                 var ids = PyroscopeTypeId.For(type).Where(id => selector.TypeMatchers.All(m => m.Matches(id.Id))).ToList();
                 if (ids.Count == 0)
                     continue;
-                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Limit: 1, Filter: selector);
+                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Limit: 1, Filter: selector.Filter);
                 if ((await reader.FindAsync(query, cancellationToken).ConfigureAwait(false)).Count > 0)
                     found.AddRange(ids.Select(id => (service, id)));
             }
@@ -105,7 +105,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
                 .Select(t => { PyroscopeTypeId.TryResolve(t.Type.Id, out var type, out _); return type; }).Distinct();
             foreach (var type in types)
             {
-                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector);
+                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector.Filter);
                 foreach (var key in all.Select(l => l.Key).Distinct(StringComparer.Ordinal))
                 {
                     var points = await reader.SeriesByLabelAsync(query, key, Math.Max(1, to - from), cancellationToken).ConfigureAwait(false);
@@ -136,7 +136,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         {
             try
             {
-                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector);
+                var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector.Filter);
                 total.Add((await merger.MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false)).Merged);
                 merged++;
             }
@@ -208,7 +208,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
 
         foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
         {
-            var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector);
+            var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector.Filter);
             var group = key == LabelSelector.ServiceLabel ? service : "";
             if (id!.IsMainOf(type) && key is null or LabelSelector.ServiceLabel)
             {
