@@ -65,6 +65,13 @@ if [ ! -f .test-tools/node_modules/@connectrpc/connect-node/package.json ] || [ 
   (cd .test-tools && npm install --silent --no-audit --no-fund @bufbuild/buf@1.75.0 @bufbuild/protoc-gen-es@2.13.0 @bufbuild/protobuf@2.13.0 \
       @connectrpc/connect@2.1.1 @connectrpc/connect-node@2.1.1 >/dev/null)
 fi
+# Perses's own Pyroscope client (its plugin's lib/cjs/model/pyroscope-client.js); --legacy-peer-deps skips React and
+# @perses-dev/core, whose only use there is fetch (the test gives it Node's own).
+if [ ! -f .test-tools/node_modules/@perses-dev/pyroscope-plugin/package.json ]; then
+  step "installing @perses-dev/pyroscope-plugin (npm)"
+  mkdir -p .test-tools
+  (cd .test-tools && npm install --silent --no-audit --no-fund --legacy-peer-deps @perses-dev/pyroscope-plugin@0.4.0 >/dev/null)
+fi
 s3_port=$(free_port)
 mkdir -p "$OUT/s3rver"
 ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$OUT/s3rver" -a 127.0.0.1 -p "$s3_port" \

@@ -93,6 +93,7 @@ public static class CollectorApp
         api.MapProfilesApi();
         api.MapPyroscopeApi();
         api.MapQuerierApi();
+        api.MapPyroscopeQueryApi();
         api.MapOtlpApi();
         app.MapGrpcService<OtlpProfilesGrpcService>().WithMetadata(ApiAccess.Protected);
         api.MapUiApi();

@@ -18,7 +18,7 @@ public sealed class AccessControlTests
         // and Pyroscope's query service.
         static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal)
             || pattern is "/push.v1.PusherService/Push" or "/v1development/profiles" or "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-                or "/querier.v1.QuerierService/{method}";
+                or "/querier.v1.QuerierService/{method}" or "/settings.v1.SettingsService/Get" || pattern.StartsWith("/pyroscope/", StringComparison.Ordinal);
         var apiRoutes = Routes(collector).Where(r => IsApi(r.Pattern)).ToList();
 
         Assert.NotEmpty(apiRoutes);
@@ -63,8 +63,9 @@ public sealed class AccessControlTests
                     using var response = await collector.Http.SendAsync(request);
                     if (method == "HEAD")
                         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-                    else if (route.Pattern.Contains(".v1.", StringComparison.Ordinal) && !route.Pattern.StartsWith("/opentelemetry", StringComparison.Ordinal))
-                        await AssertConnectError(response, "unauthenticated", "unauthorized: missing or wrong bearer token"); // Pyroscope's Connect services
+                    else if ((route.Pattern.Contains(".v1.", StringComparison.Ordinal) || route.Pattern.StartsWith("/pyroscope/", StringComparison.Ordinal))
+                             && !route.Pattern.StartsWith("/opentelemetry", StringComparison.Ordinal) && !route.Pattern.EndsWith("/ingest", StringComparison.Ordinal))
+                        await AssertConnectError(response, "unauthenticated", "unauthorized: missing or wrong bearer token"); // Pyroscope's query API, Connect's shape
                     else
                         await AssertError(response, 401, "unauthorized: missing or wrong bearer token");
                     tried++;

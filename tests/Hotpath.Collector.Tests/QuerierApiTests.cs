@@ -261,4 +261,27 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
         Assert.Equal("InvalidArgument", error);
         Assert.Contains("linear time", message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Pyroscopes_http_api_renders_groups_lists_labels_and_answers_settings_with_none()
+    {
+        var (from, until) = (T0.AddHours(-1).ToUnixTimeSeconds(), T0.AddHours(1).ToUnixTimeSeconds());
+        var query = Uri.EscapeDataString($"{Cpu}{{service_name=\"{_service}\"}}");
+
+        using var render = JsonDocument.Parse(await fixture.Collector.Http.GetStringAsync($"/pyroscope/render?query={query}&from={from}&until={until}&groupBy=version"));
+        using var values = JsonDocument.Parse(await fixture.Collector.Http.GetStringAsync(
+            $"/pyroscope/label-values?label=region&query={Uri.EscapeDataString($"{{service_name=\"{_service}\"}}")}&from={from}&until={until}"));
+        using var settings = await fixture.Collector.Http.PostAsync("/settings.v1.SettingsService/Get", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+        using var bad = await fixture.Collector.Http.GetAsync($"/pyroscope/render?query={Uri.EscapeDataString("{service_name=\"x\"}")}");
+
+        var groups = render.RootElement.GetProperty("groups");
+        Assert.Equal(["1.1", "1.2", "1.3"], groups.EnumerateObject().Select(g => g.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(CpuNanoseconds("cpu_2.pb.gz"), groups.GetProperty("1.2").GetProperty("samples").EnumerateArray().Sum(v => v.GetInt64()));
+        Assert.Equal(15, render.RootElement.GetProperty("timeline").GetProperty("durationDelta").GetInt64()); // 2 h / 1,500 points: the 15 s floor
+        Assert.Equal(["eu", "us"], values.RootElement.EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal("{\"settings\":[]}", await settings.Content.ReadAsStringAsync());
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+        using var error = JsonDocument.Parse(await bad.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_argument", error.RootElement.GetProperty("code").GetString());
+    }
 }

@@ -102,15 +102,7 @@ public static class QuerierApi
         var flame = merged is var (profile, sampleType)
             ? PyroscopeFlameGraph.Of(profile, sampleType, request.HasMaxNodes && request.MaxNodes > 0 ? request.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes)
             : PyroscopeFlameGraph.Empty;
-        var graph = new Hotpath.Pprof.Pyroscope.Querier.FlameGraph { Total = flame.Total, MaxSelf = flame.MaxSelf };
-        graph.Names.AddRange(flame.Names);
-        foreach (var level in flame.Levels)
-        {
-            var values = new Level();
-            values.Values.AddRange(level);
-            graph.Levels.Add(values);
-        }
-
+        var graph = new Hotpath.Pprof.Pyroscope.Querier.FlameGraph { Total = flame.Total, MaxSelf = flame.MaxSelf, Names = { flame.Names }, Levels = { Levels(flame) } };
         return new SelectMergeStacktracesResponse { Flamegraph = graph };
     }
 
@@ -148,17 +140,15 @@ public static class QuerierApi
         var (rightProfile, rightIndex) = right ?? empty;
         var maxNodes = request.Right.HasMaxNodes && request.Right.MaxNodes > 0 ? request.Right.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes;
         var flame = PyroscopeFlameGraph.Diff(leftProfile, leftIndex, rightProfile, rightIndex, maxNodes);
-        var graph = new FlameGraphDiff { Total = flame.Total + flame.LeftTotal, MaxSelf = flame.MaxSelf, LeftTicks = flame.LeftTotal, RightTicks = flame.Total };
-        graph.Names.AddRange(flame.Names);
-        foreach (var level in flame.Levels)
+        var graph = new FlameGraphDiff
         {
-            var values = new Level();
-            values.Values.AddRange(level);
-            graph.Levels.Add(values);
-        }
-
+            Total = flame.Total + flame.LeftTotal, MaxSelf = flame.MaxSelf, LeftTicks = flame.LeftTotal, RightTicks = flame.Total,
+            Names = { flame.Names }, Levels = { Levels(flame) },
+        };
         return new DiffResponse { Flamegraph = graph };
     }
+
+    private static IEnumerable<Level> Levels(PyroscopeFlameGraph flame) => flame.Levels.Select(level => new Level { Values = { level } });
 
     private static async Task<Profile> SelectMergeProfileAsync(SelectMergeProfileRequest request, SelectorQueries queries, DateTimeOffset now,
         CancellationToken cancellationToken)
