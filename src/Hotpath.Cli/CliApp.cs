@@ -65,10 +65,10 @@ public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWrit
 
     public IAnsiConsole Console { get; } = console;
 
-    /// <summary>Plain output (JSON, folded stacks), never decorated.</summary>
-    public TextWriter Output { get; } = output;
+    /// <summary>Plain output (JSON, folded stacks), never decorated. Synchronized: scrapes of several targets and types write at once.</summary>
+    public TextWriter Output { get; } = TextWriter.Synchronized(output);
 
-    public TextWriter Error { get; } = error;
+    public TextWriter Error { get; } = TextWriter.Synchronized(error);
 
     public static CollectorClient Client(ParseResult parsed) =>
         new(new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"), parsed.GetValue(CliApp.Token));

@@ -52,6 +52,18 @@ public sealed class QueryCommandTests : IAsyncLifetime
         Assert.Equal(4, printed.RootElement.GetProperty("body").GetArrayLength());
     }
 
+    [Theory]
+    [InlineData("{version=~\"1\\\\.[34]\"}", 4)]
+    [InlineData("{version!=\"1.4\"}", 1)]
+    [InlineData("{version!~\"1\\\\..*\"}", 0)]
+    public async Task Find_with_a_label_selector_lists_what_the_selector_picks(string selector, int expected)
+    {
+        var result = await CliRunner.RunAsync(_collector, "find", "-s", _service, "--since", "1h", "--query", selector);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains(expected == 0 ? "No profiles match" : $"{expected} profile", result.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Find_with_no_match_says_so_and_succeeds()
     {

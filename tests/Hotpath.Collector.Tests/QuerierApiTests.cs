@@ -212,7 +212,7 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
     [Fact]
     public async Task A_method_not_served_yet_is_unimplemented_and_says_which_are()
     {
-        var (_, error, message) = await Client(binary: true).CallAsync("series", new { });
+        var (_, error, message) = await Client(binary: true).CallAsync("selectHeatmap", new { });
 
         Assert.Equal("Unimplemented", error);
         Assert.Contains("SelectMergeStacktraces", message, StringComparison.Ordinal);
@@ -283,5 +283,38 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
         using var error = JsonDocument.Parse(await bad.Content.ReadAsStringAsync());
         Assert.Equal("invalid_argument", error.RootElement.GetProperty("code").GetString());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Series_lists_each_label_set_the_selector_picks_with_its_service_and_type(bool binary)
+    {
+        var (answer, error, message) = await Client(binary).CallAsync("series", new
+        {
+            matchers = new[] { $"{{service_name=\"{_service}\", region=\"eu\", __profile_type__=\"{Cpu}\"}}" },
+            start = T0.AddHours(-1).ToUnixTimeMilliseconds(), end = T0.AddHours(1).ToUnixTimeMilliseconds(),
+        });
+
+        Assert.True(error is null, message);
+        var sets = answer!.Value.GetProperty("labelsSet").EnumerateArray()
+            .Select(s => s.GetProperty("labels").EnumerateArray().ToDictionary(l => l.GetProperty("name").GetString()!, l => l.GetProperty("value").GetString()!))
+            .ToList();
+        Assert.Equal(["1.1", "1.2"], sets.Select(s => s["version"]).Order(StringComparer.Ordinal));
+        Assert.All(sets, s => Assert.Equal((_service, Cpu, "process_cpu", "eu"), (s["service_name"], s["__profile_type__"], s["__name__"], s["region"])));
+    }
+
+    [Fact]
+    public async Task Hotpaths_own_find_and_merge_take_the_same_selector_as_a_query_parameter()
+    {
+        var window = $"service={_service}&from={ProfileBytes.Format(T0.AddHours(-1))}&to={ProfileBytes.Format(T0.AddHours(1))}";
+
+        using var found = await fixture.Collector.GetAsync($"/api/0/profiles?{window}&query={Uri.EscapeDataString("{version=~\"1\\\\.[12]\"}")}");
+        var merged = await fixture.Collector.GetProfileAsync($"/api/0/profiles/merge?{window}&type=cpu&query={Uri.EscapeDataString("{region!=\"us\"}")}");
+        using var bad = await fixture.Collector.GetAsync($"/api/0/profiles?{window}&query={Uri.EscapeDataString("{region=~\"(\"}")}");
+
+        Assert.Equal(3, (await CollectorInstance.ReadEnvelopeAsync(found)).GetProperty("body").GetArrayLength()); // two CPU profiles and the heap one
+        Assert.Equal(CpuNanoseconds("cpu_1.pb.gz", "cpu_2.pb.gz"), merged.Totals()[1]);
+        Assert.StartsWith("bad request: bad regular expression", await PostProfileTests.AssertError(bad, 400), StringComparison.Ordinal);
     }
 }

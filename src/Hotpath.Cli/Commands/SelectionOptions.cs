@@ -10,6 +10,7 @@ public sealed class SelectionOptions(TimeProvider time)
     public Option<string> Service { get; } = new("--service", "-s") { Description = "Service name", Required = true };
     public Option<string?> Type { get; } = TypeOption();
     public Option<string[]> Labels { get; } = new("--label", "-l") { Description = "Label filter key=value (repeatable; all must match)", AllowMultipleArgumentsPerToken = false };
+    public Option<string?> Selector { get; } = new("--query", "-q") { Description = "Label selector, Prometheus style: {version=~\"1\\.4.*\", region!=\"us\"}" };
     public Option<string> Since { get; } = new("--since") { Description = "Window ending now (or at --to): 15m, 2h, 7d", DefaultValueFactory = _ => "1h" };
     public Option<string?> From { get; } = new("--from") { Description = "Window start: 2026-11-28T10:00:00, RFC 3339, or a duration ago (3h)" };
     public Option<string?> To { get; } = new("--to") { Description = "Window end (default now): same forms as --from" };
@@ -49,7 +50,7 @@ public sealed class SelectionOptions(TimeProvider time)
     {
         Type.Required = merges;
         _merges = merges;
-        foreach (var option in (Option[])[Service, Type, Labels, Since, From, To, Limit])
+        foreach (var option in (Option[])[Service, Type, Labels, Selector, Since, From, To, Limit])
             command.Options.Add(option);
         if (merges)
             command.Options.Add(Aggregation);
@@ -74,6 +75,8 @@ public sealed class SelectionOptions(TimeProvider time)
         query.Append("&to=").Append(Uri.EscapeDataString(ProfileTime.Format(to)));
         if (LabelQuery(parsed.GetValue(Labels)) is { Length: > 0 } labels)
             query.Append("&labels=").Append(labels);
+        if (parsed.GetValue(Selector) is { Length: > 0 } selector)
+            query.Append("&query=").Append(Uri.EscapeDataString(selector));
         if (parsed.GetValue(Limit) is > 0 and var limit)
             query.Append("&limit=").Append(limit);
         if (_merges)

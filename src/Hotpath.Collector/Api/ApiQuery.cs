@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Hotpath.Pprof;
 using Hotpath.Service;
+using Hotpath.Service.Query;
 using Hotpath.Storage;
 
 namespace Hotpath.Collector.Api;
@@ -32,7 +33,11 @@ public static class ApiQuery
 
         // An unknown type in a query is no filter at all, as in profefe.
         ProfileType? type = ProfileTypes.TryParse(query["type"], out var t) ? t : null;
-        return new ProfileQuery(service, type, from, to, Labels(query), Limit(query));
+        // query={version=~"1\\.4.*", region!="us"}: Hotpath's own addition, a Prometheus-style selector beside labels=.
+        var selector = LabelSelector.Parse(query["query"].ToString());
+        if (!selector.MatchesService(service))
+            throw ApiException.NothingFound();
+        return new ProfileQuery(service, type, from, to, [.. Labels(query), .. selector.RequiredLabels], Limit(query), selector.Filter);
     }
 
     /// <summary><c>aggregation=sum|avg</c>, or the given default when absent.</summary>

@@ -43,8 +43,9 @@ public static class QuerierApi
                 "SelectMergeProfile" => ConnectUnary.Reply(context, await SelectMergeProfileAsync(await Read(SelectMergeProfileRequest.Parser), queries, now, cancellationToken)),
                 "SelectSeries" => ConnectUnary.Reply(context, await SelectSeriesAsync(await Read(SelectSeriesRequest.Parser), queries, now, cancellationToken)),
                 "Diff" => ConnectUnary.Reply(context, await DiffAsync(await Read(DiffRequest.Parser), queries, now, cancellationToken)),
+                "Series" => ConnectUnary.Reply(context, await SeriesAsync(await Read(SeriesRequest.Parser), queries, now, cancellationToken)),
                 _ => throw new ApiException(StatusCodes.Status501NotImplemented,
-                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, SelectMergeStacktraces, SelectMergeProfile, SelectSeries, Diff"),
+                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, Series, SelectMergeStacktraces, SelectMergeProfile, SelectSeries, Diff"),
             };
         }
         catch (Exception e) when (ApiException.Of(e) is { } refusal)
@@ -91,6 +92,23 @@ public static class QuerierApi
             values.UnionWith(await queries.LabelValuesAsync(request.Name, selector, from, to, cancellationToken));
         var response = new PyroscopeTypes.LabelValuesResponse();
         response.Names.AddRange(values);
+        return response;
+    }
+
+    private static async Task<SeriesResponse> SeriesAsync(SeriesRequest request, SelectorQueries queries, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (from, to) = Range(request.Start, request.End, now);
+        var response = new SeriesResponse();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var selector in Selectors(request.Matchers))
+        {
+            foreach (var set in await queries.LabelSetsAsync(selector, [.. request.LabelNames], from, to, cancellationToken))
+            {
+                if (seen.Add(LabelSetKey.Encode(set)))
+                    response.LabelsSet.Add(new PyroscopeTypes.Labels { Labels_ = { set.Select(l => new PyroscopeTypes.LabelPair { Name = l.Key, Value = l.Value }) } });
+            }
+        }
+
         return response;
     }
 

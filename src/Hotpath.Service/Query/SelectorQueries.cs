@@ -256,4 +256,39 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
             .OrderByDescending(s => s.Total).ToList();
         return limit > 0 && series.Count > limit ? series[..limit] : series;
     }
+
+    /// <summary>
+    /// Pyroscope's Series: the distinct label sets of what the selector picks between the times, each with its
+    /// <c>service_name</c>, <c>__profile_type__</c> (one set per type id) and <c>__name__</c>, projected onto
+    /// <paramref name="labelNames"/> when given. Read from the profiles' metadata (a find per service and type),
+    /// so its cost grows with the profiles in the range.
+    /// </summary>
+    public async Task<IReadOnlyList<IReadOnlyList<ProfileLabel>>> LabelSetsAsync(LabelSelector selector, IReadOnlyCollection<string> labelNames,
+        long from, long to, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        ArgumentNullException.ThrowIfNull(labelNames);
+        var sets = new Dictionary<string, IReadOnlyList<ProfileLabel>>(StringComparer.Ordinal);
+        foreach (var group in (await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false)).GroupBy(t => t.Service, StringComparer.Ordinal))
+        {
+            foreach (var ids in group.GroupBy(t => { PyroscopeTypeId.TryResolve(t.Type.Id, out var type, out _); return type; }))
+            {
+                var query = new ProfileQuery(group.Key, ids.Key, from, to, selector.RequiredLabels, Filter: selector.Filter);
+                var labelSets = (await reader.FindAsync(query, cancellationToken).ConfigureAwait(false))
+                    .Select(m => m.Labels).DistinctBy(LabelSetKey.Encode, StringComparer.Ordinal).ToList();
+                foreach (var (_, id) in ids)
+                {
+                    foreach (var labels in labelSets)
+                    {
+                        IReadOnlyList<ProfileLabel> set = [.. labels.Append(new ProfileLabel(LabelSelector.ServiceLabel, group.Key))
+                            .Append(new ProfileLabel(LabelSelector.ProfileTypeLabel, id.Id)).Append(new ProfileLabel("__name__", id.Name))
+                            .Where(l => labelNames.Count == 0 || labelNames.Contains(l.Key)).OrderBy(l => l.Key, StringComparer.Ordinal)];
+                        sets.TryAdd(LabelSetKey.Encode(set), set);
+                    }
+                }
+            }
+        }
+
+        return [.. sets.Values];
+    }
 }
