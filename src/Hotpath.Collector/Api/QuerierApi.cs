@@ -75,24 +75,29 @@ public static class QuerierApi
         DateTimeOffset now, CancellationToken cancellationToken)
     {
         var (from, to) = Range(request.Start, request.End, now);
-        var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var selector in Selectors(request.Matchers))
-            names.UnionWith(await queries.LabelNamesAsync(selector, from, to, cancellationToken));
-        var response = new PyroscopeTypes.LabelNamesResponse();
-        response.Names.AddRange(names);
-        return response;
+        return new PyroscopeTypes.LabelNamesResponse
+        {
+            Names = { await UnionAsync(request.Matchers, selector => queries.LabelNamesAsync(selector, from, to, cancellationToken)) },
+        };
     }
 
     private static async Task<PyroscopeTypes.LabelValuesResponse> LabelValuesAsync(PyroscopeTypes.LabelValuesRequest request, SelectorQueries queries,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
         var (from, to) = Range(request.Start, request.End, now);
-        var values = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var selector in Selectors(request.Matchers))
-            values.UnionWith(await queries.LabelValuesAsync(request.Name, selector, from, to, cancellationToken));
-        var response = new PyroscopeTypes.LabelValuesResponse();
-        response.Names.AddRange(values);
-        return response;
+        return new PyroscopeTypes.LabelValuesResponse
+        {
+            Names = { await UnionAsync(request.Matchers, selector => queries.LabelValuesAsync(request.Name, selector, from, to, cancellationToken)) },
+        };
+    }
+
+    /// <summary>What each selector of the matchers answers, together and sorted (Pyroscope ORs its matchers).</summary>
+    private static async Task<SortedSet<string>> UnionAsync(IEnumerable<string> matchers, Func<LabelSelector, Task<IReadOnlyList<string>>> answer)
+    {
+        var union = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var selector in Selectors(matchers))
+            union.UnionWith(await answer(selector));
+        return union;
     }
 
     private static async Task<SeriesResponse> SeriesAsync(SeriesRequest request, SelectorQueries queries, DateTimeOffset now, CancellationToken cancellationToken)
