@@ -102,16 +102,17 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
             return;
         }
 
-        if (retryAfter is not null)
-            context.Response.Headers.RetryAfter = retryAfter;
-        if (status == StatusCodes.Status401Unauthorized)
-            context.Response.Headers.WWWAuthenticate = "Bearer";
         if (context.GetEndpoint()?.Metadata.GetMetadata<ConnectEndpoint>() is not null)
         {
+            // Connect's shape, with its own Retry-After and WWW-Authenticate.
             await ConnectUnary.Error(context, new ApiException(status, message, hint)).ExecuteAsync(context);
             return;
         }
 
+        if (retryAfter is not null)
+            context.Response.Headers.RetryAfter = retryAfter;
+        if (status == StatusCodes.Status401Unauthorized)
+            context.Response.Headers.WWWAuthenticate = "Bearer";
         await ApiResults.WriteErrorAsync(context, status, message, hint);
     }
 

@@ -23,13 +23,14 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
 
     /// <summary>
     /// The Pyroscope type ids of what the services hold between the times (Unix nanoseconds), per service; a type
-    /// shows as each of its sample types' ids. Only types the selector's <c>__profile_type__</c> matchers pass.
+    /// shows as each of its sample types' ids, beside the stored type they are of. Only types the selector's
+    /// <c>__profile_type__</c> matchers pass.
     /// </summary>
-    public async Task<IReadOnlyList<(string Service, PyroscopeTypeId Type)>> TypesAsync(LabelSelector selector, long from, long to,
+    public async Task<IReadOnlyList<(string Service, ProfileType Stored, PyroscopeTypeId Type)>> TypesAsync(LabelSelector selector, long from, long to,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(selector);
-        var found = new List<(string, PyroscopeTypeId)>();
+        var found = new List<(string, ProfileType, PyroscopeTypeId)>();
         foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
         {
             foreach (var type in ProfileTypes.Mergeable)
@@ -39,7 +40,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
                     continue;
                 var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Limit: 1, Filter: selector.Filter);
                 if ((await reader.FindAsync(query, cancellationToken).ConfigureAwait(false)).Count > 0)
-                    found.AddRange(ids.Select(id => (service, id)));
+                    found.AddRange(ids.Select(id => (service, type, id)));
             }
         }
 
@@ -90,6 +91,8 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
     {
         var result = new List<(string, IReadOnlyList<ProfileLabel>)>();
         var filtered = selector.LabelMatchers.Any() || selector.TypeMatchers.Any();
+        // Which types each service holds, asked once for every service.
+        var stored = filtered ? await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false) : [];
         foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
         {
             var all = await reader.ListLabelsAsync(service, cancellationToken).ConfigureAwait(false);
@@ -100,9 +103,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
             }
 
             var pairs = new HashSet<ProfileLabel>();
-            var types = (await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false))
-                .Where(t => t.Service == service && PyroscopeTypeId.TryResolve(t.Type.Id, out _, out _))
-                .Select(t => { PyroscopeTypeId.TryResolve(t.Type.Id, out var type, out _); return type; }).Distinct();
+            var types = stored.Where(t => t.Service == service).Select(t => t.Stored).Distinct();
             foreach (var type in types)
             {
                 var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector.Filter);
@@ -271,12 +272,12 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         var sets = new Dictionary<string, IReadOnlyList<ProfileLabel>>(StringComparer.Ordinal);
         foreach (var group in (await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false)).GroupBy(t => t.Service, StringComparer.Ordinal))
         {
-            foreach (var ids in group.GroupBy(t => { PyroscopeTypeId.TryResolve(t.Type.Id, out var type, out _); return type; }))
+            foreach (var ids in group.GroupBy(t => t.Stored))
             {
                 var query = new ProfileQuery(group.Key, ids.Key, from, to, selector.RequiredLabels, Filter: selector.Filter);
                 var labelSets = (await reader.FindAsync(query, cancellationToken).ConfigureAwait(false))
                     .Select(m => m.Labels).DistinctBy(LabelSetKey.Encode, StringComparer.Ordinal).ToList();
-                foreach (var (_, id) in ids)
+                foreach (var (_, _, id) in ids)
                 {
                     foreach (var labels in labelSets)
                     {

@@ -12,11 +12,9 @@ namespace Hotpath.Storage.Sqlite;
 /// <param name="withBodies">False for a series, which needs each piece's counts and not its body.</param>
 internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransaction transaction, bool withBodies = true) : IPieceIndex<BodyPlace>
 {
-    private static readonly int[] AllLevels = [BucketGrid.Day, BucketGrid.Hour, BucketGrid.TenMinutes, BucketGrid.Minute];
-
     private readonly Dictionary<string, long> _sets = new(StringComparer.Ordinal);
 
-    public IReadOnlyList<int> Levels => AllLevels;
+    public IReadOnlyList<int> Levels => SqlitePieceStore.BuiltLevels;
 
     public (long From, long End) Span => (-(1L << 62), 1L << 62);
 

@@ -15,9 +15,10 @@ namespace Hotpath.Storage.Sqlite;
 internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds) : IPieceStore<RawPlace>
 {
     private const int Batch = 2000;
-    private static readonly int[] AllLevels = [BucketGrid.Day, BucketGrid.Hour, BucketGrid.TenMinutes, BucketGrid.Minute];
+    /// <summary>The levels the embedded store builds and its merges read, coarsest first: all four of the grid.</summary>
+    public static readonly int[] BuiltLevels = [BucketGrid.Day, BucketGrid.Hour, BucketGrid.TenMinutes, BucketGrid.Minute];
 
-    public IReadOnlyList<int> Levels => AllLevels;
+    public IReadOnlyList<int> Levels => BuiltLevels;
 
     public bool KeepsPointers => true;
 
