@@ -317,4 +317,20 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
         Assert.Equal(CpuNanoseconds("cpu_1.pb.gz", "cpu_2.pb.gz"), merged.Totals()[1]);
         Assert.StartsWith("bad request: bad regular expression", await PostProfileTests.AssertError(bad, 400), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_query_whose_parsed_message_would_pass_the_decode_limit_is_resource_exhausted_not_parsed()
+    {
+        // 1 MiB of matchers: parsed, 24 MiB by the budget's estimate, past a 16 MiB limit per decode.
+        await using var collector = await CollectorInstance.StartAsync("--Collector:MaxDecodeMemory=16777216", "--Collector:DecodeMemoryBudget=33554432");
+        var request = new Hotpath.Pprof.Pyroscope.Types.LabelNamesRequest { Matchers = { Enumerable.Repeat(new string('x', 1024), 1024) } };
+        using var content = new ByteArrayContent(Google.Protobuf.MessageExtensions.ToByteArray(request));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/proto");
+
+        using var response = await collector.Http.PostAsync("/querier.v1.QuerierService/LabelNames", content);
+
+        Assert.Equal(System.Net.HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("resource_exhausted", error.RootElement.GetProperty("code").GetString());
+    }
 }

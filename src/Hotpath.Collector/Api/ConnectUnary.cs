@@ -16,7 +16,16 @@ public static class ConnectUnary
     // Answers smaller than this are sent as they are: gzip's header and the time would cost more than they save.
     private const int CompressAbove = 1024;
 
+    // A parsed message takes up to this many bytes per encoded byte. Protobuf: a run of empty label pairs is
+    // an object and a list slot (40 bytes) for two. JSON: its text as UTF-16, the parser's growing buffers for a
+    // long string and the tree (a 60 MiB label value took 15 bytes a byte).
+    private const int ParsedBytesPerByte = 24;
+    private const int JsonParsedBytesPerByte = 16;
+
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+
+    /// <summary>What a message of <paramref name="encodedBytes"/> may take once parsed, to reserve against the decode budget first.</summary>
+    public static long ParsedSize(int encodedBytes, bool json) => (json ? JsonParsedBytesPerByte : ParsedBytesPerByte) * (long)encodedBytes;
 
     /// <summary>True for a JSON request, false for binary; anything else is a 415.</summary>
     public static bool IsJson(HttpRequest request)
@@ -31,8 +40,8 @@ public static class ConnectUnary
     }
 
     /// <summary>
-    /// Reads one message of a request (inflated and bounded by the decode budget as every body is); unknown
-    /// fields are skipped, as a newer client's are.
+    /// Reads one message of a request (inflated, and its parsed tree reserved, against the decode budget as every
+    /// body is); unknown fields are skipped, as a newer client's are.
     /// </summary>
     public static async Task<T> ReadAsync<T>(HttpContext context, MessageParser<T> parser, long maxBodySize, long maxDecodedSize, DecodeBudget budget,
         CancellationToken cancellationToken)
@@ -43,6 +52,8 @@ public static class ConnectUnary
         var json = IsJson(context.Request);
         using var received = await ReceivedBody.ReadDecodedAsync(context.Request, maxBodySize, maxDecodedSize, "Collector:MaxDecompressedSize", budget,
             cancellationToken);
+        // Held until the message is parsed: its tree is bounded like a profile's decode.
+        received.Reserve(budget, ParsedSize(received.Memory.Length, json));
         try
         {
             return json ? Parser.Parse<T>(Encoding.UTF8.GetString(received.Memory.Span)) : parser.ParseFrom(received.Memory.Span);

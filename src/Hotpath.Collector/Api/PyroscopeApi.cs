@@ -21,12 +21,6 @@ public static class PyroscopeApi
 {
     private const string Protocol = "pyroscope";
 
-    // A parsed push request takes up to this many bytes per encoded byte. Protobuf: a run of empty label pairs is
-    // an object and a list slot (40 bytes) for two. JSON: its text as UTF-16, the parser's growing buffers for a
-    // long string and the tree (a 60 MiB label value took 15 bytes a byte).
-    private const int PushParsedBytesPerByte = 24;
-    private const int JsonPushParsedBytesPerByte = 16;
-
     // Stores of one push in flight at once: enough to fill a commit batch, few enough to leave the decode budget to others.
     private const int ParallelStores = 32;
 
@@ -57,7 +51,7 @@ public static class PyroscopeApi
             // Held until the request is answered: the inflated body and the message tree parsed from it.
             using var received = await ReceivedBody.ReadDecodedAsync(context.Request, options.Value.MaxBodySize, options.Value.MaxDecompressedSize,
                 "Collector:MaxDecompressedSize", budget, cancellationToken);
-            received.Reserve(budget, (json ? JsonPushParsedBytesPerByte : PushParsedBytesPerByte) * (long)received.Memory.Length);
+            received.Reserve(budget, ConnectUnary.ParsedSize(received.Memory.Length, json));
             try
             {
                 request = json
