@@ -17,7 +17,13 @@ internal sealed class ClickHouseHttp : IDisposable
     public ClickHouseHttp(ClickHouseStoreOptions options)
     {
         _timeout = options.Timeout;
-        _http = new HttpClient { BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"), Timeout = options.Timeout };
+        // ClickHouse closes a keep-alive connection after keep_alive_timeout (3 s by default): a pooled connection idle
+        // longer may be closed under a request just sent on it ("the response ended prematurely"), so none is kept that long.
+        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) })
+        {
+            BaseAddress = new Uri(options.Url.TrimEnd('/') + "/"),
+            Timeout = options.Timeout,
+        };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
     }
