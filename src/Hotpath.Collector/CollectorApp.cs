@@ -36,7 +36,8 @@ public static class CollectorApp
 
         var services = builder.Services;
         services.AddOptions<CollectorOptions>().Bind(builder.Configuration.GetSection(CollectorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section));
+        services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidation>();
         services.AddSingleton(time ?? TimeProvider.System);
 
         services.AddStorage(builder.Configuration);
@@ -51,14 +52,15 @@ public static class CollectorApp
         services.AddSingleton<RawProfilePool>();
         services.AddHostedService<MemoryReliefService>();
         services.AddSingleton<IServiceMetrics>(sp => sp.GetRequiredService<CollectorMetrics>());
-        services.AddSingleton(sp => new MergeService(sp.GetRequiredService<IProfileReader>(), sp.GetRequiredService<ProfileDecoder>(),
+        // The services below use the request's tenant's store (scoped).
+        services.AddScoped(sp => new MergeService(sp.GetRequiredService<IProfileReader>(), sp.GetRequiredService<ProfileDecoder>(),
             sp.GetRequiredService<IServiceMetrics>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IOptions<CollectorOptions>>().Value.MaxProfilesPerMerge));
         services.AddSingleton<CollectorMetrics>();
-        services.AddSingleton<IngestService>();
+        services.AddScoped<IngestService>();
         services.AddSingleton<RecentSamples>();
-        services.AddSingleton<OtlpIngest>();
-        services.AddSingleton<SelectorQueries>();
+        services.AddScoped<OtlpIngest>();
+        services.AddScoped<SelectorQueries>();
         services.AddGrpc();
         services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<CollectorOptions>>((grpc, options) =>

@@ -38,13 +38,18 @@ public static class LabelLimits
         return [.. labels.OrderBy(l => l.Key, StringComparer.Ordinal)];
     }
 
-    /// <summary>A service name as every protocol must give it: at most <see cref="MaxKeyLength"/> characters.</summary>
-    /// <exception cref="InvalidRequestException">Longer.</exception>
+    /// <summary>
+    /// A service name as every protocol must give it: at most <see cref="MaxKeyLength"/> characters, no control
+    /// characters (one of them separates a tenant from its services in storage, <see cref="Storage.Tenancy.TenantServices"/>).
+    /// </summary>
+    /// <exception cref="InvalidRequestException">Longer, or holding a control character.</exception>
     public static string Service(string service, string field)
     {
         ArgumentNullException.ThrowIfNull(service);
-        return service.Length > MaxKeyLength
-            ? throw new InvalidRequestException($"bad \"{field}\": a service name of {service.Length} characters, at most {MaxKeyLength} are allowed")
+        if (service.Length > MaxKeyLength)
+            throw new InvalidRequestException($"bad \"{field}\": a service name of {service.Length} characters, at most {MaxKeyLength} are allowed");
+        return service.AsSpan().ContainsAnyInRange('\u0000', '\u001F')
+            ? throw new InvalidRequestException($"bad \"{field}\": a service name may not hold control characters")
             : service;
     }
 

@@ -10,7 +10,7 @@ public sealed class DistributedStorageTests
 {
     private const string AllTime = "from=2000-01-01T00:00:00&to=2100-01-01T00:00:00";
 
-    private static string[] S3Settings(Hotpath.Storage.S3.S3StoreOptions s3, string type = "s3") =>
+    internal static string[] S3Settings(Hotpath.Storage.S3.S3StoreOptions s3, string type = "s3") =>
     [
         $"--Storage:Type={type}", $"--Storage:S3:Bucket={s3.Bucket}", $"--Storage:S3:Prefix={s3.Prefix}",
         $"--Storage:S3:ServiceUrl={s3.ServiceUrl}", "--Storage:S3:ForcePathStyle=true", $"--Storage:S3:CreateBucket={s3.CreateBucket}",
@@ -51,7 +51,7 @@ public sealed class DistributedStorageTests
         Assert.Equal(TestData.Bytes("cpu_1.pb.gz"), await sqliteOnly.Http.GetByteArrayAsync("/api/0/profiles/" + id));
     }
 
-    private static string[] ClickHouseSettings(Hotpath.Storage.ClickHouse.ClickHouseStoreOptions ch) =>
+    internal static string[] ClickHouseSettings(Hotpath.Storage.ClickHouse.ClickHouseStoreOptions ch) =>
         [$"--Storage:ClickHouse:Url={ch.Url}", $"--Storage:ClickHouse:Database={ch.Database}"];
 
     [Fact]

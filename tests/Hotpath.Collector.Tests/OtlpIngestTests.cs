@@ -41,10 +41,10 @@ public sealed class OtlpIngestTests(OtlpCollectorFixture fixture) : IClassFixtur
 
     private CollectorInstance Collector => fixture.Collector;
 
-    private static ExportProfilesServiceRequest Request(OtlpPayloads payloads) =>
+    internal static ExportProfilesServiceRequest Request(OtlpPayloads payloads) =>
         new() { ResourceProfiles = { payloads.Data.ResourceProfiles }, Dictionary = payloads.Data.Dictionary };
 
-    private static OtlpPayloads GoProfile(string service, string file, params (string Key, string Value)[] attributes)
+    internal static OtlpPayloads GoProfile(string service, string file, params (string Key, string Value)[] attributes)
     {
         var payloads = new OtlpPayloads();
         var resource = new Dictionary<string, string> { ["service.name"] = service };
@@ -62,7 +62,7 @@ public sealed class OtlpIngestTests(OtlpCollectorFixture fixture) : IClassFixtur
         return payloads;
     }
 
-    private static ByteArrayContent Protobuf(byte[] body, bool gzip = false)
+    internal static ByteArrayContent Protobuf(byte[] body, bool gzip = false)
     {
         var content = new ByteArrayContent(gzip ? Gzip(body) : body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
@@ -79,12 +79,16 @@ public sealed class OtlpIngestTests(OtlpCollectorFixture fixture) : IClassFixtur
         return buffer.ToArray();
     }
 
-    private async Task<ExportProfilesServiceResponse> ExportGrpcAsync(CollectorInstance collector, ExportProfilesServiceRequest request, string? token = null)
+    /// <param name="tenant">Sent as X-Scope-OrgID metadata; null: none.</param>
+    internal static async Task<ExportProfilesServiceResponse> ExportGrpcAsync(CollectorInstance collector, ExportProfilesServiceRequest request,
+        string? token = null, string? tenant = null)
     {
         using var channel = GrpcChannel.ForAddress(collector.Addresses[1]);
         var headers = new Metadata { { "grpc-internal-encoding-request", "gzip" } }; // as OTLP exporters send by default
         if (token is not null)
             headers.Add("authorization", "Bearer " + token);
+        if (tenant is not null)
+            headers.Add("x-scope-orgid", tenant);
         return await channel.CreateCallInvoker().AsyncUnaryCall(Export, null, new CallOptions(headers, DateTime.UtcNow.AddSeconds(30)), request);
     }
 

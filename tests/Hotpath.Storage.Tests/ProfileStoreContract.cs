@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Tenancy;
 using Hotpath.Testing;
 
 namespace Hotpath.Storage.Tests;
@@ -234,6 +235,51 @@ public abstract class ProfileStoreContract
 
         var byKey = await store.Reader.SeriesByLabelAsync(Query("s", T0, T0 + 7_200 * Second, ProfileType.Cpu), "a", 60 * Second, default);
         Assert.Equal(["b=c"], byKey.Select(p => p.Value).Distinct());
+    }
+
+    [Fact]
+    public async Task Tenants_of_one_store_never_see_each_others_services_profiles_or_pieces()
+    {
+        await using var store = await CreateAsync();
+        var acme = new TenantStore(store.Reader, store.Writer, "acme");
+        var globex = new TenantStore(store.Reader, store.Writer, "globex");
+        var anyone = new TenantStore(store.Reader, store.Writer, TenantServices.Default);
+        // One service name in three tenants, each with profiles of its own.
+        var ofAcme = await acme.WriteAsync(Profile("api", ProfileType.Cpu, T0 + Second, ("region", "eu")), TestData.Bytes("cpu_1.pb.gz"), default);
+        await acme.WriteAsync(Profile("api", ProfileType.Cpu, T0 + 2 * Second, ("region", "eu")), TestData.Bytes("cpu_2.pb.gz"), default);
+        var ofGlobex = await globex.WriteAsync(Profile("api", ProfileType.Cpu, T0 + 3 * Second, ("region", "eu")), TestData.Bytes("cpu_3.pb.gz"), default);
+        await anyone.WriteAsync(Profile("api", ProfileType.Cpu, T0 + 4 * Second, ("region", "us")), TestData.Bytes("cpu_2.pb.gz"), default);
+        await globex.WriteAsync(Profile("billing", ProfileType.Heap, T0 + 5 * Second), TestData.Bytes("heap_1.pb.gz"), default);
+        await store.BuildPiecesAsync(DateTimeOffset.FromUnixTimeMilliseconds(T0 / 1_000_000).AddDays(1));
+
+        var week = Query("api", T0, T0 + 7 * 86_400 * Second, ProfileType.Cpu);
+        foreach (var (tenant, services, files, regions) in new[]
+        {
+            (acme, new[] { "api" }, new[] { "cpu_1.pb.gz", "cpu_2.pb.gz" }, new[] { "eu" }),
+            (globex, ["api", "billing"], ["cpu_3.pb.gz"], ["eu"]),
+            (anyone, ["api"], ["cpu_2.pb.gz"], ["us"]),
+        })
+        {
+            Assert.Equal(services, await tenant.ListServicesAsync(default));
+            var found = await tenant.FindAsync(week, default);
+            Assert.Equal(files.Length, found.Count);
+            Assert.All(found, m => Assert.Equal("api", m.Service));
+            Assert.Equal(regions, (await tenant.ListLabelsAsync("api", default)).Select(l => l.Value));
+            var merger = new ProfileMerger();
+            await foreach (var body in (await tenant.OpenMergeAsync(week, 100, default)).Bodies)
+                merger.Add(new ProfileDecoder().Decode(body));
+            Assert.Equal(TestData.Sum(files.Select(f => TestData.Totals[f])), merger.Build().Totals());
+            Assert.Equal(files.Length, (await tenant.SeriesAsync(week, 86_400 * Second, default)).Sum(p => p.Profiles));
+            Assert.Equal(regions, (await tenant.SeriesByLabelAsync(week, "region", 86_400 * Second, default)).Select(p => p.Value).Distinct());
+        }
+
+        // An id is no way in: another tenant's profile is unknown, by metadata and by body.
+        Assert.Empty(await globex.GetAsync([ofAcme.Id], default));
+        Assert.Empty(await globex.OpenAsync([ofAcme.Id], default).ToListAsync());
+        Assert.Empty(await anyone.OpenAsync([ofAcme.Id, ofGlobex.Id], default).ToListAsync());
+        Assert.Equal([ofGlobex.Id], (await globex.GetAsync([ofAcme.Id, ofGlobex.Id], default)).Select(m => m.Id));
+        // Nor is a service name that spells another tenant's stored one.
+        Assert.Empty(await anyone.FindAsync(week with { Service = "acme" + TenantServices.Separator + "api" }, default));
     }
 
     [Fact]

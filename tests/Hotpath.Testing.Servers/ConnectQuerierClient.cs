@@ -20,8 +20,11 @@ public sealed class ConnectQuerierClient
     private readonly Uri _baseAddress;
     private readonly bool _binary;
     private readonly string? _token;
+    private readonly string? _tenant;
 
-    public ConnectQuerierClient(Uri baseAddress, bool binary, string? token = null) => (_baseAddress, _binary, _token) = (baseAddress, binary, token);
+    /// <param name="tenant">Sent as X-Scope-OrgID, as Grafana's data source sends its tenant; null: none.</param>
+    public ConnectQuerierClient(Uri baseAddress, bool binary, string? token = null, string? tenant = null) =>
+        (_baseAddress, _binary, _token, _tenant) = (baseAddress, binary, token, tenant);
 
     /// <summary>Calls a method (its lowerCamel name, e.g. <c>selectMergeStacktraces</c>) with a request in protobuf JSON.</summary>
     /// <returns>The answer in protobuf JSON, or the Connect error's code name (<c>InvalidArgument</c>) and message.</returns>
@@ -30,7 +33,7 @@ public sealed class ConnectQuerierClient
         var generated = await Generated.Value;
         var run = await ToolRun.RunAsync("node", [Path.Combine(generated, "call.js"), _baseAddress.ToString().TrimEnd('/'), method,
                 JsonSerializer.Serialize(request), _binary ? "binary" : "json"], generated,
-            new Dictionary<string, string> { ["NODE_PATH"] = Modules, ["TOKEN"] = _token ?? "" });
+            new Dictionary<string, string> { ["NODE_PATH"] = Modules, ["TOKEN"] = _token ?? "", ["TENANT"] = _tenant ?? "" });
         if (run.ExitCode != 0)
             throw new InvalidOperationException($"the Connect client failed ({run.ExitCode}): {run.Output}{run.Error}");
         using var result = JsonDocument.Parse(run.Output);
@@ -68,7 +71,7 @@ public sealed class ConnectQuerierClient
             const transport = createConnectTransport({
               baseUrl, httpVersion: "1.1", useBinaryFormat: binary,
               sendCompression: binary ? compressionGzip : undefined, acceptCompression: binary ? [compressionGzip] : [], compressMinBytes: 0,
-              interceptors: [(next) => async (req) => { if (process.env.TOKEN) req.header.set("Authorization", "Bearer " + process.env.TOKEN); return next(req); }],
+              interceptors: [(next) => async (req) => { if (process.env.TOKEN) req.header.set("Authorization", "Bearer " + process.env.TOKEN); if (process.env.TENANT) req.header.set("X-Scope-OrgID", process.env.TENANT); return next(req); }],
             });
             const client = createClient(QuerierService, transport);
             const schema = QuerierService.method[method];

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Hotpath.Collector.Hosting;
 using Hotpath.Pprof;
+using Hotpath.Service;
 using Hotpath.Storage;
 using Microsoft.Extensions.Options;
 
@@ -18,15 +19,32 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
 {
     private readonly byte[]? _writeToken = TokenBytes(auth.Value.WriteToken);
     private readonly byte[]? _readToken = TokenBytes(auth.Value.ReadToken);
+    private readonly TenantTokenMap _tenantWriteTokens = new(auth.Value.Tenants, t => t.WriteToken);
+    private readonly TenantTokenMap _tenantReadTokens = new(auth.Value.Tenants, t => t.ReadToken);
 
     public async Task InvokeAsync(HttpContext context)
     {
         try
         {
-            if (Authorized(context))
-                await next(context);
-            else
+            if (Authorize(context) is not { } access)
+            {
                 await ReplyAsync(context, StatusCodes.Status401Unauthorized, "unauthorized: missing or wrong bearer token");
+                return;
+            }
+
+            if (access.Protected)
+            {
+                var named = TenantName.Parse(context.Request.Headers[RequestTenant.Header], RequestTenant.Header);
+                if (access.Tenant is { } bound && named.Length > 0 && named != bound)
+                {
+                    await ReplyAsync(context, StatusCodes.Status403Forbidden, $"forbidden: the bearer token is tenant \"{bound}\"'s, not \"{named}\"'s");
+                    return;
+                }
+
+                context.RequestServices.GetRequiredService<RequestTenant>().Name = access.Tenant ?? named;
+            }
+
+            await next(context);
         }
         catch (Exception e) when (e is not (StorageUnavailableException or DecodeBudgetExhaustedException) && ApiException.Of(e) is { } refusal)
         {
@@ -68,20 +86,32 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
         }
     }
 
-    private bool Authorized(HttpContext context)
+    /// <summary>Whether the request may go on, and as which tenant when its token binds one; null: unauthorized.</summary>
+    private Access? Authorize(HttpContext context)
     {
         if (context.GetEndpoint()?.Metadata.GetMetadata<ApiAccess>() is not { } access)
-            return true;
-        var required = access.Writes(context.Request.Method) ? _writeToken : _readToken;
-        if (required is null)
-            return true;
+            return new Access(Protected: false, Tenant: null);
+        var writes = access.Writes(context.Request.Method);
+        var required = writes ? _writeToken : _readToken;
+        var tenants = writes ? _tenantWriteTokens : _tenantReadTokens;
+        if (required is null && !tenants.Any)
+            return new Access(Protected: true, Tenant: null);
 
         var header = context.Request.Headers.Authorization.ToString();
         const string Scheme = "Bearer ";
         if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
-            return false;
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), required);
+            return null;
+        var token = header[Scheme.Length..].Trim();
+        if (tenants.TenantOf(token) is { } tenant)
+            return new Access(Protected: true, tenant);
+        return required is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), required)
+            ? new Access(Protected: true, Tenant: null)
+            : null;
     }
+
+    /// <param name="Protected">An API endpoint (one with <see cref="ApiAccess"/>): it acts for a tenant.</param>
+    /// <param name="Tenant">The tenant the request's token is bound to, or null.</param>
+    private sealed record Access(bool Protected, string? Tenant);
 
     private static async Task ReplyAsync(HttpContext context, int status, string message, string? retryAfter = null, string? hint = null)
     {

@@ -97,6 +97,7 @@ public static class ConnectUnary
         {
             StatusCodes.Status400BadRequest => "invalid_argument",
             StatusCodes.Status401Unauthorized => "unauthenticated",
+            StatusCodes.Status403Forbidden => "permission_denied",
             StatusCodes.Status404NotFound => "not_found",
             StatusCodes.Status413RequestEntityTooLarge => "resource_exhausted",
             StatusCodes.Status415UnsupportedMediaType => "internal",

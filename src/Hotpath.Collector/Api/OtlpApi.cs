@@ -104,6 +104,7 @@ public static class GrpcStatus
     {
         StatusCodes.Status400BadRequest or StatusCodes.Status415UnsupportedMediaType => StatusCode.InvalidArgument,
         StatusCodes.Status401Unauthorized => StatusCode.Unauthenticated,
+        StatusCodes.Status403Forbidden => StatusCode.PermissionDenied,
         StatusCodes.Status404NotFound => StatusCode.Unimplemented,
         StatusCodes.Status413RequestEntityTooLarge => StatusCode.ResourceExhausted,
         StatusCodes.Status503ServiceUnavailable => StatusCode.Unavailable,

@@ -41,8 +41,8 @@ public static class PyroscopeApi
     /// Connect's: a status and <c>{"code","message"}</c>.
     /// </summary>
     private static async Task<IResult> PushAsync(
-        HttpContext context, IngestService ingest, RecentSamples recent, CollectorMetrics metrics, IOptions<CollectorOptions> options, DecodeBudget budget,
-        CancellationToken cancellationToken)
+        HttpContext context, IngestService ingest, RecentSamples recent, RequestTenant tenant, CollectorMetrics metrics, IOptions<CollectorOptions> options,
+        DecodeBudget budget, CancellationToken cancellationToken)
     {
         try
         {
@@ -71,7 +71,7 @@ public static class PyroscopeApi
                 {
                     var body = sample.RawProfile.Memory;
                     ingest.Check(service, body);
-                    profiles.Add((service, type, labels, body, RecentSamples.Key(service, labels, sample.ID, body.Span)));
+                    profiles.Add((service, type, labels, body, RecentSamples.Key(tenant.Name, service, labels, sample.ID, body.Span)));
                 }
             }
 

@@ -55,9 +55,25 @@ public sealed class AuthOptions
 {
     public const string Section = "Auth";
 
-    /// <summary>Required on POST requests when set.</summary>
+    /// <summary>Required on POST requests when set; it may act for any tenant (X-Scope-OrgID).</summary>
     public string? WriteToken { get; set; }
 
-    /// <summary>Required on GET requests of the API when set.</summary>
+    /// <summary>Required on GET requests of the API when set; it may read any tenant (X-Scope-OrgID).</summary>
+    public string? ReadToken { get; set; }
+
+    /// <summary>
+    /// Tokens bound to one tenant each, by tenant name: a request with one acts for that tenant only, whatever
+    /// X-Scope-OrgID it sends. When any tenant has a token of a kind, requests of that kind need a token.
+    /// </summary>
+    public Dictionary<string, TenantTokens> Tenants { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>The bearer tokens of one tenant (Auth:Tenants:&lt;name&gt;).</summary>
+public sealed class TenantTokens
+{
+    /// <summary>Writes (and nothing else) for the tenant.</summary>
+    public string? WriteToken { get; set; }
+
+    /// <summary>Reads (and nothing else) for the tenant.</summary>
     public string? ReadToken { get; set; }
 }

@@ -1,4 +1,6 @@
+using Hotpath.Collector.Hosting;
 using Hotpath.Storage;
+using Hotpath.Storage.Tenancy;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -17,8 +19,15 @@ public static class StorageServiceCollectionExtensions
         services.AddSqliteStorage().AddS3Storage().AddClickHouseStorage();
         services.AddSingleton(sp => new StorageEngines(sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetServices<IStorageEngine>(),
             sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IProfileWriter>(sp => sp.GetRequiredService<StorageEngines>().Store);
-        services.AddSingleton<IProfileReader>(sp => sp.GetRequiredService<StorageEngines>().Store);
+        // Each request reads and writes its tenant's view of the store (RequestTenant, set by ApiMiddleware).
+        services.AddScoped<RequestTenant>();
+        services.AddScoped(sp =>
+        {
+            var store = sp.GetRequiredService<StorageEngines>().Store;
+            return new TenantStore(store, store, sp.GetRequiredService<RequestTenant>().Name);
+        });
+        services.AddScoped<IProfileWriter>(sp => sp.GetRequiredService<TenantStore>());
+        services.AddScoped<IProfileReader>(sp => sp.GetRequiredService<TenantStore>());
         services.AddSingleton<IRetention>(sp => sp.GetRequiredService<StorageEngines>().Store);
         services.AddSingleton<IStorageSize>(sp => sp.GetRequiredService<StorageEngines>());
         services.AddSingleton<IRollupStatus>(sp => sp.GetRequiredService<StorageEngines>());

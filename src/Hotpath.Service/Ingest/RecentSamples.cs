@@ -21,14 +21,15 @@ public sealed class RecentSamples(TimeProvider time)
     private readonly ConcurrentDictionary<string, Lazy<Task<ProfileMeta>>> _stored = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<(string Key, long At)> _order = new();
 
-    /// <summary>The key of a sample: its client's id, else a hash of what would be stored.</summary>
-    public static string Key(string service, IReadOnlyList<ProfileLabel> labels, string sampleId, ReadOnlySpan<byte> body)
+    /// <summary>The key of a sample of a tenant: its client's id, else a hash of what would be stored.</summary>
+    public static string Key(string tenant, string service, IReadOnlyList<ProfileLabel> labels, string sampleId, ReadOnlySpan<byte> body)
     {
+        ArgumentNullException.ThrowIfNull(tenant);
         if (sampleId.Length > 0)
-            return "id:" + sampleId;
+            return LabelSetKey.Encode([new ProfileLabel("tenant", tenant), new ProfileLabel("id", sampleId)]);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        // Length-prefixed, as every label-set key is: no two services or label sets hash alike.
-        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(LabelSetKey.Encode([new ProfileLabel("service", service), .. labels])));
+        // Length-prefixed, as every label-set key is: no two tenants, services or label sets hash alike.
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(LabelSetKey.Encode([new ProfileLabel("tenant", tenant), new ProfileLabel("service", service), .. labels])));
         hash.AppendData(body);
         return "sha256:" + Convert.ToHexString(hash.GetHashAndReset());
     }
