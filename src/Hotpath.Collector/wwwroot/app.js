@@ -1,6 +1,6 @@
 // Hotpath web UI: reads only the collector's API. The state lives in the URL (state.js); a load fetches
 // what the view needs in parallel and shows it only while it is the newest load (api.js).
-import { api, Latest, isAbort } from './api.js';
+import { api, Latest, isAbort, actFor, actsForTenant, download } from './api.js';
 import { Chart } from './chart.js';
 import { Explorer } from './explorer.js';
 import { FlameGraph } from './flame.js';
@@ -89,6 +89,7 @@ function writeControls() {
   $('cmp-from').value = state.cmpFrom === null ? '' : formatUtc(state.cmpFrom);
   $('cmp-to').value = state.cmpTo === null ? '' : formatUtc(state.cmpTo);
   $('cmp-labels').value = state.cmpLabels.join(',');
+  $('query').value = state.query;
   $('search').value = state.search;
   $('explore-key').value = state.explore;
   chips($('label-chips'), state.labels, show);
@@ -100,6 +101,7 @@ function readControls() {
   state.service = $('service').value;
   state.type = $('type').value;
   state.preset = $('preset').value;
+  state.query = $('query').value.trim();
   const times = [['from', 'from'], ['to', 'to'], ['cmp-from', 'cmpFrom'], ['cmp-to', 'cmpTo']];
   for (const [id, key] of times) {
     const comparison = key.startsWith('cmp');
@@ -333,6 +335,19 @@ $('diff-mode').addEventListener('change', () => { $('diff-controls').hidden = !$
 $('side-by-side').addEventListener('change', () => show());
 $('search').addEventListener('input', () => { state.search = $('search').value; search(state.search); history.replaceState(null, '', urlFor()); });
 $('reset-zoom').addEventListener('click', () => { flame.zoomTo(null); compare.baseline.zoomTo(null); compare.comparison.zoomTo(null); });
+// Another tenant is another collection of services: the page starts again for it.
+$('tenant-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const tenant = $('tenant').value.trim();
+  location.search = tenant ? `?tenant=${encodeURIComponent(tenant)}` : '';
+});
+for (const id of ['download', 'download-folded', 'download-speedscope']) {
+  $(id).addEventListener('click', async (event) => {
+    if (!actsForTenant()) return;
+    event.preventDefault();
+    try { await download($(id)); } catch (error) { message(error.message, true); }
+  });
+}
 $('copy-link').addEventListener('click', async () => {
   const link = new URL(urlFor(), location.href).href;
   try { await navigator.clipboard.writeText(link); message('Link copied.'); } catch { message(link); }
@@ -341,6 +356,8 @@ window.addEventListener('popstate', async () => { readUrl(); writeControls(); aw
 
 async function start() {
   readUrl();
+  actFor(state.tenant);
+  $('tenant').value = state.tenant;
   try {
     // The types come from the collector, which knows them (the same list the API accepts).
     const [services, types] = await Promise.all([api('/api/0/services'), api('/api/0/ui/types')]);

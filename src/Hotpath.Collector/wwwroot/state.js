@@ -3,7 +3,7 @@
 export const PRESETS = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, '30d': 30 * 24 * 3600e3 };
 
 export const state = {
-  service: '', type: 'cpu', preset: '1h', from: null, to: null, labels: [], sampleType: '',
+  tenant: '', query: '', service: '', type: 'cpu', preset: '1h', from: null, to: null, labels: [], sampleType: '',
   mode: '', cmpFrom: null, cmpTo: null, cmpLabels: [], search: '',
   sampleLabels: [], groupBy: '', explore: '', fn: '',
 };
@@ -58,6 +58,7 @@ export const parseLabelParam = (text) => (text || '').split(',').filter((p) => p
 export function selectionParams(from, to, labels, { view = true } = {}) {
   const params = new URLSearchParams({ service: state.service, type: state.type, from: apiTime(from), to: apiTime(to) });
   if (labels.length) params.set('labels', labelParam(labels));
+  if (state.query) params.set('query', state.query);
   if (view) {
     if (state.sampleType) params.set('sample_type', state.sampleType);
     if (state.sampleLabels.length) params.set('sample_labels', labelParam(state.sampleLabels));
@@ -68,6 +69,8 @@ export function selectionParams(from, to, labels, { view = true } = {}) {
 
 export function readUrl(search = location.search) {
   const q = new URLSearchParams(search);
+  state.tenant = q.get('tenant') || '';
+  state.query = q.get('query') || '';
   state.service = q.get('service') || '';
   state.type = q.get('type') || 'cpu';
   state.from = parseUtc(q.get('from'));
@@ -89,6 +92,7 @@ export function readUrl(search = location.search) {
 export function urlFor() {
   const [from, to] = timeWindow();
   const q = selectionParams(from, to, state.labels);
+  if (state.tenant) q.set('tenant', state.tenant);
   if (state.preset !== 'custom') q.set('range', state.preset);
   if (state.mode) {
     q.set('mode', state.mode);
