@@ -54,6 +54,7 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
             InstanceId = settings.InstanceId ?? UploaderOptions.DefaultInstanceId(Environment.ProcessId),
             Labels = AppVersion.AddTo(settings.Labels, AppVersion.OfThisProcess()),
             Token = settings.Token,
+            Tenant = settings.Tenant,
         }, loggers.CreateLogger<ProfileUploader>());
 
         while (!stoppingToken.IsCancellationRequested)

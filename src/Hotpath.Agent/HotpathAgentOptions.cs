@@ -17,6 +17,9 @@ public sealed class HotpathAgentOptions
 
     public string? Token { get; set; }
 
+    /// <summary>The collector's tenant the profiles belong to (sent as X-Scope-OrgID); null: the default tenant.</summary>
+    public string? Tenant { get; set; }
+
     /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default.</summary>
     public ProfileKinds Types { get; set; } = ProfileKinds.All;
 

@@ -21,6 +21,9 @@ public sealed record UploaderOptions
 
     public string? Token { get; init; }
 
+    /// <summary>The collector's tenant the profiles belong to (X-Scope-OrgID); null: the default tenant.</summary>
+    public string? Tenant { get; init; }
+
     /// <summary>Profiles kept while the collector is unreachable; past it the oldest is dropped, with a log line.</summary>
     public int MaxQueued { get; init; } = 32;
 
@@ -66,6 +69,8 @@ public sealed partial class ProfileUploader : IAsyncDisposable
         _http.Timeout = TimeSpan.FromSeconds(30);
         if (!string.IsNullOrEmpty(options.Token))
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
+        if (!string.IsNullOrEmpty(options.Tenant))
+            _http.DefaultRequestHeaders.Add("X-Scope-OrgID", options.Tenant);
         _queue = Channel.CreateBounded<Upload>(
             new BoundedChannelOptions(options.MaxQueued) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
             dropped =>

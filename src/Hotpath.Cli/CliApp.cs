@@ -9,6 +9,7 @@ public static class CliApp
 {
     public const string CollectorVariable = "HOTPATH_COLLECTOR";
     public const string TokenVariable = "HOTPATH_TOKEN";
+    public const string TenantVariable = "HOTPATH_TENANT";
 
     /// <summary>--collector, on every command.</summary>
     public static readonly Option<string> Collector = new("--collector", "-c")
@@ -23,6 +24,14 @@ public static class CliApp
     {
         Description = $"Bearer token, when the collector requires one [env {TokenVariable}]",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable(TokenVariable),
+        Recursive = true,
+    };
+
+    /// <summary>--tenant, on every command.</summary>
+    public static readonly Option<string?> Tenant = new("--tenant")
+    {
+        Description = $"The collector's tenant to act for, sent as X-Scope-OrgID; none: the default tenant [env {TenantVariable}]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(TenantVariable),
         Recursive = true,
     };
 
@@ -52,6 +61,7 @@ public static class CliApp
         };
         root.Options.Add(Collector);
         root.Options.Add(Token);
+        root.Options.Add(Tenant);
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
@@ -71,7 +81,7 @@ public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWrit
     public TextWriter Error { get; } = TextWriter.Synchronized(error);
 
     public static CollectorClient Client(ParseResult parsed) =>
-        new(new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"), parsed.GetValue(CliApp.Token));
+        new(new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"), parsed.GetValue(CliApp.Token), parsed.GetValue(CliApp.Tenant));
 
     /// <summary>Runs a command body; a user-facing failure prints one line and exits 1, not a stack trace.</summary>
     public async Task<int> RunAsync(Func<Task<int>> body)

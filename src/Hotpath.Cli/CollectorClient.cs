@@ -11,19 +11,22 @@ public sealed class CollectorException(string message, HttpStatusCode? status = 
 }
 
 /// <summary>The profefe API v0 from the client side.</summary>
-public sealed class CollectorClient(Uri baseAddress, string? token, HttpMessageHandler? handler = null) : IDisposable
+/// <param name="tenant">Sent as X-Scope-OrgID on every request; null: the default tenant.</param>
+public sealed class CollectorClient(Uri baseAddress, string? token, string? tenant = null, HttpMessageHandler? handler = null) : IDisposable
 {
-    private readonly HttpClient _http = CreateHttp(baseAddress, token, handler);
+    private readonly HttpClient _http = CreateHttp(baseAddress, token, tenant, handler);
 
     public Uri BaseAddress { get; } = baseAddress;
 
-    private static HttpClient CreateHttp(Uri baseAddress, string? token, HttpMessageHandler? handler)
+    private static HttpClient CreateHttp(Uri baseAddress, string? token, string? tenant, HttpMessageHandler? handler)
     {
         var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
         http.BaseAddress = baseAddress;
         http.Timeout = TimeSpan.FromMinutes(5);
         if (!string.IsNullOrEmpty(token))
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        if (!string.IsNullOrEmpty(tenant))
+            http.DefaultRequestHeaders.Add("X-Scope-OrgID", tenant);
         return http;
     }
 

@@ -28,6 +28,23 @@ public sealed class UploaderTests
     }
 
     [Fact]
+    public async Task Profiles_of_an_agent_with_a_tenant_are_that_tenants_alone()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        var service = CollectorInstance.NewServiceName();
+        await using var uploader = new ProfileUploader(new UploaderOptions { Collector = collector.BaseAddress, Service = service, Tenant = "acme" },
+            NullLogger<ProfileUploader>.Instance);
+
+        uploader.Enqueue(ProfileType.Cpu, CpuProfile((["A.B.C"], 10)));
+        await Eventually.TrueAsync(() => uploader.Uploaded == 1, TimeSpan.FromSeconds(10), "the profile was not uploaded");
+
+        Assert.Empty(await collector.FindAllAsync(service));
+        using var acme = new HttpClient { BaseAddress = collector.BaseAddress, DefaultRequestHeaders = { { "X-Scope-OrgID", "acme" } } };
+        using var found = await acme.GetAsync($"/api/0/profiles?service={service}&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+        Assert.Equal(1, (await CollectorInstance.ReadEnvelopeAsync(found)).GetProperty("body").GetArrayLength());
+    }
+
+    [Fact]
     public async Task Queued_profiles_reach_the_collector_with_the_service_instance_and_labels()
     {
         await using var collector = await CollectorInstance.StartAsync();

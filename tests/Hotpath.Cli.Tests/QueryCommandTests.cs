@@ -52,6 +52,23 @@ public sealed class QueryCommandTests : IAsyncLifetime
         Assert.Equal(4, printed.RootElement.GetProperty("body").GetArrayLength());
     }
 
+    [Fact]
+    public async Task Import_and_find_with_a_tenant_act_for_that_tenant_alone()
+    {
+        var file = Path.Combine(Directory.CreateTempSubdirectory("hotpath-tenant-").FullName, "cpu_1.pb.gz");
+        await File.WriteAllBytesAsync(file, ProfileBytes.WithTime("cpu_1.pb.gz", TestClock.UtcNow.AddMinutes(-5)));
+
+        var imported = await CliRunner.RunAsync(_collector, "import", file, "--service", _service, "--type", "cpu", "--tenant", "acme");
+        var asAcme = await CliRunner.RunAsync(_collector, "find", "-s", _service, "--since", "1h", "--json", "--tenant", "acme");
+        var asDefault = await CliRunner.RunAsync(_collector, "find", "-s", _service, "--since", "1h", "--json");
+
+        Assert.True(imported.ExitCode == 0, imported.Error);
+        using var acme = JsonDocument.Parse(asAcme.Output);
+        Assert.Equal(1, acme.RootElement.GetProperty("body").GetArrayLength());
+        using var others = JsonDocument.Parse(asDefault.Output);
+        Assert.Equal(4, others.RootElement.GetProperty("body").GetArrayLength()); // the default tenant's four, not acme's
+    }
+
     [Theory]
     [InlineData("{version=~\"1\\\\.[34]\"}", 4)]
     [InlineData("{version!=\"1.4\"}", 1)]

@@ -86,6 +86,7 @@ public static class AgentCommand
                     InstanceId = UploaderOptions.DefaultInstanceId(target),
                     Labels = AppVersion.AddTo(targetLabels, AppVersion.OfProcess(target)),
                     Token = parsed.GetValue(CliApp.Token),
+                    Tenant = parsed.GetValue(CliApp.Tenant),
                     DrainTimeout = TimeSpan.FromSeconds(30),
                     Stored = (type, id) => output.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} stored {type} profile of process {target}: {id}"),
                 }, new CliLogger<ProfileUploader>(errors));
