@@ -49,6 +49,9 @@ public sealed class TenantTests
             : new ProfileDecoder().Decode(await reply.Content.ReadAsByteArrayAsync()).Totals();
     }
 
+    private static long Millis(JsonElement answer, string name) =>
+        long.Parse(answer.GetProperty(name).GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+
     public static TheoryData<string> Engines => ["sqlite", "s3", "clickhouse"];
 
     private static string[] Settings(string engine) => engine switch
@@ -109,6 +112,15 @@ public sealed class TenantTests
             var (values, _, _) = await client.CallAsync("labelValues", new { name = "team", start = selector.start, end = selector.end });
             Assert.Equal([tenant], values!.Value.GetProperty("names").EnumerateArray().Select(v => v.GetString()));
         }
+
+        // Profile stats, which Drilldown asks on load: a tenant with data, and one without.
+        var (stats, _, _) = await new ConnectQuerierClient(collector.BaseAddress, binary: false, tenant: "acme").CallAsync("getProfileStats", new { });
+        Assert.True(stats!.Value.GetProperty("dataIngested").GetBoolean());
+        var (oldest, newest) = (Millis(stats.Value, "oldestProfileTime"), Millis(stats.Value, "newestProfileTime"));
+        Assert.InRange(oldest, T0.AddDays(-1).ToUnixTimeMilliseconds(), T0.ToUnixTimeMilliseconds());
+        Assert.InRange(newest, oldest, T0.AddMinutes(1).ToUnixTimeMilliseconds());
+        var (noStats, _, _) = await new ConnectQuerierClient(collector.BaseAddress, binary: true, tenant: "initech").CallAsync("getProfileStats", new { });
+        Assert.False(noStats!.Value.TryGetProperty("dataIngested", out _));
 
         var (none, _, _) = await new ConnectQuerierClient(collector.BaseAddress, binary: false).CallAsync("selectMergeStacktraces", selector);
         Assert.False(none!.Value.TryGetProperty("flamegraph", out var empty) && empty.TryGetProperty("total", out _));

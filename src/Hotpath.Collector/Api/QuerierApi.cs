@@ -44,8 +44,9 @@ public static class QuerierApi
                 "SelectSeries" => ConnectUnary.Reply(context, await SelectSeriesAsync(await Read(SelectSeriesRequest.Parser), queries, now, cancellationToken)),
                 "Diff" => ConnectUnary.Reply(context, await DiffAsync(await Read(DiffRequest.Parser), queries, now, cancellationToken)),
                 "Series" => ConnectUnary.Reply(context, await SeriesAsync(await Read(SeriesRequest.Parser), queries, now, cancellationToken)),
+                "GetProfileStats" => ConnectUnary.Reply(context, await ProfileStatsAsync(await Read(PyroscopeTypes.GetProfileStatsRequest.Parser), queries, now, cancellationToken)),
                 _ => throw new ApiException(StatusCodes.Status501NotImplemented,
-                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, Series, SelectMergeStacktraces, SelectMergeProfile, SelectSeries, Diff"),
+                    $"querier.v1.QuerierService/{method} is not served here: ProfileTypes, LabelNames, LabelValues, Series, SelectMergeStacktraces, SelectMergeProfile, SelectSeries, Diff, GetProfileStats"),
             };
         }
         catch (Exception e) when (ApiException.Of(e) is { } refusal)
@@ -92,12 +93,21 @@ public static class QuerierApi
     }
 
     /// <summary>What each selector of the matchers answers, together and sorted (Pyroscope ORs its matchers).</summary>
-    private static async Task<SortedSet<string>> UnionAsync(IEnumerable<string> matchers, Func<LabelSelector, Task<IReadOnlyList<string>>> answer)
+    private static async Task<SortedSet<string>> UnionAsync(IReadOnlyCollection<string> matchers, Func<LabelSelector, Task<IReadOnlyList<string>>> answer)
     {
         var union = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var selector in Selectors(matchers))
             union.UnionWith(await answer(selector));
         return union;
+    }
+
+    /// <param name="request">Empty; read as any method's, so that a malformed one is refused.</param>
+    private static async Task<PyroscopeTypes.GetProfileStatsResponse> ProfileStatsAsync(PyroscopeTypes.GetProfileStatsRequest request, SelectorQueries queries,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        return await queries.StatsAsync(UnixNanos.From(now), cancellationToken) is var (oldest, newest)
+            ? new PyroscopeTypes.GetProfileStatsResponse { DataIngested = true, OldestProfileTime = oldest / 1_000_000, NewestProfileTime = newest / 1_000_000 }
+            : new PyroscopeTypes.GetProfileStatsResponse();
     }
 
     private static async Task<SeriesResponse> SeriesAsync(SeriesRequest request, SelectorQueries queries, DateTimeOffset now, CancellationToken cancellationToken)
@@ -182,8 +192,11 @@ public static class QuerierApi
     }
 
     /// <summary>Each matcher text a selector (Pyroscope ORs them); none selects everything.</summary>
-    private static IReadOnlyList<LabelSelector> Selectors(IEnumerable<string> matchers)
+    /// <summary>The selectors of a request's <c>matchers</c>, each a query of its own: at most <see cref="LabelSelector.MaxMatchers"/>.</summary>
+    private static IReadOnlyList<LabelSelector> Selectors(IReadOnlyCollection<string> matchers)
     {
+        if (matchers.Count > LabelSelector.MaxMatchers)
+            throw ApiException.BadRequest($"{matchers.Count} selectors in \"matchers\"; at most {LabelSelector.MaxMatchers}");
         var selectors = matchers.Select(LabelSelector.Parse).ToList();
         return selectors.Count == 0 ? [LabelSelector.Empty] : selectors;
     }

@@ -47,6 +47,34 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         return found;
     }
 
+    private const long StatsResolution = 3_600_000_000_000;
+
+    /// <summary>
+    /// Pyroscope's profile stats, which Drilldown asks on load to tell "no data yet" from data: whether any profile
+    /// is stored up to <paramref name="now"/> (Unix nanoseconds), and the times of the oldest and the newest (to
+    /// the hour, as Pyroscope answers to its blocks'); null when none is.
+    /// </summary>
+    public async Task<(long Oldest, long Newest)?> StatsAsync(long now, CancellationToken cancellationToken)
+    {
+        (long Oldest, long Newest)? stats = null;
+        foreach (var service in await reader.ListServicesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var type in ProfileTypes.All)
+            {
+                // Hourly points: the stores answer them from pieces, at fleet scale too.
+                var points = await reader.SeriesAsync(new ProfileQuery(service, type, 0, now, []), StatsResolution, cancellationToken).ConfigureAwait(false);
+                foreach (var point in points)
+                {
+                    stats = stats is var (oldest, newest)
+                        ? (Math.Min(oldest, point.TimeUnixNanos), Math.Max(newest, point.TimeUnixNanos))
+                        : (point.TimeUnixNanos, point.TimeUnixNanos);
+                }
+            }
+        }
+
+        return stats;
+    }
+
     /// <summary>The label names of what the selector picks: <c>service_name</c>, <c>__profile_type__</c> and the profiles' own.</summary>
     public async Task<IReadOnlyList<string>> LabelNamesAsync(LabelSelector selector, long from, long to, CancellationToken cancellationToken)
     {
