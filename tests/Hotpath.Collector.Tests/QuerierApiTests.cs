@@ -161,6 +161,37 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
     }
 
     [Fact]
+    public async Task Render_diff_is_the_double_flamebearer_of_the_same_diff_the_query_service_answers()
+    {
+        var (from, until) = (T0.AddHours(-1).ToUnixTimeSeconds(), T0.AddHours(1).ToUnixTimeSeconds());
+        string Query(string matcher) => Uri.EscapeDataString($"{Cpu}{{service_name=\"{_service}\", {matcher}}}");
+        var (connect, _, _) = await Client(binary: true).CallAsync("diff", new
+        {
+            left = new { profileTypeID = Cpu, labelSelector = $"{{service_name=\"{_service}\", version=\"1.1\"}}", start = from * 1000, end = until * 1000 },
+            right = new { profileTypeID = Cpu, labelSelector = $"{{service_name=\"{_service}\", region=\"eu\"}}", start = from * 1000, end = until * 1000 },
+        });
+
+        using var diff = JsonDocument.Parse(await fixture.Collector.Http.GetStringAsync(
+            $"/pyroscope/render-diff?leftQuery={Query("version=\"1.1\"")}&leftFrom={from}&leftUntil={until}&rightQuery={Query("region=\"eu\"")}&rightFrom={from}&rightUntil={until}"));
+        using var mismatched = await fixture.Collector.Http.GetAsync(
+            $"/pyroscope/render-diff?leftQuery={Query("version=\"1.1\"")}&rightQuery={Uri.EscapeDataString("memory:inuse_space:bytes:space:bytes{}")}");
+
+        var (left, right) = (CpuNanoseconds("cpu_1.pb.gz"), CpuNanoseconds("cpu_1.pb.gz", "cpu_2.pb.gz"));
+        var root = diff.RootElement;
+        Assert.Equal((left, right), (root.GetProperty("leftTicks").GetInt64(), root.GetProperty("rightTicks").GetInt64()));
+        Assert.Equal("double", root.GetProperty("metadata").GetProperty("format").GetString());
+        var bearer = root.GetProperty("flamebearer");
+        Assert.Equal(left + right, bearer.GetProperty("numTicks").GetInt64());
+        Assert.Equal([0, left, 0, 0, right, 0, 0], bearer.GetProperty("levels")[0].EnumerateArray().Select(v => v.GetInt64()));
+        var connectLevels = connect!.Value.GetProperty("flamegraph").GetProperty("levels").EnumerateArray()
+            .Select(l => string.Join(",", l.GetProperty("values").EnumerateArray().Select(Long)));
+        Assert.Equal(connectLevels, bearer.GetProperty("levels").EnumerateArray().Select(l => string.Join(",", l.EnumerateArray().Select(v => v.GetInt64()))));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, mismatched.StatusCode);
+        using var error = JsonDocument.Parse(await mismatched.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_argument", error.RootElement.GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task A_merged_profile_is_the_pprof_of_the_one_sample_type_asked_for()
     {
         var (answer, error, _) = await Client(binary: true).CallAsync("selectMergeProfile", new

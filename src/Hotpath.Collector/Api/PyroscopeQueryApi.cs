@@ -26,6 +26,7 @@ public static class PyroscopeQueryApi
     public static IEndpointRouteBuilder MapPyroscopeQueryApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/pyroscope/render", RenderAsync).WithMetadata(ConnectEndpoint.Instance);
+        app.MapGet("/pyroscope/render-diff", RenderDiffAsync).WithMetadata(ConnectEndpoint.Instance);
         app.MapGet("/pyroscope/labels", LabelsAsync).WithMetadata(ConnectEndpoint.Instance);
         app.MapGet("/pyroscope/label-values", LabelValuesAsync).WithMetadata(ConnectEndpoint.Instance);
         app.MapPost("/settings.v1.SettingsService/Get", Settings).WithMetadata(ApiAccess.ReadsOnly, ConnectEndpoint.Instance);
@@ -37,49 +38,18 @@ public static class PyroscopeQueryApi
         try
         {
             var parameters = context.Request.Query;
-            var (typeId, selector) = Query(parameters["query"].ToString(), typeRequired: true);
-            var (from, to) = Range(parameters, time.GetUtcNow());
-            var maxNodes = long.TryParse(parameters["max-nodes"].FirstOrDefault() ?? parameters["maxNodes"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var max) && max > 0
-                ? max : PyroscopeFlameGraph.DefaultMaxNodes;
-            var merged = await queries.MergeAsync(typeId!, selector, from, to, cancellationToken);
-            var flame = merged is var (profile, sampleType) ? PyroscopeFlameGraph.Of(profile, sampleType, maxNodes) : PyroscopeFlameGraph.Empty;
+            var now = time.GetUtcNow();
+            var (typeId, selector, from, to) = Selection(parameters, "query", "from", "until", now);
+            var merged = await queries.MergeAsync(typeId, selector, from, to, cancellationToken);
+            var flame = merged is var (profile, sampleType) ? PyroscopeFlameGraph.Of(profile, sampleType, MaxNodes(parameters)) : PyroscopeFlameGraph.Empty;
             var step = Step(from, to);
             var groupBy = parameters["groupBy"].Where(g => !string.IsNullOrEmpty(g)).Select(g => g!).ToList();
-            var series = await queries.SeriesAsync(typeId!, selector, from, to, groupBy, step * 1_000_000_000, parameters["aggregation"] == "avg", 0, cancellationToken);
-            PyroscopeTypeId.TryParse(typeId, out var id);
-            var (units, sampleRate) = id!.SampleType switch
-            {
-                "cpu" => ("samples", 1_000_000_000),
-                "inuse_objects" or "alloc_objects" or "goroutine" or "samples" => ("objects", 100),
-                _ => (id.SampleUnit, 100),
-            };
+            var series = await queries.SeriesAsync(typeId, selector, from, to, groupBy, step * 1_000_000_000, parameters["aggregation"] == "avg", 0, cancellationToken);
             return Results.Stream(async body =>
             {
                 await using var json = new Utf8JsonWriter(body);
                 json.WriteStartObject();
-                json.WriteNumber("version", 1);
-                json.WriteStartObject("flamebearer");
-                WriteStrings(json, "names", flame.Names);
-                json.WriteStartArray("levels");
-                foreach (var level in flame.Levels)
-                {
-                    json.WriteStartArray();
-                    foreach (var value in level)
-                        json.WriteNumberValue(value);
-                    json.WriteEndArray();
-                }
-
-                json.WriteEndArray();
-                json.WriteNumber("numTicks", flame.Total);
-                json.WriteNumber("maxSelf", flame.MaxSelf);
-                json.WriteEndObject();
-                json.WriteStartObject("metadata");
-                json.WriteString("format", "single");
-                json.WriteString("spyName", "");
-                json.WriteNumber("sampleRate", sampleRate);
-                json.WriteString("units", units);
-                json.WriteString("name", id.SampleType);
-                json.WriteEndObject();
+                WriteFlamebearer(json, flame, flame.Total, typeId, "single");
                 json.WritePropertyName("timeline");
                 WriteTimeline(json, series.Count == 1 && groupBy.Count == 0 ? series[0] : null, from, to, step);
                 if (groupBy.Count > 0)
@@ -106,6 +76,87 @@ public static class PyroscopeQueryApi
         {
             return ConnectUnary.Error(context, refusal);
         }
+    }
+
+    /// <summary>
+    /// Pyroscope's diff of two selections as its UI and older Grafana panels read it: <c>leftQuery</c>,
+    /// <c>leftFrom</c>, <c>leftUntil</c> and the same for the right, of one profile type; a flamebearer in the
+    /// "double" format, each node's left offset, total and self, then the right's, then its name.
+    /// </summary>
+    private static async Task<IResult> RenderDiffAsync(HttpContext context, SelectorQueries queries, TimeProvider time, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var parameters = context.Request.Query;
+            var now = time.GetUtcNow();
+            var left = Selection(parameters, "leftQuery", "leftFrom", "leftUntil", now);
+            var right = Selection(parameters, "rightQuery", "rightFrom", "rightUntil", now);
+            if (left.TypeId != right.TypeId)
+                throw new Service.InvalidRequestException($"the profile types of leftQuery ({left.TypeId}) and rightQuery ({right.TypeId}) must be one");
+            var flame = await queries.DiffAsync(left, right, MaxNodes(parameters), cancellationToken);
+            return Results.Stream(async body =>
+            {
+                await using var json = new Utf8JsonWriter(body);
+                json.WriteStartObject();
+                WriteFlamebearer(json, flame, flame.LeftTotal + flame.Total, left.TypeId, "double");
+                json.WriteNumber("leftTicks", flame.LeftTotal);
+                json.WriteNumber("rightTicks", flame.Total);
+                json.WriteNull("timeline");
+                json.WriteEndObject();
+            }, "application/json");
+        }
+        catch (Exception e) when (ApiException.Of(e) is { } refusal)
+        {
+            return ConnectUnary.Error(context, refusal);
+        }
+    }
+
+    /// <summary>A query parameter's type id and selector, and the range of the two time parameters.</summary>
+    private static (string TypeId, LabelSelector Selector, long From, long To) Selection(IQueryCollection parameters, string query, string from, string until,
+        DateTimeOffset now)
+    {
+        var (typeId, selector) = Query(parameters[query].ToString(), typeRequired: true, query);
+        var range = Range(parameters, from, until, now);
+        return (typeId!, selector, range.From, range.To);
+    }
+
+    private static long MaxNodes(IQueryCollection parameters) =>
+        long.TryParse(parameters["max-nodes"].FirstOrDefault() ?? parameters["maxNodes"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var max) && max > 0
+            ? max : PyroscopeFlameGraph.DefaultMaxNodes;
+
+    /// <summary>The version, the flamebearer (names, levels, ticks) and its metadata (format, units, sample rate) of a render.</summary>
+    private static void WriteFlamebearer(Utf8JsonWriter json, PyroscopeFlameGraph flame, long ticks, string typeId, string format)
+    {
+        PyroscopeTypeId.TryParse(typeId, out var id);
+        var (units, sampleRate) = id!.SampleType switch
+        {
+            "cpu" => ("samples", 1_000_000_000),
+            "inuse_objects" or "alloc_objects" or "goroutine" or "samples" => ("objects", 100),
+            _ => (id.SampleUnit, 100),
+        };
+        json.WriteNumber("version", 1);
+        json.WriteStartObject("flamebearer");
+        WriteStrings(json, "names", flame.Names);
+        json.WriteStartArray("levels");
+        foreach (var level in flame.Levels)
+        {
+            json.WriteStartArray();
+            foreach (var value in level)
+                json.WriteNumberValue(value);
+            json.WriteEndArray();
+        }
+
+        json.WriteEndArray();
+        json.WriteNumber("numTicks", ticks);
+        json.WriteNumber("maxSelf", flame.MaxSelf);
+        json.WriteEndObject();
+        json.WriteStartObject("metadata");
+        json.WriteString("format", format);
+        json.WriteString("spyName", "");
+        json.WriteNumber("sampleRate", sampleRate);
+        json.WriteString("units", units);
+        json.WriteString("name", id.SampleType);
+        json.WriteEndObject();
     }
 
     /// <summary>A timeline: a value per step from the range's start (snapped to a step) to its end, 0 where nothing is.</summary>
@@ -137,8 +188,8 @@ public static class PyroscopeQueryApi
     {
         try
         {
-            var (_, selector) = Query(context.Request.Query["query"].ToString(), typeRequired: false);
-            var (from, to) = Range(context.Request.Query, time.GetUtcNow());
+            var (_, selector) = Query(context.Request.Query["query"].ToString(), typeRequired: false, "query");
+            var (from, to) = Range(context.Request.Query, "from", "until", time.GetUtcNow());
             return Results.Json(await queries.LabelNamesAsync(selector, from, to, cancellationToken), PyroscopeJson.Default.IReadOnlyListString);
         }
         catch (Exception e) when (ApiException.Of(e) is { } refusal)
@@ -154,8 +205,8 @@ public static class PyroscopeQueryApi
             var label = context.Request.Query["label"].ToString();
             if (label.Length == 0)
                 throw new Service.InvalidRequestException("missing \"label\"");
-            var (_, selector) = Query(context.Request.Query["query"].ToString(), typeRequired: false);
-            var (from, to) = Range(context.Request.Query, time.GetUtcNow());
+            var (_, selector) = Query(context.Request.Query["query"].ToString(), typeRequired: false, "query");
+            var (from, to) = Range(context.Request.Query, "from", "until", time.GetUtcNow());
             return Results.Json(await queries.LabelValuesAsync(label, selector, from, to, cancellationToken), PyroscopeJson.Default.IReadOnlyListString);
         }
         catch (Exception e) when (ApiException.Of(e) is { } refusal)
@@ -169,21 +220,21 @@ public static class PyroscopeQueryApi
         ConnectUnary.IsJson(context.Request) ? Results.Text("{\"settings\":[]}", "application/json") : Results.Bytes([], "application/proto");
 
     /// <summary>A query's type id (the text before the selector) and selector; a type id may be required.</summary>
-    private static (string? TypeId, LabelSelector Selector) Query(string query, bool typeRequired)
+    private static (string? TypeId, LabelSelector Selector) Query(string query, bool typeRequired, string name)
     {
         var brace = query.IndexOf('{', StringComparison.Ordinal);
         var typeId = (brace < 0 ? query : query[..brace]).Trim();
         if (typeRequired && typeId.Length == 0)
-            throw new Service.InvalidRequestException("\"query\" must name a profile type: process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"api\"}");
+            throw new Service.InvalidRequestException($"\"{name}\" must name a profile type: process_cpu:cpu:nanoseconds:cpu:nanoseconds{{service_name=\"api\"}}");
         return (typeId.Length == 0 ? null : typeId, LabelSelector.Parse(brace < 0 ? "" : query[brace..]));
     }
 
-    private static (long From, long To) Range(IQueryCollection parameters, DateTimeOffset now)
+    private static (long From, long To) Range(IQueryCollection parameters, string fromName, string untilName, DateTimeOffset now)
     {
-        var until = Time(parameters["until"].ToString(), now, "until") ?? now;
-        var from = Time(parameters["from"].ToString(), now, "from") ?? until - DefaultRange;
+        var until = Time(parameters[untilName].ToString(), now, untilName) ?? now;
+        var from = Time(parameters[fromName].ToString(), now, fromName) ?? until - DefaultRange;
         if (from > until)
-            throw new Service.InvalidRequestException("\"from\" is after \"until\"");
+            throw new Service.InvalidRequestException($"\"{fromName}\" is after \"{untilName}\"");
         return (UnixNanos.Clamp(from), UnixNanos.Clamp(until));
     }
 

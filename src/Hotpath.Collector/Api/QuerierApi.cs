@@ -166,13 +166,9 @@ public static class QuerierApi
             throw new Service.InvalidRequestException("a diff needs both left and right");
         var (leftFrom, leftTo) = Range(request.Left.Start, request.Left.End, now);
         var (rightFrom, rightTo) = Range(request.Right.Start, request.Right.End, now);
-        var left = await queries.MergeAsync(request.Left.ProfileTypeID, LabelSelector.Parse(request.Left.LabelSelector), leftFrom, leftTo, cancellationToken);
-        var right = await queries.MergeAsync(request.Right.ProfileTypeID, LabelSelector.Parse(request.Right.LabelSelector), rightFrom, rightTo, cancellationToken);
-        var empty = (new Profile { SampleType = { new Pprof.Proto.ValueType() } }, 0);
-        var (leftProfile, leftIndex) = left ?? empty;
-        var (rightProfile, rightIndex) = right ?? empty;
         var maxNodes = request.Right.HasMaxNodes && request.Right.MaxNodes > 0 ? request.Right.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes;
-        var flame = PyroscopeFlameGraph.Diff(leftProfile, leftIndex, rightProfile, rightIndex, maxNodes);
+        var flame = await queries.DiffAsync((request.Left.ProfileTypeID, LabelSelector.Parse(request.Left.LabelSelector), leftFrom, leftTo),
+            (request.Right.ProfileTypeID, LabelSelector.Parse(request.Right.LabelSelector), rightFrom, rightTo), maxNodes, cancellationToken);
         var graph = new FlameGraphDiff
         {
             Total = flame.Total + flame.LeftTotal, MaxSelf = flame.MaxSelf, LeftTicks = flame.LeftTotal, RightTicks = flame.Total,
@@ -191,8 +187,10 @@ public static class QuerierApi
         return merged is var (profile, sampleType) ? profile.OnlySampleType(sampleType) : new Profile();
     }
 
-    /// <summary>Each matcher text a selector (Pyroscope ORs them); none selects everything.</summary>
-    /// <summary>The selectors of a request's <c>matchers</c>, each a query of its own: at most <see cref="LabelSelector.MaxMatchers"/>.</summary>
+    /// <summary>
+    /// Each matcher text a selector (Pyroscope ORs them), each a query of its own, so at most
+    /// <see cref="LabelSelector.MaxMatchers"/>; none selects everything.
+    /// </summary>
     private static IReadOnlyList<LabelSelector> Selectors(IReadOnlyCollection<string> matchers)
     {
         if (matchers.Count > LabelSelector.MaxMatchers)

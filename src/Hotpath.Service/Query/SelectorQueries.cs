@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Conversions;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
@@ -180,6 +181,20 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         var profile = total.Build();
         var index = SampleTypeIndex(profile, id!);
         return index < 0 ? null : (profile, index);
+    }
+
+    /// <summary>
+    /// Pyroscope's diff of two selections (each a type id, a selector and Unix nanoseconds): the right one's flame
+    /// graph against the left one's, either empty when nothing matches it.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">A type id that is not one Hotpath stores.</exception>
+    public async Task<PyroscopeFlameGraph> DiffAsync((string TypeId, LabelSelector Selector, long From, long To) left,
+        (string TypeId, LabelSelector Selector, long From, long To) right, long maxNodes, CancellationToken cancellationToken)
+    {
+        var empty = (new Profile { SampleType = { new Pprof.Proto.ValueType() } }, 0);
+        var (leftProfile, leftIndex) = await MergeAsync(left.TypeId, left.Selector, left.From, left.To, cancellationToken).ConfigureAwait(false) ?? empty;
+        var (rightProfile, rightIndex) = await MergeAsync(right.TypeId, right.Selector, right.From, right.To, cancellationToken).ConfigureAwait(false) ?? empty;
+        return PyroscopeFlameGraph.Diff(leftProfile, leftIndex, rightProfile, rightIndex, maxNodes);
     }
 
     /// <summary>The index of the id's sample type (by type and unit, else by type) in the profile; -1 when it has none.</summary>
