@@ -38,6 +38,29 @@ public sealed class PyroscopeFlameGraphTests
     }
 
     [Fact]
+    public void Inlined_frames_of_one_location_are_frames_of_their_own_outermost_first_by_bare_function_name()
+    {
+        // Location 1 is strings.Index inlined into main.parse (a location's lines are innermost first); 2 is main.main.
+        var profile = new Proto.Profile
+        {
+            StringTable = { "", "cpu", "nanoseconds", "strings.Index", "main.parse", "main.main" },
+            SampleType = { new Proto.ValueType { Type = 1, Unit = 2 } },
+            Function = { new Proto.Function { Id = 1, Name = 3 }, new Proto.Function { Id = 2, Name = 4 }, new Proto.Function { Id = 3, Name = 5 } },
+            Location =
+            {
+                new Proto.Location { Id = 1, Line = { new Proto.Line { FunctionId = 1 }, new Proto.Line { FunctionId = 2 } } },
+                new Proto.Location { Id = 2, Line = { new Proto.Line { FunctionId = 3 } } },
+            },
+            Sample = { new Proto.Sample { LocationId = { 1, 2 }, Value = { 70 } } },
+        };
+
+        var flame = PyroscopeFlameGraph.Of(profile, 0);
+
+        Assert.Equal(["main.main", "main.parse", "strings.Index"], flame.Levels.Skip(1).Select(l => flame.Names[(int)l[3]]));
+        Assert.All(flame.Levels, l => Assert.Equal(70, l[1]));
+    }
+
+    [Fact]
     public void A_node_cap_folds_the_smallest_nodes_and_keeps_the_total()
     {
         var profile = TestData.Decode("cpu_2.pb.gz");
