@@ -335,6 +335,28 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
         Assert.All(sets, s => Assert.Equal((_service, Cpu, "process_cpu", "eu"), (s["service_name"], s["__profile_type__"], s["__name__"], s["region"])));
     }
 
+    [Theory]
+    [InlineData("service_name,__profile_type__", "memory:alloc_objects:count:space:bytes|grafana;memory:alloc_space:bytes:space:bytes|grafana;"
+        + "memory:inuse_objects:count:space:bytes|grafana;memory:inuse_space:bytes:space:bytes|grafana;"
+        + "process_cpu:cpu:nanoseconds:cpu:nanoseconds|grafana;process_cpu:samples:count:cpu:nanoseconds|grafana")]
+    [InlineData("service_name,version", "grafana|1.1;grafana|1.2;grafana|1.3")]
+    [InlineData("service_name,no_such_label", "grafana")]
+    public async Task Series_projected_onto_label_names_lists_each_distinct_projection_once(string labelNames, string expected)
+    {
+        // Each set's values in the order of its keys: __profile_type__ sorts before service_name.
+        var (answer, error, message) = await Client(binary: true).CallAsync("series", new
+        {
+            matchers = new[] { $"{{service_name=\"{_service}\"}}" }, labelNames = labelNames.Split(','),
+            start = T0.AddHours(-1).ToUnixTimeMilliseconds(), end = T0.AddHours(1).ToUnixTimeMilliseconds(),
+        });
+
+        Assert.True(error is null, message);
+        var sets = answer!.Value.GetProperty("labelsSet").EnumerateArray()
+            .Select(s => string.Join("|", s.GetProperty("labels").EnumerateArray().Select(l => l.GetProperty("value").GetString()!.Replace(_service, "grafana", StringComparison.Ordinal))))
+            .Order(StringComparer.Ordinal);
+        Assert.Equal(expected, string.Join(";", sets));
+    }
+
     [Fact]
     public async Task Hotpaths_own_find_and_merge_take_the_same_selector_as_a_query_parameter()
     {

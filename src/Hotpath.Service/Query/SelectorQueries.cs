@@ -301,11 +301,24 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         return limit > 0 && series.Count > limit ? series[..limit] : series;
     }
 
+    /// <summary>The label sets of one key's values among the selection, and the empty set when some profile has no value.</summary>
+    private async Task<List<IReadOnlyList<ProfileLabel>>> ValuesOfAsync(ProfileQuery query, string key, CancellationToken cancellationToken)
+    {
+        var whole = Math.Max(1, query.ToUnixNanos - query.FromUnixNanos);
+        var labeled = await reader.SeriesByLabelAsync(query, key, whole, cancellationToken).ConfigureAwait(false);
+        List<IReadOnlyList<ProfileLabel>> sets = [.. labeled.Select(p => p.Value).Distinct(StringComparer.Ordinal).Select(v => (IReadOnlyList<ProfileLabel>)[new ProfileLabel(key, v)])];
+        // A profile carries at most one value of a key: fewer labeled profiles than profiles means some carry none.
+        if (labeled.Sum(p => p.Point.Profiles) < (await reader.SeriesAsync(query, whole, cancellationToken).ConfigureAwait(false)).Sum(p => p.Profiles))
+            sets.Add([]);
+        return sets;
+    }
+
     /// <summary>
     /// Pyroscope's Series: the distinct label sets of what the selector picks between the times, each with its
     /// <c>service_name</c>, <c>__profile_type__</c> (one set per type id) and <c>__name__</c>, projected onto
-    /// <paramref name="labelNames"/> when given. Read from the profiles' metadata (a find per service and type),
-    /// so its cost grows with the profiles in the range.
+    /// <paramref name="labelNames"/> when given. Projected onto those three (Drilldown's grid of services) it needs
+    /// no profile's labels; onto one label of the profiles besides, it reads that label's series (pieces, at fleet
+    /// scale too); else the profiles' metadata (a find per service and type), whose cost grows with the range.
     /// </summary>
     public async Task<IReadOnlyList<IReadOnlyList<ProfileLabel>>> LabelSetsAsync(LabelSelector selector, IReadOnlyCollection<string> labelNames,
         long from, long to, CancellationToken cancellationToken)
@@ -313,13 +326,15 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         ArgumentNullException.ThrowIfNull(selector);
         ArgumentNullException.ThrowIfNull(labelNames);
         var sets = new Dictionary<string, IReadOnlyList<ProfileLabel>>(StringComparer.Ordinal);
+        var ownNames = labelNames.Where(n => n is not (LabelSelector.ServiceLabel or LabelSelector.ProfileTypeLabel or "__name__")).ToList();
         foreach (var group in (await TypesAsync(selector, from, to, cancellationToken).ConfigureAwait(false)).GroupBy(t => t.Service, StringComparer.Ordinal))
         {
             foreach (var ids in group.GroupBy(t => t.Stored))
             {
                 var query = new ProfileQuery(group.Key, ids.Key, from, to, selector.RequiredLabels, Filter: selector.Filter);
-                var labelSets = (await reader.FindAsync(query, cancellationToken).ConfigureAwait(false))
-                    .Select(m => m.Labels).DistinctBy(LabelSetKey.Encode, StringComparer.Ordinal).ToList();
+                List<IReadOnlyList<ProfileLabel>> labelSets = labelNames.Count == 0 || ownNames.Count > 1
+                    ? [.. (await reader.FindAsync(query, cancellationToken).ConfigureAwait(false)).Select(m => m.Labels).DistinctBy(LabelSetKey.Encode, StringComparer.Ordinal)]
+                    : ownNames.Count == 0 ? [[]] : await ValuesOfAsync(query, ownNames[0], cancellationToken).ConfigureAwait(false);
                 foreach (var (_, _, id) in ids)
                 {
                     foreach (var labels in labelSets)
