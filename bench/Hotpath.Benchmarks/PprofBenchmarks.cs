@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
 
 namespace Hotpath.Benchmarks;
@@ -12,6 +13,7 @@ public class PprofBenchmarks
     private byte[] _cpu = [];
     private byte[][] _thousand = [];
     private Profile _merged = new();
+    private Hotpath.Pprof.Pyroscope.Querier.SelectMergeStacktracesResponse _flameMessage = new();
 
     [GlobalSetup]
     public void Setup()
@@ -21,6 +23,15 @@ public class PprofBenchmarks
         var inputs = new[] { "cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz" }.Select(f => File.ReadAllBytes(Path.Combine(corpus, f))).ToArray();
         _thousand = [.. Enumerable.Range(0, 1000).Select(i => inputs[i % inputs.Length])];
         _merged = MergeThousand();
+        var flame = PyroscopeFlameGraphOfMerged();
+        _flameMessage = new()
+        {
+            Flamegraph = new()
+            {
+                Total = flame.Total, MaxSelf = flame.MaxSelf, Names = { flame.Names },
+                Levels = { flame.Levels.Select(l => new Hotpath.Pprof.Pyroscope.Querier.Level { Values = { l } }) },
+            },
+        };
     }
 
     /// <summary>What every POST pays: gunzip, parse and validate a real 14 KB CPU profile.</summary>
@@ -49,6 +60,18 @@ public class PprofBenchmarks
     /// <summary>Writing the merged result as gzip.</summary>
     [Benchmark]
     public byte[] EncodeMerged() => ProfileEncoder.ToGzipBytes(_merged);
+
+    /// <summary>Grafana's flame graph of the merge (SelectMergeStacktraces without the merge): the tree and its levels.</summary>
+    [Benchmark]
+    public PyroscopeFlameGraph PyroscopeFlameGraphOfMerged() => PyroscopeFlameGraph.Of(_merged, 1);
+
+    /// <summary>The same flame graph as the query service answers it in Connect JSON, as Drilldown asks.</summary>
+    [Benchmark]
+    public string PyroscopeFlameGraphJson() => Google.Protobuf.JsonFormatter.Default.Format(_flameMessage);
+
+    /// <summary>The same in binary protobuf, as Grafana's data source asks.</summary>
+    [Benchmark]
+    public byte[] PyroscopeFlameGraphProtobuf() => Google.Protobuf.MessageExtensions.ToByteArray(_flameMessage);
 
     internal static string FindRoot()
     {

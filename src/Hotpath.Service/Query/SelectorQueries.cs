@@ -160,15 +160,28 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         ArgumentNullException.ThrowIfNull(selector);
         if (!PyroscopeTypeId.TryResolve(typeId, out var type, out var id))
             throw new InvalidRequestException($"unknown profile type \"{typeId}\": a Pyroscope type id, <name>:<sample type>:<sample unit>:<period type>:<period unit>, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds");
-        var total = new ProfileMerger();
-        var merged = 0;
+        // One service (Grafana's usual query) is its merge as it is: merging it again would only copy it.
+        Profile? first = null;
+        ProfileMerger? total = null;
         foreach (var service in await ServicesAsync(selector, cancellationToken).ConfigureAwait(false))
         {
             try
             {
                 var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector.Filter);
-                total.Add((await merger.MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false)).Merged);
-                merged++;
+                var merged = (await merger.MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false)).Merged;
+                if (first is null)
+                {
+                    first = merged;
+                    continue;
+                }
+
+                if (total is null)
+                {
+                    total = new ProfileMerger();
+                    total.Add(first);
+                }
+
+                total.Add(merged);
             }
             catch (NothingFoundException)
             {
@@ -176,9 +189,9 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
             }
         }
 
-        if (merged == 0)
+        if (first is null)
             return null;
-        var profile = total.Build();
+        var profile = total?.Build() ?? first;
         var index = SampleTypeIndex(profile, id!);
         return index < 0 ? null : (profile, index);
     }
