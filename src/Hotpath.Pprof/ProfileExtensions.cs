@@ -51,4 +51,34 @@ public static class ProfileExtensions
         profile.Sample.AddRange(samples);
         return profile;
     }
+
+    /// <summary>
+    /// The profile with only the samples whose stacks run through a call site (Pyroscope's stack trace selector):
+    /// their function names from the root, inlined frames expanded, begin with <paramref name="rootFirst"/>.
+    /// Nothing is dropped for an empty call site. Modifies the profile.
+    /// </summary>
+    public static Profile ThroughCallSite(this Profile profile, IReadOnlyList<string> rootFirst)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(rootFirst);
+        if (rootFirst.Count == 0)
+            return profile;
+        var stacks = new Analysis.StackResolver(profile);
+        var samples = profile.Sample.Where(sample =>
+        {
+            var frames = stacks.Frames(sample); // leaf first
+            if (frames.Count < rootFirst.Count)
+                return false;
+            for (var i = 0; i < rootFirst.Count; i++)
+            {
+                if (frames[frames.Count - 1 - i] != rootFirst[i])
+                    return false;
+            }
+
+            return true;
+        }).ToList();
+        profile.Sample.Clear();
+        profile.Sample.AddRange(samples);
+        return profile;
+    }
 }

@@ -88,6 +88,33 @@ public sealed class QuerierApiTests(CollectorFixture fixture) : IClassFixture<Co
     }
 
     [Fact]
+    public async Task A_stack_trace_selector_keeps_the_stacks_through_its_call_site()
+    {
+        // The call site: the fewest outermost frames of cpu_1's heaviest sample that some stacks do not start with;
+        // expected, the CPU time of every sample of cpu_1 whose stack does (read here from the corpus's own locations).
+        var profile = TestData.Decode("cpu_1.pb.gz");
+        var functions = profile.Function.ToDictionary(f => f.Id, f => profile.StringTable[(int)f.Name]);
+        var locations = profile.Location.ToDictionary(l => l.Id, l => l.Line.Select(line => functions[line.FunctionId]).Reverse().ToList());
+        List<string> RootFirst(Sample sample) => [.. sample.LocationId.Reverse().SelectMany(id => locations[id])];
+        var heaviest = profile.Sample.MaxBy(s => s.Value[1])!;
+        var stack = RootFirst(heaviest);
+        var depth = Enumerable.Range(1, stack.Count).First(d => profile.Sample.Any(s => !RootFirst(s).Take(d).SequenceEqual(stack.Take(d))));
+        var callSite = stack.Take(depth).ToList();
+        var expected = profile.Sample.Where(s => RootFirst(s).Take(depth).SequenceEqual(callSite)).Sum(s => s.Value[1]);
+
+        var (answer, error, message) = await Client(binary: true).CallAsync("selectMergeStacktraces", new
+        {
+            profileTypeID = Cpu, labelSelector = $"{{service_name=\"{_service}\", version=\"1.1\"}}",
+            start = T0.AddHours(-1).ToUnixTimeMilliseconds(), end = T0.AddHours(1).ToUnixTimeMilliseconds(),
+            stackTraceSelector = new { callSite = callSite.Select(name => new { name }) },
+        });
+
+        Assert.True(error is null, message);
+        Assert.InRange(expected, 1, CpuNanoseconds("cpu_1.pb.gz") - 1); // the call site leaves some stacks out
+        Assert.Equal(expected, Long(answer!.Value.GetProperty("flamegraph").GetProperty("total")));
+    }
+
+    [Fact]
     public async Task A_flame_graph_capped_at_a_few_nodes_keeps_its_total()
     {
         var (answer, _, _) = await Client(binary: true).CallAsync("selectMergeStacktraces", new

@@ -132,8 +132,10 @@ public static class QuerierApi
     {
         var (from, to) = Range(request.Start, request.End, now);
         var merged = await queries.MergeAsync(request.ProfileTypeID, LabelSelector.Parse(request.LabelSelector), from, to, cancellationToken);
+        var callSite = request.StackTraceSelector?.CallSite.Select(l => l.Name).ToList() ?? [];
         var flame = merged is var (profile, sampleType)
-            ? PyroscopeFlameGraph.Of(profile, sampleType, request.HasMaxNodes && request.MaxNodes > 0 ? request.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes)
+            ? PyroscopeFlameGraph.Of(profile.ThroughCallSite(callSite), sampleType,
+                request.HasMaxNodes && request.MaxNodes > 0 ? request.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes)
             : PyroscopeFlameGraph.Empty;
         var graph = new Hotpath.Pprof.Pyroscope.Querier.FlameGraph { Total = flame.Total, MaxSelf = flame.MaxSelf, Names = { flame.Names }, Levels = { Levels(flame) } };
         return new SelectMergeStacktracesResponse { Flamegraph = graph };
