@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Hotpath.Pprof;
 using Hotpath.Testing;
 using Microsoft.Extensions.Logging.Abstractions;

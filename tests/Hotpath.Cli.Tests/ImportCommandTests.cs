@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Hotpath.Testing;
 
 namespace Hotpath.Cli.Tests;

@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Hotpath.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
 
 namespace Hotpath.Cli.Tests;
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Testing;

@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using Google.Protobuf;
 using Hotpath.Collector.Api.Otlp;
 using Hotpath.Pprof.Otlp;
-using Hotpath.Testing;
 
 namespace Hotpath.Collector.Tests;
 

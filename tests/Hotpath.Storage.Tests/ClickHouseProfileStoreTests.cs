@@ -1,4 +1,3 @@
-using System.Text;
 using Hotpath.Pprof;
 using Hotpath.Storage.ClickHouse;
 using Hotpath.Testing;

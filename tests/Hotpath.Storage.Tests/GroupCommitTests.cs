@@ -1,4 +1,3 @@
-using Hotpath.Storage;
 
 namespace Hotpath.Storage.Tests;
 

@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using Hotpath.Pprof.Otlp;
-using Hotpath.Pprof.Proto;
 using OtlpFunction = Hotpath.Pprof.Otlp.Function;
 using OtlpLine = Hotpath.Pprof.Otlp.Line;
 using OtlpLocation = Hotpath.Pprof.Otlp.Location;
