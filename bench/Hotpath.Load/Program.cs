@@ -195,6 +195,28 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
     var seeding = stopwatch.Elapsed.TotalSeconds;
     Console.WriteLine(string.Create(invariant, $"fleet: {posted} profiles ({Instances} instances x {days} d) in {seeding:F0} s = {posted / seeding:F0}/s while pieces are built; {failures} failed"));
 
+    // At once: the merges a postmortem asks right after the writes, before the builder has caught up (each once,
+    // as the pieces change under it); their totals are compared with the same merges once the pieces are built.
+    var mid = start.AddDays(days / 2.0).AddMinutes(17).AddSeconds(23); // nothing aligned to a bucket
+    var merges = new (string Name, string Query)[]
+    {
+        ("merge 1 h", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid)}&to={Format(mid.AddHours(1))}"),
+        ("merge 24 h", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}"),
+        ("merge 24 h + version=1.5", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=version%3D1.5"),
+        ($"merge {days} d", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
+    };
+    var atOnce = new Dictionary<string, string>();
+    foreach (var (name, query) in merges)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var answered = await http.GetAsync(new Uri(reader?.Url ?? url, query));
+        var took = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var body = await answered.Content.ReadAsByteArrayAsync();
+        atOnce[name] = answered.IsSuccessStatusCode ? string.Join("/", decoder.Decode(body).Totals()) : $"{(int)answered.StatusCode}";
+        var pending = await Gauge(url, "hotpath_rollup_pending_buckets");
+        Console.WriteLine(string.Create(invariant, $"at once: {name}: {(int)answered.StatusCode} in {took:F0} ms; pending buckets {pending:F0}"));
+    }
+
     stopwatch.Restart();
     var deadline = TimeSpan.FromMinutes(30);
     // Every collector builds pieces (on ClickHouse each builds them all, once the writer's journal is shipped):
@@ -215,20 +237,22 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         (url, pid) = other;
     }
 
-    var mid = start.AddDays(days / 2.0).AddMinutes(17).AddSeconds(23); // nothing aligned to a bucket
-    var queries = new (string Name, string Query)[]
+    foreach (var (name, query) in merges)
     {
-        ("merge 1 h", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid)}&to={Format(mid.AddHours(1))}"),
-        ("merge 24 h", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}"),
-        ("merge 24 h + version=1.5", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=version%3D1.5"),
-        ($"merge {days} d", $"/api/0/profiles/merge?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
+        var settled = string.Join("/", decoder.Decode(await http.GetByteArrayAsync(new Uri(url, query))).Totals());
+        Console.WriteLine($"at once vs settled: {name}: {(atOnce[name] == settled ? "exact" : $"DIFFERENT ({atOnce[name]} against {settled})")}");
+    }
+
+    (string Name, string Query)[] queries =
+    [
+        .. merges,
         ("find 24 h + host", $"/api/0/profiles?service=fleet&from={Format(mid.AddDays(-1))}&to={Format(mid)}&labels=host%3Dh07"),
         ($"UI series {days} d, 60 buckets", $"/api/0/ui/series?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&buckets=60"),
         ($"UI profile {days} d", $"/api/0/ui/profile?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}"),
         ($"UI explore host {days} d (20 values)", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=host&buckets=30"),
         ($"UI explore version {days} d", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=version&buckets=30"),
         ($"UI sandwich {days} d", $"/api/0/ui/sandwich?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&function=sort.pdqsort"),
-    };
+    ];
     // Grafana's Pyroscope data source: the same ranges through Pyroscope's query service (Connect JSON, as a browser sends it).
     const string Cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
     string Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds().ToString(invariant);

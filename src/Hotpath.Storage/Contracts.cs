@@ -122,7 +122,8 @@ public interface IProfileReader
     /// <summary>
     /// What a merge of the query's selection (a type, no limit) reads: pprof bodies, raw profiles or pieces
     /// pre-merged by the engine, whose merge is the merge of every selected profile. An engine without
-    /// pre-merged pieces gives the raw bodies; it stops counting past <paramref name="maxRawProfiles"/>.
+    /// pre-merged pieces gives the raw bodies; it stops counting past <paramref name="maxRawProfiles"/>
+    /// (<see cref="int.MaxValue"/>: it gives them all).
     /// </summary>
     Task<MergeSource> OpenMergeAsync(ProfileQuery query, int maxRawProfiles, CancellationToken cancellationToken);
 
@@ -190,11 +191,14 @@ public sealed record MergeSource(int Profiles, int RawProfiles, IAsyncEnumerable
 
     /// <summary>
     /// The limit of a find for a merge of at most <paramref name="maxRawProfiles"/>: one past the most, to tell
-    /// "exactly the most" from "too many"; a smaller limit of the query's own stands.
+    /// "exactly the most" from "too many"; a smaller limit of the query's own stands. <see cref="int.MaxValue"/>
+    /// is no most: the query's own limit, or none (0).
     /// </summary>
     public static int FindLimit(ProfileQuery query, int maxRawProfiles)
     {
         ArgumentNullException.ThrowIfNull(query);
+        if (maxRawProfiles == int.MaxValue)
+            return query.Limit;
         return query.Limit > 0 ? Math.Min(query.Limit, maxRawProfiles + 1) : maxRawProfiles + 1;
     }
 }

@@ -10,7 +10,10 @@ namespace Hotpath.Service.Query;
 /// core a few profiles ahead, while folding stays in input order, so the output is the same on every run
 /// and memory holds a bounded window of decoded profiles, whose arrays are reused.
 /// </summary>
-/// <param name="maxProfilesPerMerge">Most raw profiles one merge reads (Collector:MaxProfilesPerMerge).</param>
+/// <param name="maxProfilesPerMerge">
+/// Most raw profiles a merge that must decode each reads (Collector:MaxProfilesPerMerge): one with a <c>limit</c>,
+/// of ids, or averaging gauges per instance. A range merge is never refused: what no piece covers yet is decoded.
+/// </param>
 public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, IServiceMetrics metrics, TimeProvider time, int maxProfilesPerMerge)
 {
     private static readonly int Window = Math.Max(2, Environment.ProcessorCount * 2);
@@ -19,9 +22,10 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
 
     /// <summary>
     /// The merge of what a find selects: <see cref="NothingFoundException"/> when nothing matches,
-    /// <see cref="InvalidRequestException"/> when it would decode more than MaxProfilesPerMerge raw profiles or
-    /// when the profiles cannot be merged. Without a
-    /// limit the store may answer with pre-merged pieces, which count against no cap.
+    /// <see cref="InvalidRequestException"/> when the profiles cannot be merged, or when a <c>limit</c> asks for more
+    /// than MaxProfilesPerMerge raw profiles. Without a limit the store answers with its pre-merged pieces and the
+    /// raw profiles no piece covers yet (right after a burst of writes, an import, a restart), all of them, decoded
+    /// a window at a time on every core: a range is never refused.
     /// </summary>
     /// <remarks>
     /// With <see cref="Aggregation.Average"/>, a merge whose sample types include gauges is done again per
@@ -67,13 +71,13 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
         var max = maxProfilesPerMerge;
         var source = query.Limit > 0
             ? await MergeSource.FromFindAsync(reader, query, max, cancellationToken).ConfigureAwait(false)
-            : await reader.OpenMergeAsync(query, max, cancellationToken).ConfigureAwait(false);
+            : await reader.OpenMergeAsync(query, int.MaxValue, cancellationToken).ConfigureAwait(false);
         if (source.Profiles == 0)
             throw new NothingFoundException();
-        if (source.RawProfiles > max)
+        if (query.Limit > 0 && source.RawProfiles > max)
         {
             throw new InvalidRequestException(
-                $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge); narrow the time range or labels, or pass limit");
+                $"limit={query.Limit} asks for more than {max} profiles, the most a merge that decodes each reads (Collector:MaxProfilesPerMerge); pass a smaller limit, or none to merge the whole range from pre-merged pieces");
         }
 
         return (await MeasuredAsync(() => MergeAsync(source.Bodies, cancellationToken), source.Profiles).ConfigureAwait(false), source.Profiles);
