@@ -10,7 +10,8 @@ namespace Hotpath.Collector.Api;
 
 /// <summary>
 /// The one place where failures become profefe error envelopes, bearer tokens are checked (on endpoints
-/// that carry <see cref="ApiAccess"/>, never by path text), and requests are counted. It runs after routing
+/// that carry <see cref="ApiAccess"/>, never by path text), the request's tenant is set (<see cref="RequestTenant"/>:
+/// its token's, else its X-Scope-OrgID's), and requests are counted. It runs after routing
 /// has chosen the endpoint. Endpoints and the services they call just throw: <see cref="ApiException"/> or a
 /// domain error, which <see cref="ApiException.Of"/> turns into the profefe API's status and words.
 /// </summary>
@@ -111,7 +112,7 @@ public sealed class ApiMiddleware(RequestDelegate next, CollectorMetrics metrics
 
     /// <param name="Protected">An API endpoint (one with <see cref="ApiAccess"/>): it acts for a tenant.</param>
     /// <param name="Tenant">The tenant the request's token is bound to, or null.</param>
-    private sealed record Access(bool Protected, string? Tenant);
+    private readonly record struct Access(bool Protected, string? Tenant);
 
     private static async Task ReplyAsync(HttpContext context, int status, string message, string? retryAfter = null, string? hint = null)
     {
