@@ -238,6 +238,27 @@ public abstract class ProfileStoreContract
     }
 
     [Fact]
+    public async Task Bodies_of_hundreds_of_ids_come_in_the_order_asked_and_a_reader_may_stop_early()
+    {
+        await using var store = await CreateAsync();
+        var ids = new List<string>();
+        await Task.WhenAll(Enumerable.Range(0, 450).Select(async i =>
+        {
+            var meta = await store.Writer.WriteAsync(Profile("many", ProfileType.Trace, T0 + i * Second), System.Text.Encoding.UTF8.GetBytes($"body {i}"), default);
+            lock (ids)
+                ids.Add(meta.Id);
+        }));
+        ids.Reverse(); // any order but the written one
+
+        var read = await store.Reader.OpenAsync(ids, default).ToListAsync();
+        var first = await store.Reader.OpenAsync(ids, default).Take(1).ToListAsync();
+
+        var expected = (await store.Reader.GetAsync(ids, default)).Select(m => $"body {(m.CreatedAtUnixNanos - T0) / Second}");
+        Assert.Equal(expected, read.Select(b => System.Text.Encoding.UTF8.GetString(b)));
+        Assert.Equal(read[0], Assert.Single(first));
+    }
+
+    [Fact]
     public async Task Tenants_of_one_store_never_see_each_others_services_profiles_or_pieces()
     {
         await using var store = await CreateAsync();
