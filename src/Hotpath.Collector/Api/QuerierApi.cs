@@ -135,7 +135,7 @@ public static class QuerierApi
         var callSite = request.StackTraceSelector?.CallSite.Select(l => l.Name).ToList() ?? [];
         var flame = merged is var (profile, sampleType)
             ? PyroscopeFlameGraph.Of(profile.ThroughCallSite(callSite), sampleType,
-                request.HasMaxNodes && request.MaxNodes > 0 ? request.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes)
+                MaxNodes(request))
             : PyroscopeFlameGraph.Empty;
         var graph = new Hotpath.Pprof.Pyroscope.Querier.FlameGraph { Total = flame.Total, MaxSelf = flame.MaxSelf, Names = { flame.Names }, Levels = { Levels(flame) } };
         return new SelectMergeStacktracesResponse { Flamegraph = graph };
@@ -168,7 +168,7 @@ public static class QuerierApi
             throw new Service.InvalidRequestException("a diff needs both left and right");
         var (leftFrom, leftTo) = Range(request.Left.Start, request.Left.End, now);
         var (rightFrom, rightTo) = Range(request.Right.Start, request.Right.End, now);
-        var maxNodes = request.Right.HasMaxNodes && request.Right.MaxNodes > 0 ? request.Right.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes;
+        var maxNodes = MaxNodes(request.Right);
         var flame = await queries.DiffAsync((request.Left.ProfileTypeID, LabelSelector.Parse(request.Left.LabelSelector), leftFrom, leftTo),
             (request.Right.ProfileTypeID, LabelSelector.Parse(request.Right.LabelSelector), rightFrom, rightTo), maxNodes, cancellationToken);
         var graph = new FlameGraphDiff
@@ -178,6 +178,10 @@ public static class QuerierApi
         };
         return new DiffResponse { Flamegraph = graph };
     }
+
+    /// <summary>A request's <c>max_nodes</c>, Pyroscope's default when it names none.</summary>
+    private static long MaxNodes(SelectMergeStacktracesRequest request) =>
+        request.HasMaxNodes && request.MaxNodes > 0 ? request.MaxNodes : PyroscopeFlameGraph.DefaultMaxNodes;
 
     private static IEnumerable<Level> Levels(PyroscopeFlameGraph flame) => flame.Levels.Select(level => new Level { Values = { level } });
 

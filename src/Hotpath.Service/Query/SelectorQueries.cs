@@ -138,7 +138,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
                 var query = new ProfileQuery(service, type, from, to, selector.RequiredLabels, Filter: selector.Filter);
                 foreach (var key in all.Select(l => l.Key).Distinct(StringComparer.Ordinal))
                 {
-                    var points = await reader.SeriesByLabelAsync(query, key, Math.Max(1, to - from), cancellationToken).ConfigureAwait(false);
+                    var points = await ByLabelOverRangeAsync(query, key, cancellationToken).ConfigureAwait(false);
                     pairs.UnionWith(points.Select(p => new ProfileLabel(key, p.Value)));
                 }
             }
@@ -283,7 +283,7 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
                     throw new InvalidRequestException($"more than {MaxMergedSteps} steps of {id.SampleType}, which is merged step by step; a longer step");
                 var groups = key is null or LabelSelector.ServiceLabel
                     ? [(group, query)]
-                    : (await reader.SeriesByLabelAsync(query, key, Math.Max(1, to - from), cancellationToken).ConfigureAwait(false))
+                    : (await ByLabelOverRangeAsync(query, key, cancellationToken).ConfigureAwait(false))
                         .Select(p => p.Value).Distinct(StringComparer.Ordinal)
                         .Select(value => (value, query with { Labels = [.. query.Labels, new ProfileLabel(key, value)] })).ToList();
                 foreach (var (name, groupQuery) in groups)
@@ -314,13 +314,20 @@ public sealed class SelectorQueries(IProfileReader reader, MergeService merger)
         return limit > 0 && series.Count > limit ? series[..limit] : series;
     }
 
+    /// <summary>
+    /// The values of a key among the selection, one point a label set over the whole range (its pieces), not one a
+    /// profile: what the label queries read.
+    /// </summary>
+    private Task<IReadOnlyList<LabeledSeriesPoint>> ByLabelOverRangeAsync(ProfileQuery query, string key, CancellationToken cancellationToken) =>
+        reader.SeriesByLabelAsync(query, key, Math.Max(1, query.ToUnixNanos - query.FromUnixNanos), cancellationToken);
+
     /// <summary>The label sets of one key's values among the selection, and the empty set when some profile has no value.</summary>
     private async Task<List<IReadOnlyList<ProfileLabel>>> ValuesOfAsync(ProfileQuery query, string key, CancellationToken cancellationToken)
     {
-        var whole = Math.Max(1, query.ToUnixNanos - query.FromUnixNanos);
-        var labeled = await reader.SeriesByLabelAsync(query, key, whole, cancellationToken).ConfigureAwait(false);
+        var labeled = await ByLabelOverRangeAsync(query, key, cancellationToken).ConfigureAwait(false);
         List<IReadOnlyList<ProfileLabel>> sets = [.. labeled.Select(p => p.Value).Distinct(StringComparer.Ordinal).Select(v => (IReadOnlyList<ProfileLabel>)[new ProfileLabel(key, v)])];
         // A profile carries at most one value of a key: fewer labeled profiles than profiles means some carry none.
+        var whole = Math.Max(1, query.ToUnixNanos - query.FromUnixNanos);
         if (labeled.Sum(p => p.Point.Profiles) < (await reader.SeriesAsync(query, whole, cancellationToken).ConfigureAwait(false)).Sum(p => p.Profiles))
             sets.Add([]);
         return sets;
