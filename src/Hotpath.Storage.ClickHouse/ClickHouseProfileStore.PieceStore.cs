@@ -134,25 +134,33 @@ public sealed partial class ClickHouseProfileStore
 
         public IAsyncEnumerable<byte[]> ReadAsync(IReadOnlyList<string> raw, CancellationToken cancellationToken) => store.OpenAsync(raw, cancellationToken);
 
-        public async Task WriteAsync(PendingPiece piece, BuiltPiece<string> built, CancellationToken cancellationToken)
+        public async Task WriteAsync(IReadOnlyList<(PendingPiece Piece, BuiltPiece<string> Built)> pieces, CancellationToken cancellationToken)
         {
-            if (piece.Labels == BucketGrid.AllLabels)
-                Interlocked.Decrement(ref store._pendingBuckets);
-            if (!built.Mergeable || built.Empty)
-                return; // a bucket that does not merge is read raw, as a merge of it would fail anyway
-            var labels = piece.Labels == BucketGrid.AllLabels ? [] : LabelSetKey.Decode(piece.Labels);
             var rows = new RowBinaryWriter();
-            rows.String(piece.Service);
-            rows.UInt8((byte)piece.Type);
-            rows.UInt32((uint)(BucketGrid.Width(piece.Level) / 1_000_000_000));
-            rows.UInt32((uint)(piece.Bucket / 1_000_000_000));
-            rows.UInt8(piece.Labels == BucketGrid.AllLabels ? (byte)1 : (byte)0);
-            rows.Strings([.. labels.Select(l => l.Key)]);
-            rows.Strings([.. labels.Select(l => l.Value)]);
-            rows.UInt32((uint)built.Profiles);
-            rows.Int64(store._time.GetUtcNow().UtcTicks);
-            // Gzipped as pprof is on the wire: a third of the raw bytes to send and keep, and the merge's decoder reads either.
-            rows.Bytes(built.Body!);
+            var count = 0;
+            foreach (var (piece, built) in pieces)
+            {
+                if (piece.Labels == BucketGrid.AllLabels)
+                    Interlocked.Decrement(ref store._pendingBuckets);
+                if (!built.Mergeable || built.Empty)
+                    continue; // a bucket that does not merge is read raw, as a merge of it would fail anyway
+                var labels = piece.Labels == BucketGrid.AllLabels ? [] : LabelSetKey.Decode(piece.Labels);
+                rows.String(piece.Service);
+                rows.UInt8((byte)piece.Type);
+                rows.UInt32((uint)(BucketGrid.Width(piece.Level) / 1_000_000_000));
+                rows.UInt32((uint)(piece.Bucket / 1_000_000_000));
+                rows.UInt8(piece.Labels == BucketGrid.AllLabels ? (byte)1 : (byte)0);
+                rows.Strings([.. labels.Select(l => l.Key)]);
+                rows.Strings([.. labels.Select(l => l.Value)]);
+                rows.UInt32((uint)built.Profiles);
+                rows.Int64(store._time.GetUtcNow().UtcTicks);
+                // Gzipped as pprof is on the wire: a third of the raw bytes to send and keep, and the merge's decoder reads either.
+                rows.Bytes(built.Body!);
+                count++;
+            }
+
+            if (count == 0)
+                return;
             await store.InsertAsync("bucket_pieces", rows.Written);
         }
     }

@@ -114,7 +114,7 @@ public sealed class RollupMergeTests
 
         await Store(collector).BuildRollupsAsync(default);
 
-        Assert.True(Store(collector).MinutesFromIngest >= 1, $"only {Store(collector).MinutesFromIngest} minutes came from ingest");
+        Assert.True(Store(collector).PiecesFromIngest >= 1, $"only {Store(collector).PiecesFromIngest} minutes came from ingest");
         foreach (var (type, filter) in new[] { ("cpu", ""), ("cpu", "&labels=host%3Dh1"), ("heap", "") })
         {
             var query = $"service=recent&type={type}&from={Format(minute.AddMinutes(-1))}&to={Format(minute.AddMinutes(2))}{filter}";

@@ -167,13 +167,66 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         Assert.Equal(left.Count, (await store.Store.OpenAsync([.. left.Select(m => m.Id)], default).ToListAsync()).Count);
     }
 
-    private static async Task<long[]> MergedTotalsAsync(SqliteProfileStore store, ProfileQuery query)
+    private static async Task<long[]> MergedTotalsAsync(SqliteProfileStore store, ProfileQuery query) =>
+        await PieceMergerAsync(store, query) is { Count: > 0 } merger ? merger.Build().Totals() : [];
+
+    [Fact]
+    public async Task A_backfill_is_built_from_the_profiles_ingest_decoded_and_merges_of_it_equal_those_of_its_raw_profiles()
+    {
+        await using var store = new SqliteUnderTest();
+        var minute = 60 * Second;
+        var start = T0 - 30 * 24 * 60 * minute; // a month before: nothing about it is recent
+        // Four agents once a minute for twenty minutes and one that sends three times a minute, written as ingest writes
+        // them: each with the profile it decoded.
+        for (var m = 0; m < 20; m++)
+        {
+            for (var host = 0; host < 4; host++)
+                await WriteDecodedAsync(store.Store, start + m * minute + host * 5 * Second, $"h{host}", TestData.CpuProfiles[(m + host) % 3]);
+            for (var i = 0; i < 3; i++)
+                await WriteDecodedAsync(store.Store, start + m * minute + (30 + i * 5) * Second, "busy", TestData.CpuProfiles[i]);
+        }
+
+        await store.Store.BuildRollupsAsync(default);
+
+        // Every minute of the service (5 sets each), and both ten minutes of each agent that sends once a minute.
+        Assert.Equal(20 + 2 * 4, store.Store.PiecesFromIngest);
+        foreach (var (from, to, host) in new[]
+                 {
+                     (start, start + 20 * minute - 1, ""), (start, start + 20 * minute - 1, "h1"), (start, start + 20 * minute - 1, "busy"),
+                     (start + 3 * minute + 7 * Second, start + 17 * minute, ""), (start + 10 * minute, start + 11 * minute - 1, "h3"),
+                 })
+        {
+            var query = new ProfileQuery("backfill", ProfileType.Cpu, from, to, host == "" ? [] : [new ProfileLabel("host", host)]);
+            Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
+        }
+    }
+
+    private static async Task WriteDecodedAsync(SqliteProfileStore store, long createdAt, string host, string file)
+    {
+        var decoded = new RawProfile();
+        new ProfileDecoder().Load(TestData.Bytes(file), decoded);
+        var profile = Written(Profile("backfill", ProfileType.Cpu, createdAt, ("host", host))) with { Decoded = decoded };
+        await store.WriteAsync(profile, TestData.Bytes(file), default);
+    }
+
+    private static async Task<string> RawMergeAsync(SqliteProfileStore store, ProfileQuery query)
+    {
+        var found = await store.FindAsync(query, default);
+        Assert.NotEmpty(found);
+        var merger = new ProfileMerger();
+        await foreach (var body in store.OpenAsync([.. found.Select(m => m.Id)], default))
+            merger.Add(new ProfileDecoder().Decode(body));
+        return CanonicalProfile.Of(merger.Build());
+    }
+
+    /// <summary>The merge of a query as the store plans it: its pieces, and raw profiles where none covers.</summary>
+    private static async Task<ProfileMerger> PieceMergerAsync(SqliteProfileStore store, ProfileQuery query)
     {
         var source = await store.OpenMergeAsync(query, 10_000, default);
         var merger = new ProfileMerger();
         await foreach (var body in source.Bodies)
             merger.Add(new ProfileDecoder().Decode(body));
-        return merger.Count == 0 ? [] : merger.Build().Totals();
+        return merger;
     }
 
     [Fact]

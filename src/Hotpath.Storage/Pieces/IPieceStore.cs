@@ -28,6 +28,9 @@ public interface IPieceStore<TRef>
     /// <summary>The bytes of raw parts, in order.</summary>
     IAsyncEnumerable<byte[]> ReadAsync(IReadOnlyList<TRef> raw, CancellationToken cancellationToken);
 
-    /// <summary>Stores (or, when empty, drops) the piece and clears its mark unless a later write changed it.</summary>
-    Task WriteAsync(PendingPiece piece, BuiltPiece<TRef> built, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stores (or, when empty, drops) each piece and clears its mark unless a later write changed it: all together,
+    /// in one transaction or request where the engine can.
+    /// </summary>
+    Task WriteAsync(IReadOnlyList<(PendingPiece Piece, BuiltPiece<TRef> Built)> pieces, CancellationToken cancellationToken);
 }

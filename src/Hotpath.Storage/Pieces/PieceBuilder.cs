@@ -13,10 +13,14 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
     private readonly ProfileDecoder _decoder = new();
     private readonly RawProfile _raw = new();
 
+    /// <summary>Most built pieces held before they are written: each write is one transaction (one lock, one round trip).</summary>
+    private const int WriteBatch = 128;
+
     /// <summary>Builds one batch of what is due per level; returns how many buckets (of a service, type and level) it built.</summary>
     public async Task<int> BuildAsync(long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
     {
         var buckets = 0;
+        var built = new List<(PendingPiece Piece, BuiltPiece<TRef> Built)>();
         for (var i = store.Levels.Count - 1; i >= 0; i--)
         {
             var pending = await store.PendingAsync(store.Levels[i], nowUnixNanos, settledOnly, cancellationToken).ConfigureAwait(false);
@@ -25,16 +29,31 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
                 foreach (var piece in bucket.OrderBy(p => p.Labels == BucketGrid.AllLabels))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    // An all-labels piece may be built from its sets' pieces beside it: those must be written first.
+                    if ((piece.Labels == BucketGrid.AllLabels && built.Count > 0 && built[^1].Piece is var last && (last.Service, last.Type, last.Bucket) == bucket.Key)
+                            || built.Count >= WriteBatch)
+                        await FlushAsync(built, cancellationToken).ConfigureAwait(false);
                     if (await store.PartsAsync(piece, cancellationToken).ConfigureAwait(false) is { } parts
-                            && await BuildAsync(parts, cancellationToken).ConfigureAwait(false) is { } built)
-                        await store.WriteAsync(piece, built, cancellationToken).ConfigureAwait(false);
+                            && await BuildAsync(parts, cancellationToken).ConfigureAwait(false) is { } made)
+                        built.Add((piece, made));
                 }
 
                 buckets++;
             }
+
+            // A coarser level is built from this one's pieces, so they are written before it is asked what is due.
+            await FlushAsync(built, cancellationToken).ConfigureAwait(false);
         }
 
         return buckets;
+    }
+
+    private async Task FlushAsync(List<(PendingPiece Piece, BuiltPiece<TRef> Built)> built, CancellationToken cancellationToken)
+    {
+        if (built.Count == 0)
+            return;
+        await store.WriteAsync(built, cancellationToken).ConfigureAwait(false);
+        built.Clear();
     }
 
     /// <summary>The piece of the parts; null when a raw part is gone meanwhile (retention), to be built again by a later pass.</summary>

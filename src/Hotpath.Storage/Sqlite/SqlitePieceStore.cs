@@ -10,7 +10,7 @@ namespace Hotpath.Storage.Sqlite;
 /// carries the sequence number of the last profile that touched it and is cleared only if no later one has,
 /// so a profile written while its bucket is being built leaves the bucket dirty for the next pass. Marks are
 /// written in the profile's own transaction, so after a crash the pieces still agree with what was acknowledged.
-/// A minute that ingest already merged in memory (<see cref="IngestFolds"/>) is not decoded again.
+/// A piece that ingest already merged in memory (<see cref="IngestFolds"/>) is not decoded again.
 /// </summary>
 internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds) : IPieceStore<RawPlace>
 {
@@ -33,13 +33,13 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
               WHERE d.level = 0 AND d.bucket <= $latest AND d.touched <= $settled AND (s.labels <> '{BucketGrid.AllLabels}' OR NOT EXISTS (
                   SELECT 1 FROM rollup_dirty o JOIN label_sets os ON os.id = o.set_id
                   WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND os.labels <> '{BucketGrid.AllLabels}'))
-              ORDER BY d.set_id, d.bucket LIMIT {Batch}
+              ORDER BY d.bucket, d.set_id LIMIT {Batch}
               """
             : $"""
               SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
               WHERE d.level = $level AND d.bucket <= $latest AND d.touched <= $settled AND NOT EXISTS (
                   SELECT 1 FROM rollup_dirty f WHERE f.set_id = d.set_id AND f.level = $level - 1 AND f.bucket >= d.bucket AND f.bucket < d.bucket + $width)
-              ORDER BY d.set_id, d.bucket LIMIT {Batch}
+              ORDER BY d.bucket, d.set_id LIMIT {Batch}
               """;
         command.Parameters.AddWithValue("$level", level);
         command.Parameters.AddWithValue("$width", BucketGrid.Width(level));
@@ -59,17 +59,15 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     public Task<PieceParts<RawPlace>?> PartsAsync(PendingPiece piece, CancellationToken cancellationToken)
     {
         var width = BucketGrid.Width(piece.Level);
-        if (piece.Level > BucketGrid.Minute)
-            return Parts(FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width));
-        if (piece.Labels == BucketGrid.AllLabels)
-            return Parts(SiblingParts(piece.Set, piece.Bucket));
-        var parts = RawParts(piece.Set, piece.Bucket, width);
-        // A raw minute that ingest already merged in memory needs no second decode (one profile: a pointer, nothing to merge).
-        var folded = folds.Take(piece.Service, (int)piece.Type, piece.Labels, piece.Bucket, parts.Count >= 2 ? [.. parts.Select(p => p.Raw!.Id!)] : []);
+        var parts = piece.Level > BucketGrid.Minute ? FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width)
+            : piece.Labels == BucketGrid.AllLabels ? SiblingParts(piece.Set, piece.Bucket)
+            : RawParts(piece.Set, piece.Bucket, width);
+        // A piece that ingest already merged in memory needs no second decode (one part: its bytes or a pointer, nothing to merge).
+        var folded = IngestFolds.Folds(piece) && parts.Count >= 2
+            ? folds.Take(piece, () => RawIds(piece.Set, piece.Bucket, width, piece.Labels == BucketGrid.AllLabels))
+            : null;
         return Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts, folded));
     }
-
-    private static Task<PieceParts<RawPlace>?> Parts(List<PiecePart<RawPlace>> parts) => Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts));
 
     public async IAsyncEnumerable<byte[]> ReadAsync(IReadOnlyList<RawPlace> raw, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -82,38 +80,31 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         }
     }
 
-    public Task WriteAsync(PendingPiece piece, BuiltPiece<RawPlace> built, CancellationToken cancellationToken)
+    public Task WriteAsync(IReadOnlyList<(PendingPiece Piece, BuiltPiece<RawPlace> Built)> pieces, CancellationToken cancellationToken)
     {
+        // One transaction for the lot: the lock is taken once, not once per piece while ingest's batches hold it.
         using var tx = connection.BeginTransaction();
-        using (var write = connection.CreateCommand())
+        using var upsert = Command(tx, """
+            INSERT INTO rollups(set_id, level, bucket, profiles, value, seq, body) VALUES ($set, $level, $bucket, $profiles, $value, $seq, $body)
+            ON CONFLICT(set_id, level, bucket) DO UPDATE SET profiles = excluded.profiles, value = excluded.value, seq = excluded.seq, body = excluded.body
+            """, "$profiles", "$value", "$seq", "$body");
+        using var drop = Command(tx, "DELETE FROM rollups WHERE set_id = $set AND level = $level AND bucket = $bucket");
+        using var clear = Command(tx, "DELETE FROM rollup_dirty WHERE set_id = $set AND level = $level AND bucket = $bucket AND generation = $generation", "$generation");
+        foreach (var (piece, built) in pieces)
         {
-            write.Transaction = tx;
-            if (built.Empty)
+            var write = built.Empty ? drop : upsert;
+            if (!built.Empty)
             {
-                write.CommandText = "DELETE FROM rollups WHERE set_id = $set AND level = $level AND bucket = $bucket";
-            }
-            else
-            {
-                write.CommandText = """
-                    INSERT INTO rollups(set_id, level, bucket, profiles, value, seq, body) VALUES ($set, $level, $bucket, $profiles, $value, $seq, $body)
-                    ON CONFLICT(set_id, level, bucket) DO UPDATE SET profiles = excluded.profiles, value = excluded.value, seq = excluded.seq, body = excluded.body
-                    """;
-                write.Parameters.AddWithValue("$profiles", built.Profiles);
-                write.Parameters.AddWithValue("$value", built.Value);
-                write.Parameters.AddWithValue("$seq", (object?)built.Pointer?.Seq ?? DBNull.Value);
-                write.Parameters.AddWithValue("$body", (object?)built.Body ?? DBNull.Value);
+                write.Parameters["$profiles"].Value = built.Profiles;
+                write.Parameters["$value"].Value = built.Value;
+                write.Parameters["$seq"].Value = (object?)built.Pointer?.Seq ?? DBNull.Value;
+                write.Parameters["$body"].Value = (object?)built.Body ?? DBNull.Value;
             }
 
-            AddBucket(write, piece);
+            SetBucket(write, piece);
             write.ExecuteNonQuery();
-        }
-
-        using (var clear = connection.CreateCommand())
-        {
-            clear.Transaction = tx;
-            clear.CommandText = "DELETE FROM rollup_dirty WHERE set_id = $set AND level = $level AND bucket = $bucket AND generation = $generation";
-            AddBucket(clear, piece);
-            clear.Parameters.AddWithValue("$generation", piece.Mark);
+            SetBucket(clear, piece);
+            clear.Parameters["$generation"].Value = piece.Mark;
             clear.ExecuteNonQuery();
         }
 
@@ -121,12 +112,23 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         return Task.CompletedTask;
     }
 
-    private static void AddBucket(SqliteCommand command, PendingPiece piece)
+    private SqliteCommand Command(SqliteTransaction tx, string sql, params string[] parameters)
     {
-        command.Parameters.AddWithValue("$set", piece.Set);
-        command.Parameters.AddWithValue("$level", piece.Level);
-        command.Parameters.AddWithValue("$bucket", piece.Bucket);
+        var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = sql;
+        foreach (var name in (string[])["$set", "$level", "$bucket", .. parameters])
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        return command;
     }
+
+    private static void SetBucket(SqliteCommand command, PendingPiece piece)
+    {
+        command.Parameters["$set"].Value = piece.Set;
+        command.Parameters["$level"].Value = piece.Level;
+        command.Parameters["$bucket"].Value = piece.Bucket;
+    }
+
 
     private List<PiecePart<RawPlace>> RawParts(long setId, long bucket, long width)
     {
@@ -144,6 +146,25 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         while (reader.Read())
             parts.Add(new(1, reader.GetInt64(4), null, new RawPlace(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3), reader.GetString(5))));
         return parts;
+    }
+
+    /// <summary>The ids of a label set's profiles in a bucket (of every profile of its service and type for the all-labels set).</summary>
+    private List<string> RawIds(long setId, long bucket, long width, bool allLabels)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT p.id FROM label_sets s
+            JOIN profiles p ON p.service = s.service AND p.type = s.type AND p.created_at >= $bucket AND p.created_at < $end{(allLabels ? "" : " AND p.labels = s.labels")}
+            WHERE s.id = $set
+            """;
+        command.Parameters.AddWithValue("$set", setId);
+        command.Parameters.AddWithValue("$bucket", bucket);
+        command.Parameters.AddWithValue("$end", bucket + width);
+        var ids = new List<string>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+            ids.Add(reader.GetString(0));
+        return ids;
     }
 
     /// <summary>The parts of a bucket at a finer level of the same label set.</summary>

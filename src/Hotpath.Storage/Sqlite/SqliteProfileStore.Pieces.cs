@@ -30,7 +30,7 @@ public sealed partial class SqliteProfileStore
                 total += built;
             }
             while (built > 0);
-            _folds.DropOlderThan(UnixNanos.From(now));
+            _folds.DropIdle(UnixNanos.From(now));
             return total;
         }
         finally
@@ -41,8 +41,8 @@ public sealed partial class SqliteProfileStore
 
     public long PendingBuckets => Scalar("SELECT count(*) FROM rollup_dirty");
 
-    /// <summary>Minute pieces built from the profiles ingest had decoded, without decoding them again.</summary>
-    public long MinutesFromIngest => _folds.Taken;
+    /// <summary>Pieces built from the profiles ingest had decoded, without decoding them again.</summary>
+    public long PiecesFromIngest => _folds.Taken;
 
     public long RollupBytes => Scalar("SELECT coalesce(sum(length(body)), 0) FROM rollups");
 }
