@@ -12,7 +12,8 @@ using Hotpath.Pprof;
 //   merge  URL PID RUNS                        latency of a merge of 1,000 CPU profiles, and the collector's peak RSS growth
 //   fleet  URL PID CORPUS DAYS [READ_URL READ_PID]  20 instances x 1 CPU profile a minute x DAYS days (cpu_1/2/3 restamped,
 //                                              labels host, version), rollups awaited, then merges of 1 h, 24 h, 24 h + label, all
-//                                              DAYS, and a find of 24 h + host (through READ_URL, a second collector, if given)
+//                                              DAYS, and a find of 24 h + host (through READ_URL, a second collector, if given);
+//                                              then a day of heap snapshots of the instances, averaged (aggregation=avg)
 var invariant = CultureInfo.InvariantCulture;
 var command = args.Length > 0 ? args[0] : "";
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromMinutes(5) };
@@ -165,6 +166,7 @@ async Task Merge(Uri url, int pid, int runs)
 async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? reader)
 {
     const int Instances = 20;
+    var writer = url;
     string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
     var decoder = new ProfileDecoder();
     var profiles = new[] { "cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz" }.Select(f => decoder.Decode(File.ReadAllBytes(Path.Combine(corpus, f)))).ToArray();
@@ -304,6 +306,63 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         var sorted = latencies.Order().ToArray();
         Console.WriteLine(string.Create(invariant, $"{name}: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms; peak RSS growth {peakGrowth / 1048576.0:F1} MiB; {size} bytes"));
     }
+
+    await Gauges(writer, url, corpus, end.AddDays(-1), Instances);
+}
+
+// The fleet's heap over its last day: a snapshot every 144 s of each instance (600 a day), heap_1 and heap_2 in
+// turn, then the UI's default for heap, in-use averaged per instance (aggregation=avg), at once and once the
+// pieces are built, against the average computed here: each instance's 300 + 300 snapshots summed, its in-use
+// columns divided by 600 (as Go's ScaleN rounds), times the instances.
+async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, int instances)
+{
+    const int Snapshots = 600;
+    var decoder = new ProfileDecoder();
+    var bodies = new[] { "heap_1.pb.gz", "heap_2.pb.gz" }.Select(f => decoder.Decode(File.ReadAllBytes(Path.Combine(corpus, f)))).ToArray();
+    var stopwatch = Stopwatch.StartNew();
+    var failures = 0;
+    await Task.WhenAll(Enumerable.Range(0, 16).Select(async worker =>
+    {
+        for (var n = worker; n < Snapshots * instances; n += 16)
+        {
+            var (snapshot, instance) = Math.DivRem(n, instances);
+            var profile = bodies[snapshot % 2].Clone();
+            profile.TimeNanos = (start.AddSeconds(snapshot * 144 + instance).UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+            using var response = await http.PostAsync(new Uri(writer, $"/api/0/profiles?service=gauges&type=heap&instance_id=i{instance:D2}&labels=host%3Dh{instance:D2}"),
+                new ByteArrayContent(profile.ToByteArray()));
+            if (!response.IsSuccessStatusCode)
+                Interlocked.Increment(ref failures);
+        }
+    }));
+    Console.WriteLine(string.Create(invariant, $"gauges: {Snapshots * instances} heap snapshots ({instances} instances x 1 d) in {stopwatch.Elapsed.TotalSeconds:F0} s; {failures} failed"));
+
+    var one = new ProfileMerger();
+    one.Add(bodies[0]);
+    one.Add(bodies[1]);
+    var instanceAverage = one.Build();
+    instanceAverage.ScaleN([.. instanceAverage.SampleType.Select(_ => Snapshots / 2.0)]);
+    instanceAverage.ScaleN([.. Aggregations.GaugeColumns(instanceAverage).Select(gauge => gauge ? 1.0 / Snapshots : 1.0)]);
+    var expected = string.Join("/", instanceAverage.Totals().Select(t => t * instances));
+    var range = $"service=gauges&type=heap&from={start.UtcDateTime:yyyy-MM-ddTHH:mm:ss}&to={start.AddDays(1).AddSeconds(-1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}";
+    async Task AskAsync(string when)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var merged = await http.GetAsync(new Uri(reader, $"/api/0/profiles/merge?{range}&aggregation=avg"));
+        var tookMerge = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var totals = merged.IsSuccessStatusCode ? string.Join("/", decoder.Decode(await merged.Content.ReadAsByteArrayAsync()).Totals()) : "";
+        started = Stopwatch.GetTimestamp();
+        using var ui = await http.GetAsync(new Uri(reader, $"/api/0/ui/profile?{range}"));
+        var tookUi = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        Console.WriteLine(string.Create(invariant,
+            $"gauges {when}: merge avg 1 d {(int)merged.StatusCode} in {tookMerge:F0} ms ({(totals == expected ? "exact" : $"DIFFERENT: {totals} against {expected}")}); UI profile (avg) 1 d {(int)ui.StatusCode} in {tookUi:F0} ms"));
+    }
+
+    await AskAsync("at once");
+    stopwatch.Restart();
+    while ((await Gauge(writer, "hotpath_journal_pending_profiles") > 0 || await Gauge(writer, "hotpath_rollup_pending_buckets") > 0
+            || await Gauge(reader, "hotpath_rollup_pending_buckets") > 0) && stopwatch.Elapsed < TimeSpan.FromMinutes(30))
+        await Task.Delay(1000);
+    await AskAsync("settled");
 }
 
 // How long a profile written through one collector takes to be found through another: 20 writes, one at a time.

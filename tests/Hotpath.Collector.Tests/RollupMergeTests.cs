@@ -125,6 +125,33 @@ public sealed class RollupMergeTests
     }
 
     [Fact]
+    public async Task Gauges_of_instances_with_labels_of_their_own_are_averaged_from_pieces_past_the_cap_as_from_their_raw_profiles()
+    {
+        await using var collector = await CollectorInstance.StartAsync("--Collector:MaxProfilesPerMerge=6");
+        var start = T0.AddDays(2);
+        async Task PostAsync(string file, int minute, string instance, string labels) =>
+            await collector.PostOkAsync("gauges", "heap", ProfileBytes.WithTime(file, start.AddMinutes(minute)), $"&instance_id={instance}&labels={labels}");
+        // a: four snapshots over two versions, b: three, c: two, each host its own label sets; d and e share theirs.
+        for (var i = 0; i < 4; i++)
+            await PostAsync("heap_1.pb.gz", i * 7, "a", $"host%3Da,version%3D{1 + i / 2}");
+        for (var i = 0; i < 3; i++)
+            await PostAsync("heap_2.pb.gz", i * 11, "b", "host%3Db");
+        for (var i = 0; i < 2; i++)
+            await PostAsync("heap_1.pb.gz", 30 + i, "c", "host%3Dc");
+        await PostAsync("heap_1.pb.gz", 3, "d", "region%3Dx");
+        await PostAsync("heap_2.pb.gz", 4, "e", "region%3Dx");
+        await Store(collector).BuildRollupsAsync(default);
+
+        // 11 profiles, past the cap of 6: only d's and e's are read raw.
+        var averaged = await collector.GetProfileAsync($"/api/0/profiles/merge?service=gauges&type=heap&from={Format(start)}&to={Format(start.AddHours(1))}&aggregation=avg");
+
+        // alloc_objects, alloc_space summed over every snapshot; inuse_objects, inuse_space averaged per instance, then summed.
+        var (one, other) = (TestData.Totals["heap_1.pb.gz"], TestData.Totals["heap_2.pb.gz"]);
+        long[] Sum(int column, int ones, int others) => [ones * one[column] + others * other[column]];
+        Assert.Equal([.. Sum(0, 7, 4), .. Sum(1, 7, 4), .. Sum(2, 3, 2), .. Sum(3, 3, 2)], averaged.Totals());
+    }
+
+    [Fact]
     public async Task Values_that_sum_past_64_bits_in_one_minute_are_merged_as_go_merges_and_do_not_stop_the_pieces()
     {
         await using var collector = await CollectorInstance.StartAsync();

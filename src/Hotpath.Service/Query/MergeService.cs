@@ -29,8 +29,8 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
     /// </summary>
     /// <remarks>
     /// With <see cref="Aggregation.Average"/>, a merge whose sample types include gauges is done again per
-    /// instance from the raw profiles (pre-merged pieces hold every instance together), so that each instance's
-    /// gauges are divided by its own number of snapshots; the raw profiles count against the cap.
+    /// instance, so that each instance's gauges are divided by its own number of snapshots: from the pieces of its
+    /// label sets where no other instance shares them, else from its raw profiles (those count against the cap).
     /// </remarks>
     public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, Aggregation aggregation, CancellationToken cancellationToken)
     {
@@ -40,29 +40,52 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
         return (await AverageAsync(query, cancellationToken).ConfigureAwait(false), count);
     }
 
+    /// <summary>
+    /// Each instance's gauges divided by its own number of snapshots, then every instance summed. An instance whose
+    /// label sets are its own (no other instance writes them: an agent's labels name its host or pod) is merged from
+    /// its sets' pre-merged pieces, like a sum; the others from their raw profiles, which count against the cap.
+    /// </summary>
     private async Task<Profile> AverageAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
-        var max = maxProfilesPerMerge;
-        var found = await reader.FindAsync(query with { Limit = MergeSource.FindLimit(query, max) }, cancellationToken).ConfigureAwait(false);
-        if (found.Count > max)
+        var found = await reader.FindAsync(query, cancellationToken).ConfigureAwait(false);
+        var sets = found.GroupBy(m => LabelSetKey.Encode(m.Labels), StringComparer.Ordinal)
+            .ToDictionary(set => set.Key, set => set.Select(m => m.InstanceId).Distinct(StringComparer.Ordinal).Count(), StringComparer.Ordinal);
+        var instances = found.GroupBy(m => m.InstanceId, StringComparer.Ordinal).ToList();
+        // With a limit, only the newest profiles count: those are read raw.
+        bool Own(IEnumerable<ProfileMeta> instance) => query.Limit == 0 && instance.All(m => sets[LabelSetKey.Encode(m.Labels)] == 1);
+        var raw = instances.Where(i => !Own(i)).Sum(i => i.Count());
+        if (raw > maxProfilesPerMerge)
         {
             throw new InvalidRequestException(
-                $"more than {max} profiles match, the most one merge reads (Collector:MaxProfilesPerMerge), and aggregation=avg reads each; narrow the time range or labels, or pass aggregation=sum");
+                $"more than {maxProfilesPerMerge} profiles match whose instances share label sets, the most one merge reads (Collector:MaxProfilesPerMerge), and aggregation=avg reads each of those; narrow the time range or labels, give each instance a label of its own, or pass aggregation=sum");
         }
 
         return await MeasuredAsync(async () =>
         {
             var total = new ProfileMerger();
-            foreach (var instance in found.GroupBy(m => m.InstanceId, StringComparer.Ordinal))
+            foreach (var instance in instances)
             {
-                var ids = instance.Select(m => m.Id).ToList();
-                var merged = await MergeAsync(reader.OpenAsync(ids, cancellationToken), cancellationToken).ConfigureAwait(false);
-                merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / ids.Count : 1.0)]);
+                var bodies = Own(instance) ? SetBodiesAsync(query, instance, cancellationToken) : reader.OpenAsync([.. instance.Select(m => m.Id)], cancellationToken);
+                var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
+                merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / instance.Count() : 1.0)]);
                 total.Add(merged);
             }
 
             return total.Build();
         }, found.Count).ConfigureAwait(false);
+    }
+
+    /// <summary>The bodies of the merges of an instance's own label sets over the range: their pieces where built.</summary>
+    private async IAsyncEnumerable<byte[]> SetBodiesAsync(ProfileQuery query, IEnumerable<ProfileMeta> instance,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var set in instance.DistinctBy(m => LabelSetKey.Encode(m.Labels), StringComparer.Ordinal))
+        {
+            var source = await reader.OpenMergeAsync(query with { Labels = [], Filter = new ExactLabelSet(set.Labels) }, int.MaxValue, cancellationToken)
+                .ConfigureAwait(false);
+            await foreach (var body in source.Bodies.WithCancellation(cancellationToken).ConfigureAwait(false))
+                yield return body;
+        }
     }
 
     /// <summary>The merge of what a find selects, every value summed (Go's semantics, the profefe API's).</summary>
