@@ -63,12 +63,18 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
         return await MeasuredAsync(async () =>
         {
             var total = new ProfileMerger();
-            foreach (var instance in instances)
+            // A few instances at once (each merge waits on its store as much as it decodes), added in order.
+            foreach (var chunk in instances.Chunk(Window))
             {
-                var bodies = Own(instance) ? SetBodiesAsync(query, instance, cancellationToken) : reader.OpenAsync([.. instance.Select(m => m.Id)], cancellationToken);
-                var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
-                merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / instance.Count() : 1.0)]);
-                total.Add(merged);
+                var averages = await Task.WhenAll(chunk.Select(async instance =>
+                {
+                    var bodies = Own(instance) ? SetBodiesAsync(query, instance, cancellationToken) : reader.OpenAsync([.. instance.Select(m => m.Id)], cancellationToken);
+                    var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
+                    merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / instance.Count() : 1.0)]);
+                    return merged;
+                })).ConfigureAwait(false);
+                foreach (var average in averages)
+                    total.Add(average);
             }
 
             return total.Build();
