@@ -2,10 +2,13 @@
 # The fleet scenario of the stack store: 20 instances x 1 CPU profile a minute x DAYS (default 7) days into a
 # fresh collector on the embedded store, then merges of 1 h, 24 h, 24 h + label, the whole range, and a find.
 # Usage: [ENGINE=sqlite|clickhouse|s3,clickhouse] bench/fleet.sh [DAYS]. Starts and stops its own collector(s) (and ClickHouse)
+# bench/fleet.sh backfill [COUNT] instead writes COUNT (100,000) profiles at random times of 7 days, 20 services x 30 label sets.
 # on 127.0.0.1; on ClickHouse it writes through one collector and reads through a second. Figures go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DAYS=${1:-7}
+BACKFILL=0
+if [ "$DAYS" = backfill ]; then BACKFILL=${2:-100000}; fi
 dotnet build src/Hotpath.Collector -c Release -v q -clp:ErrorsOnly >/dev/null
 dotnet build bench/Hotpath.Load -c Release -v q -clp:ErrorsOnly >/dev/null
 source bench/engines.sh
@@ -31,9 +34,13 @@ if [ "$ENGINE" != sqlite ]; then
   # Scale-out: write through one collector, read through another on the same engine.
   start_collector b; READER=("http://127.0.0.1:$PORT" "${PIDS[-1]}")
 fi
-dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll fleet "http://127.0.0.1:$A_PORT" "$A_PID" ../shared/testdata/pprof "$DAYS" "${READER[@]}"
+if [ "$BACKFILL" != 0 ]; then
+  dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll backfill "http://127.0.0.1:$A_PORT" "$A_PID" ../shared/testdata/pprof "$BACKFILL"
+else
+  dotnet bench/Hotpath.Load/bin/Release/net10.0/Hotpath.Load.dll fleet "http://127.0.0.1:$A_PORT" "$A_PID" ../shared/testdata/pprof "$DAYS" "${READER[@]}"
+fi
 if [ "$ENGINE" = sqlite ]; then
-  echo "raw bodies: $(du -sm "$DATA/a/bodies" | cut -f1) MiB, database: $(du -m "$DATA/a/hotpath.db" | cut -f1) MiB"
+  echo "raw bodies: $(du -sm "$DATA/a/bodies" | cut -f1) MiB, database: $(du -m "$DATA/a/hotpath.db" | cut -f1) MiB, data directory: $(du -sm "$DATA/a" | cut -f1) MiB"
 fi
 if [[ ",$ENGINE," == *,clickhouse,* ]]; then
   # What the rollups add per stored profile: the bucket pieces' rows as sent (uncompressed) and on disk.

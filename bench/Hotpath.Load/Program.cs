@@ -14,6 +14,8 @@ using Hotpath.Pprof;
 //                                              labels host, version), rollups awaited, then merges of 1 h, 24 h, 24 h + label, all
 //                                              DAYS, and a find of 24 h + host (through READ_URL, a second collector, if given);
 //                                              then a day of heap snapshots of the instances, averaged (aggregation=avg)
+//   backfill URL PID CORPUS COUNT              COUNT CPU profiles at random times of the 7 days before today, 20 services x
+//                                              30 label sets (an import): rate, server CPU-s per 1,000, and the builder's catch-up
 var invariant = CultureInfo.InvariantCulture;
 var command = args.Length > 0 ? args[0] : "";
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { Timeout = TimeSpan.FromMinutes(5) };
@@ -33,12 +35,15 @@ switch (command)
     case "merge":
         await Merge(new Uri(args[1]), int.Parse(args[2], invariant), int.Parse(args[3], invariant));
         break;
+    case "backfill":
+        await Backfill(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant));
+        break;
     case "fleet":
         await Fleet(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant),
             args.Length > 6 ? (new Uri(args[5]), int.Parse(args[6], invariant)) : null);
         break;
     default:
-        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID]");
+        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID] | backfill URL PID CORPUS COUNT");
         return 2;
 }
 
@@ -363,6 +368,49 @@ async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, i
             || await Gauge(reader, "hotpath_rollup_pending_buckets") > 0) && stopwatch.Elapsed < TimeSpan.FromMinutes(30))
         await Task.Delay(1000);
     await AskAsync("settled");
+}
+
+async Task Backfill(Uri url, int pid, string corpus, int count)
+{
+    var decoder = new ProfileDecoder();
+    var profiles = new[] { "cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz" }.Select(f => decoder.Decode(File.ReadAllBytes(Path.Combine(corpus, f)))).ToArray();
+    var end = new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero);
+    var random = new Random(27);
+    // Drawn up front, so that the posts cost the same whatever the seed.
+    var posts = Enumerable.Range(0, count).Select(_ => (Service: random.Next(20), Set: random.Next(30), Ticks: random.NextInt64(TimeSpan.FromDays(7).Ticks))).ToArray();
+    long bodies = 0;
+    var cpu = ServerCpuSeconds(pid);
+    var stopwatch = Stopwatch.StartNew();
+    var failures = 0;
+    await Task.WhenAll(Enumerable.Range(0, 16).Select(async worker =>
+    {
+        for (var n = worker; n < count; n += 16)
+        {
+            var (service, set, ticks) = posts[n];
+            var profile = profiles[n % profiles.Length].Clone();
+            profile.TimeNanos = (end.AddDays(-7).AddTicks(ticks).UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
+            var body = profile.ToByteArray();
+            Interlocked.Add(ref bodies, body.Length);
+            using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=import{service:D2}&type=cpu&instance_id=i{set:D2}&labels=host%3Dh{set:D2},zone%3Dz{set % 3}"),
+                new ByteArrayContent(body));
+            if (!response.IsSuccessStatusCode)
+                Interlocked.Increment(ref failures);
+        }
+    }));
+    var seconds = stopwatch.Elapsed.TotalSeconds;
+    var used = ServerCpuSeconds(pid) - cpu;
+    Console.WriteLine(string.Create(invariant, $"backfill: {count} profiles (20 services x 30 label sets over 7 d) in {seconds:F0} s = {count / seconds:F0}/s, {used / count * 1000:F2} server CPU-s per 1,000; {failures} failed; bodies {bodies / 1048576.0:F1} MiB"));
+    stopwatch.Restart();
+    while (await Gauge(url, "hotpath_rollup_pending_buckets") > 0 && stopwatch.Elapsed < TimeSpan.FromMinutes(30))
+        await Task.Delay(1000);
+    Console.WriteLine(string.Create(invariant, $"backfill: pieces built {stopwatch.Elapsed.TotalSeconds:F0} s after the last write, {ServerCpuSeconds(pid) - cpu - used:F0} server CPU-s more"));
+}
+
+// utime + stime of the process, in seconds (USER_HZ is 100 on Linux).
+static double ServerCpuSeconds(int pid)
+{
+    var fields = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+    return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
 }
 
 // How long a profile written through one collector takes to be found through another: 20 writes, one at a time.
