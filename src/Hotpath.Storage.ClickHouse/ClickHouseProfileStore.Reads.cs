@@ -60,19 +60,23 @@ public sealed partial class ClickHouseProfileStore
     }
 
     /// <remarks>
-    /// 200 ids a query, and the next 200 fetched while the caller takes these: a merge of thousands of raw
-    /// profiles (right after a burst, before the pieces are built) waits on ClickHouse and S3 half as often.
+    /// 200 ids a query, and the next chunks fetched while the caller takes these, a few at once: a merge of
+    /// thousands of raw profiles (right after a burst, before the pieces are built) waits on ClickHouse and S3
+    /// round trips, which overlap, rather than on each in turn.
     /// </remarks>
     public async IAsyncEnumerable<byte[]> OpenAsync(IReadOnlyList<string> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        const int Ahead = 4;
         var chunks = ids.Where(id => ProfileId.IsWellFormed(id)).Chunk(200).ToList();
-        Task<Dictionary<string, byte[]>>? next = chunks.Count > 0 ? FetchAsync(chunks[0], cancellationToken) : null;
+        var fetching = new Queue<Task<Dictionary<string, byte[]>>>();
+        var fetched = 0;
         try
         {
             for (var i = 0; i < chunks.Count; i++)
             {
-                var bodies = await next!;
-                next = i + 1 < chunks.Count ? FetchAsync(chunks[i + 1], cancellationToken) : null;
+                while (fetching.Count < Ahead && fetched < chunks.Count)
+                    fetching.Enqueue(FetchAsync(chunks[fetched++], cancellationToken));
+                var bodies = await fetching.Dequeue();
                 foreach (var id in chunks[i])
                 {
                     if (bodies.TryGetValue(id, out var body))
@@ -82,8 +86,8 @@ public sealed partial class ClickHouseProfileStore
         }
         finally
         {
-            // A caller that stops early (a failed decode) leaves a fetch in flight: wait for it, its failure included.
-            if (next is not null)
+            // A caller that stops early (a failed decode) leaves fetches in flight: wait for them, their failures included.
+            while (fetching.TryDequeue(out var next))
             {
                 try
                 {
