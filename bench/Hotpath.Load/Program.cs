@@ -225,13 +225,7 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
     }
 
     stopwatch.Restart();
-    var deadline = TimeSpan.FromMinutes(30);
-    // Every collector builds pieces (on ClickHouse each builds them all, once the writer's journal is shipped):
-    // wait for the reader's too.
-    while ((await Gauge(url, "hotpath_journal_pending_profiles") > 0 || await Gauge(url, "hotpath_rollup_pending_buckets") > 0
-            || (reader is { } r && await Gauge(r.Url, "hotpath_rollup_pending_buckets") > 0))
-        && stopwatch.Elapsed < deadline)
-        await Task.Delay(1000);
+    await PiecesBuiltAsync(url, reader?.Url ?? url);
     var built = stopwatch.Elapsed.TotalSeconds;
     var pieces = await Gauge(url, "hotpath_rollup_size_bytes") / 1048576.0;
     var store = await Gauge(url, "hotpath_store_size_bytes") / 1048576.0;
@@ -363,10 +357,7 @@ async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, i
     }
 
     await AskAsync("at once");
-    stopwatch.Restart();
-    while ((await Gauge(writer, "hotpath_journal_pending_profiles") > 0 || await Gauge(writer, "hotpath_rollup_pending_buckets") > 0
-            || await Gauge(reader, "hotpath_rollup_pending_buckets") > 0) && stopwatch.Elapsed < TimeSpan.FromMinutes(30))
-        await Task.Delay(1000);
+    await PiecesBuiltAsync(writer, reader);
     await AskAsync("settled");
 }
 
@@ -401,8 +392,7 @@ async Task Backfill(Uri url, int pid, string corpus, int count)
     var used = ServerCpuSeconds(pid) - cpu;
     Console.WriteLine(string.Create(invariant, $"backfill: {count} profiles (20 services x 30 label sets over 7 d) in {seconds:F0} s = {count / seconds:F0}/s, {used / count * 1000:F2} server CPU-s per 1,000; {failures} failed; bodies {bodies / 1048576.0:F1} MiB"));
     stopwatch.Restart();
-    while (await Gauge(url, "hotpath_rollup_pending_buckets") > 0 && stopwatch.Elapsed < TimeSpan.FromMinutes(30))
-        await Task.Delay(1000);
+    await PiecesBuiltAsync(url, url);
     Console.WriteLine(string.Create(invariant, $"backfill: pieces built {stopwatch.Elapsed.TotalSeconds:F0} s after the last write, {ServerCpuSeconds(pid) - cpu - used:F0} server CPU-s more"));
 }
 
@@ -437,6 +427,16 @@ async Task Visibility(Uri writer, Uri reader, byte[] body)
 
     var sorted = latencies.Order().ToArray();
     Console.WriteLine(string.Create(invariant, $"written through one collector, found through the other: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms (20 writes)"));
+}
+
+// Until the pieces are built, for at most 30 minutes: every collector builds them (on ClickHouse each builds them
+// all, once the writer's journal is shipped), so the reader's too.
+async Task PiecesBuiltAsync(Uri writer, Uri reader)
+{
+    var stopwatch = Stopwatch.StartNew();
+    while ((await Gauge(writer, "hotpath_journal_pending_profiles") > 0 || await Gauge(writer, "hotpath_rollup_pending_buckets") > 0
+            || await Gauge(reader, "hotpath_rollup_pending_buckets") > 0) && stopwatch.Elapsed < TimeSpan.FromMinutes(30))
+        await Task.Delay(1000);
 }
 
 async Task<double> Gauge(Uri url, string name)

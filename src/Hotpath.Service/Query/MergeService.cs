@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
@@ -48,12 +49,15 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
     private async Task<Profile> AverageAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
         var found = await reader.FindAsync(query, cancellationToken).ConfigureAwait(false);
-        var sets = found.GroupBy(m => LabelSetKey.Encode(m.Labels), StringComparer.Ordinal)
-            .ToDictionary(set => set.Key, set => set.Select(m => m.InstanceId).Distinct(StringComparer.Ordinal).Count(), StringComparer.Ordinal);
-        var instances = found.GroupBy(m => m.InstanceId, StringComparer.Ordinal).ToList();
+        var keyed = found.Select(m => (Meta: m, Set: LabelSetKey.Encode(m.Labels))).ToList();
+        var shared = keyed.GroupBy(k => k.Set, StringComparer.Ordinal)
+            .Where(set => set.Select(k => k.Meta.InstanceId).Distinct(StringComparer.Ordinal).Skip(1).Any())
+            .Select(set => set.Key).ToHashSet(StringComparer.Ordinal);
         // With a limit, only the newest profiles count: those are read raw.
-        bool Own(IEnumerable<ProfileMeta> instance) => query.Limit == 0 && instance.All(m => sets[LabelSetKey.Encode(m.Labels)] == 1);
-        var raw = instances.Where(i => !Own(i)).Sum(i => i.Count());
+        var instances = keyed.GroupBy(k => k.Meta.InstanceId, StringComparer.Ordinal)
+            .Select(instance => (Profiles: instance.ToList(), Own: query.Limit == 0 && instance.All(k => !shared.Contains(k.Set))))
+            .ToList();
+        var raw = instances.Where(i => !i.Own).Sum(i => i.Profiles.Count);
         if (raw > maxProfilesPerMerge)
         {
             throw new InvalidRequestException(
@@ -68,9 +72,11 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
             {
                 var averages = await Task.WhenAll(chunk.Select(async instance =>
                 {
-                    var bodies = Own(instance) ? SetBodiesAsync(query, instance, cancellationToken) : reader.OpenAsync([.. instance.Select(m => m.Id)], cancellationToken);
+                    var bodies = instance.Own
+                        ? SetBodiesAsync(query, instance.Profiles.DistinctBy(k => k.Set, StringComparer.Ordinal).Select(k => k.Meta.Labels), cancellationToken)
+                        : reader.OpenAsync([.. instance.Profiles.Select(k => k.Meta.Id)], cancellationToken);
                     var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
-                    merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / instance.Count() : 1.0)]);
+                    merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / instance.Profiles.Count : 1.0)]);
                     return merged;
                 })).ConfigureAwait(false);
                 foreach (var average in averages)
@@ -82,12 +88,12 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
     }
 
     /// <summary>The bodies of the merges of an instance's own label sets over the range: their pieces where built.</summary>
-    private async IAsyncEnumerable<byte[]> SetBodiesAsync(ProfileQuery query, IEnumerable<ProfileMeta> instance,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<byte[]> SetBodiesAsync(ProfileQuery query, IEnumerable<IReadOnlyList<ProfileLabel>> sets,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        foreach (var set in instance.DistinctBy(m => LabelSetKey.Encode(m.Labels), StringComparer.Ordinal))
+        foreach (var labels in sets)
         {
-            var source = await reader.OpenMergeAsync(query with { Labels = [], Filter = new ExactLabelSet(set.Labels) }, int.MaxValue, cancellationToken)
+            var source = await reader.OpenMergeAsync(query with { Labels = [], Filter = new ExactLabelSet(labels) }, int.MaxValue, cancellationToken)
                 .ConfigureAwait(false);
             await foreach (var body in source.Bodies.WithCancellation(cancellationToken).ConfigureAwait(false))
                 yield return body;

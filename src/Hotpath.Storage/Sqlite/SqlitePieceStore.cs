@@ -59,12 +59,14 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     public Task<PieceParts<RawPlace>?> PartsAsync(PendingPiece piece, CancellationToken cancellationToken)
     {
         var width = BucketGrid.Width(piece.Level);
-        var parts = piece.Level > BucketGrid.Minute ? FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width)
-            : piece.Labels == BucketGrid.AllLabels ? SiblingParts(piece.Set, piece.Bucket)
-            : RawParts(piece.Set, piece.Bucket, width);
+        var raw = piece.Level == BucketGrid.Minute && piece.Labels != BucketGrid.AllLabels;
+        var parts = raw ? RawParts(piece.Set, piece.Bucket, width)
+            : piece.Level > BucketGrid.Minute ? FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width)
+            : SiblingParts(piece.Set, piece.Bucket);
         // A piece that ingest already merged in memory needs no second decode (one part: its bytes or a pointer, nothing to merge).
+        // Its committed profiles: a raw minute's parts are they; a piece of pieces asks their ids.
         var folded = IngestFolds.Folds(piece) && parts.Count >= 2
-            ? folds.Take(piece, () => RawIds(piece.Set, piece.Bucket, width, piece.Labels == BucketGrid.AllLabels))
+            ? folds.Take(piece, () => raw ? [.. parts.Select(p => p.Raw!.Id!)] : RawIds(piece.Set, piece.Bucket, width, piece.Labels == BucketGrid.AllLabels))
             : null;
         return Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts, folded));
     }
