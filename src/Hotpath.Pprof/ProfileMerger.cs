@@ -11,7 +11,7 @@ namespace Hotpath.Pprof;
 /// <see cref="RawProfile"/> reused) as soon as <see cref="Add(RawProfile)"/> returns, so memory grows with the
 /// distinct content, not with the number of inputs.
 /// </summary>
-public sealed class ProfileMerger
+public sealed partial class ProfileMerger
 {
     // Go rounds mapping sizes up to 4 KiB so that minor differences between processes still match.
     private const ulong MappingSizeRounding = 0x1000;
@@ -19,11 +19,14 @@ public sealed class ProfileMerger
     private readonly List<byte[]> _strings = [[]];
     private readonly Dictionary<byte[], long> _stringIndex = new(SequenceComparer<byte>.Instance) { [[]] = 0 };
 
-    private readonly List<Function> _functions = [];
+    // Flat tables rather than the generated model's objects: a merge of pieces maps thousands of locations per
+    // input, and an object (and a list of lines) for each was most of the builder's garbage.
+    private readonly List<FunctionKey> _functions = [];
     private readonly Dictionary<FunctionKey, ulong> _functionByKey = [];
-    private readonly List<Mapping> _mappings = [];
+    private readonly List<MergedMapping> _mappings = [];
     private readonly Dictionary<MappingKey, int> _mappingByKey = [];
-    private readonly List<Location> _locations = [];
+    private readonly List<MergedLocation> _locations = [];
+    private readonly List<MergedLine> _lines = [];
     private readonly Dictionary<ulong[], ulong> _locationByKey = new(SequenceComparer<ulong>.Instance);
     private readonly Dictionary<ulong[], int> _sampleByKey = new(SequenceComparer<ulong>.Instance);
     private readonly List<ulong[]> _sampleKeys = [];
@@ -62,6 +65,18 @@ public sealed class ProfileMerger
         Add(_converted);
     }
 
+    /// <summary>Adds what another merger holds, as if each of its profiles were added here.</summary>
+    public void Add(ProfileMerger other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Count == 0)
+            return;
+        _converted ??= new RawProfile();
+        new ProfileDecoder().Load(other.ToBytes(), _converted);
+        Add(_converted);
+        Count += other.Count - 1;
+    }
+
     /// <summary>Adds one validated profile.</summary>
     /// <exception cref="IncompatibleProfilesException">Its sample types or period type differ from the first profile's.</exception>
     public void Add(RawProfile profile)
@@ -95,66 +110,6 @@ public sealed class ProfileMerger
 
         _input = null!;
         Count++;
-    }
-
-    /// <summary>Builds the merged profile. The merger can keep accepting profiles afterwards.</summary>
-    public Profile Build()
-    {
-        if (_sampleTypes is null)
-            throw new InvalidOperationException("no profiles to merge");
-
-        var result = new Profile
-        {
-            TimeNanos = _timeNanos,
-            DurationNanos = _durationNanos,
-            Period = _period,
-            PeriodType = new Proto.ValueType { Type = _periodType.Type, Unit = _periodType.Unit },
-            DropFrames = _dropFrames,
-            KeepFrames = _keepFrames,
-            DefaultSampleType = _defaultSampleType,
-            DocUrl = _docUrl,
-        };
-        foreach (var (type, unit) in _sampleTypes)
-            result.SampleType.Add(new Proto.ValueType { Type = type, Unit = unit });
-        result.Comment.AddRange(_comments);
-
-        result.Sample.Capacity = _sampleKeys.Count;
-        for (var i = 0; i < _sampleKeys.Count; i++)
-        {
-            var values = _sampleValues[i];
-            if (IsZero(values)) // positive and negative inputs can cancel out
-                continue;
-            result.Sample.Add(BuildSample(_sampleKeys[i], values));
-        }
-
-        result.Mapping.AddRange(_mappings);
-        result.Location.AddRange(_locations);
-        result.Function.AddRange(_functions);
-        result.StringTable.Capacity = _strings.Count;
-        foreach (var s in _strings)
-            result.StringTable.Add(Encoding.UTF8.GetString(s));
-        return result;
-    }
-
-    private static Sample BuildSample(ulong[] key, long[] values)
-    {
-        var sample = new Sample();
-        var locations = (int)key[0];
-        for (var i = 1; i <= locations; i++)
-            sample.LocationId.Add(key[i]);
-        sample.Value.AddRange(values);
-        for (var i = locations + 1; i < key.Length; i += 4)
-        {
-            sample.Label.Add(new Label
-            {
-                Key = (long)key[i],
-                Str = (long)key[i + 1],
-                Num = (long)key[i + 2],
-                NumUnit = (long)key[i + 3],
-            });
-        }
-
-        return sample;
     }
 
     private void BeginInput(RawProfile p)
@@ -285,12 +240,12 @@ public sealed class ProfileMerger
         ref readonly var src = ref _input.Locations[position];
         var mappingPosition = src.MappingId == 0 ? -1 : _input.MappingIndex.IndexOf(src.MappingId);
         var (mappingIndex, offset) = mappingPosition < 0 ? (-1, 0UL) : MapMapping(mappingPosition);
-        var mapping = mappingIndex >= 0 ? _mappings[mappingIndex] : null;
+        var mappingId = (ulong)(mappingIndex + 1);
 
         var lines = _input.Lines.Slice(src.LineStart, src.LineCount);
         var length = 3 + 3 * lines.Length;
         Span<ulong> key = length <= 96 ? stackalloc ulong[length] : new ulong[length];
-        key[0] = mapping?.Id ?? 0;
+        key[0] = mappingId;
         // Addresses relative to the mapping start, so that the same code in two processes matches.
         key[1] = mappingPosition < 0 ? src.Address : src.Address - _input.Mappings[mappingPosition].MemoryStart;
         key[2] = src.IsFolded ? 1UL : 0UL;
@@ -305,16 +260,9 @@ public sealed class ProfileMerger
         if (!lookup.TryGetValue(key, out merged))
         {
             merged = (ulong)_locations.Count + 1;
-            var location = new Location
-            {
-                Id = merged,
-                MappingId = mapping?.Id ?? 0,
-                Address = src.Address + offset,
-                IsFolded = src.IsFolded,
-            };
+            _locations.Add(new MergedLocation(mappingId, src.Address + offset, src.IsFolded, _lines.Count, lines.Length));
             for (var i = 0; i < lines.Length; i++)
-                location.Line.Add(new Line { FunctionId = key[3 + 3 * i], Line_ = lines[i].Line, Column = lines[i].Column });
-            _locations.Add(location);
+                _lines.Add(new MergedLine(key[3 + 3 * i], lines[i].Line, lines[i].Column));
             lookup.TryAdd(key, merged);
         }
 
@@ -343,19 +291,8 @@ public sealed class ProfileMerger
         else
         {
             index = _mappings.Count;
-            _mappings.Add(new Mapping
-            {
-                Id = (ulong)index + 1,
-                MemoryStart = src.MemoryStart,
-                MemoryLimit = src.MemoryLimit,
-                FileOffset = src.FileOffset,
-                Filename = MapString(src.Filename),
-                BuildId = MapString(src.BuildId),
-                HasFunctions = src.HasFunctions,
-                HasFilenames = src.HasFilenames,
-                HasLineNumbers = src.HasLineNumbers,
-                HasInlineFrames = src.HasInlineFrames,
-            });
+            _mappings.Add(new MergedMapping(src.MemoryStart, src.MemoryLimit, src.FileOffset, MapString(src.Filename), MapString(src.BuildId),
+                src.HasFunctions, src.HasFilenames, src.HasLineNumbers, src.HasInlineFrames));
             _mappingByKey.Add(key, index);
             result = (index, 0UL);
         }
@@ -375,14 +312,7 @@ public sealed class ProfileMerger
         if (!_functionByKey.TryGetValue(key, out merged))
         {
             merged = (ulong)_functions.Count + 1;
-            _functions.Add(new Function
-            {
-                Id = merged,
-                Name = key.Name,
-                SystemName = key.SystemName,
-                Filename = key.Filename,
-                StartLine = src.StartLine,
-            });
+            _functions.Add(key);
             _functionByKey.Add(key, merged);
         }
 
@@ -424,4 +354,12 @@ public sealed class ProfileMerger
     private readonly record struct FunctionKey(long Name, long SystemName, long Filename, long StartLine);
 
     private readonly record struct MappingKey(ulong Size, ulong Offset, long BuildIdOrFile);
+
+    private readonly record struct MergedMapping(ulong MemoryStart, ulong MemoryLimit, ulong FileOffset, long Filename, long BuildId,
+        bool HasFunctions, bool HasFilenames, bool HasLineNumbers, bool HasInlineFrames);
+
+    /// <param name="LineStart">Its first line in <see cref="_lines"/>.</param>
+    private readonly record struct MergedLocation(ulong MappingId, ulong Address, bool IsFolded, int LineStart, int LineCount);
+
+    private readonly record struct MergedLine(ulong FunctionId, long Line, long Column);
 }

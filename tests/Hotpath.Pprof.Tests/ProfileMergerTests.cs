@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Hotpath.Pprof.Proto;
 using Hotpath.Testing;
 
@@ -312,5 +313,65 @@ public sealed class ProfileMergerTests
         Assert.Equal([0, 0, totals[2], totals[3]], CumulativeDelta.Since(previous, null).Totals());
         // After a restart the counts fell: everything since the restart is new.
         Assert.Equal(totals, CumulativeDelta.Since(previous, current).Totals());
+    }
+
+    [Theory]
+    [InlineData("cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz")]
+    [InlineData("heap_1.pb.gz", "heap_2.pb.gz")]
+    [InlineData("block.pb.gz")]
+    [InlineData("mutex.pb.gz")]
+    [InlineData("goroutine.pb.gz")]
+    [InlineData("threadcreate.pb.gz")]
+    public void The_merge_written_from_its_tables_is_byte_for_byte_the_built_profile_encoded(params string[] files)
+    {
+        var merger = new ProfileMerger();
+        foreach (var file in files)
+            merger.Add(TestData.Decode(file));
+        merger.Add(WithEveryOptionalField(TestData.Decode(files[0])));
+
+        var built = merger.Build().ToByteArray();
+
+        Assert.Equal(built, merger.ToBytes());
+        Assert.Equal(built, new ProfileDecoder().Decode(merger.ToGzipBytes()).ToByteArray());
+    }
+
+    [Fact]
+    public void Adding_a_merger_is_adding_each_of_its_profiles_in_any_order_of_tables()
+    {
+        var profiles = TestData.CpuProfiles.Select(TestData.Decode).Append(WithEveryOptionalField(TestData.Decode("cpu_1.pb.gz"))).ToList();
+        var one = new ProfileMerger();
+        profiles.ForEach(one.Add);
+        var (first, second) = (new ProfileMerger(), new ProfileMerger());
+        profiles.Take(2).ToList().ForEach(first.Add);
+        profiles.Skip(2).ToList().ForEach(second.Add);
+
+        var both = new ProfileMerger();
+        both.Add(first);
+        both.Add(second);
+
+        Assert.Equal(CanonicalProfile.Of(one.Build()), CanonicalProfile.Of(both.Build()));
+        Assert.Equal(profiles.Count, both.Count);
+    }
+
+    /// <summary>The profile with a string and a numeric label on each sample, a comment and a doc link.</summary>
+    private static Profile WithEveryOptionalField(Profile profile)
+    {
+        var strings = profile.StringTable;
+        long Index(string s)
+        {
+            strings.Add(s);
+            return strings.Count - 1;
+        }
+
+        var (key, value, bytes, unit) = (Index("span"), Index("checkout"), Index("size"), Index("bytes"));
+        foreach (var sample in profile.Sample)
+        {
+            sample.Label.Add(new Label { Key = bytes, Num = 4096, NumUnit = unit });
+            sample.Label.Add(new Label { Key = key, Str = value });
+        }
+
+        profile.Comment.Add(Index("merged for a test"));
+        profile.DocUrl = Index("https://example.com/doc");
+        return profile;
     }
 }

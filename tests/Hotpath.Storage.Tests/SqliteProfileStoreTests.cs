@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 using Hotpath.Storage.Sqlite;
 using Hotpath.Testing;
 using Microsoft.Data.Sqlite;
@@ -199,6 +200,30 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
             var query = new ProfileQuery("backfill", ProfileType.Cpu, from, to, host == "" ? [] : [new ProfileLabel("host", host)]);
             Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
         }
+    }
+
+    [Fact]
+    public async Task A_label_sets_minute_of_one_profile_points_at_it_from_its_write_and_a_second_profile_there_is_merged_with_it()
+    {
+        await using var store = new SqliteUnderTest();
+        var minute = BucketGrid.Floor(BucketGrid.Minute, T0) + 60 * Second;
+        var query = new ProfileQuery("backfill", ProfileType.Cpu, minute, minute + 60 * Second - 1, [new ProfileLabel("host", "a")]);
+
+        await WriteDecodedAsync(store.Store, minute + 5 * Second, "a", "cpu_1.pb.gz");
+
+        // Due: the set's ten minutes, hour and day, and the service's four; the set's minute is its pointer already.
+        Assert.Equal(3 + 4, store.Store.PendingBuckets);
+        Assert.Equal(TestData.Totals["cpu_1.pb.gz"], await MergedTotalsAsync(store.Store, query));
+        await store.Store.BuildRollupsAsync(default);
+
+        await WriteDecodedAsync(store.Store, minute + 35 * Second, "a", "cpu_2.pb.gz");
+
+        Assert.Equal(4 + 4, store.Store.PendingBuckets);
+        await store.Store.BuildRollupsAsync(default);
+        Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
+        Assert.Equal(TestData.Sum([TestData.Totals["cpu_1.pb.gz"], TestData.Totals["cpu_2.pb.gz"]]), await MergedTotalsAsync(store.Store, query));
+        var source = await store.Store.OpenMergeAsync(query, 10_000, default);
+        Assert.Equal((2, 0), (source.Profiles, source.RawProfiles));
     }
 
     private static async Task WriteDecodedAsync(SqliteProfileStore store, long createdAt, string host, string file)

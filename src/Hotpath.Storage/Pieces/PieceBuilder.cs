@@ -71,7 +71,7 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
         if (parts.Count == 1 && parts[0].Body is { } body)
             return new BuiltPiece<TRef>(profiles, value, body, default, Mergeable: true); // its bytes already are the merge
         if (pieceParts.Merged is { } merged)
-            return new BuiltPiece<TRef>(profiles, value, ProfileEncoder.ToGzipBytes(merged), default, Mergeable: true);
+            return new BuiltPiece<TRef>(profiles, value, merged.ToGzipBytes(), default, Mergeable: true);
         try
         {
             return await MergeAsync(parts, cancellationToken).ConfigureAwait(false) is { } merge
@@ -95,7 +95,7 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
         var next = 0;
         foreach (var part in parts)
             Add(merger, part.Body ?? raw[next++]);
-        return ProfileEncoder.ToGzipBytes(merger.Build());
+        return merger.ToGzipBytes();
     }
 
     private void Add(ProfileMerger merger, byte[] body)

@@ -122,7 +122,7 @@ internal sealed class IngestFolds(int maxFolds = 64)
     /// store <paramref name="committed"/> for it (asked only when there is a fold). A label set's minute takes its
     /// service's minute only when it was the minute's one set; the all-labels piece takes it otherwise.
     /// </summary>
-    public Pprof.Proto.Profile? Take(PendingPiece piece, Func<IReadOnlyCollection<string>> committed)
+    public ProfileMerger? Take(PendingPiece piece, Func<IReadOnlyCollection<string>> committed)
     {
         var key = piece.Level == BucketGrid.Minute
             ? new Key(piece.Service, (int)piece.Type, BucketGrid.AllLabels, piece.Bucket)
@@ -156,11 +156,11 @@ internal sealed class IngestFolds(int maxFolds = 64)
             Interlocked.Increment(ref _taken);
             var used = fold.Stripes.Where(s => s.Ids.Count > 0).ToList();
             if (used.Count == 1)
-                return used[0].Merger.Build();
+                return used[0].Merger;
             var merger = new ProfileMerger();
             foreach (var stripe in used)
-                merger.Add(stripe.Merger.Build());
-            return merger.Build();
+                merger.Add(stripe.Merger);
+            return merger;
         }
         finally
         {

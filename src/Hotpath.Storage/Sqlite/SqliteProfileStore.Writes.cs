@@ -42,8 +42,10 @@ public sealed partial class SqliteProfileStore
         private readonly SqliteCommand _service;
         private readonly SqliteCommand _labelSet;
         private readonly SqliteCommand _dirty;
+        private readonly SqliteCommand _pointer;
         private readonly Dictionary<(string Service, int Type, string Labels), long> _labelSets = [];
         private readonly Dictionary<(long Set, int Level, long Bucket), long> _marks = [];
+        private readonly Dictionary<(long Set, long Minute), (long Seq, long Value, int Profiles)> _minutes = [];
         private long _nextSeq;
 
         public BatchWriter(SqliteConnection connection, BodyLog log, ILogger logger, TimeProvider time)
@@ -65,6 +67,12 @@ public sealed partial class SqliteProfileStore
                 INSERT INTO rollup_dirty(set_id, level, bucket, generation, touched) VALUES ($set, $level, $bucket, $generation, $touched)
                 ON CONFLICT(set_id, level, bucket) DO UPDATE SET generation = excluded.generation, touched = excluded.touched
                 """, "$set", "$level", "$bucket", "$generation", "$touched");
+            // A label set's minute of one profile is a pointer to it: written here, it costs the builder nothing.
+            _pointer = Prepare($$"""
+                INSERT INTO rollups(set_id, level, bucket, profiles, value, seq, body) SELECT $set, {{BucketGrid.Minute}}, $bucket, 1, $value, $seq, NULL
+                WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE set_id = $set AND level = {{BucketGrid.Minute}} AND bucket = $bucket)
+                ON CONFLICT(set_id, level, bucket) DO NOTHING
+                """, "$set", "$bucket", "$value", "$seq");
             using var max = connection.CreateCommand();
             max.CommandText = "SELECT coalesce(max(seq), 0) FROM profiles";
             _nextSeq = (long)max.ExecuteScalar()! + 1;
@@ -120,8 +128,11 @@ public sealed partial class SqliteProfileStore
                     if (meta.Type != ProfileType.Trace)
                     {
                         // In this transaction: a profile acknowledged is a profile its buckets know to rebuild.
-                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, labels), meta.CreatedAtUnixNanos, seq);
-                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, BucketGrid.AllLabels), meta.CreatedAtUnixNanos, seq);
+                        var set = LabelSet(tx, meta.Service, (int)meta.Type, labels);
+                        var minute = BucketGrid.Floor(BucketGrid.Minute, meta.CreatedAtUnixNanos);
+                        _minutes[(set, minute)] = _minutes.TryGetValue((set, minute), out var earlier) ? (seq, 0, earlier.Profiles + 1) : (seq, meta.Value, 1);
+                        MarkDirty(set, meta.CreatedAtUnixNanos, seq, BucketGrid.TenMinutes);
+                        MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, BucketGrid.AllLabels), meta.CreatedAtUnixNanos, seq, BucketGrid.Minute);
                     }
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
@@ -140,10 +151,18 @@ public sealed partial class SqliteProfileStore
                     Run(_segment, tx, segment, count, end);
                 // Once per bucket a batch touched, with its latest profile: most of a batch shares a few buckets.
                 var touched = UnixNanos.From(_time.GetUtcNow());
+                foreach (var ((set, minute), (seq, value, profiles)) in _minutes)
+                {
+                    // A minute with a piece or a mark already, or several profiles, is merged by the builder.
+                    if (profiles > 1 || Run(_pointer, tx, set, minute, value, seq) == 0)
+                        _marks[(set, BucketGrid.Minute, minute)] = seq;
+                }
+
                 foreach (var ((set, level, bucket), seq) in _marks)
                     Run(_dirty, tx, set, level, bucket, seq, touched);
                 tx.Commit();
                 _marks.Clear();
+                _minutes.Clear();
             }
             catch
             {
@@ -151,6 +170,7 @@ public sealed partial class SqliteProfileStore
                 _log.Rewind(firstSegment, firstEnd);
                 _labelSets.Clear(); // ids made in the rolled-back transaction are gone
                 _marks.Clear();
+                _minutes.Clear();
                 throw;
             }
         }
@@ -166,18 +186,18 @@ public sealed partial class SqliteProfileStore
             return id;
         }
 
-        private void MarkDirty(long setId, long createdAt, long seq)
+        private void MarkDirty(long setId, long createdAt, long seq, int finest)
         {
-            for (var level = BucketGrid.Minute; level <= BucketGrid.Day; level++)
+            for (var level = finest; level <= BucketGrid.Day; level++)
                 _marks[(setId, level, BucketGrid.Floor(level, createdAt))] = seq; // seqs only grow within a batch
         }
 
-        private static void Run(SqliteCommand command, SqliteTransaction tx, params object[] values)
+        private static int Run(SqliteCommand command, SqliteTransaction tx, params object[] values)
         {
             command.Transaction = tx;
             for (var i = 0; i < values.Length; i++)
                 command.Parameters[i].Value = values[i];
-            command.ExecuteNonQuery();
+            return command.ExecuteNonQuery();
         }
 
         public void Dispose()
@@ -188,6 +208,7 @@ public sealed partial class SqliteProfileStore
             _service.Dispose();
             _labelSet.Dispose();
             _dirty.Dispose();
+            _pointer.Dispose();
         }
     }
 }

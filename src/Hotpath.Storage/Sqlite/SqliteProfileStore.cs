@@ -133,6 +133,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     {
         var connection = new SqliteConnection(connectionString);
         connection.Open();
+        // SQLite's own wait for the write lock polls in milliseconds; without it the driver retries every 150 ms, and
+        // the ingest writer and the piece builder, which take turns at the lock, each slept a fifth of a burst away.
+        Execute(connection, "PRAGMA busy_timeout=30000;");
         return connection;
     }
 
