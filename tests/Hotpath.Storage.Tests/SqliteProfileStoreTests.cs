@@ -226,6 +226,47 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         Assert.Equal((2, 0), (source.Profiles, source.RawProfiles));
     }
 
+    [Fact]
+    public async Task A_backfilled_minute_is_built_from_its_fold_before_its_writes_settle_and_again_after_a_late_write()
+    {
+        await using var store = new SqliteUnderTest();
+        var minute = BucketGrid.Floor(BucketGrid.Minute, T0) + 60 * Second; // long over: no agent is still uploading it
+        var query = new ProfileQuery("backfill", ProfileType.Cpu, minute, minute + 60 * Second - 1, []);
+        for (var i = 0; i < 3; i++)
+            await WriteDecodedAsync(store.Store, minute + i * 5 * Second, $"h{i}", TestData.CpuProfiles[i]);
+
+        // A moment after the writes, before they settle: the service's minute is built from its fold all the same.
+        await store.Store.BuildPiecesAsync(DateTimeOffset.UtcNow + BucketGrid.Settle / 4, default);
+
+        Assert.Equal(1, store.Store.PiecesFromIngest);
+        var source = await store.Store.OpenMergeAsync(query, 10_000, default);
+        Assert.Equal((3, 0), (source.Profiles, source.RawProfiles));
+        Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
+
+        await WriteDecodedAsync(store.Store, minute + 50 * Second, "late", TestData.CpuProfiles[0]);
+        await store.Store.BuildPiecesAsync(DateTimeOffset.UtcNow + BucketGrid.Settle / 4, default);
+
+        Assert.Equal(2, store.Store.PiecesFromIngest);
+        Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
+        Assert.Equal(TestData.Sum([.. TestData.CpuProfiles.Select(f => TestData.Totals[f]), TestData.Totals[TestData.CpuProfiles[0]]]), await MergedTotalsAsync(store.Store, query));
+    }
+
+    [Fact]
+    public async Task A_minute_late_agents_may_still_upload_is_built_only_once_its_writes_settle()
+    {
+        await using var store = new SqliteUnderTest();
+        var now = DateTimeOffset.UtcNow;
+        var minute = BucketGrid.Floor(BucketGrid.Minute, UnixNanos.From(now)) - 60 * Second; // over, but only just
+        for (var i = 0; i < 2; i++)
+            await WriteDecodedAsync(store.Store, minute + i * 5 * Second, $"h{i}", TestData.CpuProfiles[i]);
+
+        await store.Store.BuildPiecesAsync(DateTimeOffset.UtcNow + BucketGrid.Settle / 4, default);
+        Assert.Equal(0, store.Store.PiecesFromIngest);
+
+        await store.Store.BuildPiecesAsync(DateTimeOffset.UtcNow + BucketGrid.Settle + TimeSpan.FromSeconds(1), default);
+        Assert.Equal(1, store.Store.PiecesFromIngest);
+    }
+
     private static async Task WriteDecodedAsync(SqliteProfileStore store, long createdAt, string host, string file)
     {
         var decoded = new RawProfile();

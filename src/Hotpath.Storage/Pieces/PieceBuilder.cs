@@ -26,6 +26,7 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
             var pending = await store.PendingAsync(store.Levels[i], nowUnixNanos, settledOnly, cancellationToken).ConfigureAwait(false);
             foreach (var bucket in pending.GroupBy(p => (p.Service, p.Type, p.Bucket)))
             {
+                var any = false;
                 foreach (var piece in bucket.OrderBy(p => p.Labels == BucketGrid.AllLabels))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -35,10 +36,15 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
                         await FlushAsync(built, cancellationToken).ConfigureAwait(false);
                     if (await store.PartsAsync(piece, cancellationToken).ConfigureAwait(false) is { } parts
                             && await BuildAsync(parts, cancellationToken).ConfigureAwait(false) is { } made)
+                    {
                         built.Add((piece, made));
+                        any = true;
+                    }
                 }
 
-                buckets++;
+                // Only buckets built count: a pass goes on while it builds, not while pieces wait for their parts.
+                if (any)
+                    buckets++;
             }
 
             // A coarser level is built from this one's pieces, so they are written before it is asked what is due.
@@ -71,7 +77,7 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
         if (parts.Count == 1 && parts[0].Body is { } body)
             return new BuiltPiece<TRef>(profiles, value, body, default, Mergeable: true); // its bytes already are the merge
         if (pieceParts.Merged is { } merged)
-            return new BuiltPiece<TRef>(profiles, value, merged.ToGzipBytes(), default, Mergeable: true);
+            return new BuiltPiece<TRef>(profiles, value, merged, default, Mergeable: true);
         try
         {
             return await MergeAsync(parts, cancellationToken).ConfigureAwait(false) is { } merge

@@ -1,6 +1,4 @@
-using Hotpath.Pprof;
-
 namespace Hotpath.Storage.Pieces;
 
-/// <summary>The parts of one piece, and their merge when the engine has it already (ingest folded them in memory).</summary>
-public sealed record PieceParts<TRef>(IReadOnlyList<PiecePart<TRef>> Parts, ProfileMerger? Merged = null);
+/// <summary>The parts of one piece, and their merge (gzipped) when the engine has it already (ingest folded them in memory).</summary>
+public sealed record PieceParts<TRef>(IReadOnlyList<PiecePart<TRef>> Parts, byte[]? Merged = null);

@@ -15,6 +15,13 @@ namespace Hotpath.Storage.Sqlite;
 internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds) : IPieceStore<RawPlace>
 {
     private const int Batch = 2000;
+
+    /// <summary>
+    /// Pieces due before their writes settled: they have a fold, of a bucket over for longer than late agents
+    /// upload (a backfill, a burst), so they are built from it at once while it is still in memory. Taken by
+    /// <see cref="PartsAsync"/>, which builds them from the fold or not at all.
+    /// </summary>
+    private readonly HashSet<PendingPiece> _early = [];
     /// <summary>The levels the embedded store builds and its merges read, coarsest first: all four of the grid.</summary>
     public static readonly int[] BuiltLevels = [BucketGrid.Day, BucketGrid.Hour, BucketGrid.TenMinutes, BucketGrid.Minute];
 
@@ -26,31 +33,44 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     {
         using var command = connection.CreateCommand();
         // A minute once it is over (the all-labels set's once no other set's minute beside it is dirty, since it is
-        // their merge); a coarser bucket once none of its finer buckets is dirty.
+        // their merge); a coarser bucket once none of its finer buckets is dirty. Settled, or early from a fold.
         command.CommandText = level == BucketGrid.Minute
             ? $"""
-              SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
-              WHERE d.level = 0 AND d.bucket <= $latest AND d.touched <= $settled AND (s.labels <> '{BucketGrid.AllLabels}' OR NOT EXISTS (
+              SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels, d.touched FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
+              WHERE d.level = 0 AND d.bucket <= $latest AND (d.touched <= $settled OR d.bucket <= $early) AND (s.labels <> '{BucketGrid.AllLabels}' OR NOT EXISTS (
                   SELECT 1 FROM rollup_dirty o JOIN label_sets os ON os.id = o.set_id
                   WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND os.labels <> '{BucketGrid.AllLabels}'))
               ORDER BY d.bucket, d.set_id LIMIT {Batch}
               """
             : $"""
-              SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
-              WHERE d.level = $level AND d.bucket <= $latest AND d.touched <= $settled AND NOT EXISTS (
+              SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels, d.touched FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
+              WHERE d.level = $level AND d.bucket <= $latest AND (d.touched <= $settled OR (d.bucket <= $early AND s.labels <> '{BucketGrid.AllLabels}')) AND NOT EXISTS (
                   SELECT 1 FROM rollup_dirty f WHERE f.set_id = d.set_id AND f.level = $level - 1 AND f.bucket >= d.bucket AND f.bucket < d.bucket + $width)
               ORDER BY d.bucket, d.set_id LIMIT {Batch}
               """;
         command.Parameters.AddWithValue("$level", level);
         command.Parameters.AddWithValue("$width", BucketGrid.Width(level));
         command.Parameters.AddWithValue("$latest", nowUnixNanos - BucketGrid.Width(level));
-        command.Parameters.AddWithValue("$settled", settledOnly ? nowUnixNanos - (long)BucketGrid.Settle.TotalNanoseconds : long.MaxValue);
+        var settled = settledOnly ? nowUnixNanos - (long)BucketGrid.Settle.TotalNanoseconds : long.MaxValue;
+        command.Parameters.AddWithValue("$settled", settled);
+        command.Parameters.AddWithValue("$early", settledOnly && level <= BucketGrid.TenMinutes
+            ? nowUnixNanos - BucketGrid.Width(level) - (long)BucketGrid.LateWrites.TotalNanoseconds
+            : long.MinValue);
         var pending = new List<PendingPiece>();
+        _early.Clear();
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            pending.Add(new PendingPiece(reader.GetString(3), (ProfileType)reader.GetInt32(4), level, reader.GetInt64(1), reader.GetString(5),
-                Set: reader.GetInt64(0), Mark: reader.GetInt64(2)));
+            var piece = new PendingPiece(reader.GetString(3), (ProfileType)reader.GetInt32(4), level, reader.GetInt64(1), reader.GetString(5),
+                Set: reader.GetInt64(0), Mark: reader.GetInt64(2));
+            if (reader.GetInt64(6) > settled)
+            {
+                if (!IngestFolds.Folds(piece) || !folds.Has(piece, nowUnixNanos))
+                    continue;
+                _early.Add(piece);
+            }
+
+            pending.Add(piece);
         }
 
         return Task.FromResult<IReadOnlyList<PendingPiece>>(pending);
@@ -58,6 +78,7 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
 
     public Task<PieceParts<RawPlace>?> PartsAsync(PendingPiece piece, CancellationToken cancellationToken)
     {
+        var early = _early.Remove(piece);
         var width = BucketGrid.Width(piece.Level);
         var raw = piece.Level == BucketGrid.Minute && piece.Labels != BucketGrid.AllLabels;
         var parts = raw ? RawParts(piece.Set, piece.Bucket, width)
@@ -66,9 +87,9 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         // A piece that ingest already merged in memory needs no second decode (one part: its bytes or a pointer, nothing to merge).
         // Its committed profiles: a raw minute's parts are they; a piece of pieces asks their ids.
         var folded = IngestFolds.Folds(piece) && parts.Count >= 2
-            ? folds.Take(piece, () => raw ? [.. parts.Select(p => p.Raw!.Id!)] : RawIds(piece.Set, piece.Bucket, width, piece.Labels == BucketGrid.AllLabels))
+            ? folds.Take(piece, settled: !early, () => raw ? [.. parts.Select(p => p.Raw!.Id!)] : RawIds(piece.Set, piece.Bucket, width, piece.Labels == BucketGrid.AllLabels))
             : null;
-        return Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts, folded));
+        return Task.FromResult(early && folded is null ? null : new PieceParts<RawPlace>(parts, folded));
     }
 
     public async IAsyncEnumerable<byte[]> ReadAsync(IReadOnlyList<RawPlace> raw, [EnumeratorCancellation] CancellationToken cancellationToken)

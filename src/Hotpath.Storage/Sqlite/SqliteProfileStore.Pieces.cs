@@ -23,10 +23,14 @@ public sealed partial class SqliteProfileStore
         try
         {
             var total = 0;
+            var started = _time.GetTimestamp();
             int built;
             do
             {
-                built = await _rollups.BuildAsync(UnixNanos.From(now), settledOnly, cancellationToken).ConfigureAwait(false);
+                // A pass lasts while it builds (a burst keeps it going): its clock moves, or the buckets written since
+                // it began would never count as settled in it.
+                var at = now + _time.GetElapsedTime(started);
+                built = await _rollups.BuildAsync(UnixNanos.From(at), settledOnly, cancellationToken).ConfigureAwait(false);
                 total += built;
             }
             while (built > 0);
