@@ -22,6 +22,7 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     /// <see cref="PartsAsync"/>, which builds them from the fold or not at all.
     /// </summary>
     private readonly HashSet<PendingPiece> _early = [];
+
     /// <summary>The levels the embedded store builds and its merges read, coarsest first: all four of the grid.</summary>
     public static readonly int[] BuiltLevels = [BucketGrid.Day, BucketGrid.Hour, BucketGrid.TenMinutes, BucketGrid.Minute];
 
