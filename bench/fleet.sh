@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fleet scenario of the stack store: 20 instances x 1 CPU profile a minute x DAYS (default 7) days into a
 # fresh collector on the embedded store, then merges of 1 h, 24 h, 24 h + label, the whole range, and a find.
-# Usage: [ENGINE=sqlite|clickhouse|s3,clickhouse] bench/fleet.sh [DAYS]. Starts and stops its own collector(s) (and ClickHouse)
+# Usage: [ENGINE=sqlite|clickhouse|s3,clickhouse] [FLEET_INSTANCES=20] bench/fleet.sh [DAYS]. Starts and stops its own collector(s) (and ClickHouse)
 # bench/fleet.sh backfill [COUNT] instead writes COUNT (100,000) profiles at random times of 7 days, 20 services x 30 label sets.
 # on 127.0.0.1; on ClickHouse it writes through one collector and reads through a second. Figures go to stdout.
 set -euo pipefail

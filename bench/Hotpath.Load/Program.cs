@@ -13,7 +13,9 @@ using Hotpath.Pprof;
 //   fleet  URL PID CORPUS DAYS [READ_URL READ_PID]  20 instances x 1 CPU profile a minute x DAYS days (cpu_1/2/3 restamped,
 //                                              labels host, version), rollups awaited, then merges of 1 h, 24 h, 24 h + label, all
 //                                              DAYS, and a find of 24 h + host (through READ_URL, a second collector, if given);
-//                                              then a day of heap snapshots of the instances, averaged (aggregation=avg)
+//                                              then a day of heap snapshots of 20 instances, averaged (aggregation=avg);
+//                                              FLEET_INSTANCES=N (default 20): N instances, and past 20 version is an
+//                                              instance's own (1.5 on every other one) rather than a rollout half-way
 //   backfill URL PID CORPUS COUNT              COUNT CPU profiles at random times of the 7 days before today, 20 services x
 //                                              30 label sets (an import): rate, server CPU-s per 1,000, and the builder's catch-up
 var invariant = CultureInfo.InvariantCulture;
@@ -170,7 +172,8 @@ async Task Merge(Uri url, int pid, int runs)
 
 async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? reader)
 {
-    const int Instances = 20;
+    // The fleet at cardinality: many instances, and a filter on version that matches half of them.
+    var instances = int.TryParse(Environment.GetEnvironmentVariable("FLEET_INSTANCES"), out var n) && n > 0 ? n : 20;
     var writer = url;
     string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
     var decoder = new ProfileDecoder();
@@ -184,13 +187,13 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
     var failures = 0;
     await Task.WhenAll(Enumerable.Range(0, 16).Select(async worker =>
     {
-        for (var n = worker; n < minutes * Instances; n += 16)
+        for (var i = worker; i < minutes * instances; i += 16)
         {
-            var (minute, instance) = Math.DivRem(n, Instances);
-            var profile = profiles[n % profiles.Length].Clone();
+            var (minute, instance) = Math.DivRem(i, instances);
+            var profile = profiles[i % profiles.Length].Clone();
             var time = start.AddMinutes(minute).AddSeconds(instance * 2);
             profile.TimeNanos = (time.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
-            var version = minute < minutes / 2 ? "1.4" : "1.5"; // a rollout half-way through
+            var version = instances > 20 ? (instance % 2 == 0 ? "1.4" : "1.5") : minute < minutes / 2 ? "1.4" : "1.5"; // a rollout half-way through
             using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=fleet&type=cpu&instance_id=i{instance:D2}&labels=host%3Dh{instance:D2},version%3D{version}"),
                 new ByteArrayContent(profile.ToByteArray()));
             if (response.IsSuccessStatusCode)
@@ -200,7 +203,7 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         }
     }));
     var seeding = stopwatch.Elapsed.TotalSeconds;
-    Console.WriteLine(string.Create(invariant, $"fleet: {posted} profiles ({Instances} instances x {days} d) in {seeding:F0} s = {posted / seeding:F0}/s while pieces are built; {failures} failed"));
+    Console.WriteLine(string.Create(invariant, $"fleet: {posted} profiles ({instances} instances x {days} d) in {seeding:F0} s = {posted / seeding:F0}/s while pieces are built; {failures} failed"));
 
     // At once: the merges a postmortem asks right after the writes, before the builder has caught up (each once,
     // as the pieces change under it); their totals are compared with the same merges once the pieces are built.
@@ -306,7 +309,7 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         Console.WriteLine(string.Create(invariant, $"{name}: p50 {Percentile(sorted, 0.5):F0} ms, max {sorted[^1]:F0} ms; peak RSS growth {peakGrowth / 1048576.0:F1} MiB; {size} bytes"));
     }
 
-    await Gauges(writer, url, corpus, end.AddDays(-1), Instances);
+    await Gauges(writer, url, corpus, end.AddDays(-1), 20);
 }
 
 // The fleet's heap over its last day: a snapshot every 144 s of each instance (600 a day), heap_1 and heap_2 in
