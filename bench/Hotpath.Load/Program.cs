@@ -191,7 +191,7 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         {
             var (minute, instance) = Math.DivRem(i, instances);
             var profile = profiles[i % profiles.Length].Clone();
-            var time = start.AddMinutes(minute).AddSeconds(instance * 2);
+            var time = start.AddMinutes(minute).AddSeconds(instance * 60.0 / Math.Max(instances, 30)); // within its minute, however many
             profile.TimeNanos = (time.UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
             var version = instances > 20 ? (instance % 2 == 0 ? "1.4" : "1.5") : minute < minutes / 2 ? "1.4" : "1.5"; // a rollout half-way through
             using var response = await http.PostAsync(new Uri(url, $"/api/0/profiles?service=fleet&type=cpu&instance_id=i{instance:D2}&labels=host%3Dh{instance:D2},version%3D{version}"),
