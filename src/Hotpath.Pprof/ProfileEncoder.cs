@@ -14,15 +14,36 @@ public static class ProfileEncoder
     public static void WriteGzip(Profile profile, Stream destination, CompressionLevel level = CompressionLevel.Fastest)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        using var gzip = new GZipStream(destination, level, leaveOpen: true);
-        using var output = new CodedOutputStream(gzip, OutputBuffer);
-        profile.WriteTo(output);
+        WriteGzip(profile.WriteTo, destination, level);
     }
 
     public static byte[] ToGzipBytes(Profile profile, CompressionLevel level = CompressionLevel.Fastest)
     {
+        ArgumentNullException.ThrowIfNull(profile);
+        return ToGzipBytes(profile.WriteTo, level);
+    }
+
+    /// <summary>Gzips what <paramref name="write"/> encodes: a profile of the generated model, or a merger's tables.</summary>
+    internal static byte[] ToGzipBytes(Action<CodedOutputStream> write, CompressionLevel level)
+    {
         using var buffer = new MemoryStream();
-        WriteGzip(profile, buffer, level);
+        WriteGzip(write, buffer, level);
         return buffer.ToArray();
+    }
+
+    /// <summary>What <paramref name="write"/> encodes, uncompressed.</summary>
+    internal static byte[] ToBytes(Action<CodedOutputStream> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var output = new CodedOutputStream(buffer, OutputBuffer))
+            write(output);
+        return buffer.ToArray();
+    }
+
+    private static void WriteGzip(Action<CodedOutputStream> write, Stream destination, CompressionLevel level)
+    {
+        using var gzip = new GZipStream(destination, level, leaveOpen: true);
+        using var output = new CodedOutputStream(gzip, OutputBuffer);
+        write(output);
     }
 }

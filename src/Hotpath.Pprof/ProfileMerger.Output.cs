@@ -14,9 +14,6 @@ public sealed partial class ProfileMerger
         ProfileStringTable = 6, ProfileDropFrames = 7, ProfileKeepFrames = 8, ProfileTimeNanos = 9, ProfileDurationNanos = 10,
         ProfilePeriodType = 11, ProfilePeriod = 12, ProfileComment = 13, ProfileDefaultSampleType = 14, ProfileDocUrl = 15;
 
-    // The deflater is called once per this much output (the default 4 KiB calls it four times as often).
-    private const int OutputBuffer = 64 * 1024;
-
     /// <summary>Builds the merged profile. The merger can keep accepting profiles afterwards.</summary>
     public Profile Build()
     {
@@ -87,23 +84,10 @@ public sealed partial class ProfileMerger
     }
 
     /// <summary>The merged profile gzipped, as <see cref="ProfileEncoder"/> writes <see cref="Build"/>'s, without building it.</summary>
-    public byte[] ToGzipBytes(CompressionLevel level = CompressionLevel.Fastest)
-    {
-        using var buffer = new MemoryStream();
-        using (var gzip = new GZipStream(buffer, level, leaveOpen: true))
-        using (var output = new CodedOutputStream(gzip, OutputBuffer))
-            WriteTo(output);
-        return buffer.ToArray();
-    }
+    public byte[] ToGzipBytes(CompressionLevel level = CompressionLevel.Fastest) => ProfileEncoder.ToGzipBytes(WriteTo, level);
 
     /// <summary>The merged profile's protobuf bytes, uncompressed.</summary>
-    public byte[] ToBytes()
-    {
-        using var buffer = new MemoryStream();
-        using (var output = new CodedOutputStream(buffer, OutputBuffer))
-            WriteTo(output);
-        return buffer.ToArray();
-    }
+    public byte[] ToBytes() => ProfileEncoder.ToBytes(WriteTo);
 
     private static Sample BuildSample(ulong[] key, long[] values)
     {
