@@ -90,7 +90,7 @@ public sealed class DistributedStorageTests
             await collector.PostOkAsync("api", "cpu", TestData.Bytes("cpu_1.pb.gz"));
 
             server.Kill();
-            // The journal takes writes until a shipment fails; from then on they are refused, as reads are.
+            // The journal takes writes until a shipment fails and ClickHouse answers no probe; from then on they are refused, as reads are.
             string? refusal = null;
             for (var i = 0; i < 10_000 && refusal is null; i++)
             {

@@ -117,6 +117,29 @@ public sealed class JournaledProfileStoreTests : ProfileStoreContract, IDisposab
     }
 
     [Fact]
+    public async Task A_shipment_cut_off_while_clickhouse_still_answers_refuses_no_write_and_is_shipped_again()
+    {
+        var options = ClickHouseServer.Instance.NewDatabase();
+        await using var relay = TcpRelay.Start(TcpRelay.Mode.Forward, options.Url);
+        await using var store = Open(options with { Url = relay.Url }, Path.Combine(_folder, "cut"));
+        var acknowledged = new List<string> { (await store.WriteAsync(Cpu(0), TestData.Bytes("cpu_1.pb.gz"), default)).Id };
+        await Eventually.TrueAsync(() => store.PendingProfiles == 0, Deadline, "the first profile was not shipped");
+
+        relay.CutNext();
+        // Spread over the failed shipment, the probe after it and the retry a second later.
+        for (var i = 1; i <= 25; i++)
+        {
+            acknowledged.Add((await store.WriteAsync(Cpu(i), TestData.Bytes("cpu_1.pb.gz"), default)).Id);
+            await Task.Delay(100);
+        }
+
+        await Eventually.TrueAsync(() => store.PendingProfiles == 0, Deadline, "the journal was not shipped after the cut");
+        await using var clickHouse = new ClickHouseProfileStore(options);
+        var found = await clickHouse.FindAsync(new ProfileQuery("api", ProfileType.Cpu, long.MinValue, long.MaxValue, []), default);
+        Assert.Equal(acknowledged.Order(StringComparer.Ordinal), found.Select(m => m.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task A_journal_holding_its_limit_refuses_writes_with_a_503_that_names_the_setting()
     {
         var options = ClickHouseServer.Instance.NewDatabase();

@@ -6,7 +6,8 @@ namespace Hotpath.Testing;
 /// <summary>
 /// A TCP port on 127.0.0.1 whose behaviour a test switches, to play an engine's outages against the real
 /// engine behind it: <see cref="Mode.Refuse"/> (nothing listens), <see cref="Mode.Hang"/> (connections are
-/// accepted and never answered) and <see cref="Mode.Forward"/> (bytes pass both ways to the real server).
+/// accepted and never answered) and <see cref="Mode.Forward"/> (bytes pass both ways to the real server);
+/// <see cref="CutNext"/> plays one dropped connection.
 /// </summary>
 public sealed class TcpRelay : IAsyncDisposable
 {
@@ -18,6 +19,7 @@ public sealed class TcpRelay : IAsyncDisposable
     private TcpListener? _listener;
     private Task _accepting = Task.CompletedTask;
     private Mode _mode;
+    private int _cutNext;
 
     private TcpRelay(int port, IPEndPoint? target)
     {
@@ -64,6 +66,16 @@ public sealed class TcpRelay : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Ends the connections held now (a client's pooled ones too), and the next one accepted once its request has
+    /// come, unanswered: the client sees a response that ended before it began.
+    /// </summary>
+    public void CutNext()
+    {
+        Volatile.Write(ref _cutNext, 1);
+        DropHeld();
+    }
+
     private async Task AcceptAsync(TcpListener listener)
     {
         while (!_stop.IsCancellationRequested)
@@ -81,7 +93,9 @@ public sealed class TcpRelay : IAsyncDisposable
 
             lock (_held)
                 _held.Add(client);
-            if (_mode == Mode.Forward)
+            if (Interlocked.Exchange(ref _cutNext, 0) == 1)
+                _ = CutAsync(client);
+            else if (_mode == Mode.Forward)
                 _ = ForwardAsync(client); // else accepted, never read, never answered
         }
     }
@@ -101,6 +115,21 @@ public sealed class TcpRelay : IAsyncDisposable
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
             {
                 // Either side went away.
+            }
+        }
+    }
+
+    private async Task CutAsync(TcpClient client)
+    {
+        using (client)
+        {
+            try
+            {
+                _ = await client.GetStream().ReadAsync(new byte[4096], _stop.Token);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The client went away first.
             }
         }
     }

@@ -12,7 +12,8 @@ namespace Hotpath.Storage.Journal;
 /// their connections. Reads are the engine's plus what is still in the journal (by id, so nothing counts
 /// twice), so the writer reads its own writes at once and others once a shipment lands (well within a
 /// second while the engine keeps up). Writes are taken while the engine is known to be up: from a first
-/// probe until a shipment fails, and again once a shipment or a probe succeeds; meanwhile they are refused
+/// probe until a shipment fails and a probe after it fails too (one dropped connection is not an engine down),
+/// and again once a shipment or a probe succeeds; meanwhile they are refused
 /// with the engine's 503, as reads are (what was acknowledged before the failure showed stays in the
 /// journal and is shipped when the engine is back). At most <c>maxBytes</c> wait in the journal; past that,
 /// writes get 503 too. After a crash the journal ships again what it holds, leaving out what the engine
@@ -45,7 +46,7 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
     private readonly CancellationTokenSource _stopping = new();
     private Task _shipping = Task.CompletedTask;
     private int _signaled;
-    private int _probed;
+    private Task? _firstProbe;
     private volatile StorageUnavailableException? _down;
     private int _disposed;
 
@@ -113,11 +114,7 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
 
         if (_down is { } down)
             throw new StorageUnavailableException(Backend, down.Message, down);
-        if (Volatile.Read(ref _probed) == 0)
-        {
-            await _engine.ProbeAsync(cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _probed, 1);
-        }
+        await FirstProbeAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
 
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
@@ -125,6 +122,31 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
         if (Interlocked.Exchange(ref _signaled, 1) == 0)
             _wake.Release();
         return meta;
+    }
+
+    /// <summary>
+    /// The engine is asked once whether it is there before a first write is acknowledged; the writes that come
+    /// meanwhile wait for that one answer (two hundred at once had opened as many connections), and a failed one
+    /// is asked again by the next write.
+    /// </summary>
+    private Task FirstProbeAsync()
+    {
+        lock (_gate)
+            return _firstProbe ??= ProbeOnceAsync();
+
+        async Task ProbeOnceAsync()
+        {
+            try
+            {
+                await _engine.ProbeAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch
+            {
+                lock (_gate)
+                    _firstProbe = null;
+                throw;
+            }
+        }
     }
 
     /// <summary>Appends a batch to the journal and makes it pending, in one sync.</summary>
@@ -216,8 +238,9 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
                 // Unavailable, or a fault of the engine's: what it took of the shipment is not known, so the
                 // next try asks it first.
                 uncertain = true;
-                _down = e as StorageUnavailableException ?? new StorageUnavailableException(Backend, $"{Backend} did not take the journal's profiles: {e.Message}", e);
                 Log.ShipmentFailed(_logger, shipment.Count, Backend, e);
+                if (await ProbeFailureAsync(CancellationToken.None).ConfigureAwait(false) is not null)
+                    _down = e as StorageUnavailableException ?? new StorageUnavailableException(Backend, $"{Backend} did not take the journal's profiles: {e.Message}", e);
                 if (Environment.TickCount64 >= stopAt)
                     return; // left in the journal for the next start
                 try
@@ -236,14 +259,20 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
     private async Task ProbeWhileDownAsync(CancellationToken stop)
     {
         await Task.Delay(RetryAfter, stop).ConfigureAwait(false);
+        _down = await ProbeFailureAsync(stop).ConfigureAwait(false);
+    }
+
+    /// <summary>Why the engine does not answer a probe; null when it does.</summary>
+    private async Task<StorageUnavailableException?> ProbeFailureAsync(CancellationToken stop)
+    {
         try
         {
             await _engine.ProbeAsync(stop).ConfigureAwait(false);
-            _down = null;
+            return null;
         }
         catch (StorageUnavailableException e)
         {
-            _down = e;
+            return e;
         }
     }
 
