@@ -28,9 +28,21 @@ internal sealed class ClickHouseHttp : IDisposable
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.User}:{options.Password}")));
     }
 
-    /// <summary>The rows of a SELECT, as RowBinary.</summary>
-    public Task<byte[]> QueryAsync(string sql, CancellationToken cancellationToken) =>
-        PostAsync("", new StringContent(sql + " FORMAT RowBinary"), cancellationToken);
+    /// <summary>
+    /// The rows of a SELECT, as RowBinary. A SELECT whose connection ended before its answer began is asked once
+    /// more on a new one: it changes nothing, and one connection closing under load is no server down.
+    /// </summary>
+    public async Task<byte[]> QueryAsync(string sql, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await PostAsync("", new StringContent(sql + " FORMAT RowBinary"), cancellationToken);
+        }
+        catch (StorageUnavailableException e) when (e.InnerException is HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded })
+        {
+            return await PostAsync("", new StringContent(sql + " FORMAT RowBinary"), cancellationToken);
+        }
+    }
 
     /// <summary>Runs a statement (DDL, ALTER); its answer's bytes.</summary>
     public Task<byte[]> ExecuteAsync(string sql, CancellationToken cancellationToken) => PostAsync("", new StringContent(sql), cancellationToken);

@@ -120,4 +120,21 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         var probe = await Assert.ThrowsAsync<StorageUnavailableException>(() => store.ProbeAsync(default));
         Assert.Equal(("clickhouse", "clickhouse"), (find.Backend, probe.Backend));
     }
+
+    [Fact]
+    public async Task A_read_whose_connection_ends_before_its_answer_is_asked_again_and_a_second_cut_is_unavailable()
+    {
+        var options = ClickHouseServer.Instance.NewDatabase();
+        await using var relay = TcpRelay.Start(TcpRelay.Mode.Forward, options.Url);
+        await using var store = new ClickHouseProfileStore(options with { Url = relay.Url });
+        var written = await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "pod", [], T0), TestData.Bytes("cpu_1.pb.gz"), default);
+
+        relay.CutNext();
+        var found = await store.FindAsync(new ProfileQuery("api", null, T0, T0, []), default);
+        relay.CutNext(times: 2);
+        var twice = await Assert.ThrowsAsync<StorageUnavailableException>(() => store.FindAsync(new ProfileQuery("api", null, T0, T0, []), default));
+
+        Assert.Equal([written.Id], found.Select(m => m.Id));
+        Assert.Equal("clickhouse", twice.Backend);
+    }
 }

@@ -67,12 +67,12 @@ public sealed class TcpRelay : IAsyncDisposable
     }
 
     /// <summary>
-    /// Ends the connections held now (a client's pooled ones too), and the next one accepted once its request has
-    /// come, unanswered: the client sees a response that ended before it began.
+    /// Ends the connections held now (a client's pooled ones too), and the next <paramref name="times"/> accepted
+    /// once each one's request has come, unanswered: the client sees a response that ended before it began.
     /// </summary>
-    public void CutNext()
+    public void CutNext(int times = 1)
     {
-        Volatile.Write(ref _cutNext, 1);
+        Volatile.Write(ref _cutNext, times);
         DropHeld();
     }
 
@@ -93,7 +93,7 @@ public sealed class TcpRelay : IAsyncDisposable
 
             lock (_held)
                 _held.Add(client);
-            if (Interlocked.Exchange(ref _cutNext, 0) == 1)
+            if (Volatile.Read(ref _cutNext) > 0 && Interlocked.Decrement(ref _cutNext) >= 0)
                 _ = CutAsync(client);
             else if (_mode == Mode.Forward)
                 _ = ForwardAsync(client); // else accepted, never read, never answered
