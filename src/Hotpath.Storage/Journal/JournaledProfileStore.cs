@@ -114,7 +114,7 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
 
         if (_down is { } down)
             throw new StorageUnavailableException(Backend, down.Message, down);
-        await FirstProbeAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        await FirstProbeAsync(cancellationToken).ConfigureAwait(false);
 
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
@@ -129,23 +129,24 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
     /// meanwhile wait for that one answer (two hundred at once had opened as many connections), and a failed one
     /// is asked again by the next write.
     /// </summary>
-    private Task FirstProbeAsync()
+    private async Task FirstProbeAsync(CancellationToken cancellationToken)
     {
+        Task probe;
         lock (_gate)
-            return _firstProbe ??= ProbeOnceAsync();
-
-        async Task ProbeOnceAsync()
+            probe = _firstProbe ??= Task.Run(() => _engine.ProbeAsync(CancellationToken.None), CancellationToken.None);
+        try
         {
-            try
+            await probe.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch when (probe.IsFaulted || probe.IsCanceled)
+        {
+            lock (_gate)
             {
-                await _engine.ProbeAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            catch
-            {
-                lock (_gate)
+                if (_firstProbe == probe)
                     _firstProbe = null;
-                throw;
             }
+
+            throw;
         }
     }
 
