@@ -267,12 +267,71 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         Assert.Equal(1, store.Store.PiecesFromIngest);
     }
 
-    private static async Task WriteDecodedAsync(SqliteProfileStore store, long createdAt, string host, string file)
+    private static async Task WriteDecodedAsync(SqliteProfileStore store, long createdAt, string host, string file, string? version = null)
     {
         var decoded = new RawProfile();
         new ProfileDecoder().Load(TestData.Bytes(file), decoded);
-        var profile = Written(Profile("backfill", ProfileType.Cpu, createdAt, ("host", host))) with { Decoded = decoded };
+        var profile = Written(version is null ? Profile("backfill", ProfileType.Cpu, createdAt, ("host", host))
+            : Profile("backfill", ProfileType.Cpu, createdAt, ("host", host), ("version", version))) with { Decoded = decoded };
         await store.WriteAsync(profile, TestData.Bytes(file), default);
+    }
+
+    /// <summary>A fleet's twenty minutes, a month ago: each of the hosts once a minute, version 1.4 or 1.5 as the host's parity.</summary>
+    private static async Task WriteFleetAsync(SqliteProfileStore store, long start, int firstHost, int hosts, Func<int, string>? version = null)
+    {
+        for (var m = 0; m < 20; m++)
+        {
+            for (var host = firstHost; host < firstHost + hosts; host++)
+                await WriteDecodedAsync(store, start + m * 60 * Second + host * Second, $"h{host}", TestData.CpuProfiles[(m + host) % 3], (version ?? (h => h % 2 == 0 ? "1.4" : "1.5"))(host));
+        }
+    }
+
+    private static async Task<int> PartsAsync(SqliteProfileStore store, ProfileQuery query) =>
+        await (await store.OpenMergeAsync(query, 10_000, default)).Bodies.CountAsync();
+
+    [Fact]
+    public async Task A_filter_on_a_label_the_fleet_shares_reads_one_piece_of_its_group_per_bucket_and_merges_as_its_raw_profiles_do()
+    {
+        await using var store = new SqliteUnderTest();
+        var start = BucketGrid.Floor(BucketGrid.Hour, T0) - 30L * 24 * 3_600 * Second;
+        var twenty = new ProfileQuery("backfill", ProfileType.Cpu, start, start + 20 * 60 * Second - 1, [new ProfileLabel("version", "1.5")]);
+        // Four hosts: two versions of two sets each are read set by set.
+        await WriteFleetAsync(store.Store, start, 0, 4);
+        await store.Store.BuildRollupsAsync(default);
+        Assert.Equal(2 * 2, await PartsAsync(store.Store, twenty));
+
+        // Eight: the version is grouped, its pieces made for what was written before too.
+        await WriteFleetAsync(store.Store, start, 4, 4);
+        await store.Store.BuildRollupsAsync(default);
+
+        Assert.Equal(2, await PartsAsync(store.Store, twenty)); // the group's two ten minutes
+        foreach (var query in new[]
+                 {
+                     twenty, twenty with { FromUnixNanos = start + 3 * 60 * Second + 7 * Second, ToUnixNanos = start + 17 * 60 * Second },
+                     twenty with { Labels = [new ProfileLabel("version", "1.4")] }, twenty with { Labels = [new ProfileLabel("host", "h3"), new ProfileLabel("version", "1.5")] },
+                 })
+        {
+            Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
+        }
+    }
+
+    [Fact]
+    public async Task A_label_whose_values_outgrow_its_groups_loses_them_and_filters_on_it_read_the_label_sets_as_exactly()
+    {
+        await using var store = new SqliteUnderTest();
+        var start = BucketGrid.Floor(BucketGrid.Hour, T0) - 30L * 24 * 3_600 * Second;
+        var twenty = new ProfileQuery("backfill", ProfileType.Cpu, start, start + 20 * 60 * Second - 1, [new ProfileLabel("version", "1.5")]);
+        await WriteFleetAsync(store.Store, start, 0, 8);
+        await store.Store.BuildRollupsAsync(default);
+        Assert.Equal(2, await PartsAsync(store.Store, twenty));
+
+        // Eight more hosts of a version each: 10 values, past LabelGroups.MaxValues.
+        await WriteFleetAsync(store.Store, start, 8, 8, host => $"2.{host}");
+        await store.Store.BuildRollupsAsync(default);
+
+        Assert.Equal(4 * 2, await PartsAsync(store.Store, twenty)); // 1.5's four sets, two ten minutes each
+        Assert.Equal(await RawMergeAsync(store.Store, twenty), CanonicalProfile.Of((await PieceMergerAsync(store.Store, twenty)).Build()));
+        Assert.Equal(0, store.Store.PendingBuckets);
     }
 
     private static async Task<string> RawMergeAsync(SqliteProfileStore store, ProfileQuery query)

@@ -15,8 +15,10 @@ public interface IPieceIndex<TBody>
     (long From, long End) Span { get; }
 
     /// <summary>
-    /// The label sets whose pieces answer the query: only <see cref="BucketGrid.AllLabels"/> when it filters on
-    /// no label and <paramref name="eachLabelSet"/> is false, else every set of its service and type the filter matches.
+    /// The label sets whose pieces answer the query: unless <paramref name="eachLabelSet"/>, only
+    /// <see cref="BucketGrid.AllLabels"/> when it filters on no label, only a label's group (<see cref="LabelGroups"/>)
+    /// when it filters on that label alone and the engine keeps the group; else every set of its service and type
+    /// the filter matches.
     /// </summary>
     Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, bool eachLabelSet, CancellationToken cancellationToken);
 

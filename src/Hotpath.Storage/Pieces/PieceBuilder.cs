@@ -4,8 +4,8 @@ namespace Hotpath.Storage.Pieces;
 
 /// <summary>
 /// Builds the pieces an engine says are due, finest level first, so that each coarser piece is merged from
-/// finer ones just built: in each bucket, every label set's piece before the all-labels one, which the engine
-/// may build from them. A piece of one raw profile points to it (where the engine keeps pointers), a piece of
+/// finer ones just built: in each bucket, every label set's piece before its groups' (all-labels and a label's,
+/// <see cref="LabelGroups"/>), which the engine may build from them. A piece of one raw profile points to it (where the engine keeps pointers), a piece of
 /// one part takes its bytes, any other merges its parts; parts that do not merge make a piece that says so.
 /// </summary>
 public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
@@ -27,11 +27,12 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
             foreach (var bucket in pending.GroupBy(p => (p.Service, p.Type, p.Bucket)))
             {
                 var any = false;
-                foreach (var piece in bucket.OrderBy(p => p.Labels == BucketGrid.AllLabels))
+                foreach (var piece in bucket.OrderBy(p => LabelGroups.IsGroup(p.Labels)))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    // An all-labels piece may be built from its sets' pieces beside it: those must be written first.
-                    if ((piece.Labels == BucketGrid.AllLabels && built.Count > 0 && built[^1].Piece is var last && (last.Service, last.Type, last.Bucket) == bucket.Key)
+                    // A group's piece may be built from its sets' pieces beside it: those must be written first.
+                    if ((LabelGroups.IsGroup(piece.Labels) && built.Count > 0 && built[^1].Piece is var last && !LabelGroups.IsGroup(last.Labels)
+                            && (last.Service, last.Type, last.Bucket) == bucket.Key)
                             || built.Count >= WriteBatch)
                         await FlushAsync(built, cancellationToken).ConfigureAwait(false);
                     if (await store.PartsAsync(piece, cancellationToken).ConfigureAwait(false) is { } parts

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Hotpath.Pprof;
 using Hotpath.Storage.Pieces;
 
@@ -7,7 +8,7 @@ namespace Hotpath.Storage.Sqlite;
 /// Pieces merged in memory from the profiles ingest has already decoded, whatever their time, so that the
 /// builder does not decode them a second time. Each profile is folded into its service's and type's minute: the
 /// all-labels minute piece, and also the minute piece of a label set that was the only one written that minute
-/// (one agent sending often). A label set that sends at most once a minute (an agent's usual pace: its minute
+/// (one agent sending often); and into the minute of each label group (<see cref="LabelGroups"/>) it is in. A label set that sends at most once a minute (an agent's usual pace: its minute
 /// pieces point to their one profile) is also folded into its ten minutes, which would otherwise decode each;
 /// a set that sends more often is not (its ten minutes merge its minute pieces).
 /// Only a shortcut: a piece is taken from here only when it holds exactly the profiles (by id) the store
@@ -27,12 +28,13 @@ internal sealed class IngestFolds(int maxFolds = 256)
 
     private readonly Lock _lock = new();
     private readonly Dictionary<Key, Fold> _folds = [];
+    private readonly ConcurrentDictionary<(string Service, int Type), IReadOnlyList<string>> _groups = new();
     private long _taken;
 
     /// <summary>How many pieces were built from here rather than from their raw profiles.</summary>
     public long Taken => Interlocked.Read(ref _taken);
 
-    /// <param name="Labels">The label set of a ten minutes' fold, <see cref="BucketGrid.AllLabels"/> for a minute's.</param>
+    /// <param name="Labels">The label set of a ten minutes' fold, the group (<see cref="BucketGrid.AllLabels"/> or a label's) of a minute's.</param>
     private readonly record struct Key(string Service, int Type, string Labels, long Bucket);
 
     /// <summary>
@@ -57,11 +59,26 @@ internal sealed class IngestFolds(int maxFolds = 256)
         public readonly HashSet<string> Ids = new(StringComparer.Ordinal);
     }
 
-    /// <summary>Folds a decoded profile into its minute and, for a set that sends once a minute, its ten minutes, where there is room.</summary>
-    public void Add(string service, int type, string labels, string id, long createdAt, long now, RawProfile profile)
+    /// <summary>The groups besides all-labels of a service and type, as the writer chose them last; folded from then on.</summary>
+    public void Regroup(string service, int type, IReadOnlyList<string> groups) => _groups[(service, type)] = groups;
+
+    /// <summary>
+    /// Folds a decoded profile into its minute, its groups' minutes and, for a set that sends once a minute, its
+    /// ten minutes, where there is room.
+    /// </summary>
+    public void Add(string service, int type, string labels, IReadOnlyList<ProfileLabel> decoded, string id, long createdAt, long now, RawProfile profile)
     {
         var minute = BucketGrid.Floor(BucketGrid.Minute, createdAt);
         Add(new Key(service, type, BucketGrid.AllLabels, minute), id, minute, now, profile);
+        if (_groups.TryGetValue((service, type), out var groups))
+        {
+            foreach (var group in groups)
+            {
+                if (LabelGroups.Holds(group, decoded))
+                    Add(new Key(service, type, group, minute), id, minute, now, profile);
+            }
+        }
+
         Add(new Key(service, type, labels, BucketGrid.Floor(BucketGrid.TenMinutes, createdAt)), id, minute, now, profile);
     }
 
@@ -72,14 +89,14 @@ internal sealed class IngestFolds(int maxFolds = 256)
         {
             if (!_folds.TryGetValue(key, out fold))
             {
-                if (_folds.Count >= maxFolds && !Evict(key.Labels == BucketGrid.AllLabels))
+                if (_folds.Count >= maxFolds && !Evict(LabelGroups.IsGroup(key.Labels)))
                     return;
                 _folds[key] = fold = new Fold();
             }
 
             fold.Touched = now;
             fold.Built = false;
-            if (key.Labels != BucketGrid.AllLabels)
+            if (!LabelGroups.IsGroup(key.Labels))
             {
                 // A set sending more than once a minute: its minute pieces are merges already, its ten minutes merge those.
                 fold.Broken |= fold.LastMinute == minute;
@@ -106,17 +123,17 @@ internal sealed class IngestFolds(int maxFolds = 256)
     }
 
     /// <summary>
-    /// Makes room (under the table's lock): drops the built fold written longest ago or, for a service's minute, a
+    /// Makes room (under the table's lock): drops the built fold written longest ago or, for a group's minute, a
     /// label set's ten minutes not built yet (those answer filtered merges only; a service's minutes answer every
     /// other one, and a burst that fills the table with the one would leave the other to be decoded). False if none.
     /// </summary>
-    private bool Evict(bool forAllLabels)
+    private bool Evict(bool forGroup)
     {
         Key? oldest = null;
         var rank = (Built: false, Touched: long.MaxValue);
         foreach (var (key, fold) in _folds)
         {
-            if (!fold.Built && !(forAllLabels && key.Labels != BucketGrid.AllLabels))
+            if (!fold.Built && !(forGroup && !LabelGroups.IsGroup(key.Labels)))
                 continue;
             // Built folds first, then the one written longest ago.
             if (oldest is null || (fold.Built && !rank.Built) || (fold.Built == rank.Built && fold.Touched < rank.Touched))
@@ -141,7 +158,7 @@ internal sealed class IngestFolds(int maxFolds = 256)
 
     /// <summary>True for the pieces ingest folds: every minute piece, and a label set's ten minutes.</summary>
     public static bool Folds(PendingPiece piece) =>
-        piece.Level == BucketGrid.Minute || (piece.Level == BucketGrid.TenMinutes && piece.Labels != BucketGrid.AllLabels);
+        piece.Level == BucketGrid.Minute || (piece.Level == BucketGrid.TenMinutes && !LabelGroups.IsGroup(piece.Labels));
 
     /// <summary>
     /// True when the piece has a fold no write has reached for <see cref="Quiet"/>: it may be made from it without
@@ -156,7 +173,7 @@ internal sealed class IngestFolds(int maxFolds = 256)
     }
 
     private static Key KeyOf(PendingPiece piece) => piece.Level == BucketGrid.Minute
-        ? new Key(piece.Service, (int)piece.Type, BucketGrid.AllLabels, piece.Bucket)
+        ? new Key(piece.Service, (int)piece.Type, LabelGroups.IsGroup(piece.Labels) ? piece.Labels : BucketGrid.AllLabels, piece.Bucket)
         : new Key(piece.Service, (int)piece.Type, piece.Labels, piece.Bucket);
 
     /// <summary>
@@ -187,7 +204,7 @@ internal sealed class IngestFolds(int maxFolds = 256)
             var exact = !missing && fold.Count >= 2 && ids.Count == fold.Count;
             if (!exact)
             {
-                if ((!settled && !missing) || (piece.Level == BucketGrid.Minute && piece.Labels != BucketGrid.AllLabels))
+                if ((!settled && !missing) || (piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels)))
                     return null;
                 lock (_lock)
                 {

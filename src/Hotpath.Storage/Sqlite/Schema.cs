@@ -35,8 +35,9 @@ internal static class Schema
         CREATE TABLE IF NOT EXISTS segments(id INTEGER PRIMARY KEY, live INTEGER NOT NULL, end_offset INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS services(service TEXT PRIMARY KEY) WITHOUT ROWID;
         -- Pre-merged pieces (Pieces/, SqlitePieceIndex and SqlitePieceStore): per label set of a service and type (and one set '*' for all of its
-        -- profiles), per level (minute, ten minutes, hour, day) and bucket; a body, or a pointer to the one raw
-        -- profile of the bucket. A bucket written since its piece was built is in rollup_dirty.
+        -- profiles, and one '*k:v' per chosen label pair for the profiles with it: LabelGroups), per level (minute, ten
+        -- minutes, hour, day) and bucket; a body, or a pointer to the one raw profile of the bucket. A bucket written
+        -- since its piece was built is in rollup_dirty.
         CREATE TABLE IF NOT EXISTS label_sets(id INTEGER PRIMARY KEY, service TEXT NOT NULL, type INTEGER NOT NULL, labels TEXT NOT NULL,
             UNIQUE(service, type, labels));
         CREATE TABLE IF NOT EXISTS rollups(id INTEGER PRIMARY KEY, set_id INTEGER NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL,

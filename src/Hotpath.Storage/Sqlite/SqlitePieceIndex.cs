@@ -24,20 +24,32 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
         command.Parameters.AddWithValue("$service", query.Service);
         command.Parameters.AddWithValue("$type", (int)query.Type!.Value);
         var sets = new List<string>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
+        // Without a filter the all-labels pieces answer alone; with one on a grouped label alone, its group's do;
+        // with any other, each label set that has it does.
+        var group = eachLabelSet ? null
+            : !query.HasLabelFilter ? BucketGrid.AllLabels
+            : query is { Labels: [var pair], Filter: null } ? LabelGroups.Of(pair)
+            : null;
+        using (var reader = command.ExecuteReader())
         {
-            var labels = reader.GetString(1);
-            // Without a filter the all-labels pieces answer alone; with one, each label set that has it does.
-            if (!query.HasLabelFilter && !eachLabelSet
-                    ? labels != BucketGrid.AllLabels
-                    : labels == BucketGrid.AllLabels || !query.MatchesLabels(LabelSetKey.Decode(labels)))
-                continue;
-            _sets[labels] = reader.GetInt64(0);
-            sets.Add(labels);
+            while (reader.Read())
+            {
+                var labels = reader.GetString(1);
+                if (labels == group)
+                    return Task.FromResult<IReadOnlyList<string>>([Keep(labels, reader.GetInt64(0))]);
+                if (!LabelGroups.IsGroup(labels) && query.MatchesLabels(LabelSetKey.Decode(labels)))
+                    sets.Add(Keep(labels, reader.GetInt64(0)));
+            }
         }
 
-        return Task.FromResult<IReadOnlyList<string>>(sets);
+        // No all-labels set: nothing of the service and type has been written.
+        return Task.FromResult<IReadOnlyList<string>>(group == BucketGrid.AllLabels ? [] : sets);
+
+        string Keep(string labels, long id)
+        {
+            _sets[labels] = id;
+            return labels;
+        }
     }
 
     public Task<LoadedPieces<BodyPlace>> LoadAsync(ProfileQuery query, int level, IReadOnlyList<SetRange> ranges, CancellationToken cancellationToken)
@@ -90,9 +102,11 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
         var raw = new List<PlannedPiece<BodyPlace>>();
         foreach (var range in ranges)
         {
+            // A label's group: the profiles its filter (the query's) matches.
+            var group = range.Labels != BucketGrid.AllLabels && LabelGroups.IsGroup(range.Labels);
             using var command = Command("""
-                SELECT created_at, segment, body_offset, size, value FROM profiles
-                WHERE service = $service AND type = $type AND created_at >= $from AND created_at <= $last AND ($labels = '*' OR labels = $labels)
+                SELECT created_at, segment, body_offset, size, value, labels FROM profiles
+                WHERE service = $service AND type = $type AND created_at >= $from AND created_at <= $last AND (substr($labels, 1, 1) = '*' OR labels = $labels)
                 """);
             command.Parameters.AddWithValue("$service", query.Service);
             command.Parameters.AddWithValue("$type", (int)query.Type!.Value);
@@ -101,7 +115,10 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
             command.Parameters.AddWithValue("$labels", range.Labels);
             using var reader = command.ExecuteReader();
             while (reader.Read())
-                raw.Add(new(reader.GetInt64(0), range.Labels, 1, reader.GetInt64(4), true, new BodyPlace(null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3))));
+            {
+                if (!group || LabelGroups.Holds(range.Labels, LabelSetKey.Decode(reader.GetString(5))))
+                    raw.Add(new(reader.GetInt64(0), range.Labels, 1, reader.GetInt64(4), true, new BodyPlace(null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3))));
+            }
         }
 
         return Task.FromResult<IReadOnlyList<PlannedPiece<BodyPlace>>>(raw);

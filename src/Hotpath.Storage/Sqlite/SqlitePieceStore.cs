@@ -33,19 +33,20 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     public Task<IReadOnlyList<PendingPiece>> PendingAsync(int level, long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
     {
         using var command = connection.CreateCommand();
-        // A minute once it is over (the all-labels set's once no other set's minute beside it is dirty, since it is
-        // their merge); a coarser bucket once none of its finer buckets is dirty. Settled, or early from a fold.
+        // A minute once it is over (a group's, all-labels too, once no label set's minute beside it is dirty, since it
+        // is their merge); a coarser bucket once none of its finer buckets is dirty. Settled, or early from a fold.
+        // A group's key starts with '*', a label set's never does.
         command.CommandText = level == BucketGrid.Minute
             ? $"""
               SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels, d.touched FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
-              WHERE d.level = 0 AND d.bucket <= $latest AND (d.touched <= $settled OR d.bucket <= $early) AND (s.labels <> '{BucketGrid.AllLabels}' OR NOT EXISTS (
+              WHERE d.level = 0 AND d.bucket <= $latest AND (d.touched <= $settled OR d.bucket <= $early) AND (substr(s.labels, 1, 1) <> '*' OR NOT EXISTS (
                   SELECT 1 FROM rollup_dirty o JOIN label_sets os ON os.id = o.set_id
-                  WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND os.labels <> '{BucketGrid.AllLabels}'))
+                  WHERE o.level = 0 AND o.bucket = d.bucket AND os.service = s.service AND os.type = s.type AND substr(os.labels, 1, 1) <> '*'))
               ORDER BY d.bucket, d.set_id LIMIT {Batch}
               """
             : $"""
               SELECT d.set_id, d.bucket, d.generation, s.service, s.type, s.labels, d.touched FROM rollup_dirty d JOIN label_sets s ON s.id = d.set_id
-              WHERE d.level = $level AND d.bucket <= $latest AND (d.touched <= $settled OR (d.bucket <= $early AND s.labels <> '{BucketGrid.AllLabels}')) AND NOT EXISTS (
+              WHERE d.level = $level AND d.bucket <= $latest AND (d.touched <= $settled OR (d.bucket <= $early AND substr(s.labels, 1, 1) <> '*')) AND NOT EXISTS (
                   SELECT 1 FROM rollup_dirty f WHERE f.set_id = d.set_id AND f.level = $level - 1 AND f.bucket >= d.bucket AND f.bucket < d.bucket + $width)
               ORDER BY d.bucket, d.set_id LIMIT {Batch}
               """;
@@ -81,14 +82,14 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     {
         var early = _early.Remove(piece);
         var width = BucketGrid.Width(piece.Level);
-        var raw = piece.Level == BucketGrid.Minute && piece.Labels != BucketGrid.AllLabels;
+        var raw = piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels);
         var parts = raw ? RawParts(piece.Set, piece.Bucket, width)
             : piece.Level > BucketGrid.Minute ? FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width)
-            : SiblingParts(piece.Set, piece.Bucket);
+            : SiblingParts(piece.Set, piece.Labels, piece.Bucket);
         // A piece that ingest already merged in memory needs no second decode (one part: its bytes or a pointer, nothing to merge).
         // Its committed profiles: a raw minute's parts are they; a piece of pieces asks their ids.
         var folded = IngestFolds.Folds(piece) && parts.Count >= 2
-            ? folds.Take(piece, settled: !early, () => raw ? [.. parts.Select(p => p.Raw!.Id!)] : RawIds(piece.Set, piece.Bucket, width, piece.Labels == BucketGrid.AllLabels))
+            ? folds.Take(piece, settled: !early, () => raw ? [.. parts.Select(p => p.Raw!.Id!)] : RawIds(piece, width))
             : null;
         return Task.FromResult(early && folded is null ? null : new PieceParts<RawPlace>(parts, folded));
     }
@@ -172,18 +173,30 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         return parts;
     }
 
-    /// <summary>The ids of a label set's profiles in a bucket (of every profile of its service and type for the all-labels set).</summary>
-    private List<string> RawIds(long setId, long bucket, long width, bool allLabels)
+    /// <summary>The ids of a label set's or group's profiles in a bucket.</summary>
+    private List<string> RawIds(PendingPiece piece, long width)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT p.id FROM label_sets s
-            JOIN profiles p ON p.service = s.service AND p.type = s.type AND p.created_at >= $bucket AND p.created_at < $end{(allLabels ? "" : " AND p.labels = s.labels")}
-            WHERE s.id = $set
-            """;
-        command.Parameters.AddWithValue("$set", setId);
-        command.Parameters.AddWithValue("$bucket", bucket);
-        command.Parameters.AddWithValue("$end", bucket + width);
+        command.CommandText = piece.Labels == BucketGrid.AllLabels
+            ? "SELECT id FROM profiles WHERE service = $service AND type = $type AND created_at >= $bucket AND created_at < $end"
+            : LabelGroups.IsGroup(piece.Labels)
+            ? """
+              SELECT p.id FROM profile_labels l JOIN profiles p ON p.seq = l.seq
+              WHERE l.service = $service AND l.key = $key AND l.value = $value AND l.type = $type AND l.created_at >= $bucket AND l.created_at < $end
+              """
+            : "SELECT id FROM profiles WHERE service = $service AND type = $type AND created_at >= $bucket AND created_at < $end AND labels = $labels";
+        command.Parameters.AddWithValue("$service", piece.Service);
+        command.Parameters.AddWithValue("$type", (int)piece.Type);
+        command.Parameters.AddWithValue("$labels", piece.Labels);
+        if (piece.Labels != BucketGrid.AllLabels && LabelGroups.IsGroup(piece.Labels))
+        {
+            var pair = LabelGroups.PairOf(piece.Labels);
+            command.Parameters.AddWithValue("$key", pair.Key);
+            command.Parameters.AddWithValue("$value", pair.Value);
+        }
+
+        command.Parameters.AddWithValue("$bucket", piece.Bucket);
+        command.Parameters.AddWithValue("$end", piece.Bucket + width);
         var ids = new List<string>();
         using var reader = command.ExecuteReader();
         while (reader.Read())
@@ -198,17 +211,19 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         """, setId, level, bucket, bucket + width);
 
     /// <summary>
-    /// The parts of an all-labels minute: the same minute's pieces of every other label set of its service and
-    /// type, which together hold each of its profiles once; cheaper than its raw profiles wherever a set has many.
+    /// The parts of a group's minute: the same minute's pieces of the label sets of its service and type it holds
+    /// (every one, for all-labels), which together hold each of its profiles once; cheaper than its raw profiles
+    /// wherever a set has many.
     /// </summary>
-    private List<PiecePart<RawPlace>> SiblingParts(long setId, long bucket) => ReadParts($"""
-        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq
-        FROM label_sets a JOIN label_sets s ON s.service = a.service AND s.type = a.type AND s.labels <> '{BucketGrid.AllLabels}'
+    private List<PiecePart<RawPlace>> SiblingParts(long setId, string group, long bucket) => ReadParts("""
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq, s.labels
+        FROM label_sets a JOIN label_sets s ON s.service = a.service AND s.type = a.type AND substr(s.labels, 1, 1) <> '*'
         JOIN rollups r ON r.set_id = s.id AND r.level = $level AND r.bucket = $bucket LEFT JOIN profiles p ON p.seq = r.seq
         WHERE a.id = $set ORDER BY s.id
-        """, setId, BucketGrid.Minute, bucket, bucket);
+        """, setId, BucketGrid.Minute, bucket, bucket, group == BucketGrid.AllLabels ? null : labels => LabelGroups.Holds(group, LabelSetKey.Decode(labels)));
 
-    private List<PiecePart<RawPlace>> ReadParts(string sql, long setId, int level, long bucket, long end)
+    /// <param name="holds">Given the label set of a row (its eighth column), whether it is a part; null: every row is.</param>
+    private List<PiecePart<RawPlace>> ReadParts(string sql, long setId, int level, long bucket, long end, Func<string, bool>? holds = null)
     {
         using var command = connection.CreateCommand();
         command.CommandText = sql;
@@ -220,6 +235,8 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
+            if (holds is not null && !holds(reader.GetString(7)))
+                continue;
             if (!reader.IsDBNull(2))
                 parts.Add(new(reader.GetInt32(0), reader.GetInt64(1), (byte[])reader.GetValue(2), null));
             else if (!reader.IsDBNull(3))

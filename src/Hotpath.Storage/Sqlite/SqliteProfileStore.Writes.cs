@@ -14,7 +14,7 @@ public sealed partial class SqliteProfileStore
             profile.Labels, profile.CreatedAtUnixNanos, body.Length, profile.Value);
         var labels = LabelSetKey.Encode(meta.Labels);
         if (profile.Decoded is { } decoded && profile.Type != ProfileType.Trace)
-            _folds.Add(meta.Service, (int)meta.Type, labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(_time.GetUtcNow()), decoded);
+            _folds.Add(meta.Service, (int)meta.Type, labels, meta.Labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(_time.GetUtcNow()), decoded);
         // Not cancellable once queued: the write is in a batch and will be committed or fail as a whole.
         await _commits.CommitAsync(new PendingWrite(meta, labels, body)).ConfigureAwait(false);
         return meta;
@@ -30,10 +30,11 @@ public sealed partial class SqliteProfileStore
     }
 
     /// <summary>The prepared inserts of the write loop, on the single writer connection.</summary>
-    private sealed class BatchWriter : IBatchCommitter<PendingWrite>, IDisposable
+    private sealed partial class BatchWriter : IBatchCommitter<PendingWrite>, IDisposable
     {
         private readonly ILogger _logger;
         private readonly TimeProvider _time;
+        private readonly IngestFolds _folds;
         private readonly SqliteConnection _connection;
         private readonly SqliteCommand _profile;
         private readonly SqliteCommand _segment;
@@ -48,9 +49,10 @@ public sealed partial class SqliteProfileStore
         private readonly Dictionary<(long Set, long Minute), (long Seq, long Value, int Profiles)> _minutes = [];
         private long _nextSeq;
 
-        public BatchWriter(SqliteConnection connection, BodyLog log, ILogger logger, TimeProvider time)
+        public BatchWriter(SqliteConnection connection, BodyLog log, IngestFolds folds, ILogger logger, TimeProvider time)
         {
             _time = time;
+            _folds = folds;
             _logger = logger;
             _connection = connection;
             _log = log;
@@ -133,6 +135,8 @@ public sealed partial class SqliteProfileStore
                         _minutes[(set, minute)] = _minutes.TryGetValue((set, minute), out var earlier) ? (seq, 0, earlier.Profiles + 1) : (seq, meta.Value, 1);
                         MarkDirty(set, meta.CreatedAtUnixNanos, seq, BucketGrid.TenMinutes);
                         MarkDirty(LabelSet(tx, meta.Service, (int)meta.Type, BucketGrid.AllLabels), meta.CreatedAtUnixNanos, seq, BucketGrid.Minute);
+                        foreach (var group in GroupsOf(tx, meta.Service, (int)meta.Type, set))
+                            MarkDirty(group, meta.CreatedAtUnixNanos, seq, BucketGrid.Minute);
                     }
                     // Every time, not cached: retention may have removed the service since.
                     Run(_service, tx, meta.Service);
@@ -169,6 +173,7 @@ public sealed partial class SqliteProfileStore
                 _nextSeq = firstSeq;
                 _log.Rewind(firstSegment, firstEnd);
                 _labelSets.Clear(); // ids made in the rolled-back transaction are gone
+                _setGroups.Clear();
                 _marks.Clear();
                 _minutes.Clear();
                 throw;

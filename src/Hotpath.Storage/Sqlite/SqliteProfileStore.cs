@@ -72,7 +72,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _connectionString = connectionString;
         _writer = writer;
         _log = log;
-        _batch = new BatchWriter(_writer, _log, logger, _time);
+        _batch = new BatchWriter(_writer, _log, _folds, logger, _time);
         _commits = new GroupCommit<PendingWrite>(Backend, options.MaxPendingWrites, options.MaxBatchSize, _batch);
         _rollupConnection = Open(connectionString);
         // NORMAL: a piece and the clearing of its mark commit together, so a crash loses at most the last pieces built
