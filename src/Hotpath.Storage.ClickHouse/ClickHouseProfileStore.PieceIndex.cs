@@ -23,28 +23,30 @@ public sealed partial class ClickHouseProfileStore
         {
             if (!query.HasLabelFilter && !eachLabelSet)
                 return [BucketGrid.AllLabels];
+            // A filter on one label alone: its group's pieces when the range's label sets call for the group, as the
+            // builder chooses it from the sets of its look-back (a bucket whose group piece does not count what the
+            // profiles table has there is read finer, as any stale piece is).
+            var single = !eachLabelSet && query is { Labels: [var pair], Filter: null } ? LabelGroups.Of(pair) : null;
             var sql = new StringBuilder($"SELECT DISTINCT label_keys, label_values FROM {store._db}.profiles");
-            AppendWhere(sql, query);
+            AppendWhere(sql, single is null ? query : query with { Labels = [] });
             var reader = new RowBinaryReader(await store.QueryAsync(sql.ToString(), cancellationToken));
-            var sets = new HashSet<string>(StringComparer.Ordinal);
+            var all = new List<IReadOnlyList<ProfileLabel>>();
             while (!reader.End)
-            {
-                IReadOnlyList<ProfileLabel> labels = [.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))];
-                if (query.MatchesLabels(labels))
-                    sets.Add(LabelKey(labels));
-            }
-
-            return [.. sets];
+                all.Add([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            if (single is not null && LabelGroups.Choose(all).Contains(single))
+                return [single];
+            return [.. all.Where(query.MatchesLabels).Select(LabelKey).Distinct(StringComparer.Ordinal)];
         }
 
         public async Task<LoadedPieces<StoredBody>> LoadAsync(ProfileQuery query, int level, IReadOnlyList<SetRange> ranges, CancellationToken cancellationToken)
         {
             var nanos = BucketGrid.Width(level);
             var width = nanos / 1_000_000_000;
-            var allLabels = ranges.All(r => r.Labels == BucketGrid.AllLabels);
+            // All-labels or a group: the ranges are all of it (LabelSetsAsync answers it alone).
+            var together = LabelGroups.IsGroup(ranges[0].Labels) ? ranges[0].Labels : null;
             var first = ranges.Min(r => r.From) / nanos;
             var last = ranges.Max(r => r.End) / nanos - 1;
-            var counts = await store.CountsAsync(query, width, first, last, allLabels, cancellationToken);
+            var counts = await store.CountsAsync(query, width, first, last, together, cancellationToken);
             var byLabels = ranges.ToLookup(r => r.Labels, StringComparer.Ordinal);
             // Only the buckets with profiles (an empty one has nothing to cover) in a range of their own label set.
             var wanted = counts.Where(c => byLabels[c.Key.Labels].Any(r => c.Key.Bucket * nanos >= r.From && c.Key.Bucket * nanos < r.End)).ToList();
@@ -52,7 +54,8 @@ public sealed partial class ClickHouseProfileStore
             if (wanted.Count == 0)
                 return loaded;
             var buckets = wanted.Select(c => c.Key.Bucket).ToHashSet();
-            var pieces = await store.LatestPiecesAsync(query.Service, query.Type!.Value, width, buckets.Min(), buckets.Max(), allLabels, query.Labels, buckets, cancellationToken);
+            var kind = together is null ? PieceKind.LabelSet : RowOf(together).Kind;
+            var pieces = await store.LatestPiecesAsync(query.Service, query.Type!.Value, width, buckets.Min(), buckets.Max(), kind, query.Labels, buckets, cancellationToken);
             foreach (var ((bucket, labels), count) in wanted)
             {
                 if (pieces.TryGetValue((bucket, labels), out var piece) && piece.Profiles == count)
@@ -80,11 +83,13 @@ public sealed partial class ClickHouseProfileStore
             AppendWhere(sql, query, within);
             sql.Append(" ORDER BY created_nanos, id");
             var byLabels = ranges.ToLookup(r => r.Labels, StringComparer.Ordinal);
-            var all = byLabels[BucketGrid.AllLabels].ToList();
+            // All-labels or a group: every profile the query selects is of it.
+            var together = LabelGroups.IsGroup(ranges[0].Labels) ? ranges[0].Labels : null;
+            var all = together is null ? [] : byLabels[together].ToList();
             var raw = new List<PlannedPiece<StoredBody>>();
             foreach (var meta in ReadMetas(await store.QueryAsync(sql.ToString(), cancellationToken)))
             {
-                var labels = all.Count > 0 ? BucketGrid.AllLabels : LabelKey(meta.Labels);
+                var labels = together ?? LabelKey(meta.Labels);
                 var time = meta.CreatedAtUnixNanos;
                 if ((all.Count > 0 ? all : byLabels[labels]).Any(r => time >= r.From && time < r.End))
                     raw.Add(new(time, labels, 1, meta.Value, true, new StoredBody(null, meta.Id)));

@@ -8,10 +8,11 @@ public sealed partial class ClickHouseProfileStore
 {
     /// <summary>
     /// ClickHouse's pieces as the builder makes them. Due: a bucket over by <see cref="BucketGrid.LateWrites"/>
-    /// whose all-labels piece holds another count than the profiles table has there, and in it each label set's
-    /// piece that does (the all-labels piece is written last, so while it is current so are the others). A 10-minute
-    /// piece is merged from its raw bodies (one find for the bucket's every set), the all-labels one from the
-    /// sets' pieces, an hour from its 10 minutes; parts that do not add up to the count yet wait for a later pass.
+    /// whose all-labels piece, or a group's (<see cref="LabelGroups"/>, chosen from the label sets of the look-back),
+    /// holds another count than the profiles table has there, and in it each label set's piece that does (the
+    /// groups' pieces are written last, so while they are current so are the others). A 10-minute piece is merged
+    /// from its raw bodies (one find for the bucket's every set), a group's from the pieces of the sets it holds,
+    /// an hour from its 10 minutes; parts that do not add up to the count yet wait for a later pass.
     /// </summary>
     private sealed class PieceStore(ClickHouseProfileStore store) : IPieceStore<string>
     {
@@ -30,19 +31,22 @@ public sealed partial class ClickHouseProfileStore
             var since = Math.Max(0, FloorDiv(UnixNanos.From(now - BucketLookBack) / 1_000_000_000, width) * width);
             var range = $"created_at >= toDateTime({since}) AND created_at < toDateTime({before})";
             var totals = await CountsAsync(level, range, perSet: false, cancellationToken);
-            var built = await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = 1", cancellationToken);
+            var built = await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = {(int)PieceKind.AllLabels}", cancellationToken);
             var stale = totals.Where(t => built.GetValueOrDefault(t.Key) != t.Value).Select(t => t.Key).ToList();
+            var groups = await GroupCountsAsync(level, range, cancellationToken);
+            var groupsBuilt = groups.Count == 0 ? [] : await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = {(int)PieceKind.Group}", cancellationToken);
+            var staleGroups = groups.Where(g => groupsBuilt.GetValueOrDefault(g.Key) != g.Value).Select(g => g.Key).ToList();
             if (level == PieceLevels[^1])
                 Volatile.Write(ref store._uncounted, 0);
-            if (stale.Count == 0)
+            if (stale.Count == 0 && staleGroups.Count == 0)
                 return [];
             Interlocked.Add(ref store._pendingBuckets, stale.Count);
 
             // Each set's count and piece in the stale buckets only.
-            var buckets = string.Join(",", stale.Select(s => s.Bucket).Distinct().Select(b => b.ToString(CultureInfo.InvariantCulture)));
+            var buckets = string.Join(",", stale.Concat(staleGroups).Select(s => s.Bucket).Distinct().Select(b => b.ToString(CultureInfo.InvariantCulture)));
             var sets = await CountsAsync(level, $"{range} AND toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) IN ({buckets})", perSet: true, cancellationToken);
-            var setsBuilt = await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = 0 AND toUInt32(bucket) IN ({buckets})", cancellationToken);
-            var staleSet = stale.Select(s => (s.Service, s.Type, s.Bucket)).ToHashSet();
+            var setsBuilt = await BuiltAsync(width, $"bucket >= toDateTime({since}) AND all_labels = {(int)PieceKind.LabelSet} AND toUInt32(bucket) IN ({buckets})", cancellationToken);
+            var staleSet = stale.Concat(staleGroups).Select(s => (s.Service, s.Type, s.Bucket)).ToHashSet();
             var pending = new List<PendingPiece>();
             foreach (var (key, count) in sets.Where(s => staleSet.Contains((s.Key.Service, s.Key.Type, s.Key.Bucket))))
             {
@@ -52,6 +56,8 @@ public sealed partial class ClickHouseProfileStore
 
             foreach (var key in stale)
                 pending.Add(new PendingPiece(key.Service, key.Type, level, key.Bucket * 1_000_000_000, BucketGrid.AllLabels, 0, totals[key]));
+            foreach (var key in staleGroups)
+                pending.Add(new PendingPiece(key.Service, key.Type, level, key.Bucket * 1_000_000_000, key.Labels, 0, groups[key]));
             return [.. pending.OrderBy(p => p.Service, StringComparer.Ordinal).ThenBy(p => p.Type).ThenBy(p => p.Bucket)];
         }
 
@@ -75,7 +81,44 @@ public sealed partial class ClickHouseProfileStore
             return counts;
         }
 
-        /// <summary>How many profiles the latest piece of each bucket (its start in seconds) and set holds.</summary>
+        /// <summary>
+        /// Profiles per bucket (its start in seconds) of each group the range's label sets call for, per service and type
+        /// (<see cref="LabelGroups.Choose"/>): one query for the sets, one for the counts of the chosen pairs.
+        /// </summary>
+        private async Task<Dictionary<(string Service, ProfileType Type, long Bucket, string Labels), long>> GroupCountsAsync(
+            int level, string where, CancellationToken cancellationToken)
+        {
+            var reader = new RowBinaryReader(await store.QueryAsync(
+                $"SELECT DISTINCT service, type, label_keys, label_values FROM {store._db}.profiles WHERE type != {(int)ProfileType.Trace} AND {where}", cancellationToken));
+            var sets = new Dictionary<(string Service, ProfileType Type), List<IReadOnlyList<ProfileLabel>>>();
+            while (!reader.End)
+            {
+                var key = (reader.String(), (ProfileType)reader.UInt8());
+                if (!sets.TryGetValue(key, out var list))
+                    sets[key] = list = [];
+                list.Add([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            }
+
+            var chosen = sets.SelectMany(s => LabelGroups.Choose(s.Value).Select(g => (s.Key.Service, s.Key.Type, Pair: LabelGroups.PairOf(g)))).ToList();
+            var counts = new Dictionary<(string, ProfileType, long, string), long>();
+            if (chosen.Count == 0)
+                return counts;
+            var width = BucketGrid.Width(level) / 1_000_000_000;
+            var pairs = string.Join(",", chosen.Select(c => $"({Literal(c.Service)}, {(int)c.Type}, {Literal(c.Pair.Key)}, {Literal(c.Pair.Value)})"));
+            reader = new RowBinaryReader(await store.QueryAsync(
+                $"SELECT service, type, toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) AS b, k, v, toUInt32(count()) FROM {store._db}.profiles " +
+                $"ARRAY JOIN label_keys AS k, label_values AS v WHERE type != {(int)ProfileType.Trace} AND {where} AND (service, type, k, v) IN ({pairs}) " +
+                "GROUP BY service, type, b, k, v", cancellationToken));
+            while (!reader.End)
+            {
+                var (service, type, bucket) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32());
+                counts[(service, type, bucket, LabelGroups.Of(new ProfileLabel(reader.String(), reader.String())))] = reader.UInt32();
+            }
+
+            return counts;
+        }
+
+        /// <summary>How many profiles the latest piece of each bucket (its start in seconds) and label key holds.</summary>
         private async Task<Dictionary<(string Service, ProfileType Type, long Bucket, string Labels), long>> BuiltAsync(
             long width, string where, CancellationToken cancellationToken)
         {
@@ -85,9 +128,8 @@ public sealed partial class ClickHouseProfileStore
             var built = new Dictionary<(string, ProfileType, long, string), long>();
             while (!reader.End)
             {
-                var (service, type, bucket, all) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32(), reader.UInt8() == 1);
-                var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
-                built[(service, type, bucket, all ? BucketGrid.AllLabels : labels)] = reader.UInt32();
+                var (service, type, bucket, kind) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32(), (PieceKind)reader.UInt8());
+                built[(service, type, bucket, KeyOf(kind, [.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]))] = reader.UInt32();
             }
 
             return built;
@@ -97,21 +139,22 @@ public sealed partial class ClickHouseProfileStore
         {
             var nanos = BucketGrid.Width(piece.Level);
             List<PiecePart<string>> parts;
-            if (piece.Level == PieceLevels[^1] && piece.Labels != BucketGrid.AllLabels)
+            if (piece.Level == PieceLevels[^1] && !LabelGroups.IsGroup(piece.Labels))
             {
                 parts = [.. (await BucketMetasAsync(piece, nanos, cancellationToken))[piece.Labels].Select(m => new PiecePart<string>(1, m.Value, null, m.Id))];
             }
             else
             {
-                // The all-labels piece from its sets' pieces beside it; a coarser piece from its finer ones.
+                // A group's piece from the pieces of the sets it holds beside it; a coarser piece from its finer ones.
                 var finer = piece.Level == PieceLevels[^1] ? piece.Level : PieceLevels[Array.IndexOf(PieceLevels, piece.Level) + 1];
                 var width = BucketGrid.Width(finer) / 1_000_000_000;
                 var first = piece.Bucket / 1_000_000_000 / width;
                 var last = (piece.Bucket + nanos) / 1_000_000_000 / width - 1;
-                var all = piece.Labels == BucketGrid.AllLabels && finer != piece.Level;
-                var filter = piece.Labels == BucketGrid.AllLabels ? [] : LabelSetKey.Decode(piece.Labels);
-                var pieces = await store.LatestPiecesAsync(piece.Service, piece.Type, width, first, last, all, filter, null, cancellationToken);
-                parts = [.. pieces.Where(p => all || piece.Labels == BucketGrid.AllLabels || p.Key.Labels == piece.Labels)
+                var (kind, filter) = RowOf(piece.Labels);
+                var fromSets = finer == piece.Level;
+                var pieces = await store.LatestPiecesAsync(piece.Service, piece.Type, width, first, last, fromSets ? PieceKind.LabelSet : kind, filter, null, cancellationToken);
+                // A filter matches the sets with more labels too: a set's own pieces only, every set's that a group holds.
+                parts = [.. pieces.Where(p => (fromSets && kind != PieceKind.LabelSet) || p.Key.Labels == piece.Labels)
                     .OrderBy(p => p.Key.Bucket).ThenBy(p => p.Key.Labels, StringComparer.Ordinal)
                     .Select(p => new PiecePart<string>(p.Value.Profiles, 0, p.Value.Body, null))];
             }
@@ -144,12 +187,12 @@ public sealed partial class ClickHouseProfileStore
                     Interlocked.Decrement(ref store._pendingBuckets);
                 if (!built.Mergeable || built.Empty)
                     continue; // a bucket that does not merge is read raw, as a merge of it would fail anyway
-                var labels = piece.Labels == BucketGrid.AllLabels ? [] : LabelSetKey.Decode(piece.Labels);
+                var (kind, labels) = RowOf(piece.Labels);
                 rows.String(piece.Service);
                 rows.UInt8((byte)piece.Type);
                 rows.UInt32((uint)(BucketGrid.Width(piece.Level) / 1_000_000_000));
                 rows.UInt32((uint)(piece.Bucket / 1_000_000_000));
-                rows.UInt8(piece.Labels == BucketGrid.AllLabels ? (byte)1 : (byte)0);
+                rows.UInt8((byte)kind);
                 rows.Strings([.. labels.Select(l => l.Key)]);
                 rows.Strings([.. labels.Select(l => l.Value)]);
                 rows.UInt32((uint)built.Profiles);

@@ -7,8 +7,8 @@ namespace Hotpath.Storage.ClickHouse;
 
 /// <summary>
 /// Pieces on the one rollup model (<see cref="BucketGrid"/>, <see cref="PiecePlanner{TBody}"/>,
-/// <see cref="PieceBuilder{TRef}"/>): 10-minute and hour pieces per label set and one for all sets together
-/// (<c>bucket_pieces</c>, ReplacingMergeTree; reads take the latest build of a bucket, so collectors that build
+/// <see cref="PieceBuilder{TRef}"/>): 10-minute and hour pieces per label set, one for all sets together and one
+/// per label group (<see cref="LabelGroups"/>) (<c>bucket_pieces</c>, ReplacingMergeTree; reads take the latest build of a bucket, so collectors that build
 /// the same bucket at once, or a rebuild, count once). ClickHouse keeps no dirty marks, as collectors are
 /// stateless: a piece records how many profiles it holds, and is stale while the profiles table has another
 /// count there; a late profile makes the next pass build the bucket again, and until then it is read from finer
@@ -44,7 +44,7 @@ public sealed partial class ClickHouseProfileStore
     /// <summary>Builds the pieces of the buckets over by <paramref name="now"/> (<see cref="BuildBucketsAsync"/>).</summary>
     public Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken) => BuildBucketsAsync(now, cancellationToken);
 
-    // all_labels before bucket, and small granules: a merge reads the rows of one kind only, and their bodies
+    // all_labels (a PieceKind) before bucket, and small granules: a merge reads the rows of one kind only, and their bodies
     // (tens of KB a row) without those of the rows beside them (a day's hour pieces: 1.3 MB, not 20).
     private string BucketPiecesTable => $"""
         CREATE TABLE IF NOT EXISTS {_db}.bucket_pieces (
@@ -75,20 +75,37 @@ public sealed partial class ClickHouseProfileStore
         }
     }
 
+    /// <summary>What a row of <c>bucket_pieces</c> is the piece of, in its <c>all_labels</c> column; a group's row holds its pair as its labels.</summary>
+    private enum PieceKind : byte { LabelSet = 0, AllLabels = 1, Group = 2 }
+
+    /// <summary>A piece's label key (<see cref="PendingPiece.Labels"/>) as a row's kind and labels.</summary>
+    private static (PieceKind Kind, IReadOnlyList<ProfileLabel> Labels) RowOf(string labels) =>
+        labels == BucketGrid.AllLabels ? (PieceKind.AllLabels, [])
+        : LabelGroups.IsGroup(labels) ? (PieceKind.Group, [LabelGroups.PairOf(labels)])
+        : (PieceKind.LabelSet, LabelSetKey.Decode(labels));
+
+    /// <summary>A row's kind and labels as the piece's label key.</summary>
+    private static string KeyOf(PieceKind kind, IReadOnlyList<ProfileLabel> labels) => kind switch
+    {
+        PieceKind.AllLabels => BucketGrid.AllLabels,
+        PieceKind.Group => LabelGroups.Of(labels[0]),
+        _ => LabelKey(labels),
+    };
+
     /// <summary>
     /// The latest piece of each bucket of one width in [<paramref name="first"/>, <paramref name="last"/>] (bucket
-    /// numbers, in widths since 1970) of the service and type: all label sets' pieces, or each set's that the
-    /// label filter matches, keyed by bucket number and label set (<see cref="BucketGrid.AllLabels"/> for the former).
+    /// numbers, in widths since 1970) of the service and type, of one kind: the all-labels pieces, the groups' or
+    /// the label sets' that the label filter matches, keyed by bucket number and label key.
     /// </summary>
     private async Task<Dictionary<(long Bucket, string Labels), (int Profiles, byte[] Body)>> LatestPiecesAsync(
-        string service, ProfileType type, long width, long first, long last, bool allLabels, IReadOnlyList<ProfileLabel> filter,
+        string service, ProfileType type, long width, long first, long last, PieceKind kind, IReadOnlyList<ProfileLabel> filter,
         IReadOnlyCollection<long>? only, CancellationToken cancellationToken)
     {
         // Not FINAL (it merges every part on one thread): rows a bucket's rebuild or a second builder left
         // beside each other are told apart here.
         var sql = new StringBuilder(
                 $"SELECT toUInt32(bucket), label_keys, label_values, profiles, built, body FROM {_db}.bucket_pieces WHERE service = {Literal(service)}" +
-                $" AND type = {(int)type} AND width = {width} AND all_labels = {(allLabels ? 1 : 0)}")
+                $" AND type = {(int)type} AND width = {width} AND all_labels = {(int)kind}")
             .Append(CultureInfo.InvariantCulture, $" AND bucket >= toDateTime({first * width}) AND bucket <= toDateTime({last * width})");
         if (only is not null)
             sql.Append(" AND toUInt32(bucket) IN (").AppendJoin(",", only.Select(b => (b * width).ToString(CultureInfo.InvariantCulture))).Append(')');
@@ -98,8 +115,7 @@ public sealed partial class ClickHouseProfileStore
         while (!reader.End)
         {
             long bucket = reader.UInt32() / width;
-            var labels = LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
-            var key = (bucket, allLabels ? BucketGrid.AllLabels : labels);
+            var key = (bucket, KeyOf(kind, [.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]));
             var profiles = (int)reader.UInt32();
             var built = reader.Int64();
             var body = reader.Bytes().ToArray();
@@ -110,11 +126,14 @@ public sealed partial class ClickHouseProfileStore
         return pieces.ToDictionary(p => p.Key, p => (p.Value.Profiles, p.Value.Body));
     }
 
-    /// <summary>How many profiles the query selects per bucket of one width, per label set (or all sets at once), in [first, last].</summary>
-    private async Task<Dictionary<(long Bucket, string Labels), long>> CountsAsync(ProfileQuery query, long width, long first, long last, bool allLabels,
+    /// <summary>
+    /// How many profiles the query selects per bucket of one width in [first, last]: per label set, or all it
+    /// selects under <paramref name="together"/> (all-labels, or the group of its one label).
+    /// </summary>
+    private async Task<Dictionary<(long Bucket, string Labels), long>> CountsAsync(ProfileQuery query, long width, long first, long last, string? together,
         CancellationToken cancellationToken)
     {
-        var labels = allLabels ? "" : ", label_keys, label_values";
+        var labels = together is not null ? "" : ", label_keys, label_values";
         var sql = new StringBuilder($"SELECT toUInt32(intDiv(toUInt32(created_at), {width})) AS b{labels}, toInt64(count()) FROM {_db}.profiles");
         AppendWhere(sql, query with { FromUnixNanos = first * width * 1_000_000_000, ToUnixNanos = (last + 1) * width * 1_000_000_000 - 1 });
         sql.Append(CultureInfo.InvariantCulture, $" GROUP BY b{labels}");
@@ -123,7 +142,7 @@ public sealed partial class ClickHouseProfileStore
         while (!reader.End)
         {
             long bucket = reader.UInt32();
-            var key = allLabels ? BucketGrid.AllLabels : LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
+            var key = together ?? LabelKey([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
             counts[(bucket, key)] = counts.GetValueOrDefault((bucket, key)) + reader.Int64();
         }
 

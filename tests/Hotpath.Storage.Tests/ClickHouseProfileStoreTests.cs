@@ -1,5 +1,6 @@
 using Hotpath.Pprof;
 using Hotpath.Storage.ClickHouse;
+using Hotpath.Storage.Pieces;
 using Hotpath.Testing;
 
 namespace Hotpath.Storage.Tests;
@@ -48,6 +49,42 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         Assert.Equal(await RawMergeAsync(store, all), await MergeAsync(late.Bodies));
         Assert.Equal(2, await store.BuildBucketsAsync(later, default)); // that hour and those 10 minutes
         Assert.Equal(2, (await store.OpenMergeAsync(all, 10_000, default)).RawProfiles);
+    }
+
+    [Fact]
+    public async Task A_filter_on_a_label_the_fleet_shares_is_merged_from_its_groups_pieces_while_they_count_what_the_profiles_table_holds()
+    {
+        await using var store = new ClickHouseProfileStore(ClickHouseServer.Instance.NewDatabase());
+        const long Minute = 60_000_000_000;
+        var start = BucketGrid.Floor(BucketGrid.Hour, T0);
+        for (var m = 0; m < 20; m++)
+        {
+            // Eight hosts once a minute, version 1.4 or 1.5 as the host's parity.
+            for (var host = 0; host < 8; host++)
+            {
+                await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, $"pod-{host}", [new("host", $"h{host}"), new("version", host % 2 == 0 ? "1.4" : "1.5")],
+                    start + m * Minute + host * 1_000_000_000L), TestData.Bytes(TestData.CpuProfiles[(m + host) % 3]), default);
+            }
+        }
+
+        var later = DateTimeOffset.FromUnixTimeMilliseconds(start / 1_000_000).AddHours(2);
+        await store.BuildBucketsAsync(later, default);
+        var version = new ProfileQuery("api", ProfileType.Cpu, start, start + 20 * Minute - 1, [new ProfileLabel("version", "1.5")]);
+
+        Assert.Equal(2, await (await store.OpenMergeAsync(version, 10_000, default)).Bodies.CountAsync()); // the group's two ten minutes
+        Assert.Equal(await RawMergeAsync(store, version), await MergeAsync((await store.OpenMergeAsync(version, 10_000, default)).Bodies));
+        var edges = version with { FromUnixNanos = start + 3 * Minute + 7_000_000_000, ToUnixNanos = start + 17 * Minute };
+        Assert.Equal(await RawMergeAsync(store, edges), await MergeAsync((await store.OpenMergeAsync(edges, 10_000, default)).Bodies));
+
+        // A late profile of the version: its ten minutes are read finer until the next pass builds the group's piece again.
+        await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "pod-9", [new("host", "h9"), new("version", "1.5")], start + 5 * Minute),
+            TestData.Bytes("cpu_1.pb.gz"), default);
+        var late = await store.OpenMergeAsync(version, 10_000, default);
+        Assert.Equal((81, 41), (late.Profiles, late.RawProfiles));
+        Assert.Equal(await RawMergeAsync(store, version), await MergeAsync(late.Bodies));
+        await store.BuildBucketsAsync(later, default);
+        var rebuilt = await store.OpenMergeAsync(version, 10_000, default);
+        Assert.Equal((81, 0), (rebuilt.Profiles, rebuilt.RawProfiles));
     }
 
     private static async Task<string> RawMergeAsync(ClickHouseProfileStore store, ProfileQuery query) =>
