@@ -276,15 +276,18 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await store.WriteAsync(profile, TestData.Bytes(file), default);
     }
 
-    /// <summary>A fleet's twenty minutes, a month ago: each of the hosts once a minute, version 1.4 or 1.5 as the host's parity.</summary>
+    /// <summary>A fleet's twenty minutes: each of the hosts once a minute (each minute's at once), version 1.4 or 1.5 as the host's parity.</summary>
     private static async Task WriteFleetAsync(SqliteProfileStore store, long start, int firstHost, int hosts, Func<int, string>? version = null)
     {
         for (var m = 0; m < 20; m++)
         {
-            for (var host = firstHost; host < firstHost + hosts; host++)
-                await WriteDecodedAsync(store, start + m * 60 * Second + host * Second, $"h{host}", TestData.CpuProfiles[(m + host) % 3], (version ?? (h => h % 2 == 0 ? "1.4" : "1.5"))(host));
+            await Task.WhenAll(Enumerable.Range(firstHost, hosts).Select(host => WriteDecodedAsync(store, start + m * 60 * Second + host * 100_000_000L, $"h{host}",
+                TestData.CpuProfiles[(m + host) % 3], (version ?? (h => h % 2 == 0 ? "1.4" : "1.5"))(host))));
         }
     }
+
+    /// <summary>Hosts enough for two versions to be grouped (<see cref="LabelGroups.MinSetsPerValue"/> label sets each).</summary>
+    private const int GroupedFleet = 2 * LabelGroups.MinSetsPerValue;
 
     private static async Task<int> PartsAsync(SqliteProfileStore store, ProfileQuery query) =>
         await (await store.OpenMergeAsync(query, 10_000, default)).Bodies.CountAsync();
@@ -295,20 +298,20 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await using var store = new SqliteUnderTest();
         var start = BucketGrid.Floor(BucketGrid.Hour, T0) - 30L * 24 * 3_600 * Second;
         var twenty = new ProfileQuery("backfill", ProfileType.Cpu, start, start + 20 * 60 * Second - 1, [new ProfileLabel("version", "1.5")]);
-        // Four hosts: two versions of two sets each are read set by set.
-        await WriteFleetAsync(store.Store, start, 0, 4);
+        // Half the hosts: each version's sets are read one by one.
+        await WriteFleetAsync(store.Store, start, 0, GroupedFleet / 2);
         await store.Store.BuildRollupsAsync(default);
-        Assert.Equal(2 * 2, await PartsAsync(store.Store, twenty));
+        Assert.Equal(GroupedFleet / 4 * 2, await PartsAsync(store.Store, twenty));
 
-        // Eight: the version is grouped, its pieces made for what was written before too.
-        await WriteFleetAsync(store.Store, start, 4, 4);
+        // All: the version is grouped, its pieces made for what was written before too.
+        await WriteFleetAsync(store.Store, start, GroupedFleet / 2, GroupedFleet / 2);
         await store.Store.BuildRollupsAsync(default);
 
         Assert.Equal(2, await PartsAsync(store.Store, twenty)); // the group's two ten minutes
         foreach (var query in new[]
                  {
                      twenty, twenty with { FromUnixNanos = start + 3 * 60 * Second + 7 * Second, ToUnixNanos = start + 17 * 60 * Second },
-                     twenty with { Labels = [new ProfileLabel("version", "1.4")] }, twenty with { Labels = [new ProfileLabel("host", "h3"), new ProfileLabel("version", "1.5")] },
+                     twenty with { Labels = [new ProfileLabel("host", "h3"), new ProfileLabel("version", "1.5")] },
                  })
         {
             Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
@@ -321,15 +324,15 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await using var store = new SqliteUnderTest();
         var start = BucketGrid.Floor(BucketGrid.Hour, T0) - 30L * 24 * 3_600 * Second;
         var twenty = new ProfileQuery("backfill", ProfileType.Cpu, start, start + 20 * 60 * Second - 1, [new ProfileLabel("version", "1.5")]);
-        await WriteFleetAsync(store.Store, start, 0, 8);
+        await WriteFleetAsync(store.Store, start, 0, GroupedFleet);
         await store.Store.BuildRollupsAsync(default);
         Assert.Equal(2, await PartsAsync(store.Store, twenty));
 
         // Eight more hosts of a version each: 10 values, past LabelGroups.MaxValues.
-        await WriteFleetAsync(store.Store, start, 8, 8, host => $"2.{host}");
+        await WriteFleetAsync(store.Store, start, GroupedFleet, 8, host => $"2.{host}");
         await store.Store.BuildRollupsAsync(default);
 
-        Assert.Equal(4 * 2, await PartsAsync(store.Store, twenty)); // 1.5's four sets, two ten minutes each
+        Assert.Equal(GroupedFleet / 2 * 2, await PartsAsync(store.Store, twenty)); // 1.5's sets, two ten minutes each
         Assert.Equal(await RawMergeAsync(store.Store, twenty), CanonicalProfile.Of((await PieceMergerAsync(store.Store, twenty)).Build()));
         Assert.Equal(0, store.Store.PendingBuckets);
     }

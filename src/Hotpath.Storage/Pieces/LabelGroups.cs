@@ -20,10 +20,12 @@ public static class LabelGroups
     public const int MaxValues = 8;
 
     /// <summary>
-    /// Nor is a label whose values have fewer label sets each on average: a filter on it reads few sets' pieces
-    /// already (the fleet of 20 instances with a version each read 10 in 45 ms; 100 took 842 ms).
+    /// Nor is a label whose values have fewer label sets each on average: a filter on it reads few enough sets'
+    /// pieces (a day of the fleet of <c>bench/fleet.sh</c>: 20 sets a value in 59 ms, 100 in 842 ms, about 8 ms
+    /// a set), and groups cost their pieces and a second fold of every profile (grouping the 20 made its writes
+    /// a fifth slower and its builder fall behind).
     /// </summary>
-    public const int MinSetsPerValue = 4;
+    public const int MinSetsPerValue = 24;
 
     /// <summary>The group of the profiles with <paramref name="pair"/>.</summary>
     public static string Of(ProfileLabel pair) => BucketGrid.AllLabels + LabelSetKey.Encode([pair]);
