@@ -19,14 +19,14 @@ public sealed partial class ClickHouseProfileStore
         /// <summary>Buckets from 1970 on that DateTime holds (to 2106); a range elsewhere reads raw bodies.</summary>
         public (long From, long End) Span => (0, uint.MaxValue * 1_000_000_000L);
 
-        public async Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, bool eachLabelSet, CancellationToken cancellationToken)
+        public async Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, string? byLabel, CancellationToken cancellationToken)
         {
-            if (!query.HasLabelFilter && !eachLabelSet)
+            if (!query.HasLabelFilter && byLabel is null)
                 return [BucketGrid.AllLabels];
             // A filter on one label alone: its group's pieces when the range's label sets call for the group, as the
             // builder chooses it from the sets of its look-back (a bucket whose group piece does not count what the
             // profiles table has there is read finer, as any stale piece is).
-            var single = !eachLabelSet && query is { Labels: [var pair], Filter: null } ? LabelGroups.Of(pair) : null;
+            var single = byLabel is null && query is { Labels: [var pair], Filter: null } ? LabelGroups.Of(pair) : null;
             var sql = new StringBuilder($"SELECT DISTINCT label_keys, label_values FROM {store._db}.profiles");
             AppendWhere(sql, single is null ? query : query with { Labels = [] });
             var reader = new RowBinaryReader(await store.QueryAsync(sql.ToString(), cancellationToken));

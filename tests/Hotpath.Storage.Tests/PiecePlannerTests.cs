@@ -75,7 +75,7 @@ public sealed class PiecePlannerTests
 
         public (long From, long End) Span { get; init; } = (-(1L << 62), 1L << 62);
 
-        public Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, bool eachLabelSet, CancellationToken cancellationToken) =>
+        public Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, string? byLabel, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyList<string>>([BucketGrid.AllLabels]);
 
         public Task<LoadedPieces<int>> LoadAsync(ProfileQuery query, int level, IReadOnlyList<SetRange> ranges, CancellationToken cancellationToken)

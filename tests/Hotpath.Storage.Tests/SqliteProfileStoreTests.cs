@@ -308,6 +308,10 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await store.Store.BuildRollupsAsync(default);
 
         Assert.Equal(2, await PartsAsync(store.Store, twenty)); // the group's two ten minutes
+        // Grouped by the version: from its groups, one point per value and ten minutes, as many profiles as were written.
+        var byVersion = await store.Store.SeriesByLabelAsync(twenty with { Labels = [] }, "version", 10 * 60 * Second, default);
+        Assert.Equal([("1.4", 2, GroupedFleet / 2 * 20), ("1.5", 2, GroupedFleet / 2 * 20)],
+            byVersion.GroupBy(p => p.Value).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => (g.Key, g.Count(), g.Sum(p => p.Point.Profiles))));
         foreach (var query in new[]
                  {
                      twenty, twenty with { FromUnixNanos = start + 3 * 60 * Second + 7 * Second, ToUnixNanos = start + 17 * 60 * Second },

@@ -15,12 +15,13 @@ public interface IPieceIndex<TBody>
     (long From, long End) Span { get; }
 
     /// <summary>
-    /// The label sets whose pieces answer the query: unless <paramref name="eachLabelSet"/>, only
-    /// <see cref="BucketGrid.AllLabels"/> when it filters on no label, only a label's group (<see cref="LabelGroups"/>)
-    /// when it filters on that label alone and the engine keeps the group; else every set of its service and type
-    /// the filter matches.
+    /// The label sets whose pieces answer the query. Grouped by a label (<paramref name="byLabel"/>): that label's
+    /// groups (<see cref="LabelGroups"/>) when the query filters on no label and the engine keeps them, else every
+    /// set of its service and type the filter matches. Otherwise: only <see cref="BucketGrid.AllLabels"/> when it
+    /// filters on no label, only a label's group when it filters on that label alone and the engine keeps the
+    /// group, else every set the filter matches.
     /// </summary>
-    Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, bool eachLabelSet, CancellationToken cancellationToken);
+    Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, string? byLabel, CancellationToken cancellationToken);
 
     /// <summary>The pieces and stale buckets of one level in the ranges, which are whole buckets of that level.</summary>
     Task<LoadedPieces<TBody>> LoadAsync(ProfileQuery query, int level, IReadOnlyList<SetRange> ranges, CancellationToken cancellationToken);

@@ -10,8 +10,11 @@ namespace Hotpath.Storage.Pieces;
 public sealed class PiecePlanner<TBody>(IPieceIndex<TBody> index)
 {
     /// <summary>Plans with pieces no wider than <paramref name="maxWidth"/> nanoseconds (a series needs buckets of its step or finer).</summary>
-    /// <param name="eachLabelSet">From the pieces of each label set the query selects, never the all-labels set's: to group by a label.</param>
-    public async Task<PiecePlan<TBody>> PlanAsync(ProfileQuery query, CancellationToken cancellationToken, long maxWidth = long.MaxValue, bool eachLabelSet = false)
+    /// <param name="byLabel">
+    /// To group by this label: from the pieces of its groups (<see cref="LabelGroups"/>) where the engine keeps them,
+    /// else of each label set the query selects; never from the all-labels set's.
+    /// </param>
+    public async Task<PiecePlan<TBody>> PlanAsync(ProfileQuery query, CancellationToken cancellationToken, long maxWidth = long.MaxValue, string? byLabel = null)
     {
         ArgumentNullException.ThrowIfNull(query);
         var parts = new List<PlannedPiece<TBody>>();
@@ -19,7 +22,7 @@ public sealed class PiecePlanner<TBody>(IPieceIndex<TBody> index)
         var end = query.ToUnixNanos == long.MaxValue ? long.MaxValue : query.ToUnixNanos + 1;
         if (query.FromUnixNanos >= end)
             return new PiecePlan<TBody>(parts);
-        var open = (await index.LabelSetsAsync(query, eachLabelSet, cancellationToken).ConfigureAwait(false))
+        var open = (await index.LabelSetsAsync(query, byLabel, cancellationToken).ConfigureAwait(false))
             .Select(labels => new SetRange(labels, query.FromUnixNanos, end)).ToList();
         foreach (var level in index.Levels)
         {

@@ -18,18 +18,20 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
 
     public (long From, long End) Span => (-(1L << 62), 1L << 62);
 
-    public Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, bool eachLabelSet, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> LabelSetsAsync(ProfileQuery query, string? byLabel, CancellationToken cancellationToken)
     {
         using var command = Command("SELECT id, labels FROM label_sets WHERE service = $service AND type = $type");
         command.Parameters.AddWithValue("$service", query.Service);
         command.Parameters.AddWithValue("$type", (int)query.Type!.Value);
         var sets = new List<string>();
+        var groups = new List<string>();
         // Without a filter the all-labels pieces answer alone; with one on a grouped label alone, its group's do;
-        // with any other, each label set that has it does.
-        var group = eachLabelSet ? null
+        // with any other, each label set that has it does. Grouped by a label without a filter: its groups, if kept.
+        var group = byLabel is not null ? null
             : !query.HasLabelFilter ? BucketGrid.AllLabels
             : query is { Labels: [var pair], Filter: null } ? LabelGroups.Of(pair)
             : null;
+        var byGroups = byLabel is not null && !query.HasLabelFilter;
         using (var reader = command.ExecuteReader())
         {
             while (reader.Read())
@@ -39,11 +41,13 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
                     return Task.FromResult<IReadOnlyList<string>>([Keep(labels, reader.GetInt64(0))]);
                 if (!LabelGroups.IsGroup(labels) && query.MatchesLabels(LabelSetKey.Decode(labels)))
                     sets.Add(Keep(labels, reader.GetInt64(0)));
+                else if (byGroups && labels != BucketGrid.AllLabels && LabelGroups.IsGroup(labels) && LabelGroups.PairOf(labels).Key == byLabel)
+                    groups.Add(Keep(labels, reader.GetInt64(0)));
             }
         }
 
-        // No all-labels set: nothing of the service and type has been written.
-        return Task.FromResult<IReadOnlyList<string>>(group == BucketGrid.AllLabels ? [] : sets);
+        // No all-labels set: nothing of the service and type has been written. A label's groups are all of its values'.
+        return Task.FromResult<IReadOnlyList<string>>(group == BucketGrid.AllLabels ? [] : groups.Count > 0 ? groups : sets);
 
         string Keep(string labels, long id)
         {

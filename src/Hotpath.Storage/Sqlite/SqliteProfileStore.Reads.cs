@@ -50,13 +50,13 @@ public sealed partial class SqliteProfileStore
         await using var connection = Open();
         await using var tx = connection.BeginTransaction(deferred: true);
         var plan = await new PiecePlanner<BodyPlace>(new SqlitePieceIndex(connection, tx, withBodies: false))
-            .PlanAsync(query, cancellationToken, resolutionNanos, eachLabelSet: true).ConfigureAwait(false);
+            .PlanAsync(query, cancellationToken, resolutionNanos, byLabel: key).ConfigureAwait(false);
         var values = new Dictionary<string, string?>(StringComparer.Ordinal);
         var points = new List<LabeledSeriesPoint>(plan.Parts.Count);
         foreach (var piece in plan.Parts)
         {
             if (!values.TryGetValue(piece.Labels, out var value))
-                values[piece.Labels] = value = ValueOf(LabelSetKey.Decode(piece.Labels), key);
+                values[piece.Labels] = value = LabelGroups.IsGroup(piece.Labels) ? LabelGroups.PairOf(piece.Labels).Value : ValueOf(LabelSetKey.Decode(piece.Labels), key);
             if (value is not null)
                 points.Add(new LabeledSeriesPoint(value, new SeriesPoint(piece.Time, piece.Profiles, piece.Value)));
         }
