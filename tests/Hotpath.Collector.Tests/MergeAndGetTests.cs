@@ -54,6 +54,18 @@ public sealed class MergeAndGetTests(CollectorFixture fixture) : IClassFixture<C
     }
 
     [Fact]
+    public async Task Aggregation_avg_of_a_type_without_gauges_is_its_sum()
+    {
+        var service = CollectorInstance.NewServiceName();
+        await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_1.pb.gz", T0), "&instance_id=a");
+        await Collector.PostOkAsync(service, "cpu", ProfileBytes.WithTime("cpu_2.pb.gz", T0.AddSeconds(1)), "&instance_id=b");
+
+        var averaged = await Collector.GetProfileAsync($"/api/0/profiles/merge?service={service}&type=cpu&{Window}&aggregation=avg");
+
+        Assert.Equal(TestData.Sum([TestData.Totals["cpu_1.pb.gz"], TestData.Totals["cpu_2.pb.gz"]]), averaged.Totals());
+    }
+
+    [Fact]
     public async Task The_ui_averages_gauges_by_default_and_says_so_and_sums_when_asked()
     {
         var service = CollectorInstance.NewServiceName();

@@ -35,10 +35,41 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
     /// </remarks>
     public async Task<(Profile Merged, int Count)> MergeSelectionAsync(ProfileQuery query, Aggregation aggregation, CancellationToken cancellationToken)
     {
-        var (merged, count) = await MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false);
-        if (aggregation == Aggregation.Sum || !Array.Exists(Aggregations.GaugeColumns(merged), gauge => gauge))
-            return (merged, count);
-        return (await AverageAsync(query, cancellationToken).ConfigureAwait(false), count);
+        if (aggregation == Aggregation.Sum)
+            return await MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false);
+        if (query.Limit > 0)
+        {
+            // The newest N: the sum's cap and its refusal first, as for a sum.
+            var (merged, count) = await MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false);
+            if (!Array.Exists(Aggregations.GaugeColumns(merged), gauge => gauge))
+                return (merged, count);
+            return (await AverageAsync(query, await reader.FindAsync(query, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false), count);
+        }
+
+        // Whether the type has gauges, from its newest profile rather than from a whole merge first (which, right
+        // after a burst, decoded every snapshot not in a piece yet only to look at its sample types). Nothing raw
+        // left (pieces past raw retention) or no gauges: the sum.
+        var found = await reader.FindAsync(query, cancellationToken).ConfigureAwait(false);
+        if (found.Count == 0 || !await HasGaugesAsync(found[^1].Id, cancellationToken).ConfigureAwait(false))
+            return await MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false);
+        return (await AverageAsync(query, found, cancellationToken).ConfigureAwait(false), found.Count);
+    }
+
+    private async Task<bool> HasGaugesAsync(string id, CancellationToken cancellationToken)
+    {
+        await foreach (var body in reader.OpenAsync([id], cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                return Array.Exists(Aggregations.GaugeColumns(new ProfileDecoder().Decode(body)), gauge => gauge);
+            }
+            catch (Exception e) when (e is MalformedProfileException or ProfileTooLargeException)
+            {
+                return false; // the sum says what is wrong with it
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -46,9 +77,8 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
     /// label sets are its own (no other instance writes them: an agent's labels name its host or pod) is merged from
     /// its sets' pre-merged pieces, like a sum; the others from their raw profiles, which count against the cap.
     /// </summary>
-    private async Task<Profile> AverageAsync(ProfileQuery query, CancellationToken cancellationToken)
+    private async Task<Profile> AverageAsync(ProfileQuery query, IReadOnlyList<ProfileMeta> found, CancellationToken cancellationToken)
     {
-        var found = await reader.FindAsync(query, cancellationToken).ConfigureAwait(false);
         var keyed = found.Select(m => (Meta: m, Set: LabelSetKey.Encode(m.Labels))).ToList();
         var shared = keyed.GroupBy(k => k.Set, StringComparer.Ordinal)
             .Where(set => set.Select(k => k.Meta.InstanceId).Distinct(StringComparer.Ordinal).Skip(1).Any())
