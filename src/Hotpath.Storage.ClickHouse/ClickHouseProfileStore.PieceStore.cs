@@ -17,6 +17,7 @@ public sealed partial class ClickHouseProfileStore
     private sealed class PieceStore(ClickHouseProfileStore store) : IPieceStore<string>
     {
         private (string Service, ProfileType Type, long Bucket) _found;
+        private List<(string Service, ProfileType Type, ProfileLabel Pair)>? _chosen;
         private ILookup<string, ProfileMeta>? _foundMetas;
 
         public IReadOnlyList<int> Levels => PieceLevels;
@@ -83,10 +84,35 @@ public sealed partial class ClickHouseProfileStore
 
         /// <summary>
         /// Profiles per bucket (its start in seconds) of each group the range's label sets call for, per service and type
-        /// (<see cref="LabelGroups.Choose"/>): one query for the sets, one for the counts of the chosen pairs.
+        /// (<see cref="LabelGroups.Choose"/>): one query for the sets, once a pass (at its first level, the finest, whose
+        /// range the coarser ones' cover), and one for the counts of the chosen pairs.
         /// </summary>
         private async Task<Dictionary<(string Service, ProfileType Type, long Bucket, string Labels), long>> GroupCountsAsync(
             int level, string where, CancellationToken cancellationToken)
+        {
+            if (level == PieceLevels[^1] || _chosen is null)
+                _chosen = await ChooseGroupsAsync(where, cancellationToken);
+            var chosen = _chosen;
+            var counts = new Dictionary<(string, ProfileType, long, string), long>();
+            if (chosen.Count == 0)
+                return counts;
+            var width = BucketGrid.Width(level) / 1_000_000_000;
+            var pairs = string.Join(",", chosen.Select(c => $"({Literal(c.Service)}, {(int)c.Type}, {Literal(c.Pair.Key)}, {Literal(c.Pair.Value)})"));
+            var reader = new RowBinaryReader(await store.QueryAsync(
+                $"SELECT service, type, toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) AS b, k, v, toUInt32(count()) FROM {store._db}.profiles " +
+                $"ARRAY JOIN label_keys AS k, label_values AS v WHERE type != {(int)ProfileType.Trace} AND {where} AND (service, type, k, v) IN ({pairs}) " +
+                "GROUP BY service, type, b, k, v", cancellationToken));
+            while (!reader.End)
+            {
+                var (service, type, bucket) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32());
+                counts[(service, type, bucket, LabelGroups.Of(new ProfileLabel(reader.String(), reader.String())))] = reader.UInt32();
+            }
+
+            return counts;
+        }
+
+        /// <summary>The pairs whose groups the range's label sets call for, per service and type.</summary>
+        private async Task<List<(string Service, ProfileType Type, ProfileLabel Pair)>> ChooseGroupsAsync(string where, CancellationToken cancellationToken)
         {
             var reader = new RowBinaryReader(await store.QueryAsync(
                 $"SELECT DISTINCT service, type, label_keys, label_values FROM {store._db}.profiles WHERE type != {(int)ProfileType.Trace} AND {where}", cancellationToken));
@@ -99,23 +125,7 @@ public sealed partial class ClickHouseProfileStore
                 list.Add([.. reader.Strings().Zip(reader.Strings(), (k, v) => new ProfileLabel(k, v))]);
             }
 
-            var chosen = sets.SelectMany(s => LabelGroups.Choose(s.Value).Select(g => (s.Key.Service, s.Key.Type, Pair: LabelGroups.PairOf(g)))).ToList();
-            var counts = new Dictionary<(string, ProfileType, long, string), long>();
-            if (chosen.Count == 0)
-                return counts;
-            var width = BucketGrid.Width(level) / 1_000_000_000;
-            var pairs = string.Join(",", chosen.Select(c => $"({Literal(c.Service)}, {(int)c.Type}, {Literal(c.Pair.Key)}, {Literal(c.Pair.Value)})"));
-            reader = new RowBinaryReader(await store.QueryAsync(
-                $"SELECT service, type, toUInt32(intDiv(toUInt32(created_at), {width}) * {width}) AS b, k, v, toUInt32(count()) FROM {store._db}.profiles " +
-                $"ARRAY JOIN label_keys AS k, label_values AS v WHERE type != {(int)ProfileType.Trace} AND {where} AND (service, type, k, v) IN ({pairs}) " +
-                "GROUP BY service, type, b, k, v", cancellationToken));
-            while (!reader.End)
-            {
-                var (service, type, bucket) = (reader.String(), (ProfileType)reader.UInt8(), (long)reader.UInt32());
-                counts[(service, type, bucket, LabelGroups.Of(new ProfileLabel(reader.String(), reader.String())))] = reader.UInt32();
-            }
-
-            return counts;
+            return [.. sets.SelectMany(s => LabelGroups.Choose(s.Value).Select(g => (s.Key.Service, s.Key.Type, LabelGroups.PairOf(g))))];
         }
 
         /// <summary>How many profiles the latest piece of each bucket (its start in seconds) and label key holds.</summary>

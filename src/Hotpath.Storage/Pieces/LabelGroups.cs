@@ -33,13 +33,16 @@ public static class LabelGroups
     /// <summary>True for a group's key (<see cref="BucketGrid.AllLabels"/> too), false for a label set's.</summary>
     public static bool IsGroup(string labels) => labels.StartsWith(BucketGrid.AllLabels, StringComparison.Ordinal);
 
+    /// <summary>True for a label's group, false for <see cref="BucketGrid.AllLabels"/> and for a label set's key.</summary>
+    public static bool IsLabelGroup(string labels) => labels != BucketGrid.AllLabels && IsGroup(labels);
+
     /// <summary>True when a label set (decoded) belongs to the group.</summary>
-    public static bool Holds(string group, IReadOnlyList<ProfileLabel> set)
+    public static bool Holds(string group, IReadOnlyList<ProfileLabel> set) => group == BucketGrid.AllLabels || Holds(PairOf(group), set);
+
+    /// <summary>True when a label set (decoded) belongs to the group of <paramref name="pair"/>.</summary>
+    public static bool Holds(ProfileLabel pair, IReadOnlyList<ProfileLabel> set)
     {
         ArgumentNullException.ThrowIfNull(set);
-        if (group == BucketGrid.AllLabels)
-            return true;
-        var pair = PairOf(group);
         foreach (var label in set)
         {
             if (label == pair)

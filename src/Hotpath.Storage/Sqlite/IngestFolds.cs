@@ -28,7 +28,7 @@ internal sealed class IngestFolds(int maxFolds = 256)
 
     private readonly Lock _lock = new();
     private readonly Dictionary<Key, Fold> _folds = [];
-    private readonly ConcurrentDictionary<(string Service, int Type), IReadOnlyList<string>> _groups = new();
+    private readonly ConcurrentDictionary<(string Service, int Type), (string Group, ProfileLabel Pair)[]> _groups = new();
     private long _taken;
 
     /// <summary>How many pieces were built from here rather than from their raw profiles.</summary>
@@ -60,7 +60,8 @@ internal sealed class IngestFolds(int maxFolds = 256)
     }
 
     /// <summary>The groups besides all-labels of a service and type, as the writer chose them last; folded from then on.</summary>
-    public void Regroup(string service, int type, IReadOnlyList<string> groups) => _groups[(service, type)] = groups;
+    public void Regroup(string service, int type, IReadOnlyList<string> groups) =>
+        _groups[(service, type)] = [.. groups.Select(g => (g, LabelGroups.PairOf(g)))]; // decoded once here, not per profile
 
     /// <summary>
     /// Folds a decoded profile into its minute, its groups' minutes and, for a set that sends once a minute, its
@@ -72,9 +73,9 @@ internal sealed class IngestFolds(int maxFolds = 256)
         Add(new Key(service, type, BucketGrid.AllLabels, minute), id, minute, now, profile);
         if (_groups.TryGetValue((service, type), out var groups))
         {
-            foreach (var group in groups)
+            foreach (var (group, pair) in groups)
             {
-                if (LabelGroups.Holds(group, decoded))
+                if (LabelGroups.Holds(pair, decoded))
                     Add(new Key(service, type, group, minute), id, minute, now, profile);
             }
         }

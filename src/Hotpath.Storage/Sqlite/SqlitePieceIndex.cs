@@ -41,7 +41,7 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
                     return Task.FromResult<IReadOnlyList<string>>([Keep(labels, reader.GetInt64(0))]);
                 if (!LabelGroups.IsGroup(labels) && query.MatchesLabels(LabelSetKey.Decode(labels)))
                     sets.Add(Keep(labels, reader.GetInt64(0)));
-                else if (byGroups && labels != BucketGrid.AllLabels && LabelGroups.IsGroup(labels) && LabelGroups.PairOf(labels).Key == byLabel)
+                else if (byGroups && LabelGroups.IsLabelGroup(labels) && LabelGroups.PairOf(labels).Key == byLabel)
                     groups.Add(Keep(labels, reader.GetInt64(0)));
             }
         }
@@ -107,7 +107,7 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
         foreach (var range in ranges)
         {
             // A label's group: the profiles its filter (the query's) matches.
-            var group = range.Labels != BucketGrid.AllLabels && LabelGroups.IsGroup(range.Labels);
+            ProfileLabel? pair = LabelGroups.IsLabelGroup(range.Labels) ? LabelGroups.PairOf(range.Labels) : null;
             using var command = Command("""
                 SELECT created_at, segment, body_offset, size, value, labels FROM profiles
                 WHERE service = $service AND type = $type AND created_at >= $from AND created_at <= $last AND (substr($labels, 1, 1) = '*' OR labels = $labels)
@@ -120,7 +120,7 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                if (!group || LabelGroups.Holds(range.Labels, LabelSetKey.Decode(reader.GetString(5))))
+                if (pair is not { } held || LabelGroups.Holds(held, LabelSetKey.Decode(reader.GetString(5))))
                     raw.Add(new(reader.GetInt64(0), range.Labels, 1, reader.GetInt64(4), true, new BodyPlace(null, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt32(3))));
             }
         }

@@ -188,7 +188,7 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         command.Parameters.AddWithValue("$service", piece.Service);
         command.Parameters.AddWithValue("$type", (int)piece.Type);
         command.Parameters.AddWithValue("$labels", piece.Labels);
-        if (piece.Labels != BucketGrid.AllLabels && LabelGroups.IsGroup(piece.Labels))
+        if (LabelGroups.IsLabelGroup(piece.Labels))
         {
             var pair = LabelGroups.PairOf(piece.Labels);
             command.Parameters.AddWithValue("$key", pair.Key);
@@ -215,12 +215,22 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     /// (every one, for all-labels), which together hold each of its profiles once; cheaper than its raw profiles
     /// wherever a set has many.
     /// </summary>
-    private List<PiecePart<RawPlace>> SiblingParts(long setId, string group, long bucket) => ReadParts("""
+    private List<PiecePart<RawPlace>> SiblingParts(long setId, string group, long bucket)
+    {
+        Func<string, bool>? holds = null;
+        if (group != BucketGrid.AllLabels)
+        {
+            var pair = LabelGroups.PairOf(group);
+            holds = labels => LabelGroups.Holds(pair, LabelSetKey.Decode(labels));
+        }
+
+        return ReadParts("""
         SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq, s.labels
         FROM label_sets a JOIN label_sets s ON s.service = a.service AND s.type = a.type AND substr(s.labels, 1, 1) <> '*'
         JOIN rollups r ON r.set_id = s.id AND r.level = $level AND r.bucket = $bucket LEFT JOIN profiles p ON p.seq = r.seq
         WHERE a.id = $set ORDER BY s.id
-        """, setId, BucketGrid.Minute, bucket, bucket, group == BucketGrid.AllLabels ? null : labels => LabelGroups.Holds(group, LabelSetKey.Decode(labels)));
+        """, setId, BucketGrid.Minute, bucket, bucket, holds);
+    }
 
     /// <param name="holds">Given the label set of a row (its eighth column), whether it is a part; null: every row is.</param>
     private List<PiecePart<RawPlace>> ReadParts(string sql, long setId, int level, long bucket, long end, Func<string, bool>? holds = null)

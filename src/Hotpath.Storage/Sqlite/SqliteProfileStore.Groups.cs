@@ -48,7 +48,7 @@ public sealed partial class SqliteProfileStore
             }
 
             var chosen = LabelGroups.Choose([.. sets.Select(s => s.Labels)]);
-            foreach (var (group, id) in had.Where(h => !chosen.Contains(h.Key)))
+            foreach (var (group, id) in had.Where(h => !chosen.Contains(h.Key)).ToList())
             {
                 Execute(tx, "DELETE FROM rollups WHERE set_id = $id; DELETE FROM rollup_dirty WHERE set_id = $id; DELETE FROM label_sets WHERE id = $id;", ("$id", id));
                 had.Remove(group);
