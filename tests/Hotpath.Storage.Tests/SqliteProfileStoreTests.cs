@@ -13,13 +13,15 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
 
     private sealed class SqliteUnderTest : IStoreUnderTest
     {
-        public SqliteUnderTest()
+        /// <param name="minMergedParts">2 where a test is of how pieces are merged (every piece of several parts is), not of thin ones.</param>
+        public SqliteUnderTest(int? minMergedParts = null)
         {
             Options = new SqliteStoreOptions
             {
                 DataDirectory = Path.Combine(Path.GetTempPath(), "hotpath-store-" + Guid.NewGuid().ToString("N")),
                 MaxSegmentBytes = 256 * 1024, // small, so that tests cross segment boundaries
             };
+            Options.MinMergedParts = minMergedParts ?? Options.MinMergedParts;
             Store = Open(Options);
         }
 
@@ -174,7 +176,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_backfill_is_built_from_the_profiles_ingest_decoded_and_merges_of_it_equal_those_of_its_raw_profiles()
     {
-        await using var store = new SqliteUnderTest();
+        await using var store = new SqliteUnderTest(minMergedParts: 2);
         var minute = 60 * Second;
         var start = T0 - 30 * 24 * 60 * minute; // a month before: nothing about it is recent
         // Four agents once a minute for twenty minutes and one that sends three times a minute, written as ingest writes
@@ -205,7 +207,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_label_sets_minute_of_one_profile_points_at_it_from_its_write_and_a_second_profile_there_is_merged_with_it()
     {
-        await using var store = new SqliteUnderTest();
+        await using var store = new SqliteUnderTest(minMergedParts: 2);
         var minute = BucketGrid.Floor(BucketGrid.Minute, T0) + 60 * Second;
         var query = new ProfileQuery("backfill", ProfileType.Cpu, minute, minute + 60 * Second - 1, [new ProfileLabel("host", "a")]);
 
@@ -229,7 +231,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_backfilled_minute_is_built_from_its_fold_before_its_writes_settle_and_again_after_a_late_write()
     {
-        await using var store = new SqliteUnderTest();
+        await using var store = new SqliteUnderTest(minMergedParts: 2);
         var minute = BucketGrid.Floor(BucketGrid.Minute, T0) + 60 * Second; // long over: no agent is still uploading it
         var query = new ProfileQuery("backfill", ProfileType.Cpu, minute, minute + 60 * Second - 1, []);
         for (var i = 0; i < 3; i++)
@@ -254,7 +256,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_minute_late_agents_may_still_upload_is_built_only_once_its_writes_settle()
     {
-        await using var store = new SqliteUnderTest();
+        await using var store = new SqliteUnderTest(minMergedParts: 2);
         var now = DateTimeOffset.UtcNow;
         var minute = BucketGrid.Floor(BucketGrid.Minute, UnixNanos.From(now)) - 60 * Second; // over, but only just
         for (var i = 0; i < 2; i++)
@@ -364,7 +366,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task After_raw_retention_a_merge_of_whole_hours_is_still_answered_from_the_pieces_until_the_aggregate_cutoff()
     {
-        await using var store = new SqliteUnderTest();
+        await using var store = new SqliteUnderTest(minMergedParts: 2);
         var hour = 3_600 * Second;
         for (var i = 0; i < 12; i++)
             await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + i * hour / 4)), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
@@ -390,6 +392,65 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         await store.Store.DeleteOlderThanAsync(T0 + 60 * hour, T0 + 4 * hour, default);
         Assert.Empty(await MergedTotalsAsync(store.Store, threeHours));
         Assert.Equal(TestData.Totals["cpu_2.pb.gz"], await MergedTotalsAsync(store.Store, secondDay));
+    }
+
+    [Fact]
+    public async Task Buckets_of_fewer_profiles_than_a_merge_needs_keep_thin_pieces_that_merge_and_count_as_their_raw_profiles_do()
+    {
+        await using var store = new SqliteUnderTest();
+        var minute = 60 * Second;
+        // A quiet set: three profiles in one ten minutes, two more later in the hour, one the next day.
+        foreach (var at in new[] { 1, 4, 7, 25, 48 })
+            await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + at * minute, ("host", "a"))), TestData.Bytes(TestData.CpuProfiles[at % 3]), default);
+        await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + 26 * 60 * minute, ("host", "a"))), TestData.Bytes("cpu_2.pb.gz"), default);
+        await store.Store.BuildRollupsAsync(default);
+
+        // Minutes point at their one profile; every coarser piece of the set and of all labels holds its counts only.
+        Assert.Equal(0, store.Store.RollupBytes);
+        Assert.Equal(0, store.Store.PendingBuckets);
+        var day = new ProfileQuery("s", ProfileType.Cpu, T0, T0 + 48 * 60 * minute - 1, []);
+        foreach (var query in new[]
+                 {
+                     day, day with { Labels = [new ProfileLabel("host", "a")] }, day with { ToUnixNanos = T0 + 60 * minute - 1 },
+                     day with { FromUnixNanos = T0 + 3 * minute, ToUnixNanos = T0 + 30 * minute },
+                 })
+        {
+            Assert.Equal(await RawMergeAsync(store.Store, query), CanonicalProfile.Of((await PieceMergerAsync(store.Store, query)).Build()));
+        }
+
+        // A series reads the thin pieces' counts, not their parts.
+        var points = await store.Store.SeriesAsync(day, 24 * 60 * minute, default);
+        Assert.Equal([(T0, 5), (T0 + 24 * 60 * minute, 1)], points.Select(p => (p.TimeUnixNanos, p.Profiles)));
+
+        // Enough profiles in the hour, and its pieces are merged (a copy), and merge as the raw profiles do.
+        for (var at = 30; at < 36; at++)
+            await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + at * minute, ("host", "a"))), TestData.Bytes(TestData.CpuProfiles[at % 3]), default);
+        await store.Store.BuildRollupsAsync(default);
+        Assert.True(store.Store.RollupBytes > 0);
+        var source = await store.Store.OpenMergeAsync(day with { ToUnixNanos = T0 + 60 * minute - 1 }, 10_000, default);
+        Assert.Equal((11, 0), (source.Profiles, source.RawProfiles));
+        Assert.Equal(await RawMergeAsync(store.Store, day), CanonicalProfile.Of((await PieceMergerAsync(store.Store, day)).Build()));
+    }
+
+    [Fact]
+    public async Task A_thin_hour_is_merged_whole_before_its_raw_profiles_expire_and_outlives_them()
+    {
+        await using var store = new SqliteUnderTest();
+        var hour = 3_600 * Second;
+        for (var i = 0; i < 3; i++)
+            await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + i * hour / 4)), TestData.Bytes(TestData.CpuProfiles[i]), default);
+        await store.Store.BuildRollupsAsync(default);
+        Assert.Equal(0, store.Store.RollupBytes);
+        var theHour = new ProfileQuery("s", ProfileType.Cpu, T0, T0 + hour - 1, []);
+        var expected = await RawMergeAsync(store.Store, theHour);
+
+        Assert.Equal(3, await store.Store.DeleteOlderThanAsync(T0 + 10 * hour, long.MinValue, default));
+
+        Assert.Empty(await store.Store.FindAsync(theHour, default));
+        Assert.True(store.Store.RollupBytes > 0);
+        var source = await store.Store.OpenMergeAsync(theHour, 10_000, default);
+        Assert.Equal((3, 0), (source.Profiles, source.RawProfiles));
+        Assert.Equal(expected, CanonicalProfile.Of((await PieceMergerAsync(store.Store, theHour)).Build()));
     }
 
     [Theory]

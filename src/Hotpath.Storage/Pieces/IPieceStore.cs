@@ -14,6 +14,12 @@ public interface IPieceStore<TRef>
     bool KeepsPointers { get; }
 
     /// <summary>
+    /// Fewest parts a piece is merged from: one of fewer is kept thin (<see cref="BuiltPiece{TRef}.Thin"/>), its
+    /// counts without a copy, and merges read its parts. 2: every piece of several parts is merged.
+    /// </summary>
+    int MinMergedParts { get; }
+
+    /// <summary>
     /// The pieces of one level due by <paramref name="nowUnixNanos"/>: buckets that are over, written since their
     /// piece was built, and (with <paramref name="settledOnly"/>) no longer being written. At most a batch.
     /// </summary>

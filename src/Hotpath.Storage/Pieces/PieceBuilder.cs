@@ -5,8 +5,9 @@ namespace Hotpath.Storage.Pieces;
 /// <summary>
 /// Builds the pieces an engine says are due, finest level first, so that each coarser piece is merged from
 /// finer ones just built: in each bucket, every label set's piece before its groups' (all-labels and a label's,
-/// <see cref="LabelGroups"/>), which the engine may build from them. A piece of one raw profile points to it (where the engine keeps pointers), a piece of
-/// one part takes its bytes, any other merges its parts; parts that do not merge make a piece that says so.
+/// <see cref="LabelGroups"/>), which the engine may build from them. A piece of one raw profile points to it (where
+/// the engine keeps pointers), a piece of one part takes its bytes, one of fewer parts than the engine merges is thin
+/// (its counts only), any other merges its parts; parts that do not merge make a piece that says so.
 /// </summary>
 public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
 {
@@ -63,8 +64,22 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
         built.Clear();
     }
 
+    /// <summary>
+    /// Builds a piece whole, however few its parts (a thin piece whose raw profiles are about to expire), and writes
+    /// it; false when its parts are not there.
+    /// </summary>
+    public async Task<bool> BuildWholeAsync(PendingPiece piece, CancellationToken cancellationToken)
+    {
+        if (await store.PartsAsync(piece, cancellationToken).ConfigureAwait(false) is not { } parts
+                || await BuildAsync(parts, cancellationToken, whole: true).ConfigureAwait(false) is not { } made)
+            return false;
+        await store.WriteAsync([(piece, made)], cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>The piece of the parts; null when a raw part is gone meanwhile (retention), to be built again by a later pass.</summary>
-    private async Task<BuiltPiece<TRef>?> BuildAsync(PieceParts<TRef> pieceParts, CancellationToken cancellationToken)
+    /// <param name="whole">Merged however few its parts: never thin.</param>
+    private async Task<BuiltPiece<TRef>?> BuildAsync(PieceParts<TRef> pieceParts, CancellationToken cancellationToken, bool whole = false)
     {
         var parts = pieceParts.Parts;
         var profiles = parts.Sum(p => p.Profiles);
@@ -77,6 +92,8 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
             return new BuiltPiece<TRef>(profiles, value, null, pointer, Mergeable: true); // however coarse the bucket: no copy
         if (parts.Count == 1 && parts[0].Body is { } body)
             return new BuiltPiece<TRef>(profiles, value, body, default, Mergeable: true); // its bytes already are the merge
+        if (parts.Count >= 2 && parts.Count < store.MinMergedParts && !whole)
+            return new BuiltPiece<TRef>(profiles, value, null, default, Mergeable: true, Thin: true);
         if (pieceParts.Merged is { } merged)
             return new BuiltPiece<TRef>(profiles, value, merged, default, Mergeable: true);
         try

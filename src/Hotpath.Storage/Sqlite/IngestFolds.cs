@@ -236,6 +236,20 @@ internal sealed class IngestFolds(int maxFolds = 256)
         }
     }
 
+    /// <summary>
+    /// Drops a piece's fold: the piece is thin (<see cref="BuiltPiece{TRef}.Thin"/>), nothing to merge. Not a label
+    /// set's minute's, which is its service's too.
+    /// </summary>
+    public void Drop(PendingPiece piece)
+    {
+        if (!Folds(piece) || (piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels)))
+            return;
+        lock (_lock)
+        {
+            _folds.Remove(KeyOf(piece));
+        }
+    }
+
     /// <summary>Drops folds no write has reached for a while (the builder has read them, or will not soon).</summary>
     public void DropIdle(long now)
     {

@@ -7,7 +7,8 @@ namespace Hotpath.Storage.Sqlite;
 /// <summary>
 /// The embedded store's pieces as the planner reads them, in one read transaction: label sets from
 /// <c>label_sets</c>, pieces from <c>rollups</c> (a body, or a pointer to the bucket's one raw profile), stale
-/// buckets from <c>rollup_dirty</c> and unmergeable pieces, raw profiles from <c>profiles</c> and the body log.
+/// buckets from <c>rollup_dirty</c>, unmergeable pieces and thin ones (read as their parts, except by a series,
+/// which needs their counts only), raw profiles from <c>profiles</c> and the body log.
 /// </summary>
 /// <param name="withBodies">False for a series, which needs each piece's counts and not its body.</param>
 internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransaction transaction, bool withBodies = true) : IPieceIndex<BodyPlace>
@@ -78,7 +79,7 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
         foreach (var bucket in dirty)
             loaded.Stale.Add((range.Labels, bucket));
         using (var command = Command($"""
-            SELECT r.bucket, r.profiles, r.value, r.body IS NOT NULL, {(withBodies ? "r.body" : "NULL")}, p.segment, p.body_offset, p.size
+            SELECT r.bucket, r.profiles, r.value, r.body IS NOT NULL, {(withBodies ? "r.body" : "NULL")}, p.segment, p.body_offset, p.size, r.seq IS NULL
             FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
             WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $from AND r.bucket < $end
             """))
@@ -95,8 +96,10 @@ internal sealed class SqlitePieceIndex(SqliteConnection connection, SqliteTransa
                     loaded.Pieces.Add(new(bucket, range.Labels, profiles, value, false, new BodyPlace(withBodies ? (byte[])reader.GetValue(4) : null, 0, 0, 0)));
                 else if (!reader.IsDBNull(5))
                     loaded.Pieces.Add(new(bucket, range.Labels, 1, value, true, new BodyPlace(null, reader.GetInt64(5), reader.GetInt64(6), reader.GetInt32(7))));
+                else if (!withBodies && profiles > 0 && reader.GetBoolean(8))
+                    loaded.Pieces.Add(new(bucket, range.Labels, profiles, value, false, new BodyPlace(null, 0, 0, 0))); // thin: its counts are all a series needs
                 else
-                    loaded.Stale.Add((range.Labels, bucket)); // did not merge, or its raw profile is gone: its parts can
+                    loaded.Stale.Add((range.Labels, bucket)); // thin, did not merge, or its raw profile is gone: its parts can
             }
         }
     }

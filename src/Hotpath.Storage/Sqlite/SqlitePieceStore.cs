@@ -12,7 +12,7 @@ namespace Hotpath.Storage.Sqlite;
 /// written in the profile's own transaction, so after a crash the pieces still agree with what was acknowledged.
 /// A piece that ingest already merged in memory (<see cref="IngestFolds"/>) is not decoded again.
 /// </summary>
-internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds) : IPieceStore<RawPlace>
+internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds, int minMergedParts) : IPieceStore<RawPlace>
 {
     private const int Batch = 2000;
 
@@ -29,6 +29,8 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
     public IReadOnlyList<int> Levels => BuiltLevels;
 
     public bool KeepsPointers => true;
+
+    public int MinMergedParts => minMergedParts;
 
     public Task<IReadOnlyList<PendingPiece>> PendingAsync(int level, long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
     {
@@ -83,9 +85,14 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         var early = _early.Remove(piece);
         var width = BucketGrid.Width(piece.Level);
         var raw = piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels);
-        var parts = raw ? RawParts(piece.Set, piece.Bucket, width)
-            : piece.Level > BucketGrid.Minute ? FinerParts(piece.Set, piece.Level - 1, piece.Bucket, width)
-            : SiblingParts(piece.Set, piece.Labels, piece.Bucket);
+        var parts = Parts(piece.Set, piece.Labels, piece.Level, piece.Bucket);
+        if (parts.Count >= 2 && parts.Count < minMergedParts && !parts.Exists(p => p.Unmergeable))
+        {
+            // Thin: nothing to merge, so nothing to take from a fold either (at once, even before the bucket settles).
+            folds.Drop(piece);
+            return Task.FromResult<PieceParts<RawPlace>?>(new PieceParts<RawPlace>(parts));
+        }
+
         // A piece that ingest already merged in memory needs no second decode (one part: its bytes or a pointer, nothing to merge).
         // Its committed profiles: a raw minute's parts are they; a piece of pieces asks their ids.
         var folded = IngestFolds.Folds(piece) && parts.Count >= 2
@@ -204,9 +211,19 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         return ids;
     }
 
+    /// <summary>
+    /// The parts of a set's (or group's) bucket: at the finest level its raw profiles (a label set's) or the pieces of
+    /// its sets beside it (a group's), else its finer pieces; a thin piece among them stands for its own parts.
+    /// </summary>
+    private List<PiecePart<RawPlace>> Parts(long setId, string labels, int level, long bucket) =>
+        level > BucketGrid.Minute ? FinerParts(setId, level - 1, bucket, BucketGrid.Width(level))
+        : LabelGroups.IsGroup(labels) ? SiblingParts(setId, labels, bucket)
+        : RawParts(setId, bucket, BucketGrid.Width(level));
+
     /// <summary>The parts of a bucket at a finer level of the same label set.</summary>
     private List<PiecePart<RawPlace>> FinerParts(long setId, int level, long bucket, long width) => ReadParts("""
-        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq FROM rollups r LEFT JOIN profiles p ON p.seq = r.seq
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq, s.labels, r.set_id, r.level, r.bucket, r.seq IS NULL
+        FROM rollups r JOIN label_sets s ON s.id = r.set_id LEFT JOIN profiles p ON p.seq = r.seq
         WHERE r.set_id = $set AND r.level = $level AND r.bucket >= $bucket AND r.bucket < $end ORDER BY r.bucket
         """, setId, level, bucket, bucket + width);
 
@@ -225,13 +242,18 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         }
 
         return ReadParts("""
-        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq, s.labels
+        SELECT r.profiles, r.value, r.body, p.segment, p.body_offset, p.size, p.seq, s.labels, r.set_id, r.level, r.bucket, r.seq IS NULL
         FROM label_sets a JOIN label_sets s ON s.service = a.service AND s.type = a.type AND substr(s.labels, 1, 1) <> '*'
         JOIN rollups r ON r.set_id = s.id AND r.level = $level AND r.bucket = $bucket LEFT JOIN profiles p ON p.seq = r.seq
         WHERE a.id = $set ORDER BY s.id
         """, setId, BucketGrid.Minute, bucket, bucket, holds);
     }
 
+    /// <summary>
+    /// The pieces a query reads as parts (a body, a pointer to a raw profile, or one that did not merge), with thin ones
+    /// replaced by their own parts. Columns: profiles, value, body, the pointed profile's segment, offset, size and
+    /// seq, the row's label set, set id, level, bucket, and whether it points at nothing.
+    /// </summary>
     /// <param name="holds">Given the label set of a row (its eighth column), whether it is a part; null: every row is.</param>
     private List<PiecePart<RawPlace>> ReadParts(string sql, long setId, int level, long bucket, long end, Func<string, bool>? holds = null)
     {
@@ -242,19 +264,26 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         command.Parameters.AddWithValue("$bucket", bucket);
         command.Parameters.AddWithValue("$end", end);
         var parts = new List<PiecePart<RawPlace>>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
+        var thin = new List<(long Set, string Labels, int Level, long Bucket)>();
+        using (var reader = command.ExecuteReader())
         {
-            if (holds is not null && !holds(reader.GetString(7)))
-                continue;
-            if (!reader.IsDBNull(2))
-                parts.Add(new(reader.GetInt32(0), reader.GetInt64(1), (byte[])reader.GetValue(2), null));
-            else if (!reader.IsDBNull(3))
-                parts.Add(new(1, reader.GetInt64(1), null, new RawPlace(reader.GetInt64(6), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt32(5), null)));
-            else
-                parts.Add(PiecePart<RawPlace>.NotMergeable);
+            while (reader.Read())
+            {
+                if (holds is not null && !holds(reader.GetString(7)))
+                    continue;
+                if (!reader.IsDBNull(2))
+                    parts.Add(new(reader.GetInt32(0), reader.GetInt64(1), (byte[])reader.GetValue(2), null));
+                else if (!reader.IsDBNull(3))
+                    parts.Add(new(1, reader.GetInt64(1), null, new RawPlace(reader.GetInt64(6), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt32(5), null)));
+                else if (reader.GetInt32(0) > 0 && reader.GetBoolean(11))
+                    thin.Add((reader.GetInt64(8), reader.GetString(7), reader.GetInt32(9), reader.GetInt64(10)));
+                else
+                    parts.Add(PiecePart<RawPlace>.NotMergeable); // did not merge, or points at a profile retention took
+            }
         }
 
+        foreach (var (set, labels, finer, at) in thin)
+            parts.AddRange(Parts(set, labels, finer, at));
         return parts;
     }
 }

@@ -13,6 +13,7 @@ public sealed partial class SqliteProfileStore
         await using var connection = Open();
         var written = ProfileId.FirstAt(cutoffUnixNanos);
         KeepPointedBodies(connection, cutoffUnixNanos, written);
+        await MergeThinPiecesAsync(connection, cutoffUnixNanos, cancellationToken).ConfigureAwait(false);
         // Fine pieces go with the raw profiles of their time: not before a late arrival's (kept from its write).
         var fineCutoff = Math.Min(cutoffUnixNanos, OldestWrittenSince(connection, written));
         DeleteRollups(connection, fineCutoff, Math.Min(aggregateCutoffUnixNanos, fineCutoff));
@@ -70,6 +71,44 @@ public sealed partial class SqliteProfileStore
             }
 
             tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// A thin hour or day piece (<see cref="BuiltPiece{TRef}.Thin"/>) is read as its parts, down to raw profiles;
+    /// before any of them expires, it is merged whole, so the aggregate outlives them as any other does.
+    /// </summary>
+    private async Task MergeThinPiecesAsync(SqliteConnection connection, long cutoff, CancellationToken cancellationToken)
+    {
+        var thin = new List<PendingPiece>();
+        using (var select = connection.CreateCommand())
+        {
+            select.CommandText = $"""
+                SELECT s.service, s.type, r.level, r.bucket, s.labels, r.set_id FROM rollups r JOIN label_sets s ON s.id = r.set_id
+                WHERE r.level >= {BucketGrid.Hour} AND r.bucket < $cutoff AND r.profiles > 0 AND r.body IS NULL AND r.seq IS NULL
+                """;
+            select.Parameters.AddWithValue("$cutoff", cutoff);
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+            {
+                // Mark -1: no dirty mark has that generation, so writing the piece clears none (a later write's stays).
+                thin.Add(new PendingPiece(reader.GetString(0), (ProfileType)reader.GetInt32(1), reader.GetInt32(2), reader.GetInt64(3),
+                    reader.GetString(4), reader.GetInt64(5), Mark: -1));
+            }
+        }
+
+        if (thin.Count == 0)
+            return;
+        await _rollupPass.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Finest first: an hour merged whole is one part of its day.
+            foreach (var piece in thin.OrderBy(p => p.Level))
+                await _rollups.BuildWholeAsync(piece, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _rollupPass.Release();
         }
     }
 

@@ -25,6 +25,14 @@ public sealed class SqliteStoreOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan RollupInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Fewest parts (raw profiles, finer pieces) a piece is merged from; one of fewer keeps its counts only and merges
+    /// read its parts (at most this many less one), so a sparse load (a backfill, a quiet service) stores no copies
+    /// of merges of a few profiles, which are nearly as large as they are. 2: every piece of several parts is merged.
+    /// </summary>
+    [Range(2, 64)]
+    public int MinMergedParts { get; set; } = 8;
+
     public string DatabasePath => Path.Combine(DataDirectory, "hotpath.db");
 
     public string BodiesDirectory => Path.Combine(DataDirectory, "bodies");
