@@ -22,6 +22,9 @@ public sealed partial class SqliteProfileStore
         await _rollupPass.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // The writer leaves checkpoints to this connection: every pass, and as its own commits fill the log. Passive: it
+            // waits for no reader and holds no lock the writer needs.
+            Execute(_rollupConnection, "PRAGMA wal_checkpoint(PASSIVE);");
             var total = 0;
             var started = _time.GetTimestamp();
             int built;

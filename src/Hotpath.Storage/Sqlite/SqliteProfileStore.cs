@@ -16,6 +16,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
     private const int RetentionBatch = 500;
     private const int IdChunk = 256;
 
+    /// <summary>What the write-ahead log is cut back to once checkpointed, so a burst does not leave it large for good.</summary>
+    private const long WalLimit = 16L * 1024 * 1024;
+
     private readonly SqliteStoreOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -50,7 +53,9 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         {
             Schema.Create(writer);
             // FULL: a commit in WAL mode is fsynced before it returns, so an acknowledged write survives power loss too.
-            Execute(writer, "PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
+            // No checkpoints on the writer: its commits answer requests, and a checkpoint (the log's pages copied into the
+            // database, which is synced) on one of them made its batch wait; the builder's connection checkpoints instead.
+            Execute(writer, $"PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WalLimit};");
             var log = OpenBodyLog(writer, options);
             // A crash between a retention pass's commit and its file deletes leaves empty segments behind.
             DeleteEmptySegments(writer, log);
@@ -77,7 +82,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         _rollupConnection = Open(connectionString);
         // NORMAL: a piece and the clearing of its mark commit together, so a crash loses at most the last pieces built
         // (and their marks stay: the next pass builds them again), never a piece without its mark; one fsync less per piece.
-        Execute(_rollupConnection, "PRAGMA synchronous=NORMAL;");
+        Execute(_rollupConnection, $"PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit={WalLimit};");
         _rollups = new PieceBuilder<RawPlace>(new SqlitePieceStore(_rollupConnection, _log, _folds, options.MinMergedParts));
     }
 
