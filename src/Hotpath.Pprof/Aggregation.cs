@@ -47,6 +47,13 @@ public static class Aggregations
         return [.. profile.SampleType.Select(t => IsGauge(profile.StringTable[(int)t.Type]))];
     }
 
+    /// <summary>For each sample type (by name), whether it is a gauge.</summary>
+    public static bool[] GaugeColumns(IReadOnlyList<string> sampleTypes)
+    {
+        ArgumentNullException.ThrowIfNull(sampleTypes);
+        return [.. sampleTypes.Select(IsGauge)];
+    }
+
     /// <summary>
     /// Multiplies each column by its ratio, rounding to the nearest integer, and drops samples left all zero,
     /// as Go's <c>profile.ScaleN</c> does.

@@ -65,18 +65,6 @@ public sealed partial class ProfileMerger
         Add(_converted);
     }
 
-    /// <summary>Adds what another merger holds, as if each of its profiles were added here.</summary>
-    public void Add(ProfileMerger other)
-    {
-        ArgumentNullException.ThrowIfNull(other);
-        if (other.Count == 0)
-            return;
-        _converted ??= new RawProfile();
-        new ProfileDecoder().Load(other.ToBytes(), _converted);
-        Add(_converted);
-        Count += other.Count - 1;
-    }
-
     /// <summary>Adds one validated profile.</summary>
     /// <exception cref="IncompatibleProfilesException">Its sample types or period type differ from the first profile's.</exception>
     public void Add(RawProfile profile)

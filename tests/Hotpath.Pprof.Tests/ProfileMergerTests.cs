@@ -353,6 +353,46 @@ public sealed class ProfileMergerTests
         Assert.Equal(profiles.Count, both.Count);
     }
 
+    [Theory]
+    [InlineData("cpu_1.pb.gz", "cpu_2.pb.gz", "cpu_3.pb.gz")]
+    [InlineData("heap_1.pb.gz", "heap_2.pb.gz")]
+    [InlineData("block.pb.gz", "mutex.pb.gz")]
+    [InlineData("goroutine.pb.gz")]
+    public void Adding_a_merger_is_byte_for_byte_adding_its_merged_profile_scaled_or_not(params string[] files)
+    {
+        // Mergers that saw different profiles first: their ids differ, and labels sort by each one's string ids.
+        var profiles = files.Select(TestData.Decode).Append(WithEveryOptionalField(TestData.Decode(files[0]))).ToList();
+        var (first, second) = (new ProfileMerger(), new ProfileMerger());
+        profiles.Where((_, i) => i % 2 == 0).ToList().ForEach(first.Add);
+        profiles.Where((_, i) => i % 2 == 1).Reverse().ToList().ForEach(second.Add);
+        // Gauges averaged over 3 snapshots, the rest kept: some values round, some samples end at zero.
+        var ratios = Aggregations.GaugeColumns(first.Build()).Select(gauge => gauge ? 1.0 / 3 : 1.0).ToArray();
+        ratios[0] = 1.0 / 7;
+
+        var (direct, encoded) = (new ProfileMerger(), new ProfileMerger());
+        direct.Add(second);
+        direct.Add(first, ratios);
+        encoded.Add(second.Build());
+        var scaled = first.Build();
+        scaled.ScaleN(ratios);
+        encoded.Add(scaled);
+
+        Assert.Equal(encoded.ToBytes(), direct.ToBytes());
+        Assert.Equal(profiles.Count, direct.Count);
+        Assert.Equal(first.SampleTypeNames, scaled.SampleType.Select(t => scaled.StringTable[(int)t.Type]));
+    }
+
+    [Fact]
+    public void A_merger_of_other_sample_types_is_refused_and_one_cannot_add_itself()
+    {
+        var (cpu, heap) = (new ProfileMerger(), new ProfileMerger());
+        cpu.Add(TestData.Decode("cpu_1.pb.gz"));
+        heap.Add(TestData.Decode("heap_1.pb.gz"));
+
+        Assert.Throws<IncompatibleProfilesException>(() => cpu.Add(heap));
+        Assert.Throws<ArgumentException>(() => cpu.Add(cpu));
+    }
+
     /// <summary>The profile with a string and a numeric label on each sample, a comment and a doc link.</summary>
     private static Profile WithEveryOptionalField(Profile profile)
     {

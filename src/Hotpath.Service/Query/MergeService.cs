@@ -97,20 +97,15 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
         return await MeasuredAsync(async () =>
         {
             var total = new ProfileMerger();
-            // A few instances at once (each merge waits on its store as much as it decodes), added in order.
+            // A few instances at once (each merge waits on its store as much as it decodes), added in order, each
+            // instance's merger scaled as it is added (no profile built and encoded again per instance).
             foreach (var chunk in instances.Chunk(Window))
             {
-                var averages = await Task.WhenAll(chunk.Select(async instance =>
-                {
-                    var bodies = instance.Own
+                var merged = await Task.WhenAll(chunk.Select(instance => MergeIntoAsync(instance.Own
                         ? SetBodiesAsync(query, instance.Profiles.DistinctBy(k => k.Set, StringComparer.Ordinal).Select(k => k.Meta.Labels), cancellationToken)
-                        : reader.OpenAsync([.. instance.Profiles.Select(k => k.Meta.Id)], cancellationToken);
-                    var merged = await MergeAsync(bodies, cancellationToken).ConfigureAwait(false);
-                    merged.ScaleN([.. Aggregations.GaugeColumns(merged).Select(gauge => gauge ? 1.0 / instance.Profiles.Count : 1.0)]);
-                    return merged;
-                })).ConfigureAwait(false);
-                foreach (var average in averages)
-                    total.Add(average);
+                        : reader.OpenAsync([.. instance.Profiles.Select(k => k.Meta.Id)], cancellationToken), cancellationToken))).ConfigureAwait(false);
+                for (var i = 0; i < chunk.Length; i++)
+                    total.Add(merged[i], [.. Aggregations.GaugeColumns(merged[i].SampleTypeNames).Select(gauge => gauge ? 1.0 / chunk[i].Profiles.Count : 1.0)]);
             }
 
             return total.Build();
@@ -169,7 +164,11 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
     }
 
     /// <summary>Folds the bodies, in order, into one profile.</summary>
-    public async Task<Profile> MergeAsync(IAsyncEnumerable<byte[]> bodies, CancellationToken cancellationToken)
+    public async Task<Profile> MergeAsync(IAsyncEnumerable<byte[]> bodies, CancellationToken cancellationToken) =>
+        (await MergeIntoAsync(bodies, cancellationToken).ConfigureAwait(false)).Build();
+
+    /// <summary>Folds the bodies, in order, into a merger (at least one of them read).</summary>
+    private async Task<ProfileMerger> MergeIntoAsync(IAsyncEnumerable<byte[]> bodies, CancellationToken cancellationToken)
     {
         var merger = new ProfileMerger();
         var decoding = new Queue<Task<RawProfile>>(Window);
@@ -203,7 +202,7 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
 
         if (merger.Count == 0)
             throw new InvalidOperationException("none of the profiles to merge could be read");
-        return merger.Build();
+        return merger;
     }
 
     private RawProfile Decode(byte[] body)
