@@ -25,7 +25,7 @@ public sealed partial class ClickHouseProfileStore
         public bool KeepsPointers => false;
 
         /// <summary>Every piece of several parts is merged: a thin piece reads its parts, which here are bodies in object storage.</summary>
-        public int MinMergedParts => 2;
+        public int MinMergedProfiles => 2;
 
         public async Task<IReadOnlyList<PendingPiece>> PendingAsync(int level, long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
         {

@@ -13,15 +13,15 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
 
     private sealed class SqliteUnderTest : IStoreUnderTest
     {
-        /// <param name="minMergedParts">2 where a test is of how pieces are merged (every piece of several parts is), not of thin ones.</param>
-        public SqliteUnderTest(int? minMergedParts = null)
+        /// <param name="minMergedProfiles">2 where a test is of how pieces are merged (every piece of several parts is), not of thin ones.</param>
+        public SqliteUnderTest(int? minMergedProfiles = null)
         {
             Options = new SqliteStoreOptions
             {
                 DataDirectory = Path.Combine(Path.GetTempPath(), "hotpath-store-" + Guid.NewGuid().ToString("N")),
                 MaxSegmentBytes = 256 * 1024, // small, so that tests cross segment boundaries
             };
-            Options.MinMergedParts = minMergedParts ?? Options.MinMergedParts;
+            Options.MinMergedProfiles = minMergedProfiles ?? Options.MinMergedProfiles;
             Store = Open(Options);
         }
 
@@ -176,7 +176,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_backfill_is_built_from_the_profiles_ingest_decoded_and_merges_of_it_equal_those_of_its_raw_profiles()
     {
-        await using var store = new SqliteUnderTest(minMergedParts: 2);
+        await using var store = new SqliteUnderTest(minMergedProfiles: 2);
         var minute = 60 * Second;
         var start = T0 - 30 * 24 * 60 * minute; // a month before: nothing about it is recent
         // Four agents once a minute for twenty minutes and one that sends three times a minute, written as ingest writes
@@ -207,7 +207,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_label_sets_minute_of_one_profile_points_at_it_from_its_write_and_a_second_profile_there_is_merged_with_it()
     {
-        await using var store = new SqliteUnderTest(minMergedParts: 2);
+        await using var store = new SqliteUnderTest(minMergedProfiles: 2);
         var minute = BucketGrid.Floor(BucketGrid.Minute, T0) + 60 * Second;
         var query = new ProfileQuery("backfill", ProfileType.Cpu, minute, minute + 60 * Second - 1, [new ProfileLabel("host", "a")]);
 
@@ -231,7 +231,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_backfilled_minute_is_built_from_its_fold_before_its_writes_settle_and_again_after_a_late_write()
     {
-        await using var store = new SqliteUnderTest(minMergedParts: 2);
+        await using var store = new SqliteUnderTest(minMergedProfiles: 2);
         var minute = BucketGrid.Floor(BucketGrid.Minute, T0) + 60 * Second; // long over: no agent is still uploading it
         var query = new ProfileQuery("backfill", ProfileType.Cpu, minute, minute + 60 * Second - 1, []);
         for (var i = 0; i < 3; i++)
@@ -256,7 +256,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task A_minute_late_agents_may_still_upload_is_built_only_once_its_writes_settle()
     {
-        await using var store = new SqliteUnderTest(minMergedParts: 2);
+        await using var store = new SqliteUnderTest(minMergedProfiles: 2);
         var now = DateTimeOffset.UtcNow;
         var minute = BucketGrid.Floor(BucketGrid.Minute, UnixNanos.From(now)) - 60 * Second; // over, but only just
         for (var i = 0; i < 2; i++)
@@ -366,7 +366,7 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
     [Fact]
     public async Task After_raw_retention_a_merge_of_whole_hours_is_still_answered_from_the_pieces_until_the_aggregate_cutoff()
     {
-        await using var store = new SqliteUnderTest(minMergedParts: 2);
+        await using var store = new SqliteUnderTest(minMergedProfiles: 2);
         var hour = 3_600 * Second;
         for (var i = 0; i < 12; i++)
             await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + i * hour / 4)), TestData.Bytes(TestData.CpuProfiles[i % 3]), default);
@@ -430,6 +430,26 @@ public sealed class SqliteProfileStoreTests : ProfileStoreContract
         var source = await store.Store.OpenMergeAsync(day with { ToUnixNanos = T0 + 60 * minute - 1 }, 10_000, default);
         Assert.Equal((11, 0), (source.Profiles, source.RawProfiles));
         Assert.Equal(await RawMergeAsync(store.Store, day), CanonicalProfile.Of((await PieceMergerAsync(store.Store, day)).Build()));
+    }
+
+    [Fact]
+    public async Task A_bucket_of_few_parts_that_hold_many_profiles_is_merged_not_thin()
+    {
+        await using var store = new SqliteUnderTest();
+        var minute = 60 * Second;
+        // Eight agents in three minutes of one ten minutes: each minute of the service merges eight profiles, and the
+        // ten minutes has three parts but 24 profiles.
+        for (var m = 0; m < 3; m++)
+        {
+            for (var host = 0; host < 8; host++)
+                await store.Store.WriteAsync(Written(Profile("s", ProfileType.Cpu, T0 + m * minute + host * Second, ("host", $"h{host}"))), TestData.Bytes(TestData.CpuProfiles[host % 3]), default);
+        }
+
+        await store.Store.BuildRollupsAsync(default);
+
+        var tenMinutes = new ProfileQuery("s", ProfileType.Cpu, T0, T0 + 10 * minute - 1, []);
+        Assert.Equal(1, await PartsAsync(store.Store, tenMinutes));
+        Assert.Equal(await RawMergeAsync(store.Store, tenMinutes), CanonicalProfile.Of((await PieceMergerAsync(store.Store, tenMinutes)).Build()));
     }
 
     [Fact]

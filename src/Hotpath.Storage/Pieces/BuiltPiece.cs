@@ -6,7 +6,7 @@ namespace Hotpath.Storage.Pieces;
 /// parts), or when it is <see cref="Thin"/>.
 /// </summary>
 /// <param name="Thin">
-/// Its counts only: its parts are too few for a copy of their merge to be worth its bytes (a merge of a few
+/// Its counts only: its profiles are too few for a copy of their merge to be worth its bytes (a merge of a few
 /// profiles is nearly as large as they are), so merges read its parts, and a coarser piece is built from them.
 /// </param>
 public sealed record BuiltPiece<TRef>(int Profiles, long Value, byte[]? Body, TRef? Pointer, bool Mergeable, bool Thin = false)

@@ -14,10 +14,11 @@ public interface IPieceStore<TRef>
     bool KeepsPointers { get; }
 
     /// <summary>
-    /// Fewest parts a piece is merged from: one of fewer is kept thin (<see cref="BuiltPiece{TRef}.Thin"/>), its
-    /// counts without a copy, and merges read its parts. 2: every piece of several parts is merged.
+    /// Fewest profiles a piece of several parts is merged from: one of fewer is kept thin
+    /// (<see cref="BuiltPiece{TRef}.Thin"/>), its counts without a copy, and merges read its parts. 2: every piece of
+    /// several parts is merged.
     /// </summary>
-    int MinMergedParts { get; }
+    int MinMergedProfiles { get; }
 
     /// <summary>
     /// The pieces of one level due by <paramref name="nowUnixNanos"/>: buckets that are over, written since their

@@ -6,8 +6,8 @@ namespace Hotpath.Storage.Pieces;
 /// Builds the pieces an engine says are due, finest level first, so that each coarser piece is merged from
 /// finer ones just built: in each bucket, every label set's piece before its groups' (all-labels and a label's,
 /// <see cref="LabelGroups"/>), which the engine may build from them. A piece of one raw profile points to it (where
-/// the engine keeps pointers), a piece of one part takes its bytes, one of fewer parts than the engine merges is thin
-/// (its counts only), any other merges its parts; parts that do not merge make a piece that says so.
+/// the engine keeps pointers), a piece of one part takes its bytes, one of fewer profiles than the engine merges is
+/// thin (its counts only), any other merges its parts; parts that do not merge make a piece that says so.
 /// </summary>
 public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
 {
@@ -92,7 +92,7 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
             return new BuiltPiece<TRef>(profiles, value, null, pointer, Mergeable: true); // however coarse the bucket: no copy
         if (parts.Count == 1 && parts[0].Body is { } body)
             return new BuiltPiece<TRef>(profiles, value, body, default, Mergeable: true); // its bytes already are the merge
-        if (parts.Count >= 2 && parts.Count < store.MinMergedParts && !whole)
+        if (parts.Count >= 2 && profiles < store.MinMergedProfiles && !whole)
             return new BuiltPiece<TRef>(profiles, value, null, default, Mergeable: true, Thin: true);
         if (pieceParts.Merged is { } merged)
             return new BuiltPiece<TRef>(profiles, value, merged, default, Mergeable: true);

@@ -12,7 +12,7 @@ namespace Hotpath.Storage.Sqlite;
 /// written in the profile's own transaction, so after a crash the pieces still agree with what was acknowledged.
 /// A piece that ingest already merged in memory (<see cref="IngestFolds"/>) is not decoded again.
 /// </summary>
-internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds, int minMergedParts) : IPieceStore<RawPlace>
+internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log, IngestFolds folds, int minMergedProfiles) : IPieceStore<RawPlace>
 {
     private const int Batch = 2000;
 
@@ -30,7 +30,7 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
 
     public bool KeepsPointers => true;
 
-    public int MinMergedParts => minMergedParts;
+    public int MinMergedProfiles => minMergedProfiles;
 
     public Task<IReadOnlyList<PendingPiece>> PendingAsync(int level, long nowUnixNanos, bool settledOnly, CancellationToken cancellationToken)
     {
@@ -86,7 +86,7 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         var width = BucketGrid.Width(piece.Level);
         var raw = piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels);
         var parts = Parts(piece.Set, piece.Labels, piece.Level, piece.Bucket);
-        if (parts.Count >= 2 && parts.Count < minMergedParts && !parts.Exists(p => p.Unmergeable))
+        if (parts.Count >= 2 && parts.Sum(p => p.Profiles) < minMergedProfiles && !parts.Exists(p => p.Unmergeable))
         {
             // Thin: nothing to merge, so nothing to take from a fold either (at once, even before the bucket settles).
             folds.Drop(piece);

@@ -83,7 +83,7 @@ public sealed partial class SqliteProfileStore : IProfileStore, IStorageSize, IR
         // NORMAL: a piece and the clearing of its mark commit together, so a crash loses at most the last pieces built
         // (and their marks stay: the next pass builds them again), never a piece without its mark; one fsync less per piece.
         Execute(_rollupConnection, $"PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit={WalLimit};");
-        _rollups = new PieceBuilder<RawPlace>(new SqlitePieceStore(_rollupConnection, _log, _folds, options.MinMergedParts));
+        _rollups = new PieceBuilder<RawPlace>(new SqlitePieceStore(_rollupConnection, _log, _folds, options.MinMergedProfiles));
     }
 
     string IStorageProbe.Backend => Backend;

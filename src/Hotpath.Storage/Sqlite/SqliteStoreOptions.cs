@@ -26,12 +26,13 @@ public sealed class SqliteStoreOptions
     public TimeSpan RollupInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Fewest parts (raw profiles, finer pieces) a piece is merged from; one of fewer keeps its counts only and merges
-    /// read its parts (at most this many less one), so a sparse load (a backfill, a quiet service) stores no copies
-    /// of merges of a few profiles, which are nearly as large as they are. 2: every piece of several parts is merged.
+    /// Fewest profiles a piece of several parts is merged from; one of fewer keeps its counts only and merges read its
+    /// parts (at most this many less one), so a sparse load (a backfill, a quiet service) stores no copies of merges
+    /// of a few profiles, which are nearly as large as they are. 2: every piece of several parts is merged. Counted
+    /// in profiles, not parts: a few parts that are merges of many (a fleet's minutes) merge into one much smaller.
     /// </summary>
     [Range(2, 64)]
-    public int MinMergedParts { get; set; } = 8;
+    public int MinMergedProfiles { get; set; } = 8;
 
     public string DatabasePath => Path.Combine(DataDirectory, "hotpath.db");
 
