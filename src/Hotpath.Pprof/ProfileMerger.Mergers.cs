@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Hotpath.Pprof;
@@ -45,9 +46,9 @@ public sealed partial class ProfileMerger
         // The first mapping is the main binary; map it first so that it stays first.
         if (_mappings.Count == 0 && other._mappings.Count > 0)
             MapOtherMapping(other, 0);
-        AddOtherHeader(other);
+        AddHeader(otherTypes, other._periodType, other._dropFrames, other._keepFrames, other._timeNanos, other._durationNanos, other._period,
+            CollectionsMarshal.AsSpan(other._comments), other._defaultSampleType, other._docUrl, index => MapOtherString(other, index));
 
-        var lookup = _sampleByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
         var scaled = new long[otherTypes.Length];
         for (var s = 0; s < other._sampleKeys.Count; s++)
         {
@@ -59,71 +60,11 @@ public sealed partial class ProfileMerger
                 values = scaled;
             }
 
-            if (IsZero(values))
-                continue;
-            var key = OtherSampleKey(other, other._sampleKeys[s]);
-            if (lookup.TryGetValue(key, out var index))
-            {
-                var sums = _sampleValues[index];
-                for (var i = 0; i < sums.Length; i++)
-                    sums[i] += values[i];
-            }
-            else
-            {
-                var stored = key.ToArray();
-                _sampleByKey.Add(stored, _sampleKeys.Count);
-                _sampleKeys.Add(stored);
-                _sampleValues.Add(values.ToArray());
-            }
+            if (!IsZero(values))
+                AddSample(OtherSampleKey(other, other._sampleKeys[s]), values);
         }
 
         Count += other.Count;
-
-        static T[] Reset<T>(T[] array, int count, T empty)
-        {
-            if (array.Length < count)
-                array = new T[Math.Max(count, array.Length * 2)];
-            array.AsSpan(0, count).Fill(empty);
-            return array;
-        }
-    }
-
-    private void AddOtherHeader(ProfileMerger other)
-    {
-        var types = new (long, long)[other._sampleTypes!.Length];
-        for (var i = 0; i < types.Length; i++)
-            types[i] = (MapOtherString(other, other._sampleTypes[i].Type), MapOtherString(other, other._sampleTypes[i].Unit));
-        var period = (MapOtherString(other, other._periodType.Type), MapOtherString(other, other._periodType.Unit));
-        if (_sampleTypes is null)
-        {
-            _sampleTypes = types;
-            _periodType = period;
-            _dropFrames = MapOtherString(other, other._dropFrames);
-            _keepFrames = MapOtherString(other, other._keepFrames);
-        }
-        else
-        {
-            if (period != _periodType)
-                throw new IncompatibleProfilesException($"incompatible period types {Describe([_periodType])} and {Describe([period])}");
-            if (!types.AsSpan().SequenceEqual(_sampleTypes))
-                throw new IncompatibleProfilesException($"incompatible sample types {Describe(_sampleTypes)} and {Describe(types)}");
-        }
-
-        if (other._timeNanos != 0 && (_timeNanos == 0 || other._timeNanos < _timeNanos))
-            _timeNanos = other._timeNanos;
-        _durationNanos += other._durationNanos;
-        _period = Math.Max(_period, other._period);
-        foreach (var c in other._comments)
-        {
-            var comment = MapOtherString(other, c);
-            if (!_comments.Contains(comment))
-                _comments.Add(comment);
-        }
-
-        if (_defaultSampleType == 0)
-            _defaultSampleType = MapOtherString(other, other._defaultSampleType);
-        if (_docUrl == 0)
-            _docUrl = MapOtherString(other, other._docUrl);
     }
 
     /// <summary>A sample key of the other merger in this one's ids, its labels sorted by this one's string ids.</summary>
@@ -171,69 +112,26 @@ public sealed partial class ProfileMerger
             key[5 + 3 * i] = (ulong)line.Column;
         }
 
-        var lookup = _locationByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
-        if (!lookup.TryGetValue(key, out merged))
-        {
-            merged = (ulong)_locations.Count + 1;
-            _locations.Add(new MergedLocation(mappingId, src.Address + offset, src.IsFolded, _lines.Count, src.LineCount));
-            for (var i = 0; i < src.LineCount; i++)
-            {
-                var line = other._lines[src.LineStart + i];
-                _lines.Add(new MergedLine(key[3 + 3 * i], line.Line, line.Column));
-            }
-
-            lookup.TryAdd(key, merged);
-        }
-
-        _otherLocations[position] = merged;
-        return merged;
+        return _otherLocations[position] = InternLocation(key, src.Address + offset);
     }
 
     private (int Index, ulong Offset) MapOtherMapping(ProfileMerger other, int position)
     {
-        if (_otherMappings[position].Index >= 0)
-            return _otherMappings[position];
-
-        var src = other._mappings[position];
-        var size = src.MemoryLimit - src.MemoryStart;
-        size = size + MappingSizeRounding - 1;
-        size -= size % MappingSizeRounding;
-        var buildIdOrFile = src.BuildId != 0 ? MapOtherString(other, src.BuildId) : src.Filename != 0 ? MapOtherString(other, src.Filename) : 0;
-        var key = new MappingKey(size, src.FileOffset, buildIdOrFile);
-        (int, ulong) result;
-        if (_mappingByKey.TryGetValue(key, out var index))
-        {
-            result = (index, _mappings[index].MemoryStart - src.MemoryStart);
-        }
-        else
-        {
-            index = _mappings.Count;
-            _mappings.Add(src with { Filename = MapOtherString(other, src.Filename), BuildId = MapOtherString(other, src.BuildId) });
-            _mappingByKey.Add(key, index);
-            result = (index, 0UL);
-        }
-
-        _otherMappings[position] = result;
-        return result;
+        if (_otherMappings[position].Index < 0)
+            _otherMappings[position] = MapMapping(other._mappings[position], index => MapOtherString(other, index));
+        return _otherMappings[position];
     }
 
     private ulong MapOtherFunction(ProfileMerger other, int position)
     {
-        var merged = _otherFunctions[position];
-        if (merged != 0)
-            return merged;
-
-        var src = other._functions[position];
-        var key = new FunctionKey(MapOtherString(other, src.Name), MapOtherString(other, src.SystemName), MapOtherString(other, src.Filename), src.StartLine);
-        if (!_functionByKey.TryGetValue(key, out merged))
+        if (_otherFunctions[position] == 0)
         {
-            merged = (ulong)_functions.Count + 1;
-            _functions.Add(key);
-            _functionByKey.Add(key, merged);
+            var src = other._functions[position];
+            _otherFunctions[position] = MapFunction(new FunctionKey(MapOtherString(other, src.Name), MapOtherString(other, src.SystemName),
+                MapOtherString(other, src.Filename), src.StartLine));
         }
 
-        _otherFunctions[position] = merged;
-        return merged;
+        return _otherFunctions[position];
     }
 
     private long MapOtherString(ProfileMerger other, long otherIndex)

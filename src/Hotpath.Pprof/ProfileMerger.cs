@@ -40,6 +40,7 @@ public sealed partial class ProfileMerger
     private RawProfile _input = null!;
     private ulong[] _scratch = new ulong[64];
     private RawProfile? _converted;
+    private Func<long, long>? _mapString; // MapString as a delegate, made once
 
     // Header, from the first input; checked against every later one.
     private (long Type, long Unit)[]? _sampleTypes;
@@ -71,33 +72,38 @@ public sealed partial class ProfileMerger
     {
         ArgumentNullException.ThrowIfNull(profile);
         BeginInput(profile);
-        AddHeader(profile);
-
-        var lookup = _sampleByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
+        AddHeader(profile.SampleTypes.AsSpan(), profile.PeriodType, profile.DropFrames, profile.KeepFrames, profile.TimeNanos, profile.DurationNanos,
+            profile.Period, profile.Comments.AsSpan(), profile.DefaultSampleType, profile.DocUrl, _mapString ??= MapString);
         foreach (ref readonly var sample in profile.Samples.AsSpan())
         {
             var values = profile.SampleValues.Slice(sample.ValueStart, sample.ValueCount);
             if (IsZero(values))
                 continue;
 
-            var key = SampleKey(profile, sample);
-            if (lookup.TryGetValue(key, out var index))
-            {
-                var sums = _sampleValues[index];
-                for (var i = 0; i < sums.Length; i++)
-                    sums[i] += values[i];
-            }
-            else
-            {
-                var stored = key.ToArray();
-                _sampleByKey.Add(stored, _sampleKeys.Count);
-                _sampleKeys.Add(stored);
-                _sampleValues.Add(values.ToArray());
-            }
+            AddSample(SampleKey(profile, sample), values);
         }
 
         _input = null!;
         Count++;
+    }
+
+    /// <summary>Sums the values into the sample of the key (this merger's ids), or adds it.</summary>
+    private void AddSample(ReadOnlySpan<ulong> key, ReadOnlySpan<long> values)
+    {
+        var lookup = _sampleByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
+        if (lookup.TryGetValue(key, out var index))
+        {
+            var sums = _sampleValues[index];
+            for (var i = 0; i < sums.Length; i++)
+                sums[i] += values[i];
+        }
+        else
+        {
+            var stored = key.ToArray();
+            _sampleByKey.Add(stored, _sampleKeys.Count);
+            _sampleKeys.Add(stored);
+            _sampleValues.Add(values.ToArray());
+        }
     }
 
     private void BeginInput(RawProfile p)
@@ -111,53 +117,56 @@ public sealed partial class ProfileMerger
         // The first mapping is the main binary; map it first so that it stays first.
         if (_mappings.Count == 0 && p.Mappings.Count > 0)
             MapMapping(0);
-
-        static T[] Reset<T>(T[] array, int count, T empty)
-        {
-            if (array.Length < count)
-                array = new T[Math.Max(count, array.Length * 2)];
-            array.AsSpan(0, count).Fill(empty);
-            return array;
-        }
     }
 
-    private void AddHeader(RawProfile p)
+    /// <summary>The array, grown to hold <paramref name="count"/>, its first <paramref name="count"/> set to <paramref name="empty"/>.</summary>
+    private static T[] Reset<T>(T[] array, int count, T empty)
     {
-        var types = new (long, long)[p.SampleTypes.Count];
+        if (array.Length < count)
+            array = new T[Math.Max(count, array.Length * 2)];
+        array.AsSpan(0, count).Fill(empty);
+        return array;
+    }
+
+    /// <summary>Takes an input's header, its strings in the input's ids mapped by <paramref name="map"/> (in this order, which fixes their ids).</summary>
+    private void AddHeader(ReadOnlySpan<(long Type, long Unit)> sampleTypes, (long Type, long Unit) periodType, long dropFrames, long keepFrames,
+        long timeNanos, long durationNanos, long period, ReadOnlySpan<long> comments, long defaultSampleType, long docUrl, Func<long, long> map)
+    {
+        var types = new (long, long)[sampleTypes.Length];
         for (var i = 0; i < types.Length; i++)
-            types[i] = (MapString(p.SampleTypes[i].Type), MapString(p.SampleTypes[i].Unit));
-        var period = (MapString(p.PeriodType.Type), MapString(p.PeriodType.Unit));
+            types[i] = (map(sampleTypes[i].Type), map(sampleTypes[i].Unit));
+        var mappedPeriod = (map(periodType.Type), map(periodType.Unit));
 
         if (_sampleTypes is null)
         {
             _sampleTypes = types;
-            _periodType = period;
-            _dropFrames = MapString(p.DropFrames);
-            _keepFrames = MapString(p.KeepFrames);
+            _periodType = mappedPeriod;
+            _dropFrames = map(dropFrames);
+            _keepFrames = map(keepFrames);
         }
         else
         {
-            if (period != _periodType)
-                throw new IncompatibleProfilesException($"incompatible period types {Describe([_periodType])} and {Describe([period])}");
+            if (mappedPeriod != _periodType)
+                throw new IncompatibleProfilesException($"incompatible period types {Describe([_periodType])} and {Describe([mappedPeriod])}");
             if (!types.AsSpan().SequenceEqual(_sampleTypes))
                 throw new IncompatibleProfilesException($"incompatible sample types {Describe(_sampleTypes)} and {Describe(types)}");
         }
 
-        if (p.TimeNanos != 0 && (_timeNanos == 0 || p.TimeNanos < _timeNanos))
-            _timeNanos = p.TimeNanos;
-        _durationNanos += p.DurationNanos;
-        _period = Math.Max(_period, p.Period);
-        foreach (var c in p.Comments.AsSpan())
+        if (timeNanos != 0 && (_timeNanos == 0 || timeNanos < _timeNanos))
+            _timeNanos = timeNanos;
+        _durationNanos += durationNanos;
+        _period = Math.Max(_period, period);
+        foreach (var c in comments)
         {
-            var comment = MapString(c);
+            var comment = map(c);
             if (!_comments.Contains(comment))
                 _comments.Add(comment);
         }
 
         if (_defaultSampleType == 0)
-            _defaultSampleType = MapString(p.DefaultSampleType);
+            _defaultSampleType = map(defaultSampleType);
         if (_docUrl == 0)
-            _docUrl = MapString(p.DocUrl);
+            _docUrl = map(docUrl);
     }
 
     private string Describe((long Type, long Unit)[] types) =>
@@ -244,17 +253,24 @@ public sealed partial class ProfileMerger
             key[5 + 3 * i] = (ulong)lines[i].Column;
         }
 
-        var lookup = _locationByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
-        if (!lookup.TryGetValue(key, out merged))
-        {
-            merged = (ulong)_locations.Count + 1;
-            _locations.Add(new MergedLocation(mappingId, src.Address + offset, src.IsFolded, _lines.Count, lines.Length));
-            for (var i = 0; i < lines.Length; i++)
-                _lines.Add(new MergedLine(key[3 + 3 * i], lines[i].Line, lines[i].Column));
-            lookup.TryAdd(key, merged);
-        }
+        return _inputLocations[position] = InternLocation(key, src.Address + offset);
+    }
 
-        _inputLocations[position] = merged;
+    /// <summary>
+    /// The id of the location of the key (its mapping's id, its address relative to the mapping, whether folded, then
+    /// a function id, line and column per line), added at <paramref name="address"/> if new.
+    /// </summary>
+    private ulong InternLocation(ReadOnlySpan<ulong> key, ulong address)
+    {
+        var lookup = _locationByKey.GetAlternateLookup<ReadOnlySpan<ulong>>();
+        if (lookup.TryGetValue(key, out var merged))
+            return merged;
+        merged = (ulong)_locations.Count + 1;
+        var lines = (key.Length - 3) / 3;
+        _locations.Add(new MergedLocation(key[0], address, key[2] != 0, _lines.Count, lines));
+        for (var i = 0; i < lines; i++)
+            _lines.Add(new MergedLine(key[3 + 3 * i], (long)key[4 + 3 * i], (long)key[5 + 3 * i]));
+        lookup.TryAdd(key, merged);
         return merged;
     }
 
@@ -264,29 +280,26 @@ public sealed partial class ProfileMerger
             return _inputMappings[position];
 
         ref readonly var src = ref _input.Mappings[position];
+        return _inputMappings[position] = MapMapping(new MergedMapping(src.MemoryStart, src.MemoryLimit, src.FileOffset, src.Filename, src.BuildId,
+            src.HasFunctions, src.HasFilenames, src.HasLineNumbers, src.HasInlineFrames), _mapString ??= MapString);
+    }
+
+    /// <summary>An input's mapping (its strings in the input's ids) as this merger's, and how far its addresses shift onto it.</summary>
+    private (int Index, ulong Offset) MapMapping(in MergedMapping src, Func<long, long> map)
+    {
         var size = src.MemoryLimit - src.MemoryStart;
         size = size + MappingSizeRounding - 1;
         size -= size % MappingSizeRounding;
-        var buildIdOrFile = src.BuildId != 0 ? MapString(src.BuildId) : src.Filename != 0 ? MapString(src.Filename) : 0;
+        var buildIdOrFile = src.BuildId != 0 ? map(src.BuildId) : src.Filename != 0 ? map(src.Filename) : 0;
         var key = new MappingKey(size, src.FileOffset, buildIdOrFile);
 
-        (int, ulong) result;
+        // Same binary at another address: shift this input's addresses onto the merged mapping.
         if (_mappingByKey.TryGetValue(key, out var index))
-        {
-            // Same binary at another address: shift this input's addresses onto the merged mapping.
-            result = (index, _mappings[index].MemoryStart - src.MemoryStart);
-        }
-        else
-        {
-            index = _mappings.Count;
-            _mappings.Add(new MergedMapping(src.MemoryStart, src.MemoryLimit, src.FileOffset, MapString(src.Filename), MapString(src.BuildId),
-                src.HasFunctions, src.HasFilenames, src.HasLineNumbers, src.HasInlineFrames));
-            _mappingByKey.Add(key, index);
-            result = (index, 0UL);
-        }
-
-        _inputMappings[position] = result;
-        return result;
+            return (index, _mappings[index].MemoryStart - src.MemoryStart);
+        index = _mappings.Count;
+        _mappings.Add(src with { Filename = map(src.Filename), BuildId = map(src.BuildId) });
+        _mappingByKey.Add(key, index);
+        return (index, 0UL);
     }
 
     private ulong MapFunction(int position)
@@ -296,15 +309,19 @@ public sealed partial class ProfileMerger
             return merged;
 
         ref readonly var src = ref _input.Functions[position];
-        var key = new FunctionKey(MapString(src.Name), MapString(src.SystemName), MapString(src.Filename), src.StartLine);
-        if (!_functionByKey.TryGetValue(key, out merged))
+        return _inputFunctions[position] = MapFunction(new FunctionKey(MapString(src.Name), MapString(src.SystemName), MapString(src.Filename), src.StartLine));
+    }
+
+    /// <summary>The id of the function (its strings in this merger's ids), added if new.</summary>
+    private ulong MapFunction(FunctionKey key)
+    {
+        if (!_functionByKey.TryGetValue(key, out var merged))
         {
             merged = (ulong)_functions.Count + 1;
             _functions.Add(key);
             _functionByKey.Add(key, merged);
         }
 
-        _inputFunctions[position] = merged;
         return merged;
     }
 
