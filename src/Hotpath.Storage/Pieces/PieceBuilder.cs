@@ -92,7 +92,7 @@ public sealed class PieceBuilder<TRef>(IPieceStore<TRef> store)
             return new BuiltPiece<TRef>(profiles, value, null, pointer, Mergeable: true); // however coarse the bucket: no copy
         if (parts.Count == 1 && parts[0].Body is { } body)
             return new BuiltPiece<TRef>(profiles, value, body, default, Mergeable: true); // its bytes already are the merge
-        if (parts.Count >= 2 && profiles < store.MinMergedProfiles && !whole)
+        if (!whole && PieceParts<TRef>.AreThin(parts, store.MinMergedProfiles))
             return new BuiltPiece<TRef>(profiles, value, null, default, Mergeable: true, Thin: true);
         if (pieceParts.Merged is { } merged)
             return new BuiltPiece<TRef>(profiles, value, merged, default, Mergeable: true);

@@ -86,7 +86,7 @@ internal sealed class SqlitePieceStore(SqliteConnection connection, BodyLog log,
         var width = BucketGrid.Width(piece.Level);
         var raw = piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels);
         var parts = Parts(piece.Set, piece.Labels, piece.Level, piece.Bucket);
-        if (parts.Count >= 2 && parts.Sum(p => p.Profiles) < minMergedProfiles && !parts.Exists(p => p.Unmergeable))
+        if (PieceParts<RawPlace>.AreThin(parts, minMergedProfiles))
         {
             // Thin: nothing to merge, so nothing to take from a fold either (at once, even before the bucket settles).
             folds.Drop(piece);
