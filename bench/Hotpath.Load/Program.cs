@@ -16,6 +16,7 @@ using Hotpath.Pprof;
 //                                              then a day of heap snapshots of 20 instances, averaged (aggregation=avg);
 //                                              FLEET_INSTANCES=N (default 20): N instances, and past 20 version is an
 //                                              instance's own (1.5 on every other one) rather than a rollout half-way
+//   gauges URL CORPUS SERVICE                   the fleet's day of heap snapshots alone, into SERVICE (a new one each run), averaged
 //   backfill URL PID CORPUS COUNT              COUNT CPU profiles at random times of the 7 days before today, 20 services x
 //                                              30 label sets (an import): rate, server CPU-s per 1,000, and the builder's catch-up
 var invariant = CultureInfo.InvariantCulture;
@@ -40,12 +41,15 @@ switch (command)
     case "backfill":
         await Backfill(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant));
         break;
+    case "gauges":
+        await Gauges(new Uri(args[1]), new Uri(args[1]), args[2], new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero).AddDays(-1), 20, args[3]);
+        break;
     case "fleet":
         await Fleet(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant),
             args.Length > 6 ? (new Uri(args[5]), int.Parse(args[6], invariant)) : null);
         break;
     default:
-        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID] | backfill URL PID CORPUS COUNT");
+        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID] | gauges URL CORPUS SERVICE | backfill URL PID CORPUS COUNT");
         return 2;
 }
 
@@ -316,7 +320,7 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
 // turn, then the UI's default for heap, in-use averaged per instance (aggregation=avg), at once and once the
 // pieces are built, against the average computed here: each instance's 300 + 300 snapshots summed, its in-use
 // columns divided by 600 (as Go's ScaleN rounds), times the instances.
-async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, int instances)
+async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, int instances, string service = "gauges")
 {
     const int Snapshots = 600;
     var decoder = new ProfileDecoder();
@@ -330,7 +334,7 @@ async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, i
             var (snapshot, instance) = Math.DivRem(n, instances);
             var profile = bodies[snapshot % 2].Clone();
             profile.TimeNanos = (start.AddSeconds(snapshot * 144 + instance).UtcTicks - DateTime.UnixEpoch.Ticks) * 100;
-            using var response = await http.PostAsync(new Uri(writer, $"/api/0/profiles?service=gauges&type=heap&instance_id=i{instance:D2}&labels=host%3Dh{instance:D2}"),
+            using var response = await http.PostAsync(new Uri(writer, $"/api/0/profiles?service={service}&type=heap&instance_id=i{instance:D2}&labels=host%3Dh{instance:D2}"),
                 new ByteArrayContent(profile.ToByteArray()));
             if (!response.IsSuccessStatusCode)
                 Interlocked.Increment(ref failures);
@@ -345,7 +349,7 @@ async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, i
     instanceAverage.ScaleN([.. instanceAverage.SampleType.Select(_ => Snapshots / 2.0)]);
     instanceAverage.ScaleN([.. Aggregations.GaugeColumns(instanceAverage).Select(gauge => gauge ? 1.0 / Snapshots : 1.0)]);
     var expected = string.Join("/", instanceAverage.Totals().Select(t => t * instances));
-    var range = $"service=gauges&type=heap&from={start.UtcDateTime:yyyy-MM-ddTHH:mm:ss}&to={start.AddDays(1).AddSeconds(-1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}";
+    var range = $"service={service}&type=heap&from={start.UtcDateTime:yyyy-MM-ddTHH:mm:ss}&to={start.AddDays(1).AddSeconds(-1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}";
     async Task AskAsync(string when)
     {
         var started = Stopwatch.GetTimestamp();

@@ -152,14 +152,34 @@ public sealed partial class ClickHouseProfileStore
         {
             var nanos = BucketGrid.Width(piece.Level);
             List<PiecePart<string>> parts;
-            if (piece.Level == PieceLevels[^1] && !LabelGroups.IsGroup(piece.Labels))
+            var finest = piece.Level == PieceLevels[^1];
+            if (finest && store._folds.Covers(piece))
+            {
+                // Merged as it was written through this collector: no body read from storage, none decoded again.
+                var metas = await BucketMetasAsync(piece, nanos, cancellationToken);
+                var raw = piece.Labels == BucketGrid.AllLabels ? metas.SelectMany(m => m).ToList() : [.. metas[piece.Labels]];
+                if (raw.Count >= 2 && raw.Count == piece.Mark)
+                {
+                    var merged = store._folds.TakeLanded(piece, UnixNanos.From(store._time.GetUtcNow()), Landing, () => [.. raw.Select(m => m.Id)], out var wait);
+                    if (wait)
+                    {
+                        Volatile.Write(ref store._writtenSincePass, 1); // the next pass comes soon, not in BucketPass
+                        return null;
+                    }
+
+                    if (merged is not null)
+                        return new PieceParts<string>([.. raw.Select(m => new PiecePart<string>(1, m.Value, null, m.Id))], merged);
+                }
+            }
+
+            if (finest && !LabelGroups.IsGroup(piece.Labels))
             {
                 parts = [.. (await BucketMetasAsync(piece, nanos, cancellationToken))[piece.Labels].Select(m => new PiecePart<string>(1, m.Value, null, m.Id))];
             }
             else
             {
                 // A group's piece from the pieces of the sets it holds beside it; a coarser piece from its finer ones.
-                var finer = piece.Level == PieceLevels[^1] ? piece.Level : PieceLevels[Array.IndexOf(PieceLevels, piece.Level) + 1];
+                var finer = finest ? piece.Level : PieceLevels[Array.IndexOf(PieceLevels, piece.Level) + 1];
                 var width = BucketGrid.Width(finer) / 1_000_000_000;
                 var first = piece.Bucket / 1_000_000_000 / width;
                 var last = (piece.Bucket + nanos) / 1_000_000_000 / width - 1;

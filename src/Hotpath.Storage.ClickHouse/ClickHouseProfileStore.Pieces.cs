@@ -22,10 +22,15 @@ public sealed partial class ClickHouseProfileStore
     // How far back a pass looks for buckets to build: older ones were built by earlier passes.
     private static readonly TimeSpan BucketLookBack = TimeSpan.FromDays(8);
 
-    // How often a collector looks for buckets to build.
+    // How often a collector looks for buckets to build, and how soon after writes of its own: those wait in its folds.
     private static readonly TimeSpan BucketPass = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WritePass = TimeSpan.FromSeconds(1);
+
+    // How long a fold may hold writes that have not reached ClickHouse (a journal ships them) before its bucket is built the raw way.
+    private static readonly long Landing = (long)TimeSpan.FromSeconds(30).TotalNanoseconds;
 
     private readonly SemaphoreSlim _pass = new(1, 1);
+    private long _lastPassTicks = long.MinValue;
     private long _pendingBuckets;
     private int _writtenSincePass;
     private int _uncounted;
@@ -39,10 +44,27 @@ public sealed partial class ClickHouseProfileStore
     /// <summary>Not measured for ClickHouse (its own system.parts says); 0.</summary>
     public long RollupBytes => 0;
 
-    public TimeSpan PassInterval => BucketPass;
+    /// <summary>Pieces built from the profiles ingest had decoded (through this collector), without reading their bodies.</summary>
+    public long PiecesFromIngest => _folds.Taken;
 
-    /// <summary>Builds the pieces of the buckets over by <paramref name="now"/> (<see cref="BuildBucketsAsync"/>).</summary>
-    public Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken) => BuildBucketsAsync(now, cancellationToken);
+    public TimeSpan PassInterval => WritePass;
+
+    /// <summary>
+    /// Builds the pieces of the buckets over by <paramref name="now"/> (<see cref="BuildBucketsAsync"/>): every
+    /// <see cref="BucketPass"/>, and every <see cref="WritePass"/> while this collector writes or its folds wait for their writes.
+    /// </summary>
+    public Task<int> BuildPiecesAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        Volatile.Read(ref _writtenSincePass) == 0 && now.UtcTicks - Volatile.Read(ref _lastPassTicks) < BucketPass.Ticks
+            ? Task.FromResult(0)
+            : BuildBucketsAsync(now, cancellationToken);
+
+    /// <summary>Folds a profile ingest decoded into its label set's ten minutes (<see cref="IIngestFolding"/>).</summary>
+    public void Fold(ProfileMeta meta, RawProfile decoded)
+    {
+        ArgumentNullException.ThrowIfNull(meta);
+        if (meta.Type != ProfileType.Trace)
+            _folds.Add(meta.Service, (int)meta.Type, LabelKey(meta.Labels), meta.Labels, meta.Id, meta.CreatedAtUnixNanos, UnixNanos.From(_time.GetUtcNow()), decoded);
+    }
 
     // all_labels (a PieceKind) before bucket, and small granules: a merge reads the rows of one kind only, and their bodies
     // (tens of KB a row) without those of the rows beside them (a day's hour pieces: 1.3 MB, not 20).
@@ -63,9 +85,12 @@ public sealed partial class ClickHouseProfileStore
         await _pass.WaitAsync(cancellationToken);
         try
         {
+            Volatile.Write(ref _lastPassTicks, now.UtcTicks);
             if (Interlocked.Exchange(ref _writtenSincePass, 0) != 0)
                 Volatile.Write(ref _uncounted, 1);
-            return await new PieceBuilder<string>(new PieceStore(this)).BuildAsync(UnixNanos.From(now), settledOnly: true, cancellationToken);
+            var built = await new PieceBuilder<string>(new PieceStore(this)).BuildAsync(UnixNanos.From(now), settledOnly: true, cancellationToken);
+            _folds.DropIdle(UnixNanos.From(now));
+            return built;
         }
         finally
         {

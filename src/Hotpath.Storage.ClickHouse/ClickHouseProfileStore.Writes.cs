@@ -8,6 +8,8 @@ public sealed partial class ClickHouseProfileStore
         ArgumentNullException.ThrowIfNull(profile);
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
+        if (profile.Decoded is { } decoded)
+            Fold(meta, decoded);
         await _commits.CommitAsync(new PendingWrite(meta, body.ToArray()));
         Volatile.Write(ref _writtenSincePass, 1);
         return meta;

@@ -1,4 +1,5 @@
 using Hotpath.Pprof;
+using Hotpath.Storage.Pieces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -14,7 +15,7 @@ namespace Hotpath.Storage.ClickHouse;
 /// Given an object store (S3), the bodies go there instead, a batch's bodies as one object read back by
 /// range (<c>body_object</c>, <c>body_offset</c>), and ClickHouse holds metadata, index and pieces only.
 /// </summary>
-public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IPieceBuilder, IAsyncDisposable
+public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatus, IPieceBuilder, IIngestFolding, IAsyncDisposable
 {
     private const string BackendName = ClickHouseHttp.Backend;
     private const int MaxBatch = 2048;
@@ -36,6 +37,9 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
 
     private readonly IObjectStore? _bodies;
 
+    // A label set's and a service's ten minutes, folded as ingest decodes them: the finest pieces, and the only ones read raw.
+    private readonly IngestFolds _folds;
+
     /// <param name="bodies">Where bodies go instead of the profiles table; the store owns it and disposes it.</param>
     /// <param name="time">The clock of piece passes and build stamps (null: the system's).</param>
     public ClickHouseProfileStore(ClickHouseStoreOptions options, ILogger<ClickHouseProfileStore>? logger = null, IObjectStore? bodies = null,
@@ -47,6 +51,7 @@ public sealed partial class ClickHouseProfileStore : IProfileStore, IRollupStatu
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _db = options.Database;
         _client = new ClickHouseHttp(options);
+        _folds = new IngestFolds(options.IngestFolds, minutes: false);
         _schema = new StartupGate(CreateSchemaAsync, RetryStartAfter);
         _commits = new GroupCommit<PendingWrite>(BackendName, MaxPending, MaxBatch, new Batches(this));
     }

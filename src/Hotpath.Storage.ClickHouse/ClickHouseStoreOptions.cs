@@ -16,6 +16,14 @@ public sealed record ClickHouseStoreOptions
 
     public string User { get; set; } = "default";
 
+    /// <summary>
+    /// How many ten-minute pieces (a label set's, a service's) a collector merges in memory as it ingests them, for
+    /// its builder to take rather than read and decode the bodies again; about 1.5 MB each at the height of a burst
+    /// (a 20-instance fleet's day written at once filled 512: 870 MB resident). 0: none.
+    /// </summary>
+    [Range(0, 65536)]
+    public int IngestFolds { get; set; } = 512;
+
     public string Password { get; set; } = "";
 
     /// <summary>

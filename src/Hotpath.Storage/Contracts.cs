@@ -265,6 +265,17 @@ public interface IRollupStatus
 }
 
 /// <summary>
+/// An engine that pre-merges what ingest decoded (<see cref="Pieces.IngestFolds"/>), for a store in front of it that
+/// acknowledges writes before they reach the engine (<see cref="Journal.JournaledProfileStore"/>): each profile is
+/// folded when acknowledged, and its pieces are taken from the folds once the writes have landed.
+/// </summary>
+public interface IIngestFolding
+{
+    /// <summary>Folds a profile ingest decoded (valid only during the call) under the metadata it is written with.</summary>
+    void Fold(ProfileMeta meta, Pprof.RawProfile decoded);
+}
+
+/// <summary>
 /// An engine that pre-merges the profiles of finished buckets into pieces. The engine builds when asked; the host
 /// runs the passes (one hosted service for every engine), so a store starts no work of its own.
 /// </summary>

@@ -1,7 +1,9 @@
 using Hotpath.Pprof;
 using Hotpath.Storage.ClickHouse;
+using Hotpath.Storage.Journal;
 using Hotpath.Storage.Pieces;
 using Hotpath.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Hotpath.Storage.Tests;
 
@@ -84,6 +86,77 @@ public sealed class ClickHouseProfileStoreTests : ProfileStoreContract
         await store.BuildBucketsAsync(later, default);
         var rebuilt = await store.OpenMergeAsync(version, 10_000, default);
         Assert.Equal((Hosts / 2 * 20 + 1, 0), (rebuilt.Profiles, rebuilt.RawProfiles));
+    }
+
+    [Fact]
+    public async Task Ten_minutes_written_through_the_journal_are_built_from_what_ingest_decoded_once_their_writes_have_landed()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var journal = Directory.CreateTempSubdirectory("hotpath-folds-");
+        try
+        {
+            var engine = new ClickHouseProfileStore(ClickHouseServer.Instance.NewDatabase(), time: time);
+            await using var store = new JournaledProfileStore(engine, journal.FullName, 1L << 30);
+            using var stopShipping = new CancellationTokenSource();
+            var shipping = store.ShipAsync(stopShipping.Token);
+            const long Minute = 60_000_000_000;
+            var start = BucketGrid.Floor(BucketGrid.Hour, T0);
+            var later = DateTimeOffset.FromUnixTimeMilliseconds(start / 1_000_000).AddHours(2);
+
+            // Two agents once a minute for twenty minutes, written as ingest writes them (with the profile it decoded), and
+            // a third agent's one profile from a caller that decoded nothing.
+            for (var m = 0; m < 20; m++)
+            {
+                for (var host = 0; host < 2; host++)
+                    await store.WriteAsync(Decoded(start + m * Minute + host, $"h{host}", TestData.CpuProfiles[(m + host) % 3]), TestData.Bytes(TestData.CpuProfiles[(m + host) % 3]), default);
+            }
+
+            await store.WriteAsync(new NewProfile("api", ProfileType.Cpu, "pod-2", [new("host", "h2")], start + 5 * Minute), TestData.Bytes("cpu_1.pb.gz"), default);
+            await Eventually.TrueAsync(() => store.PendingProfiles == 0, TimeSpan.FromSeconds(30), "the journal was not shipped");
+            time.Advance(TimeSpan.FromSeconds(1));
+            await engine.BuildBucketsAsync(later, default);
+
+            // Each agent's two ten minutes and the service's second (its first holds the profile nothing decoded: read raw).
+            Assert.Equal(2 * 2 + 1, engine.PiecesFromIngest);
+            var all = new ProfileQuery("api", ProfileType.Cpu, start, start + 20 * Minute - 1, []);
+            var ofHost = all with { Labels = [new ProfileLabel("host", "h1")] };
+            foreach (var query in new[] { all, ofHost, all with { FromUnixNanos = start + 3 * Minute, ToUnixNanos = start + 17 * Minute } })
+            {
+                var source = await engine.OpenMergeAsync(query, 10_000, default);
+                Assert.Equal(await RawMergeAsync(engine, query), await MergeAsync(source.Bodies));
+            }
+
+            Assert.Equal((41, 0), ((await engine.OpenMergeAsync(all, 10_000, default)).Profiles, (await engine.OpenMergeAsync(all, 10_000, default)).RawProfiles));
+
+            // A third ten minutes, and one more profile in it that the journal holds, not shipped: its pieces wait for it
+            // while it may still land, then are built from what did.
+            for (var m = 20; m < 23; m++)
+                await store.WriteAsync(Decoded(start + m * Minute, "h0", "cpu_1.pb.gz"), TestData.Bytes("cpu_1.pb.gz"), default);
+            await Eventually.TrueAsync(() => store.PendingProfiles == 0, TimeSpan.FromSeconds(30), "the journal was not shipped");
+            await stopShipping.CancelAsync();
+            await shipping.WaitAsync(TimeSpan.FromSeconds(30));
+            await store.WriteAsync(Decoded(start + 23 * Minute, "h0", "cpu_2.pb.gz"), TestData.Bytes("cpu_2.pb.gz"), default);
+            time.Advance(TimeSpan.FromSeconds(1));
+            var third = all with { FromUnixNanos = start + 20 * Minute, ToUnixNanos = start + 30 * Minute - 1 };
+            await engine.BuildBucketsAsync(later, default);
+            Assert.Equal((3, 3), ((await engine.OpenMergeAsync(third, 10_000, default)).Profiles, (await engine.OpenMergeAsync(third, 10_000, default)).RawProfiles));
+            time.Advance(TimeSpan.FromMinutes(1));
+            await engine.BuildBucketsAsync(later, default);
+            Assert.Equal((3, 0), ((await engine.OpenMergeAsync(third, 10_000, default)).Profiles, (await engine.OpenMergeAsync(third, 10_000, default)).RawProfiles));
+            Assert.Equal(2 * 2 + 1, engine.PiecesFromIngest);
+            Assert.Equal(await RawMergeAsync(engine, third), await MergeAsync((await engine.OpenMergeAsync(third, 10_000, default)).Bodies));
+        }
+        finally
+        {
+            journal.Delete(recursive: true);
+        }
+    }
+
+    private static NewProfile Decoded(long createdAt, string host, string file)
+    {
+        var decoded = new RawProfile();
+        new ProfileDecoder().Load(TestData.Bytes(file), decoded);
+        return new NewProfile("api", ProfileType.Cpu, $"pod-{host}", [new("host", host)], createdAt) { Decoded = decoded };
     }
 
     private static async Task<string> RawMergeAsync(ClickHouseProfileStore store, ProfileQuery query) =>

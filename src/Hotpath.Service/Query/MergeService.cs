@@ -101,25 +101,32 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
             // instance's merger scaled as it is added (no profile built and encoded again per instance).
             foreach (var chunk in instances.Chunk(Window))
             {
-                var merged = await Task.WhenAll(chunk.Select(instance => MergeIntoAsync(instance.Own
-                        ? SetBodiesAsync(query, instance.Profiles.DistinctBy(k => k.Set, StringComparer.Ordinal).Select(k => k.Meta.Labels), cancellationToken)
+                // An instance's snapshots as its merge counted them: profiles that landed after the find (a journal
+                // shipping them) are in its pieces, so they are in its count too.
+                var counts = chunk.Select(instance => new StrongBox<int>(instance.Own ? 0 : instance.Profiles.Count)).ToArray();
+                var merged = await Task.WhenAll(chunk.Select((instance, i) => MergeIntoAsync(instance.Own
+                        ? SetBodiesAsync(query, instance.Profiles.DistinctBy(k => k.Set, StringComparer.Ordinal).Select(k => k.Meta.Labels), counts[i], cancellationToken)
                         : reader.OpenAsync([.. instance.Profiles.Select(k => k.Meta.Id)], cancellationToken), cancellationToken))).ConfigureAwait(false);
                 for (var i = 0; i < chunk.Length; i++)
-                    total.Add(merged[i], [.. Aggregations.GaugeColumns(merged[i].SampleTypeNames).Select(gauge => gauge ? 1.0 / chunk[i].Profiles.Count : 1.0)]);
+                    total.Add(merged[i], [.. Aggregations.GaugeColumns(merged[i].SampleTypeNames).Select(gauge => gauge ? 1.0 / counts[i].Value : 1.0)]);
             }
 
             return total.Build();
         }, found.Count).ConfigureAwait(false);
     }
 
-    /// <summary>The bodies of the merges of an instance's own label sets over the range: their pieces where built.</summary>
-    private async IAsyncEnumerable<byte[]> SetBodiesAsync(ProfileQuery query, IEnumerable<IReadOnlyList<ProfileLabel>> sets,
+    /// <summary>
+    /// The bodies of the merges of an instance's own label sets over the range (their pieces where built), adding to
+    /// <paramref name="profiles"/> how many profiles they hold.
+    /// </summary>
+    private async IAsyncEnumerable<byte[]> SetBodiesAsync(ProfileQuery query, IEnumerable<IReadOnlyList<ProfileLabel>> sets, StrongBox<int> profiles,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         foreach (var labels in sets)
         {
             var source = await reader.OpenMergeAsync(query with { Labels = [], Filter = new ExactLabelSet(labels) }, int.MaxValue, cancellationToken)
                 .ConfigureAwait(false);
+            profiles.Value += source.Profiles;
             await foreach (var body in source.Bodies.WithCancellation(cancellationToken).ConfigureAwait(false))
                 yield return body;
         }

@@ -118,6 +118,9 @@ public sealed partial class JournaledProfileStore : IProfileStore, IStorageSize,
 
         var meta = new ProfileMeta(profile.Id ?? ProfileId.New(), profile.Service, profile.Type, profile.InstanceId, profile.Labels,
             profile.CreatedAtUnixNanos, body.Length, profile.Value);
+        // Folded now, while ingest's decoding is at hand: the engine takes the fold once the journal has shipped it.
+        if (profile.Decoded is { } decoded && _engine is IIngestFolding folding)
+            folding.Fold(meta, decoded);
         await _appends.CommitAsync(new Append(meta, body));
         if (Interlocked.Exchange(ref _signaled, 1) == 0)
             _wake.Release();

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Hotpath.Pprof;
-using Hotpath.Storage.Pieces;
-
-namespace Hotpath.Storage.Sqlite;
+namespace Hotpath.Storage.Pieces;
 
 /// <summary>
 /// Pieces merged in memory from the profiles ingest has already decoded, whatever their time, so that the
@@ -17,8 +15,11 @@ namespace Hotpath.Storage.Sqlite;
 /// number: 256, what a burst of a 20-agent fleet's week (46 of its minutes written a second) keeps in use while
 /// the builder takes them at once (128 was too few: the builder fell behind, decoded, and fell further behind),
 /// for about 240 MB more than an idle collector; a fold no write has reached for <see cref="Idle"/> is dropped.
+/// An engine that builds no minutes (ClickHouse: its finest pieces are ten minutes) folds a label set's ten minutes,
+/// however often the set sends, and its service's ten minutes (a label's group is merged from its sets' pieces).
 /// </summary>
-internal sealed class IngestFolds(int maxFolds = 256)
+/// <param name="minutes">Whether the engine builds minute pieces (of its services and groups) from ingest too.</param>
+public sealed class IngestFolds(int maxFolds = 256, bool minutes = true)
 {
     /// <summary>How long a fold waits for the builder after its last write: past it, the builder is far behind and decodes.</summary>
     private static readonly long Idle = (long)TimeSpan.FromMinutes(5).TotalNanoseconds;
@@ -70,6 +71,14 @@ internal sealed class IngestFolds(int maxFolds = 256)
     public void Add(string service, int type, string labels, IReadOnlyList<ProfileLabel> decoded, string id, long createdAt, long now, RawProfile profile)
     {
         var minute = BucketGrid.Floor(BucketGrid.Minute, createdAt);
+        if (!minutes)
+        {
+            var tenMinutes = BucketGrid.Floor(BucketGrid.TenMinutes, createdAt);
+            Add(new Key(service, type, BucketGrid.AllLabels, tenMinutes), id, minute, now, profile);
+            Add(new Key(service, type, labels, tenMinutes), id, minute, now, profile);
+            return;
+        }
+
         Add(new Key(service, type, BucketGrid.AllLabels, minute), id, minute, now, profile);
         if (_groups.TryGetValue((service, type), out var groups))
         {
@@ -97,7 +106,7 @@ internal sealed class IngestFolds(int maxFolds = 256)
 
             fold.Touched = now;
             fold.Built = false;
-            if (!LabelGroups.IsGroup(key.Labels))
+            if (minutes && !LabelGroups.IsGroup(key.Labels))
             {
                 // A set sending more than once a minute: its minute pieces are merges already, its ten minutes merge those.
                 fold.Broken |= fold.LastMinute == minute;
@@ -161,6 +170,10 @@ internal sealed class IngestFolds(int maxFolds = 256)
     public static bool Folds(PendingPiece piece) =>
         piece.Level == BucketGrid.Minute || (piece.Level == BucketGrid.TenMinutes && !LabelGroups.IsGroup(piece.Labels));
 
+    /// <summary>True for the pieces these folds hold: without minutes, a label set's ten minutes and its service's.</summary>
+    public bool Covers(PendingPiece piece) =>
+        minutes ? Folds(piece) : piece.Level == BucketGrid.TenMinutes && !LabelGroups.IsLabelGroup(piece.Labels);
+
     /// <summary>
     /// True when the piece has a fold no write has reached for <see cref="Quiet"/>: it may be made from it without
     /// waiting for the bucket's writes to settle (a burst that writes a bucket within moments and moves on).
@@ -184,8 +197,41 @@ internal sealed class IngestFolds(int maxFolds = 256)
     /// Before the bucket's writes have <paramref name="settled"/>, a fold that is not exact (a write folded and not
     /// committed yet) stays for a later pass; once they have, it is dropped and the bucket is built the raw way.
     /// </summary>
-    public byte[]? Take(PendingPiece piece, bool settled, Func<IReadOnlyCollection<string>> committed)
+    public byte[]? Take(PendingPiece piece, bool settled, Func<IReadOnlyCollection<string>> committed) => Take(piece, settled, committed, out _);
+
+    /// <summary>
+    /// For an engine whose writes land after ingest folded them (a journal ships them): the piece's merge from its
+    /// fold as <see cref="Take(PendingPiece, bool, Func{IReadOnlyCollection{string}})"/>, or null with
+    /// <paramref name="wait"/> while its fold is still being written or holds writes that have not landed yet, for up
+    /// to <paramref name="landing"/> after its last write; null without it when the piece is built the raw way.
+    /// </summary>
+    public byte[]? TakeLanded(PendingPiece piece, long now, long landing, Func<IReadOnlyCollection<string>> committed, out bool wait)
     {
+        long touched;
+        bool broken;
+        lock (_lock)
+        {
+            if (!_folds.TryGetValue(KeyOf(piece), out var fold))
+            {
+                wait = false;
+                return null;
+            }
+
+            (touched, broken) = (fold.Touched, fold.Broken);
+        }
+
+        if (!broken && now - touched < Quiet)
+        {
+            wait = true;
+            return null;
+        }
+
+        return Take(piece, settled: now - touched >= landing, committed, out wait);
+    }
+
+    private byte[]? Take(PendingPiece piece, bool settled, Func<IReadOnlyCollection<string>> committed, out bool inFlight)
+    {
+        inFlight = false;
         var key = KeyOf(piece);
         Fold? fold;
         lock (_lock)
@@ -206,7 +252,11 @@ internal sealed class IngestFolds(int maxFolds = 256)
             if (!exact)
             {
                 if ((!settled && !missing) || (piece.Level == BucketGrid.Minute && !LabelGroups.IsGroup(piece.Labels)))
+                {
+                    inFlight = !settled && !missing && fold.Count > ids.Count;
                     return null;
+                }
+
                 lock (_lock)
                 {
                     _folds.Remove(key); // its bucket is built the raw way, now and after
