@@ -168,13 +168,13 @@ public sealed partial class ClickHouseProfileStore
                     }
 
                     if (merged is not null)
-                        return new PieceParts<string>([.. raw.Select(m => new PiecePart<string>(1, m.Value, null, m.Id))], merged);
+                        return new PieceParts<string>([.. raw.Select(RawPart)], merged);
                 }
             }
 
             if (finest && !LabelGroups.IsGroup(piece.Labels))
             {
-                parts = [.. (await BucketMetasAsync(piece, nanos, cancellationToken))[piece.Labels].Select(m => new PiecePart<string>(1, m.Value, null, m.Id))];
+                parts = [.. (await BucketMetasAsync(piece, nanos, cancellationToken))[piece.Labels].Select(RawPart)];
             }
             else
             {
@@ -195,6 +195,8 @@ public sealed partial class ClickHouseProfileStore
             // Fewer or more than counted: a part is not built yet, or a profile came since the count; a later pass.
             return parts.Sum(p => p.Profiles) == piece.Mark ? new PieceParts<string>(parts) : null;
         }
+
+        private static PiecePart<string> RawPart(ProfileMeta meta) => new(1, meta.Value, null, meta.Id);
 
         /// <summary>The profiles of a bucket by label set: one find for each of its sets in turn.</summary>
         private async Task<ILookup<string, ProfileMeta>> BucketMetasAsync(PendingPiece piece, long nanos, CancellationToken cancellationToken)

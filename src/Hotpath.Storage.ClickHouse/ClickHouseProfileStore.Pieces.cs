@@ -58,7 +58,7 @@ public sealed partial class ClickHouseProfileStore
             ? Task.FromResult(0)
             : BuildBucketsAsync(now, cancellationToken);
 
-    /// <summary>Folds a profile ingest decoded into its label set's ten minutes (<see cref="IIngestFolding"/>).</summary>
+    /// <summary>Folds a profile ingest decoded into its label set's and its service's ten minutes (<see cref="IIngestFolding"/>).</summary>
     public void Fold(ProfileMeta meta, RawProfile decoded)
     {
         ArgumentNullException.ThrowIfNull(meta);

@@ -16,6 +16,8 @@ public sealed record ClickHouseStoreOptions
 
     public string User { get; set; } = "default";
 
+    public string Password { get; set; } = "";
+
     /// <summary>
     /// How many ten-minute pieces (a label set's, a service's) a collector merges in memory as it ingests them, for
     /// its builder to take rather than read and decode the bodies again; about 1.5 MB each at the height of a burst
@@ -23,8 +25,6 @@ public sealed record ClickHouseStoreOptions
     /// </summary>
     [Range(0, 65536)]
     public int IngestFolds { get; set; } = 512;
-
-    public string Password { get; set; } = "";
 
     /// <summary>
     /// How long one call to the engine may take before it counts as unavailable (set from Storage:Timeout).

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Hotpath.Pprof;
+
 namespace Hotpath.Storage.Pieces;
 
 /// <summary>
@@ -182,7 +183,7 @@ public sealed class IngestFolds(int maxFolds = 256, bool minutes = true)
     {
         lock (_lock)
         {
-            return _folds.TryGetValue(KeyOf(piece), out var fold) && !fold.Broken && now - fold.Touched >= Quiet;
+            return _folds.TryGetValue(KeyOf(piece), out var fold) && !fold.Broken && !Writing(fold, now);
         }
     }
 
@@ -208,7 +209,6 @@ public sealed class IngestFolds(int maxFolds = 256, bool minutes = true)
     public byte[]? TakeLanded(PendingPiece piece, long now, long landing, Func<IReadOnlyCollection<string>> committed, out bool wait)
     {
         long touched;
-        bool broken;
         lock (_lock)
         {
             if (!_folds.TryGetValue(KeyOf(piece), out var fold))
@@ -217,17 +217,20 @@ public sealed class IngestFolds(int maxFolds = 256, bool minutes = true)
                 return null;
             }
 
-            (touched, broken) = (fold.Touched, fold.Broken);
-        }
+            if (!fold.Broken && Writing(fold, now))
+            {
+                wait = true;
+                return null;
+            }
 
-        if (!broken && now - touched < Quiet)
-        {
-            wait = true;
-            return null;
+            touched = fold.Touched;
         }
 
         return Take(piece, settled: now - touched >= landing, committed, out wait);
     }
+
+    /// <summary>True while a fold has been written within <see cref="Quiet"/> (under the table's lock): its bucket is still being written.</summary>
+    private static bool Writing(Fold fold, long now) => now - fold.Touched < Quiet;
 
     private byte[]? Take(PendingPiece piece, bool settled, Func<IReadOnlyCollection<string>> committed, out bool inFlight)
     {
