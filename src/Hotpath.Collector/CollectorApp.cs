@@ -6,6 +6,7 @@ using Hotpath.Pprof;
 using Hotpath.Service;
 using Hotpath.Service.Ingest;
 using Hotpath.Service.Query;
+using Hotpath.Service.Query.Changes;
 using Hotpath.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -61,6 +62,7 @@ public static class CollectorApp
         services.AddSingleton<RecentSamples>();
         services.AddScoped<OtlpIngest>();
         services.AddScoped<SelectorQueries>();
+        services.AddScoped<ChangeFinder>();
         services.AddGrpc();
         services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<CollectorOptions>>((grpc, options) =>
@@ -99,6 +101,7 @@ public static class CollectorApp
         api.MapOtlpApi();
         app.MapGrpcService<OtlpProfilesGrpcService>().WithMetadata(ApiAccess.Protected);
         api.MapUiApi();
+        api.MapChangesApi();
         api.MapServicesApi();
         app.MapWebUi();
         app.MapHealthApi();

@@ -4,6 +4,7 @@ using Hotpath.Service.Ingest;
 using Hotpath.Service.Query;
 using Hotpath.Storage;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace Hotpath.Collector.Api;
 
@@ -67,6 +68,24 @@ public static class ProfilesApi
         if (query.Type is null)
             throw new ApiException(StatusCodes.Status405MethodNotAllowed, "can't merge profiles of unknown type", ApiException.TypesHint(parameters["type"]));
         return query;
+    }
+
+    /// <summary>
+    /// The other side of a comparison (a diff, what changed): the baseline's parameters with <c>cmp_from</c>,
+    /// <c>cmp_to</c>, <c>cmp_labels</c> and <c>cmp_query</c> in place of theirs where given.
+    /// </summary>
+    internal static ProfileQuery ComparisonQuery(IQueryCollection parameters, DateTimeOffset now)
+    {
+        var comparison = new Dictionary<string, StringValues>(StringComparer.Ordinal);
+        foreach (var (key, value) in parameters)
+            comparison[key] = value;
+        foreach (var name in (string[])["from", "to", "labels", "query"])
+        {
+            if (parameters.ContainsKey("cmp_" + name))
+                comparison[name] = parameters["cmp_" + name];
+        }
+
+        return MergeQuery(new QueryCollection(comparison), now);
     }
 
     private static async Task<IResult> GetAsync(string ids, IProfileReader reader, MergeService merger, CancellationToken cancellationToken)

@@ -5,7 +5,6 @@ using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
 using Hotpath.Service.Query;
 using Hotpath.Storage;
-using Microsoft.Extensions.Primitives;
 
 namespace Hotpath.Collector.Api;
 
@@ -82,23 +81,14 @@ public static class UiApi
             : new SampleSelection([.. filters.Select(l => KeyValuePair.Create(l.Key, l.Value))], groupBy.Length == 0 ? null : groupBy);
     }
 
-    /// <summary>Baseline: service/type/from/to/labels; comparison: cmp_from/cmp_to/cmp_labels (each defaulting to the baseline's).</summary>
+    /// <summary>Baseline: service/type/from/to/labels/query; comparison: cmp_from/cmp_to/cmp_labels/cmp_query (<see cref="ProfilesApi.ComparisonQuery"/>).</summary>
     private static async Task<IResult> DiffAsync(HttpContext context, MergeService merger, TimeProvider time, CancellationToken cancellationToken)
     {
         var parameters = context.Request.Query;
         // One "now" for both sides, so that relative ranges are the same length.
         var at = time.GetUtcNow();
         var baselineQuery = ProfilesApi.MergeQuery(parameters, at);
-        var comparisonParameters = new Dictionary<string, StringValues>(StringComparer.Ordinal);
-        foreach (var (key, value) in parameters)
-            comparisonParameters[key] = value;
-        foreach (var name in new[] { "from", "to", "labels" })
-        {
-            if (parameters.ContainsKey("cmp_" + name))
-                comparisonParameters[name] = parameters["cmp_" + name];
-        }
-
-        var comparisonQuery = ProfilesApi.MergeQuery(new QueryCollection(comparisonParameters), at);
+        var comparisonQuery = ProfilesApi.ComparisonQuery(parameters, at);
         var diff = await ProfileDiff.ReadAsync(merger, baselineQuery, comparisonQuery, ApiQuery.Aggregation(parameters, Aggregation.Average),
             parameters["sample_type"].ToString(), Selection(parameters), cancellationToken);
         var (comparison, index, flame) = (diff.Comparison, diff.Index, diff.Flame);

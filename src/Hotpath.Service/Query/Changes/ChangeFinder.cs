@@ -1,0 +1,123 @@
+using Hotpath.Pprof;
+using Hotpath.Pprof.Analysis;
+using Hotpath.Pprof.Proto;
+using Hotpath.Storage;
+using Hotpath.Storage.Pieces;
+
+namespace Hotpath.Service.Query.Changes;
+
+/// <summary>
+/// Answers "what changed?" between two selections (two time ranges, two versions, two regions): each side is cut
+/// into intervals of the piece grid (minutes for a few hours, ten minutes for a day, hours for a week), each
+/// interval merged from its pre-merged pieces, and the functions' shares of the intervals compared
+/// (<see cref="ChangeStatistics"/>): the variation between a side's intervals is what tells a change from noise.
+/// </summary>
+public sealed class ChangeFinder(MergeService merger)
+{
+    /// <summary>Most intervals a side is cut into: a finer grid past this would read more pieces for little more certainty.</summary>
+    public const int MaxIntervals = 240;
+
+    /// <exception cref="InvalidRequestException">A criterion is out of range, or a side has profiles in fewer than two intervals.</exception>
+    public async Task<ChangeReport> CompareAsync(ProfileQuery baseline, ProfileQuery target, string? sampleType, ChangeCriteria criteria,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(baseline);
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(criteria);
+        criteria.Validate();
+        var width = IntervalWidth(Math.Max(baseline.ToUnixNanos - baseline.FromUnixNanos, target.ToUnixNanos - target.FromUnixNanos));
+        var before = Intervals(baseline, width);
+        var after = Intervals(target, width);
+        var read = new Interval?[before.Count + after.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, read.Length),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (i, token) => read[i] = await ReadAsync(i < before.Count ? before[i] : after[i - before.Count], sampleType, token).ConfigureAwait(false))
+            .ConfigureAwait(false);
+
+        var baselineRead = Side(baseline, read[..before.Count], "baseline");
+        var targetRead = Side(target, read[before.Count..], "target");
+        var first = baselineRead.Intervals[0];
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var interval in read)
+        {
+            foreach (var (function, file) in interval?.Files ?? [])
+                files.TryAdd(function, file);
+        }
+
+        var (changes, compared) = ChangeStatistics.Compare([.. baselineRead.Intervals.Select(i => i.Values)], [.. targetRead.Intervals.Select(i => i.Values)],
+            criteria, files);
+        return new ChangeReport(first.SampleType, first.Unit, width / 1e9, baselineRead.Side, targetRead.Side, criteria, compared,
+            [.. changes.Take(criteria.MaxFunctions)], changes.Count(c => c.Regressed));
+    }
+
+    /// <summary>The finest grid width that cuts the longer side into at most <see cref="MaxIntervals"/> intervals.</summary>
+    public static long IntervalWidth(long rangeNanos)
+    {
+        for (var level = BucketGrid.Minute; level < BucketGrid.Day; level++)
+        {
+            if (rangeNanos / BucketGrid.Width(level) < MaxIntervals)
+                return BucketGrid.Width(level);
+        }
+
+        return BucketGrid.Width(BucketGrid.Day);
+    }
+
+    /// <summary>The query's range cut at the grid's lines (its ends kept where they are).</summary>
+    private static List<ProfileQuery> Intervals(ProfileQuery query, long width)
+    {
+        var intervals = new List<ProfileQuery>();
+        for (var start = query.FromUnixNanos; start <= query.ToUnixNanos;)
+        {
+            var floor = start - (((start % width) + width) % width);
+            var end = floor > long.MaxValue - width ? query.ToUnixNanos : Math.Min(query.ToUnixNanos, floor + width - 1);
+            intervals.Add(query with { FromUnixNanos = start, ToUnixNanos = end });
+            if (end == query.ToUnixNanos)
+                break;
+            start = end + 1;
+        }
+
+        return intervals;
+    }
+
+    private async Task<Interval?> ReadAsync(ProfileQuery query, string? sampleType, CancellationToken cancellationToken)
+    {
+        Profile merged;
+        int count;
+        try
+        {
+            (merged, count) = await merger.MergeSelectionAsync(query, Aggregation.Sum, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NothingFoundException)
+        {
+            return null;
+        }
+
+        var index = SelectedMerge.SampleTypeIndex(merged, sampleType);
+        var table = TopTable.Build(merged, index);
+        if (table.Total == 0)
+            return null;
+        var files = table.Rows.Where(r => r.File.Length > 0).Select(r => (r.Function, r.File)).ToList();
+        var seconds = (query.ToUnixNanos - query.FromUnixNanos + 1) / 1e9;
+        return new Interval(IntervalValues.Of(table, seconds), count, table.SampleType, table.Unit, files);
+    }
+
+    private static (ChangeSide Side, List<Interval> Intervals) Side(ProfileQuery query, ReadOnlySpan<Interval?> read, string name)
+    {
+        var intervals = new List<Interval>(read.Length);
+        foreach (var interval in read)
+        {
+            if (interval is not null)
+                intervals.Add(interval);
+        }
+
+        if (intervals.Count < 2)
+        {
+            throw new InvalidRequestException(
+                $"the {name} has profiles in {intervals.Count} of its {read.Length} intervals, and a comparison needs two on each side to tell a change from noise; widen its time range");
+        }
+
+        return (new ChangeSide(query, intervals.Sum(i => i.Profiles), intervals.Count, intervals.Sum(i => i.Values.Total)), intervals);
+    }
+
+    private sealed record Interval(IntervalValues Values, int Profiles, string SampleType, string Unit, List<(string Function, string File)> Files);
+}
