@@ -260,6 +260,9 @@ async Task Fleet(Uri url, int pid, string corpus, int days, (Uri Url, int Pid)? 
         ($"UI explore host {days} d (20 values)", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=host&buckets=30"),
         ($"UI explore version {days} d", $"/api/0/ui/explore?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&key=version&buckets=30"),
         ($"UI sandwich {days} d", $"/api/0/ui/sandwich?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&function=sort.pdqsort"),
+        // What changed from version 1.4 to 1.5 (rolled out half-way): the day around the rollout, and the whole range.
+        ("changes 24 h, version 1.4 vs 1.5", $"/api/0/changes?service=fleet&type=cpu&from={Format(mid.AddHours(-12))}&to={Format(mid.AddHours(12))}&labels=version%3D1.4&cmp_labels=version%3D1.5"),
+        ($"changes {days} d, version 1.4 vs 1.5", $"/api/0/changes?service=fleet&type=cpu&from={Format(start)}&to={Format(end)}&labels=version%3D1.4&cmp_labels=version%3D1.5"),
     ];
     // Grafana's Pyroscope data source: the same ranges through Pyroscope's query service (Connect JSON, as a browser sends it).
     const string Cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";

@@ -56,6 +56,7 @@ public static class CliApp
             MergeCommand.Create(context),
             MergeCommand.CreateGet(context),
             TopCommand.Create(context),
+            ChangesCommand.Create(context),
             ScrapeCommand.Create(context),
             AgentCommand.Create(context),
         };
@@ -84,7 +85,8 @@ public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWrit
         new(new Uri(parsed.GetValue(CliApp.Collector)!.TrimEnd('/') + "/"), parsed.GetValue(CliApp.Token), parsed.GetValue(CliApp.Tenant));
 
     /// <summary>Runs a command body; a user-facing failure prints one line and exits 1, not a stack trace.</summary>
-    public async Task<int> RunAsync(Func<Task<int>> body)
+    /// <param name="failure">The exit code of an error (1 unless the command gives 1 a meaning of its own).</param>
+    public async Task<int> RunAsync(Func<Task<int>> body, int failure = 1)
     {
         try
         {
@@ -93,7 +95,7 @@ public sealed class CliContext(IAnsiConsole console, TextWriter output, TextWrit
         catch (Exception e) when (e is CollectorException or ArgumentException or IOException or UnauthorizedAccessException or Hotpath.Pprof.MalformedProfileException)
         {
             await Error.WriteLineAsync("hotpath: " + e.Message);
-            return 1;
+            return failure;
         }
     }
 }

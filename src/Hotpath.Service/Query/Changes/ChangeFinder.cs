@@ -2,20 +2,27 @@ using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
-using Hotpath.Storage.Pieces;
 
 namespace Hotpath.Service.Query.Changes;
 
 /// <summary>
 /// Answers "what changed?" between two selections (two time ranges, two versions, two regions): each side is cut
-/// into intervals of the piece grid (minutes for a few hours, ten minutes for a day, hours for a week), each
-/// interval merged from its pre-merged pieces, and the functions' shares of the intervals compared
+/// into intervals lined up with the piece grid (minutes up to four hours, then ten minutes, hours from a day, six hours
+/// from a week, days from a month), each interval merged from its pre-merged pieces, and the functions' shares of the intervals compared
 /// (<see cref="ChangeStatistics"/>): the variation between a side's intervals is what tells a change from noise.
 /// </summary>
 public sealed class ChangeFinder(MergeService merger)
 {
-    /// <summary>Most intervals a side is cut into: a finer grid past this would read more pieces for little more certainty.</summary>
-    public const int MaxIntervals = 240;
+    /// <summary>
+    /// Fewest intervals the longer side is cut into where the range allows: the test's degrees of freedom. More
+    /// would read more pieces (a merge each) for little more certainty: a change worth reporting moves every interval.
+    /// </summary>
+    public const int MinIntervals = 24;
+
+    private const long Minute = 60_000_000_000;
+
+    /// <summary>Interval widths, each a whole number of the piece grid's buckets and lined up with them.</summary>
+    private static readonly long[] Widths = [Minute, 10 * Minute, 60 * Minute, 360 * Minute, 1440 * Minute];
 
     /// <exception cref="InvalidRequestException">A criterion is out of range, or a side has profiles in fewer than two intervals.</exception>
     public async Task<ChangeReport> CompareAsync(ProfileQuery baseline, ProfileQuery target, string? sampleType, ChangeCriteria criteria,
@@ -50,16 +57,16 @@ public sealed class ChangeFinder(MergeService merger)
             [.. changes.Take(criteria.MaxFunctions)], changes.Count(c => c.Regressed));
     }
 
-    /// <summary>The finest grid width that cuts the longer side into at most <see cref="MaxIntervals"/> intervals.</summary>
+    /// <summary>The coarsest width that cuts the longer side into at least <see cref="MinIntervals"/> intervals; minutes for a shorter range.</summary>
     public static long IntervalWidth(long rangeNanos)
     {
-        for (var level = BucketGrid.Minute; level < BucketGrid.Day; level++)
+        for (var i = Widths.Length - 1; i > 0; i--)
         {
-            if (rangeNanos / BucketGrid.Width(level) < MaxIntervals)
-                return BucketGrid.Width(level);
+            if (rangeNanos / Widths[i] >= MinIntervals)
+                return Widths[i];
         }
 
-        return BucketGrid.Width(BucketGrid.Day);
+        return Widths[0];
     }
 
     /// <summary>The query's range cut at the grid's lines (its ends kept where they are).</summary>
