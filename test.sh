@@ -72,6 +72,12 @@ if [ ! -f .test-tools/node_modules/@perses-dev/pyroscope-plugin/package.json ]; 
   mkdir -p .test-tools
   (cd .test-tools && npm install --silent --no-audit --no-fund --legacy-peer-deps @perses-dev/pyroscope-plugin@0.4.0 >/dev/null)
 fi
+# The official MCP TypeScript SDK's client, for the tests of the collector's MCP server with a client no one here wrote.
+if [ ! -f .test-tools/node_modules/@modelcontextprotocol/sdk/package.json ]; then
+  step "installing @modelcontextprotocol/sdk (npm)"
+  mkdir -p .test-tools
+  (cd .test-tools && npm install --silent --no-audit --no-fund --legacy-peer-deps @modelcontextprotocol/sdk@1.32.2 >/dev/null)
+fi
 s3_port=$(free_port)
 mkdir -p "$OUT/s3rver"
 ( exec node --openssl-legacy-provider .test-tools/node_modules/s3rver/bin/s3rver.js -d "$OUT/s3rver" -a 127.0.0.1 -p "$s3_port" \

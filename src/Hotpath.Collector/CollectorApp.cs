@@ -1,6 +1,7 @@
 using Hotpath.Agent;
 using Hotpath.Collector.Api;
 using Hotpath.Collector.Hosting;
+using Hotpath.Collector.Mcp;
 using Hotpath.Collector.Storage;
 using Hotpath.Pprof;
 using Hotpath.Service;
@@ -63,6 +64,11 @@ public static class CollectorApp
         services.AddScoped<OtlpIngest>();
         services.AddScoped<SelectorQueries>();
         services.AddScoped<ChangeFinder>();
+        // MCP for AI assistants: stateless (any collector answers any request), tools run in their request's scope.
+        services.AddHttpContextAccessor();
+        services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "hotpath", Version = ServicesApi.BuildInfo.Current.Version })
+            .WithHttpTransport(http => http.Stateless = true)
+            .WithTools<ProfileTools>();
         services.AddGrpc();
         services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<OtlpProfilesGrpcService>, OtlpProfilesGrpcService.Methods>();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<CollectorOptions>>((grpc, options) =>
@@ -102,6 +108,7 @@ public static class CollectorApp
         app.MapGrpcService<OtlpProfilesGrpcService>().WithMetadata(ApiAccess.Protected);
         api.MapUiApi();
         api.MapChangesApi();
+        app.MapMcp("/mcp").WithMetadata(ApiAccess.ReadsOnly);
         api.MapServicesApi();
         app.MapWebUi();
         app.MapHealthApi();
