@@ -18,7 +18,7 @@ public sealed class AccessControlTests
         // and Pyroscope's query service.
         static bool IsApi(string pattern) => pattern.StartsWith("/api", StringComparison.OrdinalIgnoreCase) || pattern.EndsWith("/ingest", StringComparison.Ordinal)
             || pattern is "/push.v1.PusherService/Push" or "/v1development/profiles" or "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-                or "/querier.v1.QuerierService/{method}" or "/settings.v1.SettingsService/Get" || pattern.StartsWith("/pyroscope/", StringComparison.Ordinal);
+                or "/querier.v1.QuerierService/{method}" or "/settings.v1.SettingsService/Get" or "/mcp/" || pattern.StartsWith("/pyroscope/", StringComparison.Ordinal);
         var apiRoutes = Routes(collector).Where(r => IsApi(r.Pattern)).ToList();
 
         Assert.NotEmpty(apiRoutes);
@@ -27,6 +27,7 @@ public sealed class AccessControlTests
         Assert.Contains(apiRoutes, r => r.Pattern == "/v1development/profiles");
         Assert.Contains(apiRoutes, r => r.Pattern == "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export");
         Assert.Contains(apiRoutes, r => r.Pattern == "/querier.v1.QuerierService/{method}");
+        Assert.Contains(apiRoutes, r => r.Pattern == "/mcp/");
         Assert.All(apiRoutes, r => Assert.True(r.Protected, $"{r.Pattern} carries no ApiAccess metadata"));
         Assert.DoesNotContain(Routes(collector), r => r.Protected && !IsApi(r.Pattern));
     }
@@ -58,8 +59,9 @@ public sealed class AccessControlTests
                 foreach (var path in Casings(Concrete(route.Pattern)))
                 {
                     using var request = new HttpRequestMessage(new HttpMethod(method), path + "?service=s&type=cpu&from=2000-01-01T00:00:00&to=2100-01-01T00:00:00");
+                    // MCP's route takes JSON only (routing passes anything else to the fallback's 404).
                     if (method == "POST")
-                        request.Content = new ByteArrayContent(body);
+                        request.Content = route.Pattern == "/mcp/" ? new StringContent("{}", System.Text.Encoding.UTF8, "application/json") : new ByteArrayContent(body);
                     using var response = await collector.Http.SendAsync(request);
                     if (method == "HEAD")
                         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
