@@ -40,6 +40,9 @@ public static class CollectorApp
         services.AddOptions<CollectorOptions>().Bind(builder.Configuration.GetSection(CollectorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidation>();
+        services.AddOptions<RecordingOptions>().Bind(builder.Configuration.GetSection(RecordingOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RecordingOptions>, RecordingOptionsValidation>();
+        services.AddHostedService<RecordedMetrics>();
         services.AddSingleton(time ?? TimeProvider.System);
 
         services.AddStorage(builder.Configuration);

@@ -38,4 +38,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Retention run failed")]
     public static partial void RetentionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 60, Level = LogLevel.Warning, Message = "Recording rule {Rule} could not be measured; its metrics keep their last values")]
+    public static partial void RecordingFailed(ILogger logger, string rule, Exception exception);
 }
