@@ -8,7 +8,8 @@ namespace Hotpath.Browser.Tests;
 /// <summary>
 /// Debian's Chromium driven by Playwright, and a real collector loaded with the real test profiles:
 /// service "shop", cpu_1 and cpu_2 labelled version=1.4 at T0, cpu_3 labelled version=1.5 at T0+60 s,
-/// a heap profile, service "xss" whose function name and label value are HTML, and "hotapp": the .NET agent's
+/// a heap profile, service "xss" whose function name and label value are HTML, "checkout" with a planted regression
+/// (<see cref="PlantedFleet"/>), and "hotapp": the .NET agent's
 /// own profiles of examples/HotApp (allocation profiles with the allocated type as a sample label).
 /// </summary>
 public sealed class BrowserFixture : IAsyncLifetime
@@ -24,6 +25,11 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public CollectorInstance Collector { get; private set; } = null!;
 
+    /// <summary>Service "checkout": versions 1.4 and 1.5 for half an hour from here, 1.5 spending eight points more in <see cref="ChangeScenario.Leaf"/>.</summary>
+    public static readonly DateTimeOffset PlantedStart = new DateTimeOffset(T0.UtcDateTime.Date, TimeSpan.Zero).AddHours(T0.Hour - 1);
+
+    public static ChangeScenario Planted { get; } = new(TestData.Decode("cpu_2.pb.gz"));
+
     public static string Window => $"from={ProfileBytes.Format(T0.AddMinutes(-5))}&to={ProfileBytes.Format(T0.AddMinutes(5))}";
 
     public async Task InitializeAsync()
@@ -35,6 +41,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         await Collector.PostOkAsync("shop", "heap", ProfileBytes.WithTime("heap_1.pb.gz", T0), "&labels=region%3Deu");
         await Collector.PostOkAsync("xss", "cpu", XssProfile(), "&labels=" + Uri.EscapeDataString("note=" + Uri.EscapeDataString(XssLabel)));
         await Collector.PostOkAsync("big", "cpu", SyntheticProfiles.ManyStacks(50_000, (T0.UtcTicks - DateTime.UnixEpoch.Ticks) * 100).ToByteArray());
+        await PlantedFleet.WriteAsync(Collector, Planted, "checkout", PlantedStart);
         await using (HotAppProcess.Start(seconds: 40, Collector.BaseAddress.ToString(), new Dictionary<string, string> { ["Hotpath__Agent__Window"] = "00:00:04" }))
             await HotAppExpectations.WaitForEveryTypeAsync(Collector, "hotapp", TimeSpan.FromSeconds(45));
 

@@ -40,6 +40,14 @@ public sealed class PlantedFleet : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _collector = await CollectorInstance.StartAsync();
+        await WriteAsync(_collector, Scenario, Service, Start);
+    }
+
+    /// <summary>Writes the two versions' half hour from <paramref name="start"/> into <paramref name="collector"/> as <paramref name="service"/>.</summary>
+    public static async Task WriteAsync(CollectorInstance collector, ChangeScenario scenario, string service, DateTimeOffset start)
+    {
+        ArgumentNullException.ThrowIfNull(collector);
+        ArgumentNullException.ThrowIfNull(scenario);
         var random = new Random(28);
         var posts = new List<(string Query, byte[] Body)>();
         for (var minute = 0; minute < Minutes; minute++)
@@ -48,16 +56,16 @@ public sealed class PlantedFleet : IAsyncLifetime
             {
                 foreach (var version in (string[])["1.4", "1.5"])
                 {
-                    var at = Start.AddMinutes(minute).AddSeconds(instance);
-                    var profile = Scenario.Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, version == "1.5" ? Scenario.Leaf : null, 8);
-                    posts.Add(($"service={Service}&type=cpu&instance_id=i{instance}-{version}&labels=version%3D{version},host%3Dh{instance}", profile.ToByteArray()));
+                    var at = start.AddMinutes(minute).AddSeconds(instance);
+                    var profile = scenario.Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, version == "1.5" ? scenario.Leaf : null, 8);
+                    posts.Add(($"service={service}&type=cpu&instance_id=i{instance}-{version}&labels=version%3D{version},host%3Dh{instance}", profile.ToByteArray()));
                 }
             }
         }
 
         await Parallel.ForEachAsync(posts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (post, _) =>
         {
-            using var response = await Collector.PostAsync(post.Query, post.Body);
+            using var response = await collector.PostAsync(post.Query, post.Body);
             Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
         });
     }

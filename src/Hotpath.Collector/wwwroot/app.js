@@ -180,20 +180,25 @@ async function load() {
   const chartFrom = state.mode ? Math.min(from, cmpFrom) : from;
   const chartTo = state.mode ? Math.max(to, cmpTo) : to;
   let viewPath = `/api/0/ui/profile?${params}`;
+  const cmp = new URLSearchParams(params);
   if (state.mode) {
-    const cmp = new URLSearchParams(params);
     cmp.set('cmp_from', apiTime(cmpFrom));
     cmp.set('cmp_to', apiTime(cmpTo));
     if (state.cmpLabels.length) cmp.set('cmp_labels', labelParam(state.cmpLabels));
     viewPath = `/api/0/ui/diff?${cmp}`;
   }
   const none = Promise.resolve(null);
+  // What changed beside the diff: its refusal (too short a range) is said in its section, not instead of the diff.
+  const changes = state.mode === 'diff'
+    ? api(`/api/0/changes?${cmp}&top=25`, signal).catch((error) => { if (isAbort(error)) throw error; return { error: error.message }; })
+    : none;
   try {
-    const [series, view, explored, sandwiched] = await Promise.all([
+    const [series, view, explored, sandwiched, changed] = await Promise.all([
       api(`/api/0/ui/series?${selectionParams(chartFrom, chartTo, state.labels, { view: false })}&buckets=60`, signal),
       api(viewPath, signal),
       state.explore ? api(`/api/0/ui/explore?${plain}&key=${encodeURIComponent(state.explore)}&buckets=30`, signal) : none,
       state.fn ? api(`/api/0/ui/sandwich?${params}&function=${encodeURIComponent(state.fn)}`, signal) : none,
+      changes,
     ]);
     if (!current()) return;
     result = view?.body || null;
@@ -205,11 +210,13 @@ async function load() {
     showExplorer(explored?.body);
     if (!result) {
       showView(null);
+      showChanges(null);
       message(`Nothing in this range: no ${state.type} profiles of ${state.service} between ${formatUtc(from)} and ${formatUtc(to)}${state.labels.length ? ' with these labels' : ''}.`);
       return;
     }
     showView(result);
     showSandwich(sandwiched?.body);
+    showChanges(changed);
   } catch (error) {
     if (isAbort(error) || !current()) return;
     result = null;
@@ -221,6 +228,49 @@ async function load() {
       window.hotpath.ready = true;
     }
   }
+}
+
+/** The change finder's answer: a row per function that moved for sure; a row's function focuses the diff on it. */
+function showChanges(reply) {
+  $('changes-section').hidden = state.mode !== 'diff' || !reply;
+  const body = $('changes').tBodies[0];
+  body.replaceChildren();
+  if (state.mode !== 'diff' || !reply) return;
+  if (reply.error) {
+    $('changes-info').textContent = reply.error;
+    return;
+  }
+  const report = reply.body;
+  const points = (share) => `${share.points > 0 ? '+' : ''}${share.points.toFixed(2)} pts`;
+  $('changes-info').textContent = `${report.regressions} regression${report.regressions === 1 ? '' : 's'} over ${report.threshold} points `
+    + `at ${100 * report.confidence}% confidence; ${report.compared} functions compared over ${report.baseline.intervals} baseline and `
+    + `${report.target.intervals} comparison intervals of ${report.interval_seconds} s.`
+    + (report.changes.length ? '' : ' No function\'s share moved for sure.');
+  body.append(...report.changes.map((change) => {
+    const row = document.createElement('tr');
+    const cell = (text, className = '') => { const td = document.createElement('td'); td.textContent = text; td.className = className; return td; };
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'link';
+    open.textContent = change.function;
+    open.title = `Focus the diff on ${change.function}`;
+    open.addEventListener('click', () => {
+      state.search = change.function;
+      $('search').value = change.function;
+      flame.focus(change.function);
+      search(change.function);
+      history.replaceState(null, '', urlFor());
+      $('flame-section').scrollIntoView();
+    });
+    const name = document.createElement('td');
+    name.append(open);
+    const way = change.change === 'regression' || change.change === 'appeared' ? 'up' : 'down';
+    const moved = Math.abs(change.self.points) >= Math.abs(change.total.points) ? change.self : change.total;
+    row.append(cell(change.change, way), name, cell(points(change.self)), cell(points(change.total)),
+      cell(`${moved.per_second > 0 ? '+' : ''}${formatValue(Math.round(moved.per_second), report.unit)}/s`),
+      cell(Math.min(change.self.p_value, change.total.p_value).toExponential(1)));
+    return row;
+  }));
 }
 
 function showView(view) {
