@@ -17,6 +17,8 @@ using Hotpath.Pprof;
 //                                              FLEET_INSTANCES=N (default 20): N instances, and past 20 version is an
 //                                              instance's own (1.5 on every other one) rather than a rollout half-way
 //   gauges URL CORPUS SERVICE                   the fleet's day of heap snapshots alone, into SERVICE (a new one each run), averaged
+//   changes URL CORPUS SEEDS                   SEEDS planted regressions (1.4 against 1.5, 10 instances x 30 min each, +8 points in one
+//                                              function): how often the change finder ranks it first, and regressions found in A/A halves
 //   backfill URL PID CORPUS COUNT              COUNT CPU profiles at random times of the 7 days before today, 20 services x
 //                                              30 label sets (an import): rate, server CPU-s per 1,000, and the builder's catch-up
 var invariant = CultureInfo.InvariantCulture;
@@ -41,6 +43,9 @@ switch (command)
     case "backfill":
         await Backfill(new Uri(args[1]), int.Parse(args[2], invariant), args[3], int.Parse(args[4], invariant));
         break;
+    case "changes":
+        await Changes(new Uri(args[1]), args[2], int.Parse(args[3], invariant));
+        break;
     case "gauges":
         await Gauges(new Uri(args[1]), new Uri(args[1]), args[2], new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero).AddDays(-1), 20, args[3]);
         break;
@@ -49,7 +54,7 @@ switch (command)
             args.Length > 6 ? (new Uri(args[5]), int.Parse(args[6], invariant)) : null);
         break;
     default:
-        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID] | gauges URL CORPUS SERVICE | backfill URL PID CORPUS COUNT");
+        Console.Error.WriteLine("usage: ingest URL FILE CONCURRENCY SECONDS | seed URL FILE COUNT | find URL QUERIES | merge URL PID RUNS | fleet URL PID CORPUS DAYS [READ_URL READ_PID] | gauges URL CORPUS SERVICE | changes URL CORPUS SEEDS | backfill URL PID CORPUS COUNT");
         return 2;
 }
 
@@ -369,6 +374,56 @@ async Task Gauges(Uri writer, Uri reader, string corpus, DateTimeOffset start, i
     await AskAsync("at once");
     await PiecesBuiltAsync(writer, reader);
     await AskAsync("settled");
+}
+
+async Task Changes(Uri url, string corpus, int seeds)
+{
+    const int Instances = 10, Minutes = 30;
+    var scenario = new Hotpath.Testing.ChangeScenario(new ProfileDecoder().Decode(File.ReadAllBytes(Path.Combine(corpus, "cpu_2.pb.gz"))));
+    var start = new DateTimeOffset(DateTimeOffset.UtcNow.UtcDateTime.Date, TimeSpan.Zero).AddHours(DateTimeOffset.UtcNow.Hour - 2);
+    string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", invariant);
+    int detected = 0, falsePositives = 0, failures = 0;
+    var latencies = new List<double>();
+    for (var seed = 0; seed < seeds; seed++)
+    {
+        var service = $"changes-{Guid.NewGuid():N}";
+        var random = new Random(seed);
+        var posts = new List<(string Query, byte[] Body)>();
+        for (var minute = 0; minute < Minutes; minute++)
+        {
+            for (var instance = 0; instance < Instances; instance++)
+            {
+                foreach (var version in (string[])["1.4", "1.5"])
+                {
+                    var at = start.AddMinutes(minute).AddSeconds(instance);
+                    var profile = scenario.Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, version == "1.5" ? scenario.Leaf : null, 8);
+                    posts.Add(($"/api/0/profiles?service={service}&type=cpu&instance_id=i{instance}-{version}&labels=version%3D{version},host%3Dh{instance}", profile.ToByteArray()));
+                }
+            }
+        }
+
+        await Parallel.ForEachAsync(posts, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (post, _) =>
+        {
+            using var response = await http.PostAsync(new Uri(url, post.Query), new ByteArrayContent(post.Body));
+            if (!response.IsSuccessStatusCode)
+                Interlocked.Increment(ref failures);
+        });
+        var range = $"service={service}&type=cpu&from={Format(start)}&to={Format(start.AddMinutes(Minutes).AddSeconds(-1))}";
+        var half = start.AddMinutes(Minutes / 2);
+        var started = Stopwatch.GetTimestamp();
+        using var planted = JsonDocument.Parse(await http.GetStringAsync(new Uri(url, $"/api/0/changes?{range}&labels=version%3D1.4&cmp_labels=version%3D1.5")));
+        latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        using var halves = JsonDocument.Parse(await http.GetStringAsync(new Uri(url,
+            $"/api/0/changes?service={service}&type=cpu&from={Format(start)}&to={Format(half.AddSeconds(-1))}&cmp_from={Format(half)}&cmp_to={Format(start.AddMinutes(Minutes).AddSeconds(-1))}&labels=version%3D1.4")));
+        var first = planted.RootElement.GetProperty("body").GetProperty("changes").EnumerateArray().FirstOrDefault();
+        if (first.ValueKind == JsonValueKind.Object && first.GetProperty("function").GetString() == scenario.Leaf && first.GetProperty("regressed").GetBoolean())
+            detected++;
+        falsePositives += halves.RootElement.GetProperty("body").GetProperty("regressions").GetInt32();
+    }
+
+    latencies.Sort();
+    Console.WriteLine(string.Create(invariant,
+        $"changes: planted +8 points ranked first and regressed in {detected} of {seeds} seeds; regressions in A/A halves: {falsePositives} over {seeds} seeds; {failures} writes failed; 1.4 vs 1.5 (30 intervals a side) p50 {latencies[latencies.Count / 2]:F0} ms"));
 }
 
 async Task Backfill(Uri url, int pid, string corpus, int count)

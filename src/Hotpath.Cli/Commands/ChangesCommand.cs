@@ -87,8 +87,8 @@ public static class ChangesCommand
             var p = Math.Min(self.GetProperty("p_value").GetDouble(), total.GetProperty("p_value").GetDouble());
             lines.Add([
                 change.GetProperty("change").GetString()!, Points(self), Points(total),
-                Signed(Units.Format((long)Math.Round(perSecond.GetProperty("per_second").GetDouble()), unit), perSecond.GetProperty("per_second").GetDouble()),
-                p.ToString("0.##E+0", CultureInfo.InvariantCulture), change.GetProperty("function").GetString()!,
+                Signed(Units.Format((long)Math.Round(perSecond.GetProperty("per_second").GetDouble()), unit), perSecond.GetProperty("per_second").GetDouble()) + "/s",
+                p.ToString("0.##e-0", CultureInfo.InvariantCulture), change.GetProperty("function").GetString()!,
             ]);
         }
 

@@ -2,27 +2,25 @@ using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
+using Hotpath.Storage.Pieces;
 
 namespace Hotpath.Service.Query.Changes;
 
 /// <summary>
 /// Answers "what changed?" between two selections (two time ranges, two versions, two regions): each side is cut
-/// into intervals lined up with the piece grid (minutes up to four hours, then ten minutes, hours from a day, six hours
-/// from a week, days from a month), each interval merged from its pre-merged pieces, and the functions' shares of the intervals compared
+/// into intervals of the piece grid (minutes up to 70 minutes, then ten minutes, hours from 7 hours, days from 7 days),
+/// each interval merged from its pre-merged pieces, and the functions' shares of the intervals compared
 /// (<see cref="ChangeStatistics"/>): the variation between a side's intervals is what tells a change from noise.
 /// </summary>
 public sealed class ChangeFinder(MergeService merger)
 {
     /// <summary>
-    /// Fewest intervals the longer side is cut into where the range allows: the test's degrees of freedom. More
-    /// would read more pieces (a merge each) for little more certainty: a change worth reporting moves every interval.
+    /// Fewest intervals the longer side is cut into where the range allows (a week of days): the test's degrees of
+    /// freedom. Each interval reads one piece per label set at its level, so a coarser level costs far less (a week
+    /// of a fleet's version filter in hours read 20 sets' pieces 168 times a side), and a change worth reporting moves
+    /// every interval, however few.
     /// </summary>
-    public const int MinIntervals = 24;
-
-    private const long Minute = 60_000_000_000;
-
-    /// <summary>Interval widths, each a whole number of the piece grid's buckets and lined up with them.</summary>
-    private static readonly long[] Widths = [Minute, 10 * Minute, 60 * Minute, 360 * Minute, 1440 * Minute];
+    public const int MinIntervals = 7;
 
     /// <exception cref="InvalidRequestException">A criterion is out of range, or a side has profiles in fewer than two intervals.</exception>
     public async Task<ChangeReport> CompareAsync(ProfileQuery baseline, ProfileQuery target, string? sampleType, ChangeCriteria criteria,
@@ -57,16 +55,16 @@ public sealed class ChangeFinder(MergeService merger)
             [.. changes.Take(criteria.MaxFunctions)], changes.Count(c => c.Regressed));
     }
 
-    /// <summary>The coarsest width that cuts the longer side into at least <see cref="MinIntervals"/> intervals; minutes for a shorter range.</summary>
+    /// <summary>The coarsest level of the piece grid that cuts the longer side into at least <see cref="MinIntervals"/> intervals; minutes for a shorter range.</summary>
     public static long IntervalWidth(long rangeNanos)
     {
-        for (var i = Widths.Length - 1; i > 0; i--)
+        for (var level = BucketGrid.Day; level > BucketGrid.Minute; level--)
         {
-            if (rangeNanos / Widths[i] >= MinIntervals)
-                return Widths[i];
+            if (rangeNanos / BucketGrid.Width(level) >= MinIntervals)
+                return BucketGrid.Width(level);
         }
 
-        return Widths[0];
+        return BucketGrid.Width(BucketGrid.Minute);
     }
 
     /// <summary>The query's range cut at the grid's lines (its ends kept where they are).</summary>
