@@ -14,7 +14,7 @@ public sealed class ChangesCommandTests(PlantedFleet fleet) : IClassFixture<Plan
 
         Assert.Equal(1, result.ExitCode);
         var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.StartsWith("cpu (nanoseconds): baseline 300 profiles in 30 intervals, target 300 in 30", lines[0]);
+        Assert.StartsWith("cpu (nanoseconds): baseline (version=1.4) 300 profiles in 30 intervals, target (version=1.5) 300 in 30", lines[0]);
         Assert.StartsWith("change", lines[1]);
         Assert.StartsWith("regression", lines[2]);
         Assert.EndsWith(fleet.Scenario.Leaf, lines[2].TrimEnd());
@@ -30,8 +30,18 @@ public sealed class ChangesCommandTests(PlantedFleet fleet) : IClassFixture<Plan
             ["changes", .. Window(half), "--baseline", "{version=\"1.4\"}", "--target", "{version=\"1.4\"}", "--baseline-offset", "15m"]);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Contains("baseline 150 profiles in 15 intervals, target 150 in 15", result.Output);
+        Assert.Contains("baseline (version=1.4) 150 profiles in 15 intervals, target (version=1.4) 150 in 15", result.Output);
         Assert.EndsWith("No regression over 1pp at 99% confidence.", result.Output.TrimEnd());
+    }
+
+    [Fact]
+    public async Task The_version_before_and_after_a_deploy_needs_no_selectors()
+    {
+        var result = await CliRunner.RunAsync(fleet.Collector, ["changes", .. Window(fleet.Start), "--versions", "version"]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("cpu (nanoseconds): baseline (version=1.4) 300 profiles in 30 intervals, target (version=1.5) 300 in 30", result.Output);
+        Assert.Contains(fleet.Scenario.Leaf, result.Output.Split('\n')[2]);
     }
 
     [Fact]

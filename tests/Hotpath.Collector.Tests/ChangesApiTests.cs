@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Hotpath.Testing;
 
 namespace Hotpath.Collector.Tests;
@@ -24,6 +25,47 @@ public sealed class ChangesApiTests(PlantedFleet fleet) : IClassFixture<PlantedF
         Assert.Equal(PlantedFleet.Minutes, body.GetProperty("target").GetProperty("intervals").GetInt32());
         Assert.Equal(60, body.GetProperty("interval_seconds").GetDouble());
         Assert.Equal("nanoseconds", body.GetProperty("unit").GetString());
+    }
+
+    [Fact]
+    public async Task The_version_before_and_after_are_the_two_newest_values_of_the_label()
+    {
+        var body = await fleet.ChangesAsync("versions=version");
+
+        Assert.Equal("version=1.4", body.GetProperty("baseline").GetProperty("labels").GetString());
+        Assert.Equal("version=1.5", body.GetProperty("target").GetProperty("labels").GetString());
+        Assert.Equal(fleet.Scenario.Leaf, body.GetProperty("changes")[0].GetProperty("function").GetString());
+    }
+
+    [Fact]
+    public async Task In_a_rollout_the_version_after_is_the_one_seen_last_not_the_greater_name()
+    {
+        // 2.0 until minute 10, then 10.0: by name "2.0" sorts after "10.0", by time it came first.
+        var service = CollectorInstance.NewServiceName("rollout");
+        var random = new Random(3);
+        for (var minute = 0; minute < 20; minute++)
+        {
+            var at = fleet.Start.AddMinutes(minute);
+            var profile = fleet.Scenario.Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, minute >= 10 ? fleet.Scenario.Leaf : null, 8);
+            using var written = await fleet.Collector.PostAsync($"service={service}&type=cpu&labels=version%3D{(minute < 10 ? "2.0" : "10.0")}", profile.ToByteArray());
+            Assert.Equal(System.Net.HttpStatusCode.OK, written.StatusCode);
+        }
+
+        using var response = await fleet.Collector.GetAsync(
+            $"/api/0/changes?service={service}&type=cpu&from={ProfileBytes.Format(fleet.Start)}&to={ProfileBytes.Format(fleet.End)}&versions=version");
+        var body = (await CollectorInstance.ReadEnvelopeAsync(response)).GetProperty("body");
+
+        Assert.Equal("version=2.0", body.GetProperty("baseline").GetProperty("labels").GetString());
+        Assert.Equal("version=10.0", body.GetProperty("target").GetProperty("labels").GetString());
+        Assert.Equal(fleet.Scenario.Leaf, body.GetProperty("changes")[0].GetProperty("function").GetString());
+    }
+
+    [Fact]
+    public async Task The_version_before_and_after_needs_two_values_in_the_range()
+    {
+        using var one = await fleet.Collector.GetAsync(fleet.Path("labels=version%3D1.4&versions=version"));
+
+        Assert.Contains("the range holds one value (version=1.4) of label \"version\"", await PostProfileTests.AssertError(one, 400));
     }
 
     [Fact]

@@ -78,6 +78,19 @@ public sealed class McpClientTests(PlantedFleet fleet) : IClassFixture<PlantedFl
     }
 
     [Fact]
+    public async Task What_changed_between_the_version_before_and_after_needs_only_the_label()
+    {
+        var answer = Answer(await RunAsync($$"""
+            return await client.callTool({ name: "what_changed", arguments: { service: "{{fleet.Service}}", type: "cpu",
+              baselineFrom: {{JsonSerializer.Serialize(ProfileBytes.Format(fleet.Start))}}, baselineTo: {{JsonSerializer.Serialize(ProfileBytes.Format(fleet.End))}}, versions: "version" } });
+            """));
+
+        Assert.Equal("version=1.4", answer.GetProperty("baseline").GetString());
+        Assert.Equal("version=1.5", answer.GetProperty("target").GetString());
+        Assert.Equal(fleet.Scenario.Leaf, answer.GetProperty("changes")[0].GetProperty("function").GetString());
+    }
+
+    [Fact]
     public async Task Top_functions_callers_and_the_series_of_a_version_answer_compactly()
     {
         var answer = await RunAsync($$"""

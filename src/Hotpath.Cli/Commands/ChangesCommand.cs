@@ -24,6 +24,7 @@ public static class ChangesCommand
         var selection = new SelectionOptions(context.Time);
         var baseline = new Option<string?>("--baseline") { Description = "The baseline's label selector, e.g. {version=\"1.4\"} (default: the selection's)" };
         var target = new Option<string?>("--target") { Description = "The target's label selector, e.g. {version=\"1.5\"} (default: the selection's)" };
+        var versions = new Option<string?>("--versions") { Description = "Compare the two newest values of this label in the window, the older as the baseline (the version before and after a deploy)" };
         var offset = new Option<string?>("--baseline-offset") { Description = "The baseline is the window this long before the target's (1d: the same hour yesterday)" };
         var threshold = new Option<double>("--threshold") { Description = "The least change of a function's share, in percentage points, that is a regression", DefaultValueFactory = _ => 1.0 };
         var confidence = new Option<double>("--confidence") { Description = "How sure a change must be, after the correction for the functions compared", DefaultValueFactory = _ => 0.99 };
@@ -33,11 +34,12 @@ public static class ChangesCommand
             What changed between a baseline and a target: the functions whose share of the profile moved for sure, largest first.
             Exits 1 when a regression over --threshold is found (a deploy gate), 0 when none, 2 when it cannot tell.
             Example: hotpath changes -s api -t cpu --since 3h --baseline '{version="1.4"}' --target '{version="1.5"}'
+                     hotpath changes -s api -t cpu --since 6h --versions version
                      hotpath changes -s api -t cpu --since 1h --baseline-offset 1d
             """);
         selection.AddTo(command, merges: false);
         command.Options.Remove(selection.Limit);
-        foreach (var option in (Option[])[baseline, target, offset, threshold, confidence, count, sampleType])
+        foreach (var option in (Option[])[baseline, target, versions, offset, threshold, confidence, count, sampleType])
             command.Options.Add(option);
 
         command.SetAction((parsed, cancellationToken) => context.RunAsync(async () =>
@@ -47,8 +49,9 @@ public static class ChangesCommand
             var shift = parsed.GetValue(offset) is { } text
                 ? ProfileTime.TryParseDuration(text, out var span) ? span : throw new ArgumentException($"--baseline-offset \"{text}\" is not a duration (1h, 1d, 7d)")
                 : TimeSpan.Zero;
-            if (before is null && after is null && shift == TimeSpan.Zero)
-                throw new ArgumentException("the baseline and the target are the same selection: give --baseline and --target selectors, or a --baseline-offset");
+            var key = parsed.GetValue(versions);
+            if (before is null && after is null && shift == TimeSpan.Zero && key is null)
+                throw new ArgumentException("the baseline and the target are the same selection: give --baseline and --target selectors, --versions, or a --baseline-offset");
 
             var query = new StringBuilder("/api/0/changes?").Append(selection.Query(parsed, (window.From - shift, window.To - shift)));
             if (before is not null)
@@ -58,6 +61,8 @@ public static class ChangesCommand
             query.Append("&cmp_from=").Append(Uri.EscapeDataString(ProfileTime.Format(window.From)))
                 .Append("&cmp_to=").Append(Uri.EscapeDataString(ProfileTime.Format(window.To)))
                 .Append(CultureInfo.InvariantCulture, $"&threshold={parsed.GetValue(threshold)}&confidence={parsed.GetValue(confidence)}&top={Math.Max(1, parsed.GetValue(count))}");
+            if (key is not null)
+                query.Append("&versions=").Append(Uri.EscapeDataString(key));
             if (parsed.GetValue(sampleType) is { Length: > 0 } type)
                 query.Append("&sample_type=").Append(Uri.EscapeDataString(type));
 
@@ -76,8 +81,9 @@ public static class ChangesCommand
         var (baseline, target) = (report.GetProperty("baseline"), report.GetProperty("target"));
         var threshold = report.GetProperty("threshold").GetDouble();
         var confidence = report.GetProperty("confidence").GetDouble();
+        static string Labels(JsonElement side) => side.GetProperty("labels").GetString() is { Length: > 0 } labels ? $" ({labels})" : "";
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-            $"{report.GetProperty("sample_type").GetString()} ({unit}): baseline {baseline.GetProperty("profiles").GetInt32()} profiles in {baseline.GetProperty("intervals").GetInt32()} intervals, target {target.GetProperty("profiles").GetInt32()} in {target.GetProperty("intervals").GetInt32()}, intervals of {report.GetProperty("interval_seconds").GetDouble():0}s; {report.GetProperty("compared").GetInt32()} functions compared"));
+            $"{report.GetProperty("sample_type").GetString()} ({unit}): baseline{Labels(baseline)} {baseline.GetProperty("profiles").GetInt32()} profiles in {baseline.GetProperty("intervals").GetInt32()} intervals, target{Labels(target)} {target.GetProperty("profiles").GetInt32()} in {target.GetProperty("intervals").GetInt32()}, intervals of {report.GetProperty("interval_seconds").GetDouble():0}s; {report.GetProperty("compared").GetInt32()} functions compared"));
         var lines = new List<string[]> { new[] { "change", "self", "total", "per second", "p", "function" } };
         foreach (var change in report.GetProperty("changes").EnumerateArray())
         {

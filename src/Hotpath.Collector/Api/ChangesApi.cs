@@ -7,7 +7,8 @@ namespace Hotpath.Collector.Api;
 /// <summary>
 /// <c>GET /api/0/changes</c>: what changed between a baseline (<c>service</c>, <c>type</c>, <c>from</c>, <c>to</c>,
 /// <c>labels</c>, <c>query</c>) and a target (<c>cmp_from</c>, <c>cmp_to</c>, <c>cmp_labels</c>, <c>cmp_query</c>, each
-/// defaulting to the baseline's), as JSON: the functions whose share moved for sure, largest first
+/// defaulting to the baseline's), or with <c>versions=KEY</c> the selection's two newest values of that label (the version
+/// before and after a deploy), as JSON: the functions whose share moved for sure, largest first
 /// (<see cref="ChangeFinder"/>). <c>threshold</c> (percentage points, 1), <c>confidence</c> (0.99), <c>top</c> (20),
 /// <c>sample_type</c> (the profile's default).
 /// </summary>
@@ -27,7 +28,10 @@ public static class ChangesApi
             Number(parameters, "threshold", 1.0),
             Number(parameters, "confidence", 0.99),
             (int)Number(parameters, "top", 20));
-        var report = await finder.CompareAsync(ProfilesApi.MergeQuery(parameters, at), ProfilesApi.ComparisonQuery(parameters, at),
+        var (baseline, target) = parameters["versions"].ToString() is { Length: > 0 } key
+            ? await finder.VersionsAsync(ProfilesApi.MergeQuery(parameters, at), key, cancellationToken)
+            : (ProfilesApi.MergeQuery(parameters, at), ProfilesApi.ComparisonQuery(parameters, at));
+        var report = await finder.CompareAsync(baseline, target,
             parameters["sample_type"].ToString() is { Length: > 0 } sampleType ? sampleType : null, criteria, cancellationToken);
         return ApiResults.Ok(json => Write(json, report));
     }
@@ -80,6 +84,7 @@ public static class ChangesApi
         json.WriteStartObject(name);
         json.WriteString("from", ApiResults.FormatCreatedAt(side.Query.FromUnixNanos));
         json.WriteString("to", ApiResults.FormatCreatedAt(side.Query.ToUnixNanos));
+        json.WriteString("labels", string.Join(",", side.Query.Labels.Select(l => $"{l.Key}={l.Value}")));
         json.WriteNumber("profiles", side.Profiles);
         json.WriteNumber("intervals", side.Intervals);
         json.WriteNumber("total", side.Total);

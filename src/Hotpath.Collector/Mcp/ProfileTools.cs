@@ -106,6 +106,7 @@ public sealed class ProfileTools(IHttpContextAccessor accessor, TimeProvider tim
         [Description("Target range start (default: the baseline's)")] string targetFrom = "",
         [Description("Target range end (default: the baseline's)")] string targetTo = "",
         [Description("Target " + SelectorHelp + " (default: the baseline's)")] string targetSelector = "",
+        [Description("Instead of two selectors: compare the two newest values of this label in the baseline's range (e.g. version: the version before and after a deploy)")] string versions = "",
         [Description("Least change of a share, in percentage points, reported as a regression or improvement")] double threshold = 1,
         [Description("How many changed functions")] int limit = 10,
         CancellationToken cancellationToken = default) => RunAsync(async () =>
@@ -113,12 +114,17 @@ public sealed class ProfileTools(IHttpContextAccessor accessor, TimeProvider tim
         var parameters = Parameters(("service", service), ("type", type), ("from", baselineFrom), ("to", baselineTo), ("query", baselineSelector),
             ("cmp_from", targetFrom), ("cmp_to", targetTo), ("cmp_query", targetSelector));
         var at = time.GetUtcNow();
-        var report = await Services.GetRequiredService<ChangeFinder>().CompareAsync(ProfilesApi.MergeQuery(parameters, at), ProfilesApi.ComparisonQuery(parameters, at),
-            null, new ChangeCriteria(threshold, MaxFunctions: Math.Clamp(limit, 1, 100)), cancellationToken);
+        var finder = Services.GetRequiredService<ChangeFinder>();
+        var (baseline, target) = versions.Length > 0
+            ? await finder.VersionsAsync(ProfilesApi.MergeQuery(parameters, at), versions, cancellationToken)
+            : (ProfilesApi.MergeQuery(parameters, at), ProfilesApi.ComparisonQuery(parameters, at));
+        var report = await finder.CompareAsync(baseline, target, null, new ChangeCriteria(threshold, MaxFunctions: Math.Clamp(limit, 1, 100)), cancellationToken);
         return new
         {
             report.SampleType,
             report.Unit,
+            Baseline = string.Join(",", report.Baseline.Query.Labels.Select(l => $"{l.Key}={l.Value}")),
+            Target = string.Join(",", report.Target.Query.Labels.Select(l => $"{l.Key}={l.Value}")),
             BaselineProfiles = report.Baseline.Profiles,
             TargetProfiles = report.Target.Profiles,
             report.Compared,

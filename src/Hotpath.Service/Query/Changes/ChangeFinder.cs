@@ -12,7 +12,7 @@ namespace Hotpath.Service.Query.Changes;
 /// each interval merged from its pre-merged pieces, and the functions' shares of the intervals compared
 /// (<see cref="ChangeStatistics"/>): the variation between a side's intervals is what tells a change from noise.
 /// </summary>
-public sealed class ChangeFinder(MergeService merger)
+public sealed class ChangeFinder(IProfileReader reader, MergeService merger)
 {
     /// <summary>
     /// Fewest intervals the longer side is cut into where the range allows (a week of days): the test's degrees of
@@ -54,6 +54,34 @@ public sealed class ChangeFinder(MergeService merger)
         return new ChangeReport(first.SampleType, first.Unit, width / 1e9, baselineRead.Side, targetRead.Side, criteria, compared,
             [.. changes.Take(criteria.MaxFunctions)], changes.Count(c => c.Regressed));
     }
+
+    /// <summary>
+    /// "The version before and after": the selection narrowed to each of the two newest values of label
+    /// <paramref name="key"/> in its range (newest by their last profile, then by their first: a deploy's new
+    /// version starts later, then the greater value), the older as the baseline.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">The range holds fewer than two values of the label.</exception>
+    public async Task<(ProfileQuery Baseline, ProfileQuery Target)> VersionsAsync(ProfileQuery query, string key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        var series = await TimeSeries.ReadByLabelAsync(reader, query, key, MaxSeriesBuckets, cancellationToken).ConfigureAwait(false);
+        static int Last(TimeSeries s) => s.Counts.Count - 1 - s.Counts.Reverse().TakeWhile(c => c == 0).Count();
+        static int First(TimeSeries s) => s.Counts.TakeWhile(c => c == 0).Count();
+        var newest = series.Where(v => v.Value.Profiles > 0)
+            .OrderByDescending(v => Last(v.Value)).ThenByDescending(v => First(v.Value)).ThenByDescending(v => v.Key, StringComparer.Ordinal)
+            .Select(v => v.Key).Take(2).ToList();
+        if (newest.Count < 2)
+        {
+            throw new InvalidRequestException(
+                $"the range holds {(newest.Count == 0 ? "no value" : $"one value ({key}={newest[0]})")} of label \"{key}\", and comparing the version before and after needs two; widen the range");
+        }
+
+        return (query with { Labels = [.. query.Labels, new ProfileLabel(key, newest[1])] }, query with { Labels = [.. query.Labels, new ProfileLabel(key, newest[0])] });
+    }
+
+    /// <summary>How finely <see cref="VersionsAsync"/> tells which value came last.</summary>
+    private const int MaxSeriesBuckets = 240;
 
     /// <summary>The coarsest level of the piece grid that cuts the longer side into at least <see cref="MinIntervals"/> intervals; minutes for a shorter range.</summary>
     public static long IntervalWidth(long rangeNanos)
