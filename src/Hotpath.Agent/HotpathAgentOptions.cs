@@ -20,8 +20,8 @@ public sealed class HotpathAgentOptions
     /// <summary>The collector's tenant the profiles belong to (sent as X-Scope-OrgID); null: the default tenant.</summary>
     public string? Tenant { get; set; }
 
-    /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default.</summary>
-    public ProfileKinds Types { get; set; } = ProfileKinds.All;
+    /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default; add Wall for wall-clock time.</summary>
+    public ProfileKinds Types { get; set; } = ProfileKinds.Default;
 
     /// <summary>A profile of each type every interval...</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(60);
@@ -48,7 +48,7 @@ public sealed class HotpathAgentOptionsValidator : IValidateOptions<HotpathAgent
         if (!Uri.TryCreate(options.CollectorAddress, UriKind.Absolute, out _))
             failures.Add("Hotpath:Agent:CollectorAddress must be an absolute URL");
         if (options.Types == ProfileKinds.None || (options.Types & ~ProfileKinds.All) != 0)
-            failures.Add("Hotpath:Agent:Types must name Cpu, Heap, Mutex and/or Exceptions");
+            failures.Add("Hotpath:Agent:Types must name Cpu, Heap, Mutex, Exceptions and/or Wall");
         if (options.Window <= TimeSpan.Zero || options.Interval < options.Window)
             failures.Add("Hotpath:Agent:Interval must be at least Window, and Window positive");
         if (options.MinJitter < TimeSpan.Zero || options.MaxJitter < options.MinJitter)

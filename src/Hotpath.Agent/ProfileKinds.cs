@@ -20,7 +20,16 @@ public enum ProfileKinds
     /// <summary>Exceptions thrown, at the throwing stack, stored as profefe's <c>other</c> type.</summary>
     Exceptions = 8,
 
-    All = Cpu | Heap | Mutex | Exceptions,
+    /// <summary>
+    /// Every managed thread's stack over time, running or waiting, with a <c>state</c> sample label: <c>wall</c>.
+    /// Asked for by name: a process's idle threads make it the largest profile of a window.
+    /// </summary>
+    Wall = 16,
+
+    /// <summary>What an agent records unless told otherwise.</summary>
+    Default = Cpu | Heap | Mutex | Exceptions,
+
+    All = Default | Wall,
 }
 
 /// <summary>The kinds as the profile types they are stored as, and parsed by the types' names.</summary>
@@ -33,10 +42,11 @@ public static class ProfileKindNames
         ProfileKinds.Heap => ProfileType.Heap,
         ProfileKinds.Mutex => ProfileType.Mutex,
         ProfileKinds.Exceptions => ProfileType.Other,
+        ProfileKinds.Wall => ProfileType.Wall,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "one kind expected"),
     };
 
-    /// <summary>"cpu,heap,mutex,exceptions" (or "other") → the flags; false with the offending word when one is unknown.</summary>
+    /// <summary>"cpu,heap,mutex,exceptions,wall" (exceptions or "other") → the flags; false with the offending word when one is unknown.</summary>
     public static bool TryParse(string text, out ProfileKinds kinds, out string? unknown)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -60,5 +70,5 @@ public static class ProfileKindNames
         return kinds != ProfileKinds.None;
     }
 
-    private static readonly ProfileKinds[] Kinds = [ProfileKinds.Cpu, ProfileKinds.Heap, ProfileKinds.Mutex, ProfileKinds.Exceptions];
+    private static readonly ProfileKinds[] Kinds = [ProfileKinds.Cpu, ProfileKinds.Heap, ProfileKinds.Mutex, ProfileKinds.Exceptions, ProfileKinds.Wall];
 }

@@ -12,8 +12,9 @@ public sealed record RecordedProfile(ProfileType Type, Profile Profile);
 
 /// <summary>
 /// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
-/// profiles: <c>cpu</c> from the sample profiler, <c>heap</c> from sampled allocations, <c>mutex</c> from lock
-/// contention, <c>other</c> from exceptions thrown. Samples keep their stacks as addresses until the session
+/// profiles: <c>cpu</c> from the sample profiler's samples of threads running managed code, <c>wall</c> from all
+/// of its samples (waiting threads too, labelled <c>state</c>), <c>heap</c> from sampled allocations, <c>mutex</c>
+/// from lock contention, <c>other</c> from exceptions thrown. Samples keep their stacks as addresses until the session
 /// ends; the rundown it asks for then names every method the process has code for, and the stacks are
 /// resolved once each. One session serves every kind, so the rundown is paid once per window.
 /// </summary>
@@ -60,7 +61,7 @@ public static class ProfileSession
         if (kinds.HasFlag(ProfileKinds.Exceptions))
             keywords |= ExceptionKeyword;
         var providers = new List<EventPipeProvider> { new(ManagedCode.RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: GCAllocationTick
-        if (kinds.HasFlag(ProfileKinds.Cpu))
+        if ((kinds & (ProfileKinds.Cpu | ProfileKinds.Wall)) != 0)
             providers.Add(new EventPipeProvider(SampleProfilerProvider, EventLevel.Informational));
 
         // The samples share the kernel's count of the CPU time (their intervals only estimate it).
@@ -96,7 +97,9 @@ public static class ProfileSession
         private const int ManagedSample = 2;
 
         private readonly ManagedCode _code = new();
-        private readonly List<Sample> _cpu = [], _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
+        private const string Running = "running", Waiting = "waiting";
+
+        private readonly List<Sample> _cpu = [], _wall = [], _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
         private readonly Dictionary<long, (long Time, int WaitingAt)> _previousSample = [];
         private readonly Dictionary<long, int> _waiting = [];
         private readonly Dictionary<ulong, string> _typeNames = [];
@@ -122,7 +125,7 @@ public static class ProfileSession
             var kind = record.Kind;
             if (kind.Provider == SampleProfilerProvider)
             {
-                if (kind.Id == ThreadSample && kinds.HasFlag(ProfileKinds.Cpu))
+                if (kind.Id == ThreadSample && (kinds & (ProfileKinds.Cpu | ProfileKinds.Wall)) != 0)
                     OnThreadSample(record);
                 return;
             }
@@ -162,13 +165,18 @@ public static class ProfileSession
             var previous = _previousSample.TryGetValue(record.ThreadId, out var last) ? last : (Time: -1, WaitingAt: -1);
             var managed = BinaryPrimitives.ReadInt32LittleEndian(record.Payload) == ManagedSample;
             _previousSample[record.ThreadId] = (now, managed ? -1 : stack);
+            // The interval in the trace's clock, turned into time when the profile is built; none for a thread's first.
+            var interval = previous.Time < 0 ? -1 : now - previous.Time;
             // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
             // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
-            // still at the stack it waited at: time blocked, not CPU.
-            if (!managed || stack < 0 || stack == previous.WaitingAt)
+            // still at the stack it waited at: time blocked, not CPU. Wall time counts both.
+            var waiting = !managed || stack == previous.WaitingAt;
+            if (stack < 0)
                 return;
-            // The interval in the trace's clock, turned into time when the profile is built; none for a thread's first.
-            _cpu.Add(new Sample(stack, 1, previous.Time < 0 ? -1 : now - previous.Time));
+            if (kinds.HasFlag(ProfileKinds.Wall))
+                _wall.Add(new Sample(stack, 1, interval, waiting ? Waiting : Running));
+            if (!waiting && kinds.HasFlag(ProfileKinds.Cpu))
+                _cpu.Add(new Sample(stack, 1, interval));
         }
 
         /// <summary>AllocationKind, ClrInstanceID, TypeID, TypeName, Address, ObjectSize, SampledByteOffset.</summary>
@@ -215,10 +223,14 @@ public static class ProfileSession
         {
             // A thread's first sample stands for a millisecond; none for more than a second.
             var nanosecondsPerTick = 1e9 / reader.TicksPerSecond;
-            for (var i = 0; i < _cpu.Count; i++)
-                _cpu[i] = _cpu[i] with { Second = _cpu[i].Second < 0 ? 1_000_000 : (long)Math.Min(_cpu[i].Second * nanosecondsPerTick, 1e9) };
+            foreach (var sampled in (List<Sample>[])[_cpu, _wall])
+            {
+                for (var i = 0; i < sampled.Count; i++)
+                    sampled[i] = sampled[i] with { Second = sampled[i].Second < 0 ? 1_000_000 : (long)Math.Min(sampled[i].Second * nanosecondsPerTick, 1e9) };
+            }
+
             using var frames = new StackFrames(reader.Stacks, _code, selfProfiling);
-            var profiles = new List<RecordedProfile>(4);
+            var profiles = new List<RecordedProfile>(5);
             if (Fill(new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), _cpu, frames, cpu: true) is { SampleCount: > 0 } cpu)
             {
                 // Each sample's interval since the thread's previous one counts time the thread was not on a
@@ -227,6 +239,10 @@ public static class ProfileSession
                     cpu.ScaleTo(1, cpuNanoseconds.Value);
                 profiles.Add(new RecordedProfile(ProfileType.Cpu, cpu.Build(start, duration)));
             }
+
+            // Wall time is each sample's interval as it is: the threads' time, not the CPU's, so not scaled.
+            if (Fill(new ProfileBuilder([("samples", "count"), ("wall", "nanoseconds")], ("wall", "nanoseconds"), 1_000_000), _wall, frames, wall: true) is { SampleCount: > 0 } wall)
+                profiles.Add(new RecordedProfile(ProfileType.Wall, wall.Build(start, duration)));
 
             // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
             var heap = _heap.Count > 0 ? Fill(HeapBuilder((long)AllocationSamplingMean), _heap, frames) : Fill(HeapBuilder(100 * 1024), _allocationTicks, frames);
@@ -242,13 +258,23 @@ public static class ProfileSession
         private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
-        private static ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false)
+        private static ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false)
         {
             var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
             foreach (var sample in samples)
             {
                 if (frames.Of(sample.Stack) is not { Count: > 0 } stack)
                     continue;
+                if (wall)
+                {
+                    // A thread the runtime saw in managed code but at a waiting method's frame was waiting.
+                    var state = sample.Type == Running && IsWait(stack[0].Function) ? Waiting : sample.Type;
+                    values[0] = sample.First;
+                    values[1] = sample.Second;
+                    builder.Add(stack, values, "state", state);
+                    continue;
+                }
+
                 if (cpu)
                 {
                     // A thread sampled in a waiting method was blocked, not on a CPU.

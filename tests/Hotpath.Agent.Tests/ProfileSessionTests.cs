@@ -68,6 +68,13 @@ public sealed class ProfileSessionTests
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SleepInNaps(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+            Thread.Sleep(20);
+    }
+
     /// <summary>Runs the workload on its own threads while a window of this process is recorded.</summary>
     private static async Task<IReadOnlyList<RecordedProfile>> RecordWhileAsync(ProfileKinds kinds, Action<CancellationToken> work, int threads = 1, bool allocationTicksOnly = false)
     {
@@ -104,6 +111,38 @@ public sealed class ProfileSessionTests
         Assert.True(top.Rows.Take(3).Contains(burn), Summary(top));
         Assert.InRange(profile.DurationNanos, 2_500_000_000, 30_000_000_000);
         Assert.Equal(["samples", "cpu"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
+    }
+
+    [Fact]
+    public async Task A_wall_window_holds_a_busy_thread_s_time_as_running_and_a_sleeping_one_s_as_waiting()
+    {
+        var recorded = await RecordWhileAsync(ProfileKinds.Wall, stop =>
+        {
+            // Two threads of the workload: one burns a core, the other sleeps; both are on the wall all window long.
+            var sleeper = new Thread(() => SleepInNaps(stop)) { IsBackground = true };
+            sleeper.Start();
+            BurnCpu(stop);
+            sleeper.Join();
+        });
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Wall));
+        Assert.Equal(["samples", "wall"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
+        long WallOf(string function, string state)
+        {
+            var selected = new SampleSelection([KeyValuePair.Create("state", state)], null).Apply(profile);
+            var top = TopTable.Build(selected, 1);
+            return top.Rows.SingleOrDefault(r => r.Function.EndsWith(function, StringComparison.Ordinal))?.Cumulative ?? 0;
+        }
+
+        var window = profile.DurationNanos;
+        var (burning, burnWaiting) = (WallOf("ProfileSessionTests.BurnCpu", "running"), WallOf("ProfileSessionTests.BurnCpu", "waiting"));
+        var (sleeping, sleepRunning) = (WallOf("ProfileSessionTests.SleepInNaps", "waiting"), WallOf("ProfileSessionTests.SleepInNaps", "running"));
+        var summary = $"window {window}: BurnCpu running {burning} waiting {burnWaiting}; SleepInNaps waiting {sleeping} running {sleepRunning}";
+        // Each thread's samples add up to the window it was sampled in (the first sample of each counts 1 ms).
+        Assert.InRange(sleeping + sleepRunning, 0.7 * window, 1.1 * window);
+        Assert.InRange(burning + burnWaiting, 0.7 * window, 1.1 * window);
+        Assert.True(sleeping > 0.95 * (sleeping + sleepRunning), summary);
+        Assert.True(burning > 0.8 * (burning + burnWaiting), summary);
     }
 
     [Fact]
