@@ -7,7 +7,8 @@ using Microsoft.Extensions.Configuration;
 // Known hot paths, like profefe's hotapp:
 // - one busy thread (BusyLoop.Run) spending 60% of its time in Work.Checksum and 40% in Work.Parse;
 // - an allocator thread allocating ~10 MB/s, 80% of the bytes in Work.Allocate (byte[]), 20% in Work.Describe;
-// - two workers contending for one lock in Work.Reserve.
+// - two workers contending for one lock in Work.Reserve;
+// - four requests always in flight on the thread pool, each blocked on .Result of a 200 ms call (Requests.FetchBlocking).
 // Runs until stopped, or for --seconds N; --agent URL profiles it in-process and pushes to that collector.
 // At the end it prints its throughput (rounds of work per second in each busy method) and its peak memory.
 var seconds = 0;
@@ -49,17 +50,20 @@ var threads = new[]
     new Thread(() => { while (!stop.IsCancellationRequested) Work.Reserve(); }) { Name = "worker-1" },
     new Thread(() => { while (!stop.IsCancellationRequested) Work.Reserve(); }) { Name = "worker-2" },
 };
+var requests = new Requests();
 var started = Stopwatch.GetTimestamp();
 foreach (var thread in threads)
     thread.Start();
-Console.WriteLine($"HotApp {Environment.ProcessId} running{(seconds > 0 ? $" for {seconds} s" : "")}: 60% Work.Checksum, 40% Work.Parse; Work.Allocate; lock in Work.Reserve");
+var serving = requests.RunAsync(stop.Token);
+Console.WriteLine($"HotApp {Environment.ProcessId} running{(seconds > 0 ? $" for {seconds} s" : "")}: 60% Work.Checksum, 40% Work.Parse; Work.Allocate; lock in Work.Reserve; .Result in Requests.FetchBlocking");
 if (seconds > 0)
     stop.CancelAfter(TimeSpan.FromSeconds(seconds));
 foreach (var thread in threads)
     thread.Join();
+await serving;
 
 var elapsed = Stopwatch.GetElapsedTime(started);
 using var self = Process.GetCurrentProcess();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"throughput {busy.ChecksumRounds / elapsed.TotalSeconds:F0} checksum rounds/s, {busy.ParseRounds / elapsed.TotalSeconds:F0} parse rounds/s over {elapsed.TotalSeconds:F1} s; Work.Checksum {100 * busy.InChecksum / (busy.InChecksum + busy.InParse):F1}% of the busy loop; peak working set {self.PeakWorkingSet64 / (1024 * 1024)} MiB (checksum {busy.Sink & 0xff})"));
+    $"throughput {busy.ChecksumRounds / elapsed.TotalSeconds:F0} checksum rounds/s, {busy.ParseRounds / elapsed.TotalSeconds:F0} parse rounds/s over {elapsed.TotalSeconds:F1} s; Work.Checksum {100 * busy.InChecksum / (busy.InChecksum + busy.InParse):F1}% of the busy loop; peak working set {self.PeakWorkingSet64 / (1024 * 1024)} MiB (checksum {busy.Sink & 0xff}); blocked {Requests.BlockedTicks / (double)Stopwatch.Frequency / elapsed.TotalSeconds:F2} threads on average in Requests.FetchBlocking"));
 return 0;

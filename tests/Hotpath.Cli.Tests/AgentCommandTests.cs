@@ -173,10 +173,10 @@ public sealed class AgentCommandTests
     {
         await using var collector = await CollectorInstance.StartAsync();
 
-        var result = await CliRunner.RunAsync(collector, "agent", "--pid", "1", "--service", "x", "--types", "cpu,wall");
+        var result = await CliRunner.RunAsync(collector, "agent", "--pid", "1", "--service", "x", "--types", "cpu,walltime");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains("unknown profile type 'wall'", result.Error);
+        Assert.Contains("unknown profile type 'walltime'", result.Error);
     }
 
     [Fact]
