@@ -387,24 +387,10 @@ async Task Changes(Uri url, string corpus, int seeds)
     for (var seed = 0; seed < seeds; seed++)
     {
         var service = $"changes-{Guid.NewGuid():N}";
-        var random = new Random(seed);
-        var posts = new List<(string Query, byte[] Body)>();
-        for (var minute = 0; minute < Minutes; minute++)
-        {
-            for (var instance = 0; instance < Instances; instance++)
-            {
-                foreach (var version in (string[])["1.4", "1.5"])
-                {
-                    var at = start.AddMinutes(minute).AddSeconds(instance);
-                    var profile = scenario.Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, version == "1.5" ? scenario.Leaf : null, 8);
-                    posts.Add(($"/api/0/profiles?service={service}&type=cpu&instance_id=i{instance}-{version}&labels=version%3D{version},host%3Dh{instance}", profile.ToByteArray()));
-                }
-            }
-        }
-
+        var posts = scenario.TwoVersions(service, start, Instances, Minutes, seed).ToList();
         await Parallel.ForEachAsync(posts, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (post, _) =>
         {
-            using var response = await http.PostAsync(new Uri(url, post.Query), new ByteArrayContent(post.Body));
+            using var response = await http.PostAsync(new Uri(url, "/api/0/profiles?" + post.Query), new ByteArrayContent(post.Body));
             if (!response.IsSuccessStatusCode)
                 Interlocked.Increment(ref failures);
         });

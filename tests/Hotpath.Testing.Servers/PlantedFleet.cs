@@ -48,21 +48,7 @@ public sealed class PlantedFleet : IAsyncLifetime
     {
         ArgumentNullException.ThrowIfNull(collector);
         ArgumentNullException.ThrowIfNull(scenario);
-        var random = new Random(28);
-        var posts = new List<(string Query, byte[] Body)>();
-        for (var minute = 0; minute < Minutes; minute++)
-        {
-            for (var instance = 0; instance < Instances; instance++)
-            {
-                foreach (var version in (string[])["1.4", "1.5"])
-                {
-                    var at = start.AddMinutes(minute).AddSeconds(instance);
-                    var profile = scenario.Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, version == "1.5" ? scenario.Leaf : null, 8);
-                    posts.Add(($"service={service}&type=cpu&instance_id=i{instance}-{version}&labels=version%3D{version},host%3Dh{instance}", profile.ToByteArray()));
-                }
-            }
-        }
-
+        var posts = scenario.TwoVersions(service, start, Instances, Minutes, seed: 28).ToList();
         await Parallel.ForEachAsync(posts, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (post, _) =>
         {
             using var response = await collector.PostAsync(post.Query, post.Body);

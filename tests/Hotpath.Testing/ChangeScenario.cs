@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
 
@@ -83,6 +84,28 @@ public sealed class ChangeScenario
         }
 
         return profile;
+    }
+
+    /// <summary>
+    /// A planted rollout's writes: versions 1.4 and 1.5 on <paramref name="instances"/> instances each, a profile of
+    /// 1,000 samples a minute for <paramref name="minutes"/> minutes from <paramref name="start"/>, 1.5 spending
+    /// <paramref name="points"/> more in <see cref="Leaf"/>; each the profefe API's query string and the body.
+    /// </summary>
+    public IEnumerable<(string Query, byte[] Body)> TwoVersions(string service, DateTimeOffset start, int instances, int minutes, int seed, double points = 8)
+    {
+        var random = new Random(seed);
+        for (var minute = 0; minute < minutes; minute++)
+        {
+            for (var instance = 0; instance < instances; instance++)
+            {
+                foreach (var version in (string[])["1.4", "1.5"])
+                {
+                    var at = start.AddMinutes(minute).AddSeconds(instance);
+                    var profile = Draw(random, 1000, (at.UtcTicks - DateTime.UnixEpoch.Ticks) * 100, version == "1.5" ? Leaf : null, points);
+                    yield return ($"service={service}&type=cpu&instance_id=i{instance}-{version}&labels=version%3D{version},host%3Dh{instance}", profile.ToByteArray());
+                }
+            }
+        }
     }
 
     /// <summary>The stacks' weights with <paramref name="share"/> more of the whole in the planted function's stacks.</summary>
