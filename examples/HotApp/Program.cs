@@ -8,7 +8,7 @@ using Microsoft.Extensions.Configuration;
 // - one busy thread (BusyLoop.Run) spending 60% of its time in Work.Checksum and 40% in Work.Parse;
 // - an allocator thread allocating ~10 MB/s, 80% of the bytes in Work.Allocate (byte[]), 20% in Work.Describe;
 // - two workers contending for one lock in Work.Reserve;
-// - four requests always in flight on the thread pool, each blocked on .Result of a 200 ms call (Requests.FetchBlocking).
+// - four requests always in flight on the thread pool, each blocked on .Result of a 500 ms call (Requests.FetchBlocking).
 // Runs until stopped, or for --seconds N; --agent URL profiles it in-process and pushes to that collector.
 // At the end it prints its throughput (rounds of work per second in each busy method) and its peak memory.
 var seconds = 0;
