@@ -84,7 +84,7 @@ public static class ChangesApi
         json.WriteStartObject(name);
         json.WriteString("from", ApiResults.FormatCreatedAt(side.Query.FromUnixNanos));
         json.WriteString("to", ApiResults.FormatCreatedAt(side.Query.ToUnixNanos));
-        json.WriteString("labels", string.Join(",", side.Query.Labels.Select(l => $"{l.Key}={l.Value}")));
+        json.WriteString("labels", side.Labels);
         json.WriteNumber("profiles", side.Profiles);
         json.WriteNumber("intervals", side.Intervals);
         json.WriteNumber("total", side.Total);

@@ -123,8 +123,8 @@ public sealed class ProfileTools(IHttpContextAccessor accessor, TimeProvider tim
         {
             report.SampleType,
             report.Unit,
-            Baseline = string.Join(",", report.Baseline.Query.Labels.Select(l => $"{l.Key}={l.Value}")),
-            Target = string.Join(",", report.Target.Query.Labels.Select(l => $"{l.Key}={l.Value}")),
+            Baseline = report.Baseline.Labels,
+            Target = report.Target.Labels,
             BaselineProfiles = report.Baseline.Profiles,
             TargetProfiles = report.Target.Profiles,
             report.Compared,

@@ -150,6 +150,19 @@ public sealed class MergeService(IProfileReader reader, ProfileDecoder decoder, 
         return (await MeasuredAsync(() => MergeAsync(source.Bodies, cancellationToken), source.Profiles).ConfigureAwait(false), source.Profiles);
     }
 
+    /// <summary>The sum merge of what a find selects (<see cref="MergeSelectionAsync(ProfileQuery, CancellationToken)"/>), or null when nothing matches.</summary>
+    public async Task<(Profile Merged, int Count)?> TryMergeSelectionAsync(ProfileQuery query, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await MergeSelectionAsync(query, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NothingFoundException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Merges the ids, recording the merge metrics; incompatible profiles are an invalid request.</summary>
     public Task<Profile> MergeMeasuredAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
         MeasuredAsync(() => MergeAsync(reader.OpenAsync(ids, cancellationToken), cancellationToken), ids.Count);

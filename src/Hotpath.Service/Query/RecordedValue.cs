@@ -1,7 +1,6 @@
 using System.Text.RegularExpressions;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
-using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
 
 namespace Hotpath.Service.Query;
@@ -21,17 +20,8 @@ public readonly record struct RecordedValue(long Value, long Total, int Profiles
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(merger);
-        Profile merged;
-        int count;
-        try
-        {
-            (merged, count) = await merger.MergeSelectionAsync(query, Aggregation.Sum, cancellationToken).ConfigureAwait(false);
-        }
-        catch (NothingFoundException)
-        {
+        if (await merger.TryMergeSelectionAsync(query, cancellationToken).ConfigureAwait(false) is not var (merged, count))
             return default;
-        }
-
         var index = SelectedMerge.SampleTypeIndex(merged, sampleType);
         var total = Saturating.Sum(merged.Sample, s => s.Value[index]);
         return new RecordedValue(function is null ? total : FunctionValue.Of(merged, index, function.IsMatch, self), total, count);

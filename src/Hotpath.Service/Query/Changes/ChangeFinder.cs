@@ -1,6 +1,5 @@
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
-using Hotpath.Pprof.Proto;
 using Hotpath.Storage;
 using Hotpath.Storage.Pieces;
 
@@ -114,17 +113,8 @@ public sealed class ChangeFinder(IProfileReader reader, MergeService merger)
 
     private async Task<Interval?> ReadAsync(ProfileQuery query, string? sampleType, CancellationToken cancellationToken)
     {
-        Profile merged;
-        int count;
-        try
-        {
-            (merged, count) = await merger.MergeSelectionAsync(query, Aggregation.Sum, cancellationToken).ConfigureAwait(false);
-        }
-        catch (NothingFoundException)
-        {
+        if (await merger.TryMergeSelectionAsync(query, cancellationToken).ConfigureAwait(false) is not var (merged, count))
             return null;
-        }
-
         var index = SelectedMerge.SampleTypeIndex(merged, sampleType);
         var table = TopTable.Build(merged, index);
         if (table.Total == 0)
