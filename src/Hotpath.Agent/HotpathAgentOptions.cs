@@ -20,7 +20,7 @@ public sealed class HotpathAgentOptions
     /// <summary>The collector's tenant the profiles belong to (sent as X-Scope-OrgID); null: the default tenant.</summary>
     public string? Tenant { get; set; }
 
-    /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default; add Wall for wall-clock time.</summary>
+    /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default; add Wall for wall-clock time, Block for blocking waits.</summary>
     public ProfileKinds Types { get; set; } = ProfileKinds.Default;
 
     /// <summary>A profile of each type every interval...</summary>

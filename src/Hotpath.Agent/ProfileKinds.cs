@@ -26,10 +26,16 @@ public enum ProfileKinds
     /// </summary>
     Wall = 16,
 
+    /// <summary>
+    /// Blocking waits (<c>.Result</c>, <c>.Wait()</c>, wait handles, <c>Monitor.Wait</c>) at the waiting stack, with their
+    /// count and delay: <c>block</c>. Asked for by name: TPL's events cost a stack walk at every await that suspends.
+    /// </summary>
+    Block = 32,
+
     /// <summary>What an agent records unless told otherwise.</summary>
     Default = Cpu | Heap | Mutex | Exceptions,
 
-    All = Default | Wall,
+    All = Default | Wall | Block,
 }
 
 /// <summary>The kinds as the profile types they are stored as, and parsed by the types' names.</summary>
@@ -43,10 +49,11 @@ public static class ProfileKindNames
         ProfileKinds.Mutex => ProfileType.Mutex,
         ProfileKinds.Exceptions => ProfileType.Other,
         ProfileKinds.Wall => ProfileType.Wall,
+        ProfileKinds.Block => ProfileType.Block,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "one kind expected"),
     };
 
-    /// <summary>"cpu,heap,mutex,exceptions,wall" (exceptions or "other") → the flags; false with the offending word when one is unknown.</summary>
+    /// <summary>"cpu,heap,mutex,exceptions,wall,block" (exceptions or "other") → the flags; false with the offending word when one is unknown.</summary>
     public static bool TryParse(string text, out ProfileKinds kinds, out string? unknown)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -70,5 +77,5 @@ public static class ProfileKindNames
         return kinds != ProfileKinds.None;
     }
 
-    private static readonly ProfileKinds[] Kinds = [ProfileKinds.Cpu, ProfileKinds.Heap, ProfileKinds.Mutex, ProfileKinds.Exceptions, ProfileKinds.Wall];
+    private static readonly ProfileKinds[] Kinds = [ProfileKinds.Cpu, ProfileKinds.Heap, ProfileKinds.Mutex, ProfileKinds.Exceptions, ProfileKinds.Wall, ProfileKinds.Block];
 }

@@ -20,9 +20,12 @@ public sealed record RecordedProfile(ProfileType Type, Profile Profile);
 /// </summary>
 public static class ProfileSession
 {
-    private const string SampleProfilerProvider = "Microsoft-DotNETCore-SampleProfiler";
+    private const string SampleProfilerProvider = "Microsoft-DotNETCore-SampleProfiler", TasksProvider = "System.Threading.Tasks.TplEventSource";
     private const long GcKeyword = 0x1, ContentionKeyword = 0x4000, ExceptionKeyword = 0x8000, StackKeyword = 0x40000000,
-        AllocationSamplingKeyword = 0x80000000000;
+        WaitHandleKeyword = 0x40000000000, AllocationSamplingKeyword = 0x80000000000;
+
+    /// <summary>TplEventSource's <c>Tasks</c> keyword: TaskWaitBegin and (at Verbose) TaskWaitEnd.</summary>
+    private const long TasksKeyword = 0x2;
 
     /// <summary>The runtime samples one allocation per this many bytes on average (.NET 10 AllocationSampled).</summary>
     private const double AllocationSamplingMean = 102_400;
@@ -60,9 +63,13 @@ public static class ProfileSession
             keywords |= ContentionKeyword;
         if (kinds.HasFlag(ProfileKinds.Exceptions))
             keywords |= ExceptionKeyword;
-        var providers = new List<EventPipeProvider> { new(ManagedCode.RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: GCAllocationTick
+        if (kinds.HasFlag(ProfileKinds.Block))
+            keywords |= WaitHandleKeyword; // .NET 9+: threads blocked in the runtime's waits
+        var providers = new List<EventPipeProvider> { new(ManagedCode.RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: GCAllocationTick, WaitHandleWait
         if ((kinds & (ProfileKinds.Cpu | ProfileKinds.Wall)) != 0)
             providers.Add(new EventPipeProvider(SampleProfilerProvider, EventLevel.Informational));
+        if (kinds.HasFlag(ProfileKinds.Block))
+            providers.Add(new EventPipeProvider(TasksProvider, EventLevel.Verbose, TasksKeyword)); // a task's whole wait, its spinning too
 
         // The samples share the kernel's count of the CPU time (their intervals only estimate it).
         var cpuBefore = ProcessCpuTime.Nanoseconds(processId);
@@ -93,13 +100,16 @@ public static class ProfileSession
     /// </summary>
     private sealed class Recorder(ProfileKinds kinds, bool selfProfiling)
     {
-        private const int ThreadSample = 0, GCAllocationTick = 10, ExceptionThrown = 80, ContentionStart = 81, ContentionStop = 91, AllocationSampled = 303;
+        private const int ThreadSample = 0, GCAllocationTick = 10, ExceptionThrown = 80, ContentionStart = 81, ContentionStop = 91,
+            WaitHandleWaitStart = 301, WaitHandleWaitStop = 302, AllocationSampled = 303;
+        private const int TaskWaitBegin = 10, TaskWaitEnd = 11, SynchronousWait = 1;
         private const int ManagedSample = 2;
 
         private readonly ManagedCode _code = new();
         private const string Running = "running", Waiting = "waiting";
 
         private readonly List<Sample> _cpu = [], _wall = [], _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
+        private readonly BlockingWaits _blocking = new();
         private readonly Dictionary<long, (long Time, int WaitingAt)> _previousSample = [];
         private readonly Dictionary<long, int> _waiting = [];
         private readonly Dictionary<ulong, string> _typeNames = [];
@@ -123,10 +133,21 @@ public static class ProfileSession
         private void Take(in TraceEventRecord record)
         {
             var kind = record.Kind;
+            _blocking.See(record.Timestamp);
             if (kind.Provider == SampleProfilerProvider)
             {
                 if (kind.Id == ThreadSample && (kinds & (ProfileKinds.Cpu | ProfileKinds.Wall)) != 0)
                     OnThreadSample(record);
+                return;
+            }
+
+            if (kind.Provider == TasksProvider)
+            {
+                // TaskWaitBegin: OriginatingTaskSchedulerID, OriginatingTaskID, TaskID, Behavior, ContinueWithTaskID.
+                if (kind.Id == TaskWaitBegin && BinaryPrimitives.ReadInt32LittleEndian(record.Payload[12..]) == SynchronousWait)
+                    _blocking.Begin(record.ThreadId, record.Timestamp, record.Stack, task: true);
+                else if (kind.Id == TaskWaitEnd)
+                    _blocking.End(record.ThreadId, record.Timestamp, record.Stack, task: true);
                 return;
             }
 
@@ -149,6 +170,12 @@ public static class ProfileSession
                     // ContentionFlags, ClrInstanceID, DurationNs.
                     if (_waiting.Remove(record.ThreadId, out var stack))
                         _mutex.Add(new Sample(stack, 1, (long)BinaryPrimitives.ReadDoubleLittleEndian(payload[3..])));
+                    break;
+                case WaitHandleWaitStart when kinds.HasFlag(ProfileKinds.Block):
+                    _blocking.Begin(record.ThreadId, record.Timestamp, record.Stack, task: false);
+                    break;
+                case WaitHandleWaitStop when kinds.HasFlag(ProfileKinds.Block):
+                    _blocking.End(record.ThreadId, record.Timestamp, record.Stack, task: false);
                     break;
                 case ExceptionThrown when kinds.HasFlag(ProfileKinds.Exceptions) && record.Stack >= 0:
                     // ExceptionType, ExceptionMessage, ….
@@ -230,7 +257,7 @@ public static class ProfileSession
             }
 
             using var frames = new StackFrames(reader.Stacks, _code, selfProfiling);
-            var profiles = new List<RecordedProfile>(5);
+            var profiles = new List<RecordedProfile>(6);
             if (Fill(new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), _cpu, frames, cpu: true) is { SampleCount: > 0 } cpu)
             {
                 // Each sample's interval since the thread's previous one counts time the thread was not on a
@@ -250,6 +277,9 @@ public static class ProfileSession
                 profiles.Add(new RecordedProfile(ProfileType.Heap, heap.Build(start, duration)));
             if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
                 profiles.Add(new RecordedProfile(ProfileType.Mutex, mutex.Build(start, duration)));
+            var blocking = _blocking.Build().Select(w => new Sample(w.Stack, 1, (long)(w.Ticks * nanosecondsPerTick))).ToList();
+            if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), blocking, frames, block: true) is { SampleCount: > 0 } block)
+                profiles.Add(new RecordedProfile(ProfileType.Block, block.Build(start, duration)));
             if (Fill(new ProfileBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
                 profiles.Add(new RecordedProfile(ProfileType.Other, exceptions.Build(start, duration)));
             return profiles;
@@ -258,7 +288,7 @@ public static class ProfileSession
         private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
-        private static ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false)
+        private static ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
         {
             var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
             foreach (var sample in samples)
@@ -273,6 +303,15 @@ public static class ProfileSession
                     values[1] = sample.Second;
                     builder.Add(stack, values, "state", state);
                     continue;
+                }
+
+                if (block)
+                {
+                    // TPL's events are written from the waiting call: its frames writing them are not the wait.
+                    var writing = 0;
+                    while (writing < stack.Count - 1 && IsEventWriting(stack[writing].Function))
+                        writing++;
+                    stack = stack.Slice(writing);
                 }
 
                 if (cpu)
@@ -293,6 +332,10 @@ public static class ProfileSession
 
             return builder;
         }
+
+        private static bool IsEventWriting(string function) =>
+            function.StartsWith("System.Diagnostics.Tracing.", StringComparison.Ordinal)
+            || function.StartsWith("System.Threading.Tasks.TplEventSource.", StringComparison.Ordinal);
 
         private static bool IsWait(string leaf) =>
             leaf.StartsWith("System.Threading.Thread.Sleep", StringComparison.Ordinal)

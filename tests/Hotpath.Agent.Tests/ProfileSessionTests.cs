@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
@@ -143,6 +144,63 @@ public sealed class ProfileSessionTests
         Assert.InRange(burning + burnWaiting, 0.7 * window, 1.1 * window);
         Assert.True(sleeping > 0.95 * (sleeping + sleepRunning), summary);
         Assert.True(burning > 0.8 * (burning + burnWaiting), summary);
+    }
+
+    [Fact]
+    public async Task A_block_window_charges_dot_result_with_the_time_the_threads_measured_themselves_blocked_there()
+    {
+        // Two threads each spend a third of their time burning a core and the rest blocked on .Result of a
+        // 60 ms call, measuring that themselves; a third thread keeps the cores busy, so .Result spins a while first.
+        long blockedTicks = 0, elapsedTicks = 0, waits = 0;
+        var workers = 0;
+        var recorded = await RecordWhileAsync(ProfileKinds.Block, stop =>
+        {
+            if (Interlocked.Increment(ref workers) == 3)
+            {
+                BurnCpu(stop);
+                return;
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            while (!stop.IsCancellationRequested)
+            {
+                BurnFor(TimeSpan.FromMilliseconds(30));
+                var waiting = Stopwatch.GetTimestamp();
+                WaitOnResult(60);
+                Interlocked.Add(ref blockedTicks, Stopwatch.GetTimestamp() - waiting);
+                Interlocked.Increment(ref waits);
+            }
+
+            Interlocked.Add(ref elapsedTicks, Stopwatch.GetTimestamp() - started);
+        }, threads: 3);
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Block));
+        Assert.Equal(["contentions", "delay"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
+        var top = TopTable.Build(profile, 1);
+        var wait = top.Rows.Single(r => r.Function.EndsWith("ProfileSessionTests.WaitOnResult", StringComparison.Ordinal));
+        var measured = 2.0 * blockedTicks / elapsedTicks;
+        var profiled = (double)wait.Cumulative / profile.DurationNanos;
+        var counted = TopTable.Build(profile, 0).Rows.Single(r => r.Function == wait.Function).Cumulative;
+        var (measuredEach, profiledEach) = (blockedTicks * 1e9 / Stopwatch.Frequency / waits, (double)wait.Cumulative / counted);
+        var summary = $"measured {measured:0.000} threads blocked, {measuredEach / 1e6:0.0} ms a wait; the block profile {profiled:0.000}, {profiledEach / 1e6:0.0} ms a wait; " + Summary(top);
+        Assert.True(Math.Abs(profiled - measured) <= 0.15 * measured, summary);
+        // Each wait counted once (.Result blocks in a wait handle after spinning: one wait, not two).
+        Assert.True(Math.Abs(profiledEach - measuredEach) <= 0.15 * measuredEach, summary);
+        // The wait is charged to the call that blocked, not to the events' writing.
+        Assert.DoesNotContain(top.Rows, r => r.Function.StartsWith("System.Diagnostics.Tracing.", StringComparison.Ordinal) && r.Flat > 0);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int WaitOnResult(int milliseconds) =>
+        Task.Delay(milliseconds).ContinueWith(_ => 1, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Result;
+
+    private static void BurnFor(TimeSpan time)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            // Spinning on the clock: CPU, not a wait.
+        }
     }
 
     [Fact]
