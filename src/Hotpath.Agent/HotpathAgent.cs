@@ -1,3 +1,4 @@
+using Hotpath.Agent.Spans;
 using Hotpath.Pprof;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Extensions.Hosting;
@@ -57,12 +58,13 @@ public sealed partial class HotpathAgent(IOptions<HotpathAgentOptions> options, 
             Tenant = settings.Tenant,
         }, loggers.CreateLogger<ProfileUploader>());
 
+        using var spans = settings.Spans && OperatingSystem.IsLinux() ? new SpanTimeline() : null;
         while (!stoppingToken.IsCancellationRequested)
         {
             var started = _time.GetUtcNow();
             try
             {
-                foreach (var recorded in await ProfileSession.RecordAsync(Environment.ProcessId, settings.Types, settings.Window, stoppingToken, _time))
+                foreach (var recorded in await ProfileSession.RecordAsync(Environment.ProcessId, settings.Types, settings.Window, allocationTicksOnly: false, stoppingToken, _time, spans))
                     uploader.Enqueue(recorded.Type, ProfileEncoder.ToGzipBytes(recorded.Profile));
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -23,6 +23,12 @@ public sealed class HotpathAgentOptions
     /// <summary>The profiles recorded each cycle: cpu, heap, mutex and exceptions (as <c>other</c>) by default; add Wall for wall-clock time, Block for blocking waits.</summary>
     public ProfileKinds Types { get; set; } = ProfileKinds.Default;
 
+    /// <summary>
+    /// Labels samples taken inside an <see cref="System.Diagnostics.Activity"/> (a trace span) with <c>span_id</c>,
+    /// <c>trace_id</c> and <c>span_name</c> of its local root (Linux).
+    /// </summary>
+    public bool Spans { get; set; } = true;
+
     /// <summary>A profile of each type every interval...</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -48,7 +54,7 @@ public sealed class HotpathAgentOptionsValidator : IValidateOptions<HotpathAgent
         if (!Uri.TryCreate(options.CollectorAddress, UriKind.Absolute, out _))
             failures.Add("Hotpath:Agent:CollectorAddress must be an absolute URL");
         if (options.Types == ProfileKinds.None || (options.Types & ~ProfileKinds.All) != 0)
-            failures.Add("Hotpath:Agent:Types must name Cpu, Heap, Mutex, Exceptions and/or Wall");
+            failures.Add("Hotpath:Agent:Types must name Cpu, Heap, Mutex, Exceptions, Wall and/or Block");
         if (options.Window <= TimeSpan.Zero || options.Interval < options.Window)
             failures.Add("Hotpath:Agent:Interval must be at least Window, and Window positive");
         if (options.MinJitter < TimeSpan.Zero || options.MaxJitter < options.MinJitter)

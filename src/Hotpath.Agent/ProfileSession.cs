@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Diagnostics.Tracing;
+using System.Runtime.InteropServices;
 using Hotpath.Agent.EventPipe;
+using Hotpath.Agent.Spans;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Proto;
 using Microsoft.Diagnostics.NETCore.Client;
@@ -48,9 +51,12 @@ public static class ProfileSession
     /// <param name="allocationTicksOnly">
     /// Measures allocations by GCAllocationTick alone, as on runtimes before .NET 10 (tests run the fallback with it).
     /// </param>
+    /// <param name="spans">This process's span changes, to label its samples with their spans (in process only), or null.</param>
     internal static async Task<IReadOnlyList<RecordedProfile>> RecordAsync(int processId, ProfileKinds kinds, TimeSpan window, bool allocationTicksOnly,
-        CancellationToken cancellationToken, TimeProvider? time = null)
+        CancellationToken cancellationToken, TimeProvider? time = null, SpanTimeline? spans = null)
     {
+        if (spans is not null && processId != Environment.ProcessId)
+            throw new ArgumentException("spans are known in process only", nameof(spans));
         time ??= TimeProvider.System;
         if (kinds == ProfileKinds.None)
             throw new ArgumentException("nothing to record", nameof(kinds));
@@ -78,12 +84,15 @@ public static class ProfileSession
         var recorder = new Recorder(kinds, selfProfiling: processId == Environment.ProcessId);
         using var reader = new NetTraceReader(session.EventStream, recorder.OnEvent);
         var reading = reader.ReadAsync(CancellationToken.None);
+        spans?.Start();
+        SpanLookup? spanLookup;
         try
         {
             await Task.Delay(window, time, cancellationToken);
         }
         finally
         {
+            spanLookup = spans?.Stop();
             // Stopping sends the rundown, then ends the stream.
             await session.StopAsync(CancellationToken.None);
             await reading;
@@ -91,7 +100,8 @@ public static class ProfileSession
 
         // The profile's period, from the session's start to its end, and the CPU time the kernel counted in it.
         var cpuUsed = ProcessCpuTime.Nanoseconds(processId) - cpuBefore;
-        return recorder.Build(reader, started, time.GetUtcNow() - started, cpuUsed);
+        // The events' clock is the one the span changes were timed by (Linux: CLOCK_MONOTONIC, in nanoseconds), or spans cannot be placed.
+        return recorder.Build(reader, started, time.GetUtcNow() - started, cpuUsed, reader.TicksPerSecond == Stopwatch.Frequency ? spanLookup : null);
     }
 
     /// <summary>
@@ -114,8 +124,11 @@ public static class ProfileSession
         private readonly Dictionary<long, int> _waiting = [];
         private readonly Dictionary<ulong, string> _typeNames = [];
         private readonly Dictionary<string, string> _exceptionTypes = new(StringComparer.Ordinal);
+        private readonly List<KeyValuePair<string, string>> _labels = new(4);
+        private SpanLookup? _spans;
 
-        private readonly record struct Sample(int Stack, long First, long Second, string? Type = null);
+        /// <summary>A sample: its stack, its values, maybe a label's value, and the thread and time it was taken at (for its span).</summary>
+        private readonly record struct Sample(int Stack, long First, long Second, string? Type = null, long Thread = 0, long Time = 0);
 
         /// <summary>Takes one event; one whose payload is shorter than its kind's layout is skipped, the rest still read.</summary>
         public void OnEvent(in TraceEventRecord record)
@@ -157,10 +170,10 @@ public static class ProfileSession
             switch (kind.Id)
             {
                 case AllocationSampled when kinds.HasFlag(ProfileKinds.Heap):
-                    OnAllocationSampled(record.Stack, payload);
+                    OnAllocationSampled(record, payload);
                     break;
                 case GCAllocationTick when kinds.HasFlag(ProfileKinds.Heap) && kind.Version >= 4:
-                    OnAllocationTick(record.Stack, payload);
+                    OnAllocationTick(record, payload);
                     break;
                 case ContentionStart when kinds.HasFlag(ProfileKinds.Mutex):
                     if (record.Stack >= 0)
@@ -169,7 +182,7 @@ public static class ProfileSession
                 case ContentionStop when kinds.HasFlag(ProfileKinds.Mutex) && kind.Version >= 1:
                     // ContentionFlags, ClrInstanceID, DurationNs.
                     if (_waiting.Remove(record.ThreadId, out var stack))
-                        _mutex.Add(new Sample(stack, 1, (long)BinaryPrimitives.ReadDoubleLittleEndian(payload[3..])));
+                        _mutex.Add(new Sample(stack, 1, (long)BinaryPrimitives.ReadDoubleLittleEndian(payload[3..]), null, record.ThreadId, record.Timestamp));
                     break;
                 case WaitHandleWaitStart when kinds.HasFlag(ProfileKinds.Block):
                     _blocking.Begin(record.ThreadId, record.Timestamp, record.Stack, task: false);
@@ -180,7 +193,7 @@ public static class ProfileSession
                 case ExceptionThrown when kinds.HasFlag(ProfileKinds.Exceptions) && record.Stack >= 0:
                     // ExceptionType, ExceptionMessage, ….
                     var type = Utf16.Read(ref payload);
-                    _exceptions.Add(new Sample(record.Stack, 1, 0, _exceptionTypes.TryGetValue(type, out var known) ? known : _exceptionTypes[type] = type));
+                    _exceptions.Add(new Sample(record.Stack, 1, 0, _exceptionTypes.TryGetValue(type, out var known) ? known : _exceptionTypes[type] = type, record.ThreadId, record.Timestamp));
                     break;
             }
         }
@@ -201,14 +214,15 @@ public static class ProfileSession
             if (stack < 0)
                 return;
             if (kinds.HasFlag(ProfileKinds.Wall))
-                _wall.Add(new Sample(stack, 1, interval, waiting ? Waiting : Running));
+                _wall.Add(new Sample(stack, 1, interval, waiting ? Waiting : Running, record.ThreadId, now));
             if (!waiting && kinds.HasFlag(ProfileKinds.Cpu))
-                _cpu.Add(new Sample(stack, 1, interval));
+                _cpu.Add(new Sample(stack, 1, interval, null, record.ThreadId, now));
         }
 
         /// <summary>AllocationKind, ClrInstanceID, TypeID, TypeName, Address, ObjectSize, SampledByteOffset.</summary>
-        private void OnAllocationSampled(int stack, ReadOnlySpan<byte> payload)
+        private void OnAllocationSampled(in TraceEventRecord record, ReadOnlySpan<byte> payload)
         {
+            var stack = record.Stack;
             var type = TypeName(BinaryPrimitives.ReadUInt64LittleEndian(payload[6..]), payload[14..], out var afterName);
             var objectSize = BinaryPrimitives.ReadInt64LittleEndian(afterName[8..]);
             if (objectSize <= 0 || stack < 0)
@@ -217,19 +231,20 @@ public static class ProfileSession
             // such objects.
             var size = (double)objectSize;
             var probability = -double.ExpM1(size * double.LogP1(-1 / AllocationSamplingMean));
-            _heap.Add(new Sample(stack, (long)Math.Round(1 / probability), (long)Math.Round(size / probability), type));
+            _heap.Add(new Sample(stack, (long)Math.Round(1 / probability), (long)Math.Round(size / probability), type, record.ThreadId, record.Timestamp));
         }
 
         /// <summary>Version 4: AllocationAmount, AllocationKind, ClrInstanceID, AllocationAmount64, TypeID, TypeName, HeapIndex, Address, ObjectSize.</summary>
-        private void OnAllocationTick(int stack, ReadOnlySpan<byte> payload)
+        private void OnAllocationTick(in TraceEventRecord record, ReadOnlySpan<byte> payload)
         {
+            var stack = record.Stack;
             var amount = BinaryPrimitives.ReadInt64LittleEndian(payload[10..]);
             var type = TypeName(BinaryPrimitives.ReadUInt64LittleEndian(payload[18..]), payload[26..], out var afterName);
             var objectSize = BinaryPrimitives.ReadInt64LittleEndian(afterName[12..]);
             if (amount <= 0 || stack < 0)
                 return;
             // A tick stands for the ~100 KB allocated since the previous one, charged to the object that crossed it.
-            _allocationTicks.Add(new Sample(stack, objectSize > 0 ? Math.Max(1, amount / objectSize) : 1, amount, type));
+            _allocationTicks.Add(new Sample(stack, objectSize > 0 ? Math.Max(1, amount / objectSize) : 1, amount, type, record.ThreadId, record.Timestamp));
         }
 
         /// <summary>The type's name, read from the payload the first time its id is seen.</summary>
@@ -246,8 +261,10 @@ public static class ProfileSession
         }
 
         /// <param name="cpuNanoseconds">The process's CPU time over the window, when it could be read.</param>
-        public IReadOnlyList<RecordedProfile> Build(NetTraceReader reader, DateTimeOffset start, TimeSpan duration, long? cpuNanoseconds)
+        /// <param name="spans">The spans the process's threads were in over the window (in process), or null.</param>
+        public IReadOnlyList<RecordedProfile> Build(NetTraceReader reader, DateTimeOffset start, TimeSpan duration, long? cpuNanoseconds, SpanLookup? spans)
         {
+            _spans = spans;
             // A thread's first sample stands for a millisecond; none for more than a second.
             var nanosecondsPerTick = 1e9 / reader.TicksPerSecond;
             foreach (var sampled in (List<Sample>[])[_cpu, _wall])
@@ -277,7 +294,7 @@ public static class ProfileSession
                 profiles.Add(new RecordedProfile(ProfileType.Heap, heap.Build(start, duration)));
             if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
                 profiles.Add(new RecordedProfile(ProfileType.Mutex, mutex.Build(start, duration)));
-            var blocking = _blocking.Build().Select(w => new Sample(w.Stack, 1, (long)(w.Ticks * nanosecondsPerTick))).ToList();
+            var blocking = _blocking.Build().Select(w => new Sample(w.Stack, 1, (long)(w.Ticks * nanosecondsPerTick), null, w.Thread, w.Since)).ToList();
             if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), blocking, frames, block: true) is { SampleCount: > 0 } block)
                 profiles.Add(new RecordedProfile(ProfileType.Block, block.Build(start, duration)));
             if (Fill(new ProfileBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
@@ -288,22 +305,21 @@ public static class ProfileSession
         private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
-        private static ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
+        private ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
         {
             var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
             foreach (var sample in samples)
             {
                 if (frames.Of(sample.Stack) is not { Count: > 0 } stack)
                     continue;
+                _labels.Clear();
                 if (wall)
                 {
                     // A thread the runtime saw in managed code but at a waiting method's frame was waiting.
-                    var state = sample.Type == Running && IsWait(stack[0].Function) ? Waiting : sample.Type;
-                    values[0] = sample.First;
-                    values[1] = sample.Second;
-                    builder.Add(stack, values, "state", state);
-                    continue;
+                    _labels.Add(new("state", sample.Type == Running && IsWait(stack[0].Function) ? Waiting : sample.Type!));
                 }
+                else if (sample.Type is not null)
+                    _labels.Add(new("type", sample.Type));
 
                 if (block)
                 {
@@ -324,10 +340,12 @@ public static class ProfileSession
                         stack = stack.Slice(1);
                 }
 
+                if (_spans?.At(sample.Thread, sample.Time) is { } span)
+                    _labels.AddRange(span.Labels);
                 values[0] = sample.First;
                 if (values.Length > 1)
                     values[1] = sample.Second;
-                builder.Add(stack, values, sample.Type is null ? null : "type", sample.Type);
+                builder.Add(stack, values, CollectionsMarshal.AsSpan(_labels));
             }
 
             return builder;

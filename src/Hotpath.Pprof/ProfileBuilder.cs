@@ -55,6 +55,15 @@ public sealed class ProfileBuilder
     /// <summary>Adds values for a stack (leaf first), optionally with a string label such as the allocated type; summed with the same stack and label's.</summary>
     public void Add(IReadOnlyList<ProfileFrame> framesLeafFirst, ReadOnlySpan<long> values, string? labelKey = null, string? labelValue = null)
     {
+        if (labelKey is null)
+            Add(framesLeafFirst, values, []);
+        else
+            Add(framesLeafFirst, values, [KeyValuePair.Create(labelKey, labelValue ?? "")]);
+    }
+
+    /// <summary>Adds a sample with string labels; one with the same stack and labels is summed into.</summary>
+    public void Add(IReadOnlyList<ProfileFrame> framesLeafFirst, ReadOnlySpan<long> values, ReadOnlySpan<KeyValuePair<string, string>> labels)
+    {
         ArgumentNullException.ThrowIfNull(framesLeafFirst);
         CheckValues(values);
         _stack.Clear();
@@ -66,13 +75,15 @@ public sealed class ProfileBuilder
             _key.Append(id).Append(',');
         }
 
-        var key = _key.Append('\u0001').Append(labelKey).Append('\u0001').Append(labelValue).ToString();
+        foreach (var label in labels)
+            _key.Append('\u0001').Append(label.Key).Append('\u0001').Append(label.Value);
+        var key = _key.ToString();
         if (!_samples.TryGetValue(key, out var sample))
         {
             sample = NewSample(_stack.Count, values.Length);
             sample.LocationId.AddRange(_stack);
-            if (labelKey is not null)
-                sample.Label.Add(new Label { Key = Intern(labelKey), Str = Intern(labelValue ?? "") });
+            foreach (var label in labels)
+                sample.Label.Add(new Label { Key = Intern(label.Key), Str = Intern(label.Value) });
             _samples[key] = sample;
         }
 

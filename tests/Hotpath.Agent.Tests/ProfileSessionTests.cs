@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Hotpath.Agent.Spans;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Pprof.Proto;
@@ -194,6 +195,7 @@ public sealed class ProfileSessionTests
     private static int WaitOnResult(int milliseconds) =>
         Task.Delay(milliseconds).ContinueWith(_ => 1, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Result;
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void BurnFor(TimeSpan time)
     {
         var until = Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency);
@@ -202,6 +204,84 @@ public sealed class ProfileSessionTests
             // Spinning on the clock: CPU, not a wait.
         }
     }
+
+    [Fact]
+    public async Task Samples_taken_inside_a_span_carry_its_local_root_s_id_trace_and_name_across_the_threads_its_request_hops_to()
+    {
+        // Requests, one after another, each a root span with a child span: CPU on the thread that starts it,
+        // then, after an await that resumes on a pool thread, CPU in the child span there.
+        using var source = new ActivitySource("Hotpath.Agent.Tests.Spans");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var spans = new SpanTimeline();
+        var requests = new System.Collections.Concurrent.ConcurrentDictionary<string, string>(); // span id → trace id
+        var hops = 0;
+        using var stop = new CancellationTokenSource();
+        async Task RequestAsync()
+        {
+            using var request = source.StartActivity("GET /orders/{id}")!;
+            requests[request.SpanId.ToHexString()] = request.TraceId.ToHexString();
+            var thread = Environment.CurrentManagedThreadId;
+            BeforeTheHop(TimeSpan.FromMilliseconds(40));
+            await Task.Delay(5);
+            if (Environment.CurrentManagedThreadId != thread)
+                Interlocked.Increment(ref hops);
+            using (source.StartActivity("SELECT orders"))
+                AfterTheHop(TimeSpan.FromMilliseconds(40));
+        }
+
+        var serving = Task.Run(async () =>
+        {
+            // Each request starts on a thread of its own and resumes on a pool thread.
+            while (!stop.IsCancellationRequested)
+                await Task.Factory.StartNew(RequestAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        });
+
+        IReadOnlyList<RecordedProfile> recorded;
+        try
+        {
+            recorded = await ProfileSession.RecordAsync(Environment.ProcessId, ProfileKinds.Cpu, TimeSpan.FromSeconds(3), allocationTicksOnly: false,
+                CancellationToken.None, spans: spans);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await serving;
+        }
+
+        var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Cpu));
+        foreach (var function in new[] { nameof(BeforeTheHop), nameof(AfterTheHop) })
+        {
+            var samples = profile.Sample.Where(s => s.LocationId.Any(l => FunctionOf(profile, l).EndsWith("ProfileSessionTests." + function, StringComparison.Ordinal))).ToList();
+            var labelled = samples.Where(s => Label(profile, s, "span_name") == "GET /orders/{id}").ToList();
+            var (taken, inSpan) = (samples.Sum(s => s.Value[0]), labelled.Sum(s => s.Value[0]));
+            var summary = $"{function}: {inSpan} of {taken} samples in the span; {hops} hops of {requests.Count} requests";
+            Assert.True(taken >= 200, summary);
+            Assert.True(inSpan >= 0.9 * taken, summary);
+            // The local root's id, the one the request started, and its trace.
+            Assert.All(labelled, s => Assert.Equal(requests[Label(profile, s, "span_id")!], Label(profile, s, "trace_id")));
+        }
+
+        Assert.True(hops == requests.Count, $"{hops} of {requests.Count} requests resumed on another thread");
+        // Samples outside any span carry none.
+        Assert.Contains(profile.Sample, s => Label(profile, s, "span_id") is null);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void BeforeTheHop(TimeSpan time) => BurnFor(time);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AfterTheHop(TimeSpan time) => BurnFor(time);
+
+    private static string FunctionOf(Profile profile, ulong location) =>
+        profile.StringTable[(int)profile.Function.First(f => f.Id == profile.Location.First(l => l.Id == location).Line[0].FunctionId).Name];
+
+    private static string? Label(Profile profile, Sample sample, string key) =>
+        sample.Label.Where(l => profile.StringTable[(int)l.Key] == key).Select(l => profile.StringTable[(int)l.Str]).FirstOrDefault();
 
     [Fact]
     public async Task Frames_of_methods_whose_assembly_has_a_pdb_carry_the_source_file_the_methods_first_line_and_the_line_that_ran()

@@ -17,8 +17,8 @@ internal sealed class BlockingWaits
     private readonly List<Wait> _waits = [];
     private long _first = long.MaxValue, _last = long.MinValue;
 
-    /// <summary>A wait: its stack (an index into the trace's stacks) and its ticks.</summary>
-    public readonly record struct Wait(int Stack, long Ticks);
+    /// <summary>A wait: its thread, its stack (an index into the trace's stacks), when it began (or the window did) and its ticks.</summary>
+    public readonly record struct Wait(long Thread, int Stack, long Since, long Ticks);
 
     /// <summary>A thread's waits in progress: the task's it is in, and a handle's outside one (-1: none).</summary>
     private record struct Open(long TaskSince, int TaskStack, long HandleSince, int HandleStack);
@@ -56,12 +56,15 @@ internal sealed class BlockingWaits
         if (task)
         {
             if (open.TaskSince >= 0)
-                Add(open.TaskStack, timestamp - open.TaskSince);
+                Add(thread, open.TaskStack, open.TaskSince, timestamp);
             open.TaskSince = -1;
         }
         else if (open.TaskSince < 0)
         {
-            Add(open.HandleSince >= 0 ? open.HandleStack : stack, timestamp - (open.HandleSince >= 0 ? open.HandleSince : _first));
+            if (open.HandleSince >= 0)
+                Add(thread, open.HandleStack, open.HandleSince, timestamp);
+            else
+                Add(thread, stack, _first, timestamp);
             open.HandleSince = -1;
         }
     }
@@ -69,21 +72,21 @@ internal sealed class BlockingWaits
     /// <summary>The waits, those still open charged to the window's last event.</summary>
     public IReadOnlyList<Wait> Build()
     {
-        foreach (var open in _open.Values)
+        foreach (var (thread, open) in _open)
         {
             if (open.TaskSince >= 0)
-                Add(open.TaskStack, _last - open.TaskSince);
+                Add(thread, open.TaskStack, open.TaskSince, _last);
             else if (open.HandleSince >= 0)
-                Add(open.HandleStack, _last - open.HandleSince);
+                Add(thread, open.HandleStack, open.HandleSince, _last);
         }
 
         _open.Clear();
         return _waits;
     }
 
-    private void Add(int stack, long ticks)
+    private void Add(long thread, int stack, long since, long until)
     {
         if (stack >= 0)
-            _waits.Add(new Wait(stack, Math.Max(0, ticks)));
+            _waits.Add(new Wait(thread, stack, since, Math.Max(0, until - since)));
     }
 }

@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Hotpath.Agent.Spans;
+
+/// <summary>
+/// Which <see cref="Activity"/> (trace span) each thread of this process was in, and since when, so that a window's
+/// samples can be labelled with the span they were taken in. <see cref="Activity.CurrentChanged"/> fires on the
+/// thread whose current activity changes, including when an async continuation resumes on a pool thread with the
+/// request's execution context, so a request's span follows it across threads. Kept while a window records
+/// (<see cref="Start"/> to <see cref="Stop"/>); in between, a change costs a thread-static read and a field write.
+/// In process only: EventPipe's samples carry no activity, so a process profiled from outside has no span labels.
+/// </summary>
+internal sealed class SpanTimeline : IDisposable
+{
+    /// <summary>Changes kept per thread per window; past it the thread's later samples get no span (bounded memory).</summary>
+    private const int MaxChangesPerThread = 1 << 16;
+
+    [ThreadStatic]
+    private static ThreadSpans? t_spans;
+
+    private readonly ConcurrentDictionary<long, ThreadSpans> _threads = new();
+    private volatile bool _recording;
+
+    public SpanTimeline() => Activity.CurrentChanged += OnCurrentChanged;
+
+    /// <summary>Starts keeping changes; each thread's span at this moment is its first entry.</summary>
+    public void Start()
+    {
+        var now = Stopwatch.GetTimestamp();
+        foreach (var thread in _threads.Values)
+            thread.Restart(now);
+        _recording = true;
+    }
+
+    /// <summary>Stops keeping changes and returns what was kept, by the operating system's thread id.</summary>
+    public SpanLookup Stop()
+    {
+        _recording = false;
+        return new SpanLookup(_threads.ToDictionary(t => t.Key, t => t.Value.Take()));
+    }
+
+    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e)
+    {
+        var spans = t_spans;
+        if (spans is null || spans.Owner != this)
+        {
+            spans = t_spans = new ThreadSpans(this);
+            _threads[ThreadIds.Current()] = spans;
+        }
+
+        spans.Change(Stopwatch.GetTimestamp(), e.Current, _recording);
+    }
+
+    public void Dispose() => Activity.CurrentChanged -= OnCurrentChanged;
+
+    /// <summary>One thread's current activity and, while recording, its changes (written by the thread, read at the window's end).</summary>
+    private sealed class ThreadSpans(SpanTimeline owner)
+    {
+        private readonly Lock _gate = new();
+        private List<(long Time, Activity? Span)> _changes = [];
+        private Activity? _current;
+
+        public SpanTimeline Owner { get; } = owner;
+
+        public void Change(long time, Activity? current, bool recording)
+        {
+            lock (_gate)
+            {
+                _current = current;
+                if (recording && _changes.Count < MaxChangesPerThread)
+                    _changes.Add((time, current));
+            }
+        }
+
+        public void Restart(long time)
+        {
+            lock (_gate)
+            {
+                _changes = [(time, _current)];
+            }
+        }
+
+        public (long Time, Activity? Span)[] Take()
+        {
+            lock (_gate)
+            {
+                var taken = _changes.ToArray();
+                _changes = [];
+                return taken;
+            }
+        }
+    }
+}
