@@ -8,7 +8,8 @@ using Microsoft.Extensions.Configuration;
 // - one busy thread (BusyLoop.Run) spending 60% of its time in Work.Checksum and 40% in Work.Parse;
 // - an allocator thread allocating ~10 MB/s, 80% of the bytes in Work.Allocate (byte[]), 20% in Work.Describe;
 // - two workers contending for one lock in Work.Reserve;
-// - four requests always in flight on the thread pool, each blocked on .Result of a 500 ms call (Requests.FetchBlocking).
+// - four requests always in flight on the thread pool, each blocked on .Result of a 500 ms call (Requests.FetchBlocking),
+//   and one awaiting a 300 ms call (Requests.RunHistoryAsync), each in a trace span.
 // Runs until stopped, or for --seconds N; --agent URL profiles it in-process and pushes to that collector.
 // At the end it prints its throughput (rounds of work per second in each busy method) and its peak memory.
 var seconds = 0;
@@ -27,6 +28,14 @@ using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
 
 var busy = new BusyLoop();
+
+// Spans of HotApp's requests, recorded as an OpenTelemetry SDK would; the agent labels samples taken in them.
+using var spans = new ActivityListener
+{
+    ShouldListenTo = source => source.Name == Requests.SourceName,
+    Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+};
+ActivitySource.AddActivityListener(spans);
 
 // The agent in a console app without a generic host; its settings can also come from the environment,
 // e.g. Hotpath__Agent__Window=00:00:05 or Hotpath__Agent__Labels__region=eu-west.
@@ -54,7 +63,7 @@ var requests = new Requests();
 var started = Stopwatch.GetTimestamp();
 foreach (var thread in threads)
     thread.Start();
-var serving = requests.RunAsync(stop.Token);
+var serving = Task.WhenAll(requests.RunAsync(stop.Token), Requests.RunHistoryAsync(stop.Token));
 Console.WriteLine($"HotApp {Environment.ProcessId} running{(seconds > 0 ? $" for {seconds} s" : "")}: 60% Work.Checksum, 40% Work.Parse; Work.Allocate; lock in Work.Reserve; .Result in Requests.FetchBlocking");
 if (seconds > 0)
     stop.CancelAfter(TimeSpan.FromSeconds(seconds));

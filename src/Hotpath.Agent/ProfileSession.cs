@@ -25,7 +25,7 @@ public static class ProfileSession
 {
     private const string SampleProfilerProvider = "Microsoft-DotNETCore-SampleProfiler", TasksProvider = "System.Threading.Tasks.TplEventSource";
     private const long GcKeyword = 0x1, ContentionKeyword = 0x4000, ExceptionKeyword = 0x8000, StackKeyword = 0x40000000,
-        WaitHandleKeyword = 0x40000000000, AllocationSamplingKeyword = 0x80000000000;
+        ThreadingKeyword = 0x10000, WaitHandleKeyword = 0x40000000000, AllocationSamplingKeyword = 0x80000000000;
 
     /// <summary>TplEventSource's <c>Tasks</c> keyword: TaskWaitBegin and (at Verbose) TaskWaitEnd.</summary>
     private const long TasksKeyword = 0x2;
@@ -71,6 +71,8 @@ public static class ProfileSession
             keywords |= ExceptionKeyword;
         if (kinds.HasFlag(ProfileKinds.Block))
             keywords |= WaitHandleKeyword; // .NET 9+: threads blocked in the runtime's waits
+        if ((kinds & (ProfileKinds.Wall | ProfileKinds.Block)) != 0)
+            keywords |= ThreadingKeyword; // the thread pool's workers and adjustments, as the samples' labels
         var providers = new List<EventPipeProvider> { new(ManagedCode.RuntimeProvider, EventLevel.Verbose, keywords) }; // Verbose: GCAllocationTick, WaitHandleWait
         if ((kinds & (ProfileKinds.Cpu | ProfileKinds.Wall)) != 0)
             providers.Add(new EventPipeProvider(SampleProfilerProvider, EventLevel.Informational));
@@ -120,6 +122,7 @@ public static class ProfileSession
 
         private readonly List<Sample> _cpu = [], _wall = [], _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
         private readonly BlockingWaits _blocking = new();
+        private readonly ThreadPoolStates _threadPool = new();
         private readonly Dictionary<long, (long Time, int WaitingAt)> _previousSample = [];
         private readonly Dictionary<long, int> _waiting = [];
         private readonly Dictionary<ulong, string> _typeNames = [];
@@ -164,7 +167,7 @@ public static class ProfileSession
                 return;
             }
 
-            if (_code.TryAdd(record) || kind.Provider != ManagedCode.RuntimeProvider)
+            if (_code.TryAdd(record) || kind.Provider != ManagedCode.RuntimeProvider || _threadPool.TryAdd(kind.Id, record.Timestamp, record.Payload))
                 return;
             var payload = record.Payload;
             switch (kind.Id)
@@ -328,6 +331,10 @@ public static class ProfileSession
                     while (writing < stack.Count - 1 && IsEventWriting(stack[writing].Function))
                         writing++;
                     stack = stack.Slice(writing);
+                    // The runtime's own threads waiting for work (the timer's, the thread pool's gate and idle
+                    // workers) have nothing but System.Threading on their stacks: not the app blocking.
+                    if (stack.All(f => f.Function.StartsWith("System.Threading.", StringComparison.Ordinal)))
+                        continue;
                 }
 
                 if (cpu)
@@ -340,6 +347,8 @@ public static class ProfileSession
                         stack = stack.Slice(1);
                 }
 
+                if (wall || block)
+                    _threadPool.AddLabels(sample.Time, _labels);
                 if (_spans?.At(sample.Thread, sample.Time) is { } span)
                     _labels.AddRange(span.Labels);
                 values[0] = sample.First;

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Hotpath.Pprof;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Testing;
@@ -12,7 +10,7 @@ namespace Hotpath.Agent.Tests;
 /// </summary>
 [Trait(TestCategory.Trait, TestCategory.Sampling)]
 [Collection("sampling")]
-public sealed partial class BlockProfileTests
+public sealed class BlockProfileTests
 {
     [Fact]
     public async Task The_block_profile_names_the_sync_over_async_call_with_the_delay_hotapp_measures_blocked_there()
@@ -24,7 +22,7 @@ public sealed partial class BlockProfileTests
         var last = await hotApp.WaitForExitAsync();
 
         var profile = Assert.Single(recorded, r => r.Type == ProfileType.Block).Profile;
-        var measured = double.Parse(Blocked().Match(last).Groups[1].Value, CultureInfo.InvariantCulture);
+        var measured = HotAppExpectations.MeasuredBlockedThreads(last);
         var top = TopTable.Build(profile, 1);
         var fetch = top.Rows.Single(r => r.Function == "HotApp.Requests.FetchBlocking");
         var threads = (double)fetch.Cumulative / profile.DurationNanos;
@@ -36,7 +34,4 @@ public sealed partial class BlockProfileTests
             other => Assert.True(other.Cumulative < fetch.Cumulative, summary));
         Assert.True(fetch.Cumulative > 0, summary);
     }
-
-    [GeneratedRegex(@"blocked ([0-9.]+) threads on average in Requests\.FetchBlocking")]
-    private static partial Regex Blocked();
 }

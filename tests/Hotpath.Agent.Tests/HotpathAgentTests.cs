@@ -126,4 +126,26 @@ public sealed class HotpathAgentTests
         await HotAppExpectations.AssertHeapAsync(collector, selection);
         await HotAppExpectations.AssertMutexAsync(collector, selection);
     }
+
+    [Fact]
+    public async Task Hotapp_with_wall_and_block_in_process_shows_its_blocked_requests_in_their_span_as_long_as_hotapp_measured()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        // Windows back to back, so the profiles cover the run HotApp measures.
+        var settings = new Dictionary<string, string>
+        {
+            ["Hotpath__Agent__Service"] = "hotapp-waits",
+            ["Hotpath__Agent__Types"] = "Wall, Block",
+            ["Hotpath__Agent__Window"] = "00:00:04",
+            ["Hotpath__Agent__Interval"] = "00:00:04",
+            ["Hotpath__Agent__MinJitter"] = "00:00:00",
+            ["Hotpath__Agent__MaxJitter"] = "00:00:00",
+        };
+        double measured;
+        await using (var hotApp = HotAppProcess.Start(seconds: 13, collector.BaseAddress.ToString(), settings))
+            measured = HotAppExpectations.MeasuredBlockedThreads(await hotApp.WaitForExitAsync());
+        await HotAppExpectations.WaitForEveryTypeAsync(collector, "hotapp-waits", TimeSpan.FromSeconds(20), "wall", "block");
+
+        await HotAppExpectations.AssertBlockedRequestsAsync(collector, "service=hotapp-waits", measured, spans: true);
+    }
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Hotpath.Pprof.Analysis;
 using Hotpath.Testing;
 
@@ -12,11 +10,8 @@ namespace Hotpath.Agent.Tests;
 /// </summary>
 [Trait(TestCategory.Trait, TestCategory.Sampling)]
 [Collection("sampling")]
-public sealed partial class WallProfileTests
+public sealed class WallProfileTests
 {
-    /// <summary>HotApp's Requests.Concurrency: the requests it keeps blocked.</summary>
-    private const int RequestsInFlight = 4;
-
     [Fact]
     public async Task The_sync_over_async_call_site_tops_hotapps_waiting_time_with_the_threads_hotapp_measures_blocked_there()
     {
@@ -27,7 +22,7 @@ public sealed partial class WallProfileTests
         var last = await hotApp.WaitForExitAsync();
 
         var profile = Assert.Single(recorded).Profile;
-        var measured = double.Parse(Blocked().Match(last).Groups[1].Value, CultureInfo.InvariantCulture);
+        var measured = HotAppExpectations.MeasuredBlockedThreads(last);
         var all = TopTable.Build(profile, 1);
         var waiting = TopTable.Build(new SampleSelection([KeyValuePair.Create("state", "waiting")], null).Apply(profile), 1);
         var fetch = all.Rows.Single(r => r.Function == "HotApp.Requests.FetchBlocking");
@@ -36,14 +31,10 @@ public sealed partial class WallProfileTests
         var summary = $"HotApp measured {measured:0.00} threads blocked, the wall profile {threads:0.00} ({100.0 * fetchWaiting.Cumulative / fetch.Cumulative:0}% waiting); "
             + string.Join(", ", waiting.Rows.Where(r => r.Function.StartsWith("HotApp.", StringComparison.Ordinal)).Take(5).Select(r => $"{r.Function} {r.Cumulative / 1e6:0} ms"));
         // Within ten points of the four requests' time.
-        Assert.True(Math.Abs(threads - measured) <= 0.1 * RequestsInFlight, summary);
+        Assert.True(Math.Abs(threads - measured) <= 0.1 * HotAppExpectations.RequestsInFlight, summary);
         // The call site tops HotApp's own waiting time (its request lambda, the one caller, ties with it).
         var hotAppWaits = waiting.Rows.Where(r => r.Function.StartsWith("HotApp.", StringComparison.Ordinal) && !r.Function.Contains("Requests", StringComparison.Ordinal));
         Assert.All(hotAppWaits, other => Assert.True(other.Cumulative < fetchWaiting.Cumulative, summary));
         Assert.True(fetchWaiting.Cumulative > 0.5 * fetch.Cumulative, summary);
     }
-
-    [GeneratedRegex(@"blocked ([0-9.]+) threads on average in Requests\.FetchBlocking")]
-    private static partial Regex Blocked();
-
 }

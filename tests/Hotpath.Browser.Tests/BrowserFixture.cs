@@ -42,8 +42,10 @@ public sealed class BrowserFixture : IAsyncLifetime
         await Collector.PostOkAsync("xss", "cpu", XssProfile(), "&labels=" + Uri.EscapeDataString("note=" + Uri.EscapeDataString(XssLabel)));
         await Collector.PostOkAsync("big", "cpu", SyntheticProfiles.ManyStacks(50_000, (T0.UtcTicks - DateTime.UnixEpoch.Ticks) * 100).ToByteArray());
         await PlantedFleet.WriteAsync(Collector, Planted, "checkout", PlantedStart);
-        await using (HotAppProcess.Start(seconds: 40, Collector.BaseAddress.ToString(), new Dictionary<string, string> { ["Hotpath__Agent__Window"] = "00:00:04" }))
-            await HotAppExpectations.WaitForEveryTypeAsync(Collector, "hotapp", TimeSpan.FromSeconds(45));
+        // Every kind, so the agent's wall and block profiles with their span and thread-pool labels are there too.
+        await using (HotAppProcess.Start(seconds: 40, Collector.BaseAddress.ToString(), new Dictionary<string, string>
+            { ["Hotpath__Agent__Window"] = "00:00:04", ["Hotpath__Agent__Types"] = "All" }))
+            await HotAppExpectations.WaitForEveryTypeAsync(Collector, "hotapp", TimeSpan.FromSeconds(45), "cpu", "heap", "mutex", "wall", "block");
 
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

@@ -35,6 +35,24 @@ public sealed class AgentCommandTests
         Assert.False(File.Exists($"/tmp/perf-{hotApp.Id}.map"));
     }
 
+    [Fact]
+    public async Task Attaching_with_wall_and_block_stores_where_hotapps_requests_waited_as_long_as_hotapp_measured()
+    {
+        await using var collector = await CollectorInstance.StartAsync();
+        await using var hotApp = HotAppProcess.Start(seconds: 14);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the pool grows to the blocked requests
+
+        var result = await CliRunner.RunAsync(collector, "agent", "--pid", hotApp.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--service", "hotapp-waits", "--types", "wall,block", "--window", "4s", "--interval", "4s", "--rounds", "1");
+        var measured = HotAppExpectations.MeasuredBlockedThreads(await hotApp.WaitForExitAsync());
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("stored wall profile of process", result.Output);
+        Assert.Contains("stored block profile of process", result.Output);
+        // From outside, samples carry no span: EventPipe's samples have no activity.
+        await HotAppExpectations.AssertBlockedRequestsAsync(collector, "service=hotapp-waits", measured, spans: false);
+    }
+
     /// <summary>Whether the process holds its perf map open, as its runtime does while the map is on.</summary>
     private static bool WritesPerfMap(int pid) =>
         Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Any(fd => new FileInfo(fd).LinkTarget == $"/tmp/perf-{pid}.map");

@@ -6,23 +6,58 @@ namespace Hotpath.Testing;
 
 /// <summary>
 /// What profiles of examples/HotApp must show, as it was built: Work.Checksum 60% of its busy loop's CPU,
-/// Work.Allocate 80% of the bytes it allocates (byte[]), and its workers waiting on the lock in Work.Reserve.
+/// Work.Allocate 80% of the bytes it allocates (byte[]), its workers waiting on the lock in Work.Reserve, and
+/// its four requests blocked on .Result in Requests.FetchBlocking.
 /// </summary>
-public static class HotAppExpectations
+public static partial class HotAppExpectations
 {
+    /// <summary>HotApp's Requests.Concurrency: the requests it keeps blocked.</summary>
+    public const int RequestsInFlight = 4;
+
+    /// <summary>The threads HotApp measured blocked in Requests.FetchBlocking on average, from its last line.</summary>
+    public static double MeasuredBlockedThreads(string lastLine) =>
+        double.Parse(BlockedThreads().Match(lastLine).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"blocked ([0-9.]+) threads on average in Requests\.FetchBlocking")]
+    private static partial System.Text.RegularExpressions.Regex BlockedThreads();
+
+    /// <summary>
+    /// The wall profile holds FetchBlocking's threads within ten points of the four requests' time, waiting, in the
+    /// requests' span when in process; the block profile its delay within 15% of what HotApp measured.
+    /// </summary>
+    public static async Task AssertBlockedRequestsAsync(CollectorInstance collector, string selection, double measured, bool spans)
+    {
+        var wall = await collector.GetProfileAsync($"/api/0/profiles/merge?{selection}&type=wall&{AllTime}");
+        var fetch = TopTable.Build(wall, 1).Rows.Single(r => r.Function == "HotApp.Requests.FetchBlocking");
+        var threads = (double)fetch.Cumulative / wall.DurationNanos;
+        Assert.True(Math.Abs(threads - measured) <= 0.1 * RequestsInFlight, $"the wall profile has {threads:0.00} threads in FetchBlocking, HotApp measured {measured:0.00}");
+        var inSpan = TopTable.Build(new SampleSelection([KeyValuePair.Create("span_name", "GET /orders/{id}")], null).Apply(wall), 1).Rows
+            .SingleOrDefault(r => r.Function == "HotApp.Requests.FetchBlocking")?.Cumulative ?? 0;
+        if (spans)
+            Assert.True(inSpan >= 0.9 * fetch.Cumulative, $"{inSpan} of FetchBlocking's {fetch.Cumulative} ns of wall time in its request's span");
+        else
+            Assert.Equal(0, inSpan);
+
+        var block = await collector.GetProfileAsync($"/api/0/profiles/merge?{selection}&type=block&{AllTime}");
+        var blocked = (double)TopTable.Build(block, 1).Rows.Single(r => r.Function == "HotApp.Requests.FetchBlocking").Cumulative / block.DurationNanos;
+        Assert.True(Math.Abs(blocked - measured) <= 0.15 * measured, $"the block profile has {blocked:0.00} threads blocked in FetchBlocking, HotApp measured {measured:0.00}");
+    }
+
     private const string AllTime = "from=2000-01-01T00:00:00&to=2100-01-01T00:00:00";
 
     /// <summary>Waits until the service has a cpu, a heap and a mutex profile (the agent uploads in the background).</summary>
-    public static async Task WaitForEveryTypeAsync(CollectorInstance collector, string service, TimeSpan timeout)
+    /// <param name="types">The types that must be there: the default agent's cpu, heap and mutex unless given.</param>
+    public static async Task WaitForEveryTypeAsync(CollectorInstance collector, string service, TimeSpan timeout, params string[] types)
     {
+        string[] expected = types.Length > 0 ? types : ["cpu", "heap", "mutex"];
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var types = (await collector.FindAllAsync(service)).Select(p => p.GetProperty("type").GetString()).ToHashSet();
-            if (types.IsSupersetOf(["cpu", "heap", "mutex"]))
+            var stored = (await collector.FindAllAsync(service)).Select(p => p.GetProperty("type").GetString()).ToHashSet();
+            if (stored.IsSupersetOf(expected))
                 return;
             if (DateTime.UtcNow > deadline)
-                Assert.Fail($"after {timeout.TotalSeconds} s the collector has only [{string.Join(", ", types)}] for {service}");
+                Assert.Fail($"after {timeout.TotalSeconds} s the collector has only [{string.Join(", ", stored)}] for {service}");
             await Task.Delay(250);
         }
     }

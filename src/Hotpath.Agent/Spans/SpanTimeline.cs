@@ -5,11 +5,13 @@ namespace Hotpath.Agent.Spans;
 
 /// <summary>
 /// Which <see cref="Activity"/> (trace span) each thread of this process was in, and since when, so that a window's
-/// samples can be labelled with the span they were taken in. <see cref="Activity.CurrentChanged"/> fires on the
-/// thread whose current activity changes, including when an async continuation resumes on a pool thread with the
-/// request's execution context, so a request's span follows it across threads. Kept while a window records
-/// (<see cref="Start"/> to <see cref="Stop"/>); in between, a change costs a thread-static read and a field write.
-/// In process only: EventPipe's samples carry no activity, so a process profiled from outside has no span labels.
+/// samples can be labelled with the span they were taken in. <see cref="Activity.CurrentChanged"/> fires only where
+/// code sets the current activity, not where an async continuation resumes on another thread with the request's
+/// execution context; so the span is also kept in an <see cref="AsyncLocal{T}"/> of the timeline's own, whose
+/// change handler the runtime calls on every thread the context flows to or leaves. A request's span thus follows
+/// it across threads. Kept while a window records (<see cref="Start"/> to <see cref="Stop"/>); in between, a
+/// change costs a thread-static read and a field write. In process only: EventPipe's samples carry no activity,
+/// so a process profiled from outside has no span labels.
 /// </summary>
 internal sealed class SpanTimeline : IDisposable
 {
@@ -20,9 +22,14 @@ internal sealed class SpanTimeline : IDisposable
     private static ThreadSpans? t_spans;
 
     private readonly ConcurrentDictionary<long, ThreadSpans> _threads = new();
+    private readonly AsyncLocal<Activity?> _flowing;
     private volatile bool _recording;
 
-    public SpanTimeline() => Activity.CurrentChanged += OnCurrentChanged;
+    public SpanTimeline()
+    {
+        _flowing = new AsyncLocal<Activity?>(OnFlowingChanged);
+        Activity.CurrentChanged += OnCurrentChanged;
+    }
 
     /// <summary>Starts keeping changes; each thread's span at this moment is its first entry.</summary>
     public void Start()
@@ -40,7 +47,11 @@ internal sealed class SpanTimeline : IDisposable
         return new SpanLookup(_threads.ToDictionary(t => t.Key, t => t.Value.Take()));
     }
 
-    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e)
+    // Code set the current activity: the execution context carries it from here, through our AsyncLocal too.
+    private void OnCurrentChanged(object? sender, ActivityChangedEventArgs e) => _flowing.Value = e.Current;
+
+    // Set above, or the context changed on this thread (a continuation began or ended here).
+    private void OnFlowingChanged(AsyncLocalValueChangedArgs<Activity?> change)
     {
         var spans = t_spans;
         if (spans is null || spans.Owner != this)
@@ -49,7 +60,7 @@ internal sealed class SpanTimeline : IDisposable
             _threads[ThreadIds.Current()] = spans;
         }
 
-        spans.Change(Stopwatch.GetTimestamp(), e.Current, _recording);
+        spans.Change(Stopwatch.GetTimestamp(), change.CurrentValue, _recording);
     }
 
     public void Dispose() => Activity.CurrentChanged -= OnCurrentChanged;

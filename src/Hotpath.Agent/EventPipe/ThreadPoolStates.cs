@@ -1,0 +1,71 @@
+using System.Buffers.Binary;
+
+namespace Hotpath.Agent.EventPipe;
+
+/// <summary>
+/// The thread pool's state over a window, from the runtime's Threading events (keyword 0x10000): its worker count
+/// as threads start and stop and as the pool adjusts it, and why it last adjusted it (<c>starvation</c> when it
+/// injected a thread because work waited). A wall or block sample is labelled with the state at its time, so the
+/// UI's sample-label group-by shows how much of the blocking happened while the pool starved.
+/// </summary>
+internal sealed class ThreadPoolStates
+{
+    public const int WorkerThreadStart = 50, WorkerThreadStop = 51, WorkerThreadAdjustment = 55;
+
+    /// <summary>The runtime's ThreadPoolWorkerThreadAdjustmentReason, as label values.</summary>
+    private static readonly string[] Reasons =
+        ["warmup", "initializing", "random_move", "climbing_move", "change_point_detected", "stabilizing", "starvation", "thread_timed_out", "cooperative_blocking"];
+
+    private readonly List<(long Time, int Workers, int Reason)> _changes = [];
+    private readonly Dictionary<int, string> _counts = [];
+    private bool _sorted = true;
+
+    /// <summary>Takes one of the three events; false for any other.</summary>
+    public bool TryAdd(int eventId, long timestamp, ReadOnlySpan<byte> payload)
+    {
+        switch (eventId)
+        {
+            case WorkerThreadStart or WorkerThreadStop:
+                // ActiveWorkerThreadCount, RetiredWorkerThreadCount, ClrInstanceID; the reason stays the last adjustment's.
+                Add(timestamp, (int)BinaryPrimitives.ReadUInt32LittleEndian(payload), _changes.Count > 0 ? _changes[^1].Reason : -1);
+                return true;
+            case WorkerThreadAdjustment:
+                // AverageThroughput, NewWorkerThreadCount, Reason, ClrInstanceID.
+                Add(timestamp, (int)BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]), (int)BinaryPrimitives.ReadUInt32LittleEndian(payload[12..]));
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void Add(long timestamp, int workers, int reason)
+    {
+        if (_changes.Count > 0 && timestamp < _changes[^1].Time)
+            _sorted = false; // events come in per-thread buffers: sorted before looking up
+        _changes.Add((timestamp, workers, reason));
+    }
+
+    /// <summary>Adds the labels of the pool's state at <paramref name="timestamp"/> (none before the window's first event of it).</summary>
+    public void AddLabels(long timestamp, List<KeyValuePair<string, string>> labels)
+    {
+        if (!_sorted)
+        {
+            _changes.Sort((a, b) => a.Time.CompareTo(b.Time));
+            _sorted = true;
+        }
+
+        var index = _changes.BinarySearch((timestamp, int.MaxValue, int.MaxValue), Comparer<(long Time, int Workers, int Reason)>.Create((a, b) => a.Time.CompareTo(b.Time)));
+        if (index < 0)
+            index = ~index - 1;
+        // Several changes at the same time: the last of them.
+        while (index >= 0 && index + 1 < _changes.Count && _changes[index + 1].Time <= timestamp)
+            index++;
+        if (index < 0)
+            return;
+        var (_, workers, reason) = _changes[index];
+        if (workers >= 0)
+            labels.Add(new("threadpool_workers", _counts.TryGetValue(workers, out var text) ? text : _counts[workers] = workers.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (reason >= 0)
+            labels.Add(new("threadpool_adjustment", reason < Reasons.Length ? Reasons[reason] : "unknown"));
+    }
+}
