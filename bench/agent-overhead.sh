@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # What the .NET agent costs examples/HotApp, at the agent's settings (default: the defaults).
-#   [MODE=inprocess|perf] [RUNS=5] [RUN_SECONDS=180] [WINDOW=00:00:03] [INTERVAL=00:01:00] bench/agent-overhead.sh
+#   [MODE=inprocess|perf] [RUNS=5] [RUN_SECONDS=180] [WINDOW=00:00:03] [INTERVAL=00:01:00] [JITTER=1]
+#   [TYPES=Default|All|"Default, Wall"|…] [SPANS=true|false] bench/agent-overhead.sh
+# JITTER=0 runs the windows back to back when INTERVAL equals WINDOW (to measure a kind's cost while it records).
 # MODE=perf: instead of the in-process agent, `hotpath agent --pid` beside HotApp samples its CPU through
 # perf events (99 Hz, every CPU, continuously; needs root or CAP_PERFMON) for the whole run; the sidecar's
 # own CPU and peak memory are reported apart.
 # Runs HotApp RUNS times without the agent and RUNS times with it, interleaved (without, with, without, …),
 # each for RUN_SECONDS, against a fresh collector on 127.0.0.1. A run holds RUN_SECONDS / INTERVAL agent cycles
-# (each one WINDOW of cpu + heap + mutex + exceptions recording, then the upload; the first also pays for
-# compiling the agent's code). Prints each run, then the mean throughput of HotApp's two busy methods and its
+# (each one WINDOW recording TYPES, then the upload; the first also pays for compiling the agent's code). Prints each run, then the mean throughput of HotApp's two busy methods and its
 # mean peak working set with the agent against without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,9 @@ RUNS=${RUNS:-5}
 SECONDS_PER_RUN=${RUN_SECONDS:-180}
 WINDOW=${WINDOW:-00:00:03}
 INTERVAL=${INTERVAL:-00:01:00}
+TYPES=${TYPES:-Default}
+SPANS=${SPANS:-true}
+if [ "${JITTER:-1}" = 0 ]; then MIN_JITTER=00:00:00; MAX_JITTER=00:00:00; else MIN_JITTER=00:00:01; MAX_JITTER=00:00:10; fi
 DATA=$(mktemp -d /tmp/hotpath-agent-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 URL="http://127.0.0.1:$PORT"
@@ -25,7 +29,7 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -
 if [ "$MODE" = perf ]; then
   echo "agent: hotpath agent --pid, cpu through perf events at 99 Hz, continuous, one profile every 60 s; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
 else
-  echo "agent: window $WINDOW every $INTERVAL (+1-10 s jitter), all types; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
+  echo "agent: window $WINDOW every $INTERVAL (+$MIN_JITTER-$MAX_JITTER jitter), types $TYPES, spans $SPANS; $RUNS runs of $SECONDS_PER_RUN s each way, interleaved"
 fi
 
 dotnet src/Hotpath.Collector/bin/Release/net10.0/Hotpath.Collector.dll --Collector:Address="127.0.0.1:$PORT" --Collector:OtlpGrpcAddress= \
@@ -38,7 +42,8 @@ HOTAPP=examples/HotApp/bin/Release/net10.0/HotApp.dll
 run() { # run <label> [--agent URL]: prints "<label> <checksum rounds/s> <parse rounds/s> <peak MiB>"
   local label=$1; shift
   local line
-  line=$(Hotpath__Agent__Window="$WINDOW" Hotpath__Agent__Interval="$INTERVAL" dotnet "$HOTAPP" --seconds "$SECONDS_PER_RUN" "$@" | tail -n 1)
+  line=$(Hotpath__Agent__Window="$WINDOW" Hotpath__Agent__Interval="$INTERVAL" Hotpath__Agent__Types="$TYPES" Hotpath__Agent__Spans="$SPANS" \
+    Hotpath__Agent__MinJitter="$MIN_JITTER" Hotpath__Agent__MaxJitter="$MAX_JITTER" dotnet "$HOTAPP" --seconds "$SECONDS_PER_RUN" "$@" | tail -n 1)
   # "throughput 1234 checksum rounds/s, 567 parse rounds/s over 60.0 s; … peak working set 118 MiB …"
   echo "$label $(sed -E 's/^throughput ([0-9]+) checksum rounds\/s, ([0-9]+) parse rounds\/s.*peak working set ([0-9]+) MiB.*/\1 \2 \3/' <<<"$line")"
 }

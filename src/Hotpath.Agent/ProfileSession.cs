@@ -308,21 +308,34 @@ public static class ProfileSession
         private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
+        /// <summary>A sample's stack and labels: samples alike are summed before they reach the builder.</summary>
+        private readonly record struct SampleKey(int Stack, string? Type, ThreadPoolState ThreadPool, SpanLabels? Span);
+
         private ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
         {
-            var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
+            // A wall window holds about a thousand samples a second per thread, mostly repeats; the builder keys each
+            // by a string of its locations and labels, so they are summed by stack and labels first.
+            var alike = new Dictionary<SampleKey, (long First, long Second)>();
             foreach (var sample in samples)
             {
-                if (frames.Of(sample.Stack) is not { Count: > 0 } stack)
+                var key = new SampleKey(sample.Stack, sample.Type, wall || block ? _threadPool.At(sample.Time) : default, _spans?.At(sample.Thread, sample.Time));
+                ref var sum = ref CollectionsMarshal.GetValueRefOrAddDefault(alike, key, out _);
+                sum = (sum.First + sample.First, sum.Second + sample.Second);
+            }
+
+            var values = builder.SampleTypeCount == 1 ? new long[1] : new long[2];
+            foreach (var (key, sum) in alike)
+            {
+                if (frames.Of(key.Stack) is not { Count: > 0 } stack)
                     continue;
                 _labels.Clear();
                 if (wall)
                 {
                     // A thread the runtime saw in managed code but at a waiting method's frame was waiting.
-                    _labels.Add(new("state", sample.Type == Running && IsWait(stack[0].Function) ? Waiting : sample.Type!));
+                    _labels.Add(new("state", key.Type == Running && IsWait(stack[0].Function) ? Waiting : key.Type!));
                 }
-                else if (sample.Type is not null)
-                    _labels.Add(new("type", sample.Type));
+                else if (key.Type is not null)
+                    _labels.Add(new("type", key.Type));
 
                 if (block)
                 {
@@ -347,13 +360,12 @@ public static class ProfileSession
                         stack = stack.Slice(1);
                 }
 
-                if (wall || block)
-                    _threadPool.AddLabels(sample.Time, _labels);
-                if (_spans?.At(sample.Thread, sample.Time) is { } span)
+                key.ThreadPool.AddTo(_labels);
+                if (key.Span is { } span)
                     _labels.AddRange(span.Labels);
-                values[0] = sample.First;
+                values[0] = sum.First;
                 if (values.Length > 1)
-                    values[1] = sample.Second;
+                    values[1] = sum.Second;
                 builder.Add(stack, values, CollectionsMarshal.AsSpan(_labels));
             }
 
@@ -371,6 +383,9 @@ public static class ProfileSession
             || leaf.StartsWith("System.Threading.WaitHandle.Wait", StringComparison.Ordinal)
             || leaf.StartsWith("System.Threading.LowLevel", StringComparison.Ordinal)
             || leaf.StartsWith("System.Threading.PortableThreadPool+WorkerThread.WorkerThreadStart", StringComparison.Ordinal)
+            // The finalizer thread's loop (managed since .NET 10) waiting for the next finalizable object: seen as
+            // managed code while it waits, up to a fifth of HotApp's CPU samples in a window that had one core's CPU.
+            || leaf == "System.GC.RunFinalizers"
             || leaf.StartsWith("System.Threading.PortableThreadPool+GateThread.GateThreadStart", StringComparison.Ordinal)
             || leaf.StartsWith("System.Net.Sockets.SocketAsyncEngine.EventLoop", StringComparison.Ordinal);
     }

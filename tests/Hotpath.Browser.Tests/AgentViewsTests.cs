@@ -43,4 +43,20 @@ public sealed class AgentViewsTests(BrowserFixture fixture)
         var hotApp = await EvalAsync(page, "() => { let best = 0; const walk = n => { if (n.n.startsWith('HotApp.') && !n.n.includes('Requests')) best = Math.max(best, n.v); (n.c || []).forEach(walk); }; walk(window.hotpath.flame.root); return best; }");
         Assert.True(fetch.GetInt64() > hotApp.GetInt64(), $"FetchBlocking {fetch}, HotApp's other blocking {hotApp}");
     }
+
+    [Fact]
+    public async Task The_block_profile_grouped_by_the_thread_pools_last_adjustment_shows_why_the_pool_grew()
+    {
+        var page = await fixture.OpenAsync("/?service=hotapp&type=block&range=1h&sample_type=delay");
+
+        await page.Locator("#group-by").SelectOptionAsync("threadpool_adjustment");
+        await BrowserFixture.WaitReadyAsync(page);
+        var roots = await EvalAsync(page, "() => window.hotpath.flame.root.c.map(c => c.n)");
+        await BrowserFixture.ScreenshotAsync(page, "block-threadpool");
+
+        // HotApp's requests block pool threads in .Result: the pool adds threads for them (cooperative blocking).
+        var names = roots.EnumerateArray().Select(r => r.GetString()!).ToList();
+        Assert.Contains("threadpool_adjustment=cooperative_blocking", names);
+        Assert.All(names, n => Assert.StartsWith("threadpool_adjustment=", n));
+    }
 }

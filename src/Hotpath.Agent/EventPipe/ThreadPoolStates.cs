@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Hotpath.Agent.EventPipe;
 
@@ -45,8 +47,8 @@ internal sealed class ThreadPoolStates
         _changes.Add((timestamp, workers, reason));
     }
 
-    /// <summary>Adds the labels of the pool's state at <paramref name="timestamp"/> (none before the window's first event of it).</summary>
-    public void AddLabels(long timestamp, List<KeyValuePair<string, string>> labels)
+    /// <summary>The pool's state at <paramref name="timestamp"/> (none before the window's first event of it).</summary>
+    public ThreadPoolState At(long timestamp)
     {
         if (!_sorted)
         {
@@ -54,18 +56,24 @@ internal sealed class ThreadPoolStates
             _sorted = true;
         }
 
-        var index = _changes.BinarySearch((timestamp, int.MaxValue, int.MaxValue), Comparer<(long Time, int Workers, int Reason)>.Create((a, b) => a.Time.CompareTo(b.Time)));
-        if (index < 0)
-            index = ~index - 1;
-        // Several changes at the same time: the last of them.
-        while (index >= 0 && index + 1 < _changes.Count && _changes[index + 1].Time <= timestamp)
-            index++;
-        if (index < 0)
-            return;
-        var (_, workers, reason) = _changes[index];
-        if (workers >= 0)
-            labels.Add(new("threadpool_workers", _counts.TryGetValue(workers, out var text) ? text : _counts[workers] = workers.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        if (reason >= 0)
-            labels.Add(new("threadpool_adjustment", reason < Reasons.Length ? Reasons[reason] : "unknown"));
+        var found = Timeline.IndexAt(CollectionsMarshal.AsSpan(_changes), timestamp, static c => c.Time);
+        if (found < 0)
+            return default;
+        var (_, workers, reason) = _changes[found];
+        return new ThreadPoolState(
+            workers < 0 ? null : _counts.TryGetValue(workers, out var text) ? text : _counts[workers] = workers.ToString(CultureInfo.InvariantCulture),
+            reason < 0 ? null : reason < Reasons.Length ? Reasons[reason] : "unknown");
+    }
+}
+
+/// <summary>The thread pool's worker count and the reason of its last adjustment, as sample labels (null: not seen).</summary>
+internal readonly record struct ThreadPoolState(string? Workers, string? Adjustment)
+{
+    public void AddTo(List<KeyValuePair<string, string>> labels)
+    {
+        if (Workers is not null)
+            labels.Add(new("threadpool_workers", Workers));
+        if (Adjustment is not null)
+            labels.Add(new("threadpool_adjustment", Adjustment));
     }
 }

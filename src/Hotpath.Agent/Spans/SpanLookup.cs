@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Hotpath.Agent.EventPipe;
 
 namespace Hotpath.Agent.Spans;
 
@@ -12,20 +13,7 @@ internal sealed class SpanLookup(Dictionary<long, (long Time, Activity? Span)[]>
     {
         if (!changes.TryGetValue(threadId, out var thread) || thread.Length == 0)
             return null;
-        // The last change at or before the moment.
-        int low = 0, high = thread.Length - 1, found = -1;
-        while (low <= high)
-        {
-            var middle = (low + high) >>> 1;
-            if (thread[middle].Time <= timestamp)
-            {
-                found = middle;
-                low = middle + 1;
-            }
-            else
-                high = middle - 1;
-        }
-
+        var found = Timeline.IndexAt<(long Time, Activity? Span)>(thread, timestamp, static c => c.Time);
         return found < 0 || thread[found].Span is not { } span ? null : LabelsOf(span);
     }
 

@@ -24,7 +24,7 @@ public static class AgentCommand
             DefaultValueFactory = _ => "assembly",
         };
         var labels = new Option<string[]>("--label", "-l") { Description = "Label key=value for every profile (repeatable); version defaults to the target's entry assembly version" };
-        var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other), wall (every thread, running or waiting); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
+        var types = new Option<string>("--types", "-t") { Description = "Profiles to record: cpu, heap, mutex, exceptions (stored as other), wall (every thread, running or waiting), block (blocking waits); comma-separated", DefaultValueFactory = _ => "cpu,heap,mutex,exceptions" };
         var window = new Option<string>("--window") { Description = "How long each recording lasts (sampling costs the target while it runs)", DefaultValueFactory = _ => "3s" };
         var interval = new Option<string>("--interval") { Description = "Time from the start of one recording to the next", DefaultValueFactory = _ => "60s" };
         var rounds = new Option<int>("--rounds") { Description = "Stop after this many recordings, each giving one profile per type (0: until stopped)" };
