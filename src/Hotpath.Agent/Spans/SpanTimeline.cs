@@ -60,7 +60,7 @@ internal sealed class SpanTimeline : IDisposable
             _threads[ThreadIds.Current()] = spans;
         }
 
-        spans.Change(Stopwatch.GetTimestamp(), change.CurrentValue, _recording);
+        spans.Change(change.CurrentValue, _recording);
     }
 
     public void Dispose() => Activity.CurrentChanged -= OnCurrentChanged;
@@ -74,12 +74,21 @@ internal sealed class SpanTimeline : IDisposable
 
         public SpanTimeline Owner { get; } = owner;
 
-        public void Change(long time, Activity? current, bool recording)
+        public void Change(Activity? current, bool recording)
         {
+            if (!recording)
+            {
+                // Between windows (most of the time) only the span is kept, for the next window's first entry.
+                // A change racing a window's start may be missed: the thread's next change sets it right.
+                Volatile.Write(ref _current, current);
+                return;
+            }
+
+            var time = Stopwatch.GetTimestamp();
             lock (_gate)
             {
                 _current = current;
-                if (recording && _changes.Count < MaxChangesPerThread)
+                if (_changes.Count < MaxChangesPerThread)
                     _changes.Add((time, current));
             }
         }
