@@ -17,7 +17,7 @@ public sealed record RecordedProfile(ProfileType Type, Profile Profile);
 /// Records one window of a .NET process through EventPipe, streaming (no trace file), and turns it into pprof
 /// profiles: <c>cpu</c> from the sample profiler's samples of threads running managed code, <c>wall</c> from all
 /// of its samples (waiting threads too, labelled <c>state</c>), <c>heap</c> from sampled allocations, <c>mutex</c>
-/// from lock contention, <c>other</c> from exceptions thrown. Samples keep their stacks as addresses until the session
+/// from lock contention, <c>block</c> from blocking waits, <c>other</c> from exceptions thrown. Samples keep their stacks as addresses until the session
 /// ends; the rundown it asks for then names every method the process has code for, and the stacks are
 /// resolved once each. One session serves every kind, so the rundown is paid once per window.
 /// </summary>
@@ -149,7 +149,9 @@ public static class ProfileSession
         private void Take(in TraceEventRecord record)
         {
             var kind = record.Kind;
-            _blocking.See(record.Timestamp);
+            // The waits still open at the window's end count to its last event, not to the rundown sent after it.
+            if (kind.Provider != ManagedCode.RundownProvider)
+                _blocking.See(record.Timestamp);
             if (kind.Provider == SampleProfilerProvider)
             {
                 if (kind.Id == ThreadSample && (kinds & (ProfileKinds.Cpu | ProfileKinds.Wall)) != 0)
