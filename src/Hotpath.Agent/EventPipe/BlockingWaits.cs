@@ -32,9 +32,7 @@ internal sealed class BlockingWaits
 
     public void Begin(long thread, long timestamp, int stack, bool task)
     {
-        ref var open = ref CollectionsMarshal.GetValueRefOrAddDefault(_open, thread, out var existed);
-        if (!existed)
-            open = new Open(-1, -1, -1, -1);
+        ref var open = ref OpenOf(thread);
         if (task)
         {
             open.TaskSince = timestamp;
@@ -50,9 +48,7 @@ internal sealed class BlockingWaits
 
     public void End(long thread, long timestamp, int stack, bool task)
     {
-        ref var open = ref CollectionsMarshal.GetValueRefOrAddDefault(_open, thread, out var existed);
-        if (!existed)
-            open = new Open(-1, -1, -1, -1);
+        ref var open = ref OpenOf(thread);
         if (task)
         {
             if (open.TaskSince >= 0)
@@ -67,6 +63,14 @@ internal sealed class BlockingWaits
                 Add(thread, stack, _first, timestamp);
             open.HandleSince = -1;
         }
+    }
+
+    private ref Open OpenOf(long thread)
+    {
+        ref var open = ref CollectionsMarshal.GetValueRefOrAddDefault(_open, thread, out var existed);
+        if (!existed)
+            open = new Open(-1, -1, -1, -1);
+        return ref open;
     }
 
     /// <summary>The waits, those still open charged to the window's last event.</summary>
