@@ -88,8 +88,12 @@ internal sealed class SpanTimeline : IDisposable
             lock (_gate)
             {
                 _current = current;
-                if (_changes.Count < MaxChangesPerThread)
+                // The last entry a full list takes says "no span known from here", so that the thread's later
+                // samples are not charged to the span it was in when the list filled.
+                if (_changes.Count < MaxChangesPerThread - 1)
                     _changes.Add((time, current));
+                else if (_changes.Count == MaxChangesPerThread - 1)
+                    _changes.Add((time, null));
             }
         }
 
