@@ -88,22 +88,25 @@ public static class ProfileSession
         var reading = reader.ReadAsync(CancellationToken.None);
         spans?.Start();
         SpanLookup? spanLookup;
+        DateTimeOffset ended;
         try
         {
             await Task.Delay(window, time, cancellationToken);
         }
         finally
         {
+            // The window the samples cover ends here: the rundown sent as the session stops takes no samples.
+            ended = time.GetUtcNow();
             spanLookup = spans?.Stop();
             // Stopping sends the rundown, then ends the stream.
             await session.StopAsync(CancellationToken.None);
             await reading;
         }
 
-        // The profile's period, from the session's start to its end, and the CPU time the kernel counted in it.
+        // The CPU time the kernel counted from the session's start to its end.
         var cpuUsed = ProcessCpuTime.Nanoseconds(processId) - cpuBefore;
         // The events' clock is the one the span changes were timed by (Linux: CLOCK_MONOTONIC, in nanoseconds), or spans cannot be placed.
-        return recorder.Build(reader, started, time.GetUtcNow() - started, cpuUsed, reader.TicksPerSecond == Stopwatch.Frequency ? spanLookup : null);
+        return recorder.Build(reader, started, ended - started, cpuUsed, reader.TicksPerSecond == Stopwatch.Frequency ? spanLookup : null);
     }
 
     /// <summary>
