@@ -196,6 +196,13 @@ public sealed class ProfileSessionTests
         Task.Delay(milliseconds).ContinueWith(_ => 1, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Result;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool WaitOnHandle(int milliseconds)
+    {
+        using var never = new ManualResetEvent(false);
+        return never.WaitOne(milliseconds);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void BurnFor(TimeSpan time)
     {
         var until = Stopwatch.GetTimestamp() + (long)(time.TotalSeconds * Stopwatch.Frequency);
@@ -212,12 +219,14 @@ public sealed class ProfileSessionTests
         var blocked = ThreadPool.ThreadCount + 4;
         var recording = ProfileSession.RecordAsync(Environment.ProcessId, ProfileKinds.Block | ProfileKinds.Wall, TimeSpan.FromSeconds(4), CancellationToken.None);
         await Task.Delay(500);
-        var items = Enumerable.Range(0, blocked).Select(_ => Task.Run(() => WaitOnResult(2_500))).ToArray();
+        // Blocked in a wait handle, not in a task's wait: the pool adds threads for the latter at once
+        // (cooperative blocking), for the former only when queued work starves.
+        var items = Enumerable.Range(0, blocked).Select(_ => Task.Run(() => WaitOnHandle(2_500))).ToArray();
         var recorded = await recording;
         await Task.WhenAll(items);
 
         var block = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Block));
-        var waits = block.Sample.Where(s => s.LocationId.Any(l => FunctionOf(block, l).EndsWith("ProfileSessionTests.WaitOnResult", StringComparison.Ordinal))).ToList();
+        var waits = block.Sample.Where(s => s.LocationId.Any(l => FunctionOf(block, l).EndsWith("ProfileSessionTests.WaitOnHandle", StringComparison.Ordinal))).ToList();
         var summary = string.Join("; ", waits.Select(s => $"{Label(block, s, "threadpool_adjustment")}/{Label(block, s, "threadpool_workers")}: {s.Value[1] / 1e6:0} ms"));
         // Some waits began after the pool started injecting for them, with more workers than before.
         Assert.Contains(waits, s => Label(block, s, "threadpool_adjustment") == "starvation");
