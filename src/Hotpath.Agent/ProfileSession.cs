@@ -83,8 +83,9 @@ public static class ProfileSession
         var cpuBefore = ProcessCpuTime.Nanoseconds(processId);
         var started = time.GetUtcNow();
         using var session = client.StartEventPipeSession(providers, requestRundown: true, CircularBufferMegabytes);
-        var recorder = new Recorder(kinds, selfProfiling: processId == Environment.ProcessId);
-        using var reader = new NetTraceReader(session.EventStream, recorder.OnEvent);
+        Recorder? recorder = null;
+        using var reader = new NetTraceReader(session.EventStream, (in TraceEventRecord record) => recorder!.OnEvent(record));
+        using var recording = recorder = new Recorder(kinds, selfProfiling: processId == Environment.ProcessId, reader.Stacks);
         var reading = reader.ReadAsync(CancellationToken.None);
         spans?.Start();
         SpanLookup? spanLookup;
@@ -113,20 +114,21 @@ public static class ProfileSession
     /// The window's samples, each a stack (an index into the reader's stacks), values and maybe a label, kept
     /// until the rundown has named the methods.
     /// </summary>
-    private sealed class Recorder(ProfileKinds kinds, bool selfProfiling)
+    /// <param name="stacks">The trace's stacks, as the reader reads them.</param>
+    private sealed class Recorder(ProfileKinds kinds, bool selfProfiling, IReadOnlyList<ulong[]> stacks) : IDisposable
     {
         private const int ThreadSample = 0, GCAllocationTick = 10, ExceptionThrown = 80, ContentionStart = 81, ContentionStop = 91,
             WaitHandleWaitStart = 301, WaitHandleWaitStop = 302, AllocationSampled = 303;
         private const int TaskWaitBegin = 10, TaskWaitEnd = 11, SynchronousWait = 1;
         private const int ManagedSample = 2;
 
-        private readonly ManagedCode _code = new();
+        private readonly ManagedCode _code = new(stacks);
         private const string Running = "running", Waiting = "waiting";
 
-        private readonly List<Sample> _cpu = [], _wall = [], _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
+        private readonly ThreadSamples _threadSamples = new(keepWaiting: kinds.HasFlag(ProfileKinds.Wall));
+        private readonly List<Sample> _heap = [], _allocationTicks = [], _mutex = [], _exceptions = [];
         private readonly BlockingWaits _blocking = new();
         private readonly ThreadPoolStates _threadPool = new();
-        private readonly Dictionary<long, (long Time, int WaitingAt)> _previousSample = [];
         private readonly Dictionary<long, int> _waiting = [];
         private readonly Dictionary<ulong, string> _typeNames = [];
         private readonly Dictionary<string, string> _exceptionTypes = new(StringComparer.Ordinal);
@@ -206,26 +208,9 @@ public static class ProfileSession
             }
         }
 
-        private void OnThreadSample(in TraceEventRecord record)
-        {
-            var now = record.Timestamp;
-            var stack = record.Stack;
-            var previous = _previousSample.TryGetValue(record.ThreadId, out var last) ? last : (Time: -1, WaitingAt: -1);
-            var managed = BinaryPrimitives.ReadInt32LittleEndian(record.Payload) == ManagedSample;
-            _previousSample[record.ThreadId] = (now, managed ? -1 : stack);
-            // The interval in the trace's clock, turned into time when the profile is built; none for a thread's first.
-            var interval = previous.Time < 0 ? -1 : now - previous.Time;
-            // Waiting threads are sampled too (External): CPU counts only threads running managed code. A thread
-            // that wakes while the sampler holds the runtime suspended is reported as running managed code, but
-            // still at the stack it waited at: time blocked, not CPU. Wall time counts both.
-            var waiting = !managed || stack == previous.WaitingAt;
-            if (stack < 0)
-                return;
-            if (kinds.HasFlag(ProfileKinds.Wall))
-                _wall.Add(new Sample(stack, 1, interval, waiting ? Waiting : Running, record.ThreadId, now));
-            if (!waiting && kinds.HasFlag(ProfileKinds.Cpu))
-                _cpu.Add(new Sample(stack, 1, interval, null, record.ThreadId, now));
-        }
+        private void OnThreadSample(in TraceEventRecord record) =>
+            // Waiting threads are sampled too (External): CPU counts only threads running managed code; wall time both.
+            _threadSamples.Add(record.ThreadId, record.Timestamp, record.Stack, managed: BinaryPrimitives.ReadInt32LittleEndian(record.Payload) == ManagedSample);
 
         /// <summary>AllocationKind, ClrInstanceID, TypeID, TypeName, Address, ObjectSize, SampledByteOffset.</summary>
         private void OnAllocationSampled(in TraceEventRecord record, ReadOnlySpan<byte> payload)
@@ -273,17 +258,11 @@ public static class ProfileSession
         public IReadOnlyList<RecordedProfile> Build(NetTraceReader reader, DateTimeOffset start, TimeSpan duration, long? cpuNanoseconds, SpanLookup? spans)
         {
             _spans = spans;
-            // A thread's first sample stands for a millisecond; none for more than a second.
             var nanosecondsPerTick = 1e9 / reader.TicksPerSecond;
-            foreach (var sampled in (List<Sample>[])[_cpu, _wall])
-            {
-                for (var i = 0; i < sampled.Count; i++)
-                    sampled[i] = sampled[i] with { Second = sampled[i].Second < 0 ? 1_000_000 : (long)Math.Min(sampled[i].Second * nanosecondsPerTick, 1e9) };
-            }
-
             using var frames = new StackFrames(reader.Stacks, _code, selfProfiling);
             var profiles = new List<RecordedProfile>(6);
-            if (Fill(new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), _cpu, frames, cpu: true) is { SampleCount: > 0 } cpu)
+            if (kinds.HasFlag(ProfileKinds.Cpu)
+                && Fill(new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), ThreadSampled(running: true), frames, cpu: true) is { SampleCount: > 0 } cpu)
             {
                 // Each sample's interval since the thread's previous one counts time the thread was not on a
                 // CPU (2.5 cores on a 2-core machine); the kernel's count of the window's CPU is the total.
@@ -293,7 +272,8 @@ public static class ProfileSession
             }
 
             // Wall time is each sample's interval as it is: the threads' time, not the CPU's, so not scaled.
-            if (Fill(new ProfileBuilder([("samples", "count"), ("wall", "nanoseconds")], ("wall", "nanoseconds"), 1_000_000), _wall, frames, wall: true) is { SampleCount: > 0 } wall)
+            if (kinds.HasFlag(ProfileKinds.Wall)
+                && Fill(new ProfileBuilder([("samples", "count"), ("wall", "nanoseconds")], ("wall", "nanoseconds"), 1_000_000), ThreadSampled(running: false), frames, wall: true) is { SampleCount: > 0 } wall)
                 profiles.Add(new RecordedProfile(ProfileType.Wall, wall.Build(start, duration)));
 
             // A runtime that sends AllocationSampled (.NET 10+) is measured by it; older ones only send ticks.
@@ -302,13 +282,23 @@ public static class ProfileSession
                 profiles.Add(new RecordedProfile(ProfileType.Heap, heap.Build(start, duration)));
             if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
                 profiles.Add(new RecordedProfile(ProfileType.Mutex, mutex.Build(start, duration)));
-            var blocking = _blocking.Build().Select(w => new Sample(w.Stack, 1, (long)(w.Ticks * nanosecondsPerTick), null, w.Thread, w.Since)).ToList();
+            var blocking = _blocking.Build().Select(w => new Sample(w.Stack, 1, (long)(w.Ticks * nanosecondsPerTick), null, w.Thread, w.Since));
             if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), blocking, frames, block: true) is { SampleCount: > 0 } block)
                 profiles.Add(new RecordedProfile(ProfileType.Block, block.Build(start, duration)));
             if (Fill(new ProfileBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
                 profiles.Add(new RecordedProfile(ProfileType.Other, exceptions.Build(start, duration)));
             return profiles;
+
+            // The thread samples as CPU's (those running managed code) or wall time's (all, labelled by state), each
+            // with its interval in nanoseconds: a thread's first stands for a millisecond, none for more than a second.
+            IEnumerable<Sample> ThreadSampled(bool running) =>
+                from s in _threadSamples.All()
+                where !running || !s.Waiting
+                select new Sample(s.Stack, 1, s.Interval < 0 ? 1_000_000 : (long)Math.Min(s.Interval * nanosecondsPerTick, 1e9),
+                    running ? null : s.Waiting ? Waiting : Running, s.ThreadId, s.Time);
         }
+
+        public void Dispose() => _threadSamples.Dispose();
 
         private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
@@ -316,7 +306,7 @@ public static class ProfileSession
         /// <summary>A sample's stack and labels: samples alike are summed before they reach the builder.</summary>
         private readonly record struct SampleKey(int Stack, string? Type, ThreadPoolState ThreadPool, SpanLabels? Span);
 
-        private ProfileBuilder Fill(ProfileBuilder builder, List<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
+        private ProfileBuilder Fill(ProfileBuilder builder, IEnumerable<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
         {
             // A wall window holds about a thousand samples a second per thread, mostly repeats; the builder keys each
             // by a string of its locations and labels, so they are summed by stack and labels first.

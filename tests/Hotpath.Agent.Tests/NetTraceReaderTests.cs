@@ -211,6 +211,34 @@ public sealed class NetTraceReaderTests
         Assert.Equal("Shop.Cart.Add", code.Find(0x2004, out _)?.Name);
     }
 
+    [Fact]
+    public void The_rundown_keeps_only_the_methods_the_windows_stacks_ran_with_their_maps()
+    {
+        // One stack: a leaf in Total, its caller's return address just past Add's last byte.
+        var stacks = new List<ulong[]> { new ulong[] { 0x1010, 0x2010 } };
+        var code = new ManagedCode(stacks);
+        var method = new EventKind(ManagedCode.RundownProvider, 144, 2); // MethodDCEndVerbose
+        var map = new EventKind(ManagedCode.RundownProvider, 150, 0); // MethodDCEndILToNativeMap
+        code.TryAdd(new TraceEventRecord(map, 1, 0, -1, IlToNativeMap(methodId: 0x3000 ^ 0xABCD, (0, 0))));
+        code.TryAdd(new TraceEventRecord(method, 1, 0, -1, MethodLoad(module: 7, start: 0x3000, size: 0x50, token: 0x06000003, "Shop.Cart", "Unused")));
+        code.TryAdd(new TraceEventRecord(map, 1, 0, -1, IlToNativeMap(methodId: 0x1000 ^ 0xABCD, (0, 0), (0x10, 4))));
+        code.TryAdd(new TraceEventRecord(method, 1, 0, -1, MethodLoad(module: 7, start: 0x1000, size: 0x50, token: 0x06000001, "Shop.Cart", "Total")));
+        code.TryAdd(new TraceEventRecord(method, 1, 0, -1, MethodLoad(module: 7, start: 0x2000, size: 0x10, token: 0x06000002, "Shop.Cart", "Add")));
+        // A stack read after the rundown began (not seen from the runtime so far) still finds the methods sent after it.
+        stacks.Add([0x4008]);
+        code.TryAdd(new TraceEventRecord(method, 1, 0, -1, MethodLoad(module: 7, start: 0x4000, size: 0x10, token: 0x06000004, "Shop.Cart", "Late")));
+        // A method loaded while the session runs is kept whatever the stacks: a later event may run it.
+        code.TryAdd(new TraceEventRecord(new EventKind(ManagedCode.RuntimeProvider, 143, 2), 1, 0, -1,
+            MethodLoad(module: 7, start: 0x5000, size: 0x10, token: 0x06000005, "Shop.Cart", "Jitted")));
+
+        Assert.Equal("Shop.Cart.Total", code.Find(0x1010, out var ilOffset)?.Name);
+        Assert.Equal(4, ilOffset);
+        Assert.Equal("Shop.Cart.Add", code.Find(0x200f, out _)?.Name);
+        Assert.Null(code.Find(0x3010, out _));
+        Assert.Equal("Shop.Cart.Late", code.Find(0x4008, out _)?.Name);
+        Assert.Equal("Shop.Cart.Jitted", code.Find(0x5008, out _)?.Name);
+    }
+
     /// <summary>A MethodDCEndILToNativeMap payload: MethodID, ReJITID, MethodExtent, CountOfMapEntries, ILOffsets, NativeOffsets, ClrInstanceID.</summary>
     private static byte[] IlToNativeMap(ulong methodId, params (uint Native, int IL)[] entries)
     {
