@@ -31,12 +31,21 @@ internal sealed class SpanTimeline : IDisposable
         Activity.CurrentChanged += OnCurrentChanged;
     }
 
-    /// <summary>Starts keeping changes; each thread's span at this moment is its first entry.</summary>
+    /// <summary>
+    /// Starts keeping changes; each thread's span at this moment is its first entry. Threads that have exited are
+    /// forgotten: their last span would otherwise be kept alive, and given to a new thread the system gives their id.
+    /// </summary>
     public void Start()
     {
         var now = Stopwatch.GetTimestamp();
-        foreach (var thread in _threads.Values)
-            thread.Restart(now);
+        foreach (var (id, thread) in _threads)
+        {
+            if (thread.HasExited)
+                _threads.TryRemove(KeyValuePair.Create(id, thread));
+            else
+                thread.Restart(now);
+        }
+
         _recording = true;
     }
 
@@ -69,10 +78,14 @@ internal sealed class SpanTimeline : IDisposable
     private sealed class ThreadSpans(SpanTimeline owner)
     {
         private readonly Lock _gate = new();
+        private readonly WeakReference<Thread> _thread = new(Thread.CurrentThread);
         private List<(long Time, Activity? Span)> _changes = [];
         private Activity? _current;
 
         public SpanTimeline Owner { get; } = owner;
+
+        /// <summary>The thread that made this (the one that changes it) has ended.</summary>
+        public bool HasExited => !_thread.TryGetTarget(out var thread) || !thread.IsAlive;
 
         public void Change(Activity? current, bool recording)
         {
