@@ -85,7 +85,7 @@ public static class ProfileSession
         using var session = client.StartEventPipeSession(providers, requestRundown: true, CircularBufferMegabytes);
         Recorder? recorder = null;
         using var reader = new NetTraceReader(session.EventStream, (in TraceEventRecord record) => recorder!.OnEvent(record));
-        using var recording = recorder = new Recorder(kinds, selfProfiling: processId == Environment.ProcessId, reader.Stacks);
+        using var recording = recorder = new Recorder(kinds, processId, reader.Stacks);
         var reading = reader.ReadAsync(CancellationToken.None);
         spans?.Start();
         SpanLookup? spanLookup;
@@ -114,8 +114,9 @@ public static class ProfileSession
     /// The window's samples, each a stack (an index into the reader's stacks), values and maybe a label, kept
     /// until the rundown has named the methods.
     /// </summary>
+    /// <param name="processId">The process recorded: when it is this one, the agent's own work is left out.</param>
     /// <param name="stacks">The trace's stacks, as the reader reads them.</param>
-    private sealed class Recorder(ProfileKinds kinds, bool selfProfiling, IReadOnlyList<ulong[]> stacks) : IDisposable
+    private sealed class Recorder(ProfileKinds kinds, int processId, IReadOnlyList<ulong[]> stacks) : IDisposable
     {
         private const int ThreadSample = 0, GCAllocationTick = 10, ExceptionThrown = 80, ContentionStart = 81, ContentionStop = 91,
             WaitHandleWaitStart = 301, WaitHandleWaitStop = 302, AllocationSampled = 303;
@@ -133,6 +134,7 @@ public static class ProfileSession
         private readonly Dictionary<ulong, string> _typeNames = [];
         private readonly Dictionary<string, string> _exceptionTypes = new(StringComparer.Ordinal);
         private readonly List<KeyValuePair<string, string>> _labels = new(4);
+        private readonly Dictionary<long, string?> _threadNames = [];
         private SpanLookup? _spans;
 
         /// <summary>A sample: its stack, its values, maybe a label's value, and the thread and time it was taken at (for its span).</summary>
@@ -259,7 +261,7 @@ public static class ProfileSession
         {
             _spans = spans;
             var nanosecondsPerTick = 1e9 / reader.TicksPerSecond;
-            using var frames = new StackFrames(reader.Stacks, _code, selfProfiling);
+            using var frames = new StackFrames(reader.Stacks, _code, selfProfiling: processId == Environment.ProcessId);
             var profiles = new List<RecordedProfile>(6);
             if (kinds.HasFlag(ProfileKinds.Cpu)
                 && Fill(new ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1_000_000), ThreadSampled(running: true), frames, cpu: true) is { SampleCount: > 0 } cpu)
@@ -271,7 +273,14 @@ public static class ProfileSession
                 profiles.Add(new RecordedProfile(ProfileType.Cpu, cpu.Build(start, duration)));
             }
 
-            // Wall time is each sample's interval as it is: the threads' time, not the CPU's, so not scaled.
+            // Wall time is each sample's interval as it is: the threads' time, not the CPU's, so not scaled. Its
+            // samples are labelled with their thread's name, read as the window ends (a thread gone by then has none).
+            if (kinds.HasFlag(ProfileKinds.Wall))
+            {
+                foreach (var thread in _threadSamples.ThreadIds)
+                    _threadNames[thread] = ThreadNames.Read(processId, thread);
+            }
+
             if (kinds.HasFlag(ProfileKinds.Wall)
                 && Fill(new ProfileBuilder([("samples", "count"), ("wall", "nanoseconds")], ("wall", "nanoseconds"), 1_000_000), ThreadSampled(running: false), frames, wall: true) is { SampleCount: > 0 } wall)
                 profiles.Add(new RecordedProfile(ProfileType.Wall, wall.Build(start, duration)));
@@ -304,7 +313,7 @@ public static class ProfileSession
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
 
         /// <summary>A sample's stack and labels: samples alike are summed before they reach the builder.</summary>
-        private readonly record struct SampleKey(int Stack, string? Type, ThreadPoolState ThreadPool, SpanLabels? Span);
+        private readonly record struct SampleKey(int Stack, string? Type, ThreadPoolState ThreadPool, SpanLabels? Span, string? ThreadName);
 
         private ProfileBuilder Fill(ProfileBuilder builder, IEnumerable<Sample> samples, StackFrames frames, bool cpu = false, bool wall = false, bool block = false)
         {
@@ -313,7 +322,8 @@ public static class ProfileSession
             var alike = new Dictionary<SampleKey, (long First, long Second)>();
             foreach (var sample in samples)
             {
-                var key = new SampleKey(sample.Stack, sample.Type, wall || block ? _threadPool.At(sample.Time) : default, _spans?.At(sample.Thread, sample.Time));
+                var key = new SampleKey(sample.Stack, sample.Type, wall || block ? _threadPool.At(sample.Time) : default, _spans?.At(sample.Thread, sample.Time),
+                    wall ? _threadNames.GetValueOrDefault(sample.Thread) : null);
                 ref var sum = ref CollectionsMarshal.GetValueRefOrAddDefault(alike, key, out _);
                 sum = (sum.First + sample.First, sum.Second + sample.Second);
             }
@@ -355,6 +365,8 @@ public static class ProfileSession
                         stack = stack.Slice(1);
                 }
 
+                if (key.ThreadName is not null)
+                    _labels.Add(new("thread_name", key.ThreadName));
                 key.ThreadPool.AddTo(_labels);
                 if (key.Span is { } span)
                     _labels.AddRange(span.Labels);

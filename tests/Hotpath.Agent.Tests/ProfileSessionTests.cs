@@ -116,12 +116,12 @@ public sealed class ProfileSessionTests
     }
 
     [Fact]
-    public async Task A_wall_window_holds_a_busy_thread_s_time_as_running_and_a_sleeping_one_s_as_waiting()
+    public async Task A_wall_window_holds_a_busy_thread_s_time_as_running_and_a_sleeping_one_s_as_waiting_under_its_threads_name()
     {
         var recorded = await RecordWhileAsync(ProfileKinds.Wall, stop =>
         {
             // Two threads of the workload: one burns a core, the other sleeps; both are on the wall all window long.
-            var sleeper = new Thread(() => SleepInNaps(stop)) { IsBackground = true };
+            var sleeper = new Thread(() => SleepInNaps(stop)) { IsBackground = true, Name = "nap-taker" };
             sleeper.Start();
             BurnCpu(stop);
             sleeper.Join();
@@ -129,9 +129,9 @@ public sealed class ProfileSessionTests
 
         var profile = RoundTrip(Assert.Single(recorded, r => r.Type == ProfileType.Wall));
         Assert.Equal(["samples", "wall"], profile.SampleType.Select(t => profile.StringTable[(int)t.Type]));
-        long WallOf(string function, string state)
+        long WallOf(string function, string state, string label = "state")
         {
-            var selected = new SampleSelection([KeyValuePair.Create("state", state)], null).Apply(profile);
+            var selected = new SampleSelection([KeyValuePair.Create(label, state)], null).Apply(profile);
             var top = TopTable.Build(selected, 1);
             return top.Rows.SingleOrDefault(r => r.Function.EndsWith(function, StringComparison.Ordinal))?.Cumulative ?? 0;
         }
@@ -145,6 +145,9 @@ public sealed class ProfileSessionTests
         Assert.InRange(burning + burnWaiting, 0.7 * window, 1.1 * window);
         Assert.True(sleeping > 0.95 * (sleeping + sleepRunning), summary);
         Assert.True(burning > 0.8 * (burning + burnWaiting), summary);
+        // The sleeper's samples carry the name the operating system has for its thread (Linux: the runtime sets it).
+        if (OperatingSystem.IsLinux())
+            Assert.True(WallOf("ProfileSessionTests.SleepInNaps", "nap-taker", label: "thread_name") > 0.95 * (sleeping + sleepRunning), summary);
     }
 
     [Fact]

@@ -23,7 +23,8 @@ public static partial class HotAppExpectations
 
     /// <summary>
     /// The wall profile holds FetchBlocking's threads within ten points of the four requests' time, waiting, in the
-    /// requests' span when in process; the block profile its delay within 15% of what HotApp measured.
+    /// requests' span when in process, on threads named as the thread pool's workers; the block profile its delay
+    /// within 15% of what HotApp measured.
     /// </summary>
     public static async Task AssertBlockedRequestsAsync(CollectorInstance collector, string selection, double measured, bool spans)
     {
@@ -37,6 +38,13 @@ public static partial class HotAppExpectations
             Assert.True(inSpan >= 0.9 * fetch.Cumulative, $"{inSpan} of FetchBlocking's {fetch.Cumulative} ns of wall time in its request's span");
         else
             Assert.Equal(0, inSpan);
+        // The requests block on the thread pool's workers, which the runtime names (Linux gives each sample its thread's name).
+        if (OperatingSystem.IsLinux())
+        {
+            var onWorkers = TopTable.Build(new SampleSelection([KeyValuePair.Create("thread_name", ".NET TP Worker")], null).Apply(wall), 1).Rows
+                .SingleOrDefault(r => r.Function == "HotApp.Requests.FetchBlocking")?.Cumulative ?? 0;
+            Assert.True(onWorkers >= 0.9 * fetch.Cumulative, $"{onWorkers} of FetchBlocking's {fetch.Cumulative} ns of wall time on threads named .NET TP Worker");
+        }
 
         var block = await collector.GetProfileAsync($"/api/0/profiles/merge?{selection}&type=block&{AllTime}");
         var blocked = (double)TopTable.Build(block, 1).Rows.Single(r => r.Function == "HotApp.Requests.FetchBlocking").Cumulative / block.DurationNanos;
