@@ -112,6 +112,7 @@ public static class CollectorApp
         api.MapUiApi();
         api.MapChangesApi();
         app.MapMcp("/mcp").WithMetadata(ApiAccess.ReadsOnly);
+        app.MapPost("/mcp/", NotJsonRpc.Answer).WithOrder(NotJsonRpc.Order).WithMetadata(ApiAccess.ReadsOnly);
         api.MapServicesApi();
         app.MapWebUi();
         app.MapHealthApi();

@@ -131,6 +131,27 @@ public sealed class McpClientTests(PlantedFleet fleet) : IClassFixture<PlantedFl
     }
 
     [Fact]
+    public async Task A_post_whose_body_is_not_json_gets_a_json_rpc_error_415_not_the_404_of_a_wrong_address()
+    {
+        using var http = new HttpClient { BaseAddress = fleet.Collector.BaseAddress };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent("tools/list", System.Text.Encoding.UTF8, "text/plain") };
+        request.Headers.Accept.ParseAdd("application/json, text/event-stream");
+
+        using var response = await http.SendAsync(request);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.Equal(System.Net.HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("2.0", body.RootElement.GetProperty("jsonrpc").GetString());
+        Assert.Equal(-32600, body.RootElement.GetProperty("error").GetProperty("code").GetInt32());
+        Assert.Contains("application/json, not text/plain", body.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        // A JSON body still reaches the SDK (its own answer to a message that is not JSON-RPC).
+        using var json = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+        json.Headers.Accept.ParseAdd("application/json, text/event-stream");
+        using var sdk = await http.SendAsync(json);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, sdk.StatusCode);
+    }
+
+    [Fact]
     public async Task The_server_takes_the_read_token_like_the_API_and_refuses_a_client_without_it()
     {
         await using var guarded = await CollectorInstance.StartAsync("--Auth:WriteToken=w-secret", "--Auth:ReadToken=r-secret");
