@@ -273,14 +273,7 @@ public static class ProfileSession
                 profiles.Add(new RecordedProfile(ProfileType.Cpu, cpu.Build(start, duration)));
             }
 
-            // Wall time is each sample's interval as it is: the threads' time, not the CPU's, so not scaled. Its
-            // samples are labelled with their thread's name, read as the window ends (a thread gone by then has none).
-            if (kinds.HasFlag(ProfileKinds.Wall))
-            {
-                foreach (var thread in _threadSamples.ThreadIds)
-                    _threadNames[thread] = ThreadNames.Read(processId, thread);
-            }
-
+            // Wall time is each sample's interval as it is: the threads' time, not the CPU's, so not scaled.
             if (kinds.HasFlag(ProfileKinds.Wall)
                 && Fill(new ProfileBuilder([("samples", "count"), ("wall", "nanoseconds")], ("wall", "nanoseconds"), 1_000_000), ThreadSampled(running: false), frames, wall: true) is { SampleCount: > 0 } wall)
                 profiles.Add(new RecordedProfile(ProfileType.Wall, wall.Build(start, duration)));
@@ -323,7 +316,7 @@ public static class ProfileSession
             foreach (var sample in samples)
             {
                 var key = new SampleKey(sample.Stack, sample.Type, wall || block ? _threadPool.At(sample.Time) : default, _spans?.At(sample.Thread, sample.Time),
-                    wall ? _threadNames.GetValueOrDefault(sample.Thread) : null);
+                    wall || block ? ThreadName(sample.Thread) : null);
                 ref var sum = ref CollectionsMarshal.GetValueRefOrAddDefault(alike, key, out _);
                 sum = (sum.First + sample.First, sum.Second + sample.Second);
             }
@@ -378,6 +371,10 @@ public static class ProfileSession
 
             return builder;
         }
+
+        /// <summary>A thread's name, read once as the window's profiles are built (a thread gone by then has none).</summary>
+        private string? ThreadName(long thread) =>
+            _threadNames.TryGetValue(thread, out var name) ? name : _threadNames[thread] = ThreadNames.Read(processId, thread);
 
         private static bool IsEventWriting(string function) =>
             function.StartsWith("System.Diagnostics.Tracing.", StringComparison.Ordinal)

@@ -58,9 +58,6 @@ internal sealed class ThreadSamples : IDisposable
         _chunks[^1][_inLastChunk++] = new Entry(time, stack, interval, previous.Index, waiting);
     }
 
-    /// <summary>The threads sampled, by the id the events gave.</summary>
-    public IReadOnlyList<long> ThreadIds => _threadIds;
-
     /// <summary>The samples in the order they were added.</summary>
     public IEnumerable<Sample> All()
     {
