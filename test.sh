@@ -153,9 +153,16 @@ for project in tests/*.Tests; do
       continue
     fi
     counters=$(grep -o '<Counters [^>]*>' "$trx")
+    run_failed=$(($(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters") + $(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")))
     p=$((p + $(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")))
-    f=$((f + $(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters") + $(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")))
+    f=$((f + run_failed))
     failures "$trx"
+    # A test host that crashed (a stack overflow, a fail-fast) leaves the results of the tests before it, all
+    # passed, and a summary that says the run failed: the tests it did not run count as one failure.
+    if [ "$run_failed" -eq 0 ] && grep -q '<ResultSummary outcome="Failed"' "$trx"; then
+      echo "   $name: a test run aborted: $(grep -o '<Text>[^<]*' "$trx" | head -n 1 | cut -c7-400)"
+      f=$((f + 1))
+    fi
   done
   echo "   $name: $p passed, $f failed"
   passed=$((passed + p))

@@ -31,7 +31,13 @@ public sealed class OtlpGrpcMalformedTests(OtlpCollectorFixture fixture) : IClas
             value = new AnyValue { KvlistValue = new KeyValueList { Values = { new KeyValue { Key = "k", Value = value } } } };
         var request = new ExportProfilesServiceRequest();
         request.ResourceProfiles.Add(new ResourceProfiles { Resource = new Resource { Attributes = { new KeyValue { Key = "deep", Value = value } } } });
-        return request.ToByteArray();
+        // Google.Protobuf writes a message by recursion, three frames a level: 10,000 levels overflowed a test
+        // thread's stack in one run of the suite (the test host crashed), so the bytes are written on a thread with room.
+        var bytes = Array.Empty<byte>();
+        var writer = new Thread(() => bytes = request.ToByteArray(), maxStackSize: 64 * 1024 * 1024);
+        writer.Start();
+        writer.Join();
+        return bytes;
     }
 
     public static TheoryData<string, int> Calls => new()
