@@ -282,10 +282,10 @@ public static class ProfileSession
             var heap = _heap.Count > 0 ? Fill(HeapBuilder((long)AllocationSamplingMean), _heap, frames) : Fill(HeapBuilder(100 * 1024), _allocationTicks, frames);
             if (heap.SampleCount > 0)
                 profiles.Add(new RecordedProfile(ProfileType.Heap, heap.Build(start, duration)));
-            if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), _mutex, frames) is { SampleCount: > 0 } mutex)
+            if (Fill(ContentionBuilder(), _mutex, frames) is { SampleCount: > 0 } mutex)
                 profiles.Add(new RecordedProfile(ProfileType.Mutex, mutex.Build(start, duration)));
             var blocking = _blocking.Build().Select(w => new Sample(w.Stack, 1, (long)(w.Ticks * nanosecondsPerTick), null, w.Thread, w.Since));
-            if (Fill(new ProfileBuilder([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1), blocking, frames, block: true) is { SampleCount: > 0 } block)
+            if (Fill(ContentionBuilder(), blocking, frames, block: true) is { SampleCount: > 0 } block)
                 profiles.Add(new RecordedProfile(ProfileType.Block, block.Build(start, duration)));
             if (Fill(new ProfileBuilder([("exceptions", "count")], ("exceptions", "count"), 1), _exceptions, frames) is { SampleCount: > 0 } exceptions)
                 profiles.Add(new RecordedProfile(ProfileType.Other, exceptions.Build(start, duration)));
@@ -304,6 +304,10 @@ public static class ProfileSession
 
         private static ProfileBuilder HeapBuilder(long period) =>
             new([("alloc_objects", "count"), ("alloc_space", "bytes")], ("space", "bytes"), period);
+
+        /// <summary>Go's contention profile shape, for mutex and block alike: waits counted and their delay.</summary>
+        private static ProfileBuilder ContentionBuilder() =>
+            new([("contentions", "count"), ("delay", "nanoseconds")], ("contentions", "count"), 1);
 
         /// <summary>A sample's stack and labels: samples alike are summed before they reach the builder.</summary>
         private readonly record struct SampleKey(int Stack, string? Type, ThreadPoolState ThreadPool, SpanLabels? Span, string? ThreadName);

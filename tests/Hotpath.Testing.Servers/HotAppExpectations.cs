@@ -32,8 +32,7 @@ public static partial class HotAppExpectations
         var fetch = TopTable.Build(wall, 1).Rows.Single(r => r.Function == "HotApp.Requests.FetchBlocking");
         var threads = (double)fetch.Cumulative / wall.DurationNanos;
         Assert.True(Math.Abs(threads - measured) <= 0.1 * RequestsInFlight, $"the wall profile has {threads:0.00} threads in FetchBlocking, HotApp measured {measured:0.00}");
-        var inSpan = TopTable.Build(new SampleSelection([KeyValuePair.Create("span_name", "GET /orders/{id}")], null).Apply(wall), 1).Rows
-            .SingleOrDefault(r => r.Function == "HotApp.Requests.FetchBlocking")?.Cumulative ?? 0;
+        var inSpan = FetchBlockingWhere(wall, "span_name", "GET /orders/{id}");
         if (spans)
             Assert.True(inSpan >= 0.9 * fetch.Cumulative, $"{inSpan} of FetchBlocking's {fetch.Cumulative} ns of wall time in its request's span");
         else
@@ -41,8 +40,7 @@ public static partial class HotAppExpectations
         // The requests block on the thread pool's workers, which the runtime names (Linux gives each sample its thread's name).
         if (OperatingSystem.IsLinux())
         {
-            var onWorkers = TopTable.Build(new SampleSelection([KeyValuePair.Create("thread_name", ".NET TP Worker")], null).Apply(wall), 1).Rows
-                .SingleOrDefault(r => r.Function == "HotApp.Requests.FetchBlocking")?.Cumulative ?? 0;
+            var onWorkers = FetchBlockingWhere(wall, "thread_name", ".NET TP Worker");
             Assert.True(onWorkers >= 0.9 * fetch.Cumulative, $"{onWorkers} of FetchBlocking's {fetch.Cumulative} ns of wall time on threads named .NET TP Worker");
         }
 
@@ -52,11 +50,15 @@ public static partial class HotAppExpectations
         Assert.True(Math.Abs(blocked - measured) <= 0.15 * measured, $"the block profile has {blocked:0.00} threads blocked in FetchBlocking, HotApp measured {measured:0.00}");
         if (OperatingSystem.IsLinux())
         {
-            var blockedOnWorkers = TopTable.Build(new SampleSelection([KeyValuePair.Create("thread_name", ".NET TP Worker")], null).Apply(block), 1).Rows
-                .SingleOrDefault(r => r.Function == "HotApp.Requests.FetchBlocking")?.Cumulative ?? 0;
+            var blockedOnWorkers = FetchBlockingWhere(block, "thread_name", ".NET TP Worker");
             Assert.True(blockedOnWorkers >= 0.9 * blockedIn, $"{blockedOnWorkers} of FetchBlocking's {blockedIn} ns blocked on threads named .NET TP Worker");
         }
     }
+
+    /// <summary>FetchBlocking's cumulative value (its second sample type) in the samples labelled <paramref name="key"/> = <paramref name="value"/>.</summary>
+    private static long FetchBlockingWhere(Profile profile, string key, string value) =>
+        TopTable.Build(new SampleSelection([KeyValuePair.Create(key, value)], null).Apply(profile), 1).Rows
+            .SingleOrDefault(r => r.Function == "HotApp.Requests.FetchBlocking")?.Cumulative ?? 0;
 
     private const string AllTime = "from=2000-01-01T00:00:00&to=2100-01-01T00:00:00";
 

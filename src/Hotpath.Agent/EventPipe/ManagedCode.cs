@@ -158,7 +158,7 @@ internal sealed class ManagedCode(IReadOnlyList<ulong[]>? stacks = null)
     {
         ilOffset = -1;
         var ranges = _sorted ??= SortedRanges();
-        var at = LastAtOrBefore<CodeRange>(ranges, address, static r => r.Start);
+        var at = Sorted.LastAtOrBefore<CodeRange, ulong>(ranges, address, static r => r.Start);
         if (at < 0 || address - ranges[at].Start >= ranges[at].Size)
             return null;
         var range = ranges[at];
@@ -173,24 +173,8 @@ internal sealed class ManagedCode(IReadOnlyList<ulong[]>? stacks = null)
     private int IlOffset(CodeRange range, uint nativeOffset)
     {
         var map = CollectionsMarshal.AsSpan(_maps).Slice(range.Map, range.MapLength);
-        var at = LastAtOrBefore<(uint Native, int IL)>(map, nativeOffset, static e => e.Native);
+        var at = Sorted.LastAtOrBefore<(uint Native, int IL), uint>(map, nativeOffset, static e => e.Native);
         return at >= 0 && map[at].IL >= 0 ? map[at].IL : -1;
-    }
-
-    /// <summary>The index of the last item, in ascending order of key, whose key is at or before <paramref name="value"/>; -1 if none is.</summary>
-    private static int LastAtOrBefore<T>(ReadOnlySpan<T> items, ulong value, Func<T, ulong> key)
-    {
-        int low = 0, high = items.Length - 1;
-        while (low <= high)
-        {
-            var middle = low + ((high - low) >> 1);
-            if (key(items[middle]) <= value)
-                low = middle + 1;
-            else
-                high = middle - 1;
-        }
-
-        return high;
     }
 
     private CodeRange[] SortedRanges()

@@ -56,7 +56,7 @@ internal sealed class ThreadPoolStates
             _sorted = true;
         }
 
-        var found = Timeline.IndexAt(CollectionsMarshal.AsSpan(_changes), timestamp, static c => c.Time);
+        var found = Sorted.LastAtOrBefore(CollectionsMarshal.AsSpan(_changes), timestamp, static c => c.Time);
         if (found < 0)
             return default;
         var (_, workers, reason) = _changes[found];

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 
 namespace Hotpath.Agent.EventPipe;
 
@@ -35,13 +36,15 @@ internal sealed class ThreadSamples : IDisposable
     /// <param name="managed">The profiler saw the thread running managed code (not External).</param>
     public void Add(long threadId, long time, int stack, bool managed)
     {
-        if (!_threads.TryGetValue(threadId, out var previous))
+        ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_threads, threadId, out var seen);
+        if (!seen)
         {
-            previous = new LastSample(_threadIds.Count, -1, -1);
+            last = new LastSample(_threadIds.Count, -1, -1);
             _threadIds.Add(threadId);
         }
 
-        _threads[threadId] = previous with { Time = time, WaitingAt = managed ? -1 : stack };
+        var previous = last;
+        last = previous with { Time = time, WaitingAt = managed ? -1 : stack };
         // A thread that wakes while the sampler holds the runtime suspended is reported as running managed code,
         // but still at the stack it waited at: time blocked, not CPU.
         var waiting = !managed || stack == previous.WaitingAt;

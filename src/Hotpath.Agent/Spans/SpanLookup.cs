@@ -13,7 +13,7 @@ internal sealed class SpanLookup(Dictionary<long, (long Time, Activity? Span)[]>
     {
         if (!changes.TryGetValue(threadId, out var thread) || thread.Length == 0)
             return null;
-        var found = Timeline.IndexAt<(long Time, Activity? Span)>(thread, timestamp, static c => c.Time);
+        var found = Sorted.LastAtOrBefore<(long Time, Activity? Span), long>(thread, timestamp, static c => c.Time);
         return found < 0 || thread[found].Span is not { } span ? null : LabelsOf(span);
     }
 
